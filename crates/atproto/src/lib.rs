@@ -1,0 +1,11 @@
+//! AT Protocol vocabulary shared by every feedmixer crate: identifiers
+//! (DIDs, AT-URIs) and the Jetstream events the like graph is built from.
+//!
+//! Only this crate knows the wire shapes of the protocol; the rest of the
+//! workspace deals in the validated types defined here.
+
+pub mod aturi;
+pub mod jetstream;
+
+pub use aturi::{is_did, AtUri, AtUriError, POST_COLLECTION};
+pub use jetstream::{LikeEvent, ParseError, LIKE_COLLECTION};

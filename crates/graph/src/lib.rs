@@ -1,0 +1,1 @@
+//! feedmixer-graph
