@@ -1,4 +1,13 @@
 //! Jetstream events, reduced to what the like graph needs.
+//!
+//! [`LikeEvent::from_jetstream_json`] decodes one line of a Jetstream
+//! capture (or one websocket message); [`LikeEvent::to_jetstream_json`]
+//! writes the same shape back, so captures can be produced from events.
+//! The wire structs live in `decode` and `encode`; nothing outside this
+//! module sees them.
+
+mod decode;
+mod encode;
 
 /// Collection NSID of like records.
 pub const LIKE_COLLECTION: &str = "app.bsky.feed.like";
@@ -19,7 +28,11 @@ pub enum LikeEvent {
         time_us: u64,
     },
     /// `did` removed its like record `rkey`.
-    Delete { did: String, rkey: String, time_us: u64 },
+    Delete {
+        did: String,
+        rkey: String,
+        time_us: u64,
+    },
     /// The account was deleted: every like it made goes.
     AccountDeleted { did: String, time_us: u64 },
 }
@@ -42,6 +55,39 @@ impl LikeEvent {
             | LikeEvent::AccountDeleted { did, .. } => did,
         }
     }
+
+    /// Decodes one Jetstream JSON event (one line of a capture).
+    ///
+    /// `Ok(None)` for valid events that do not touch the like graph: other
+    /// collections, identity events, account events that are not a
+    /// deletion, `update` operations on likes, and likes whose subject is
+    /// not an `app.bsky.feed.post` AT-URI (feed generators, lists, or a
+    /// subject string that is no AT-URI at all: that is the author's record
+    /// content, not a broken event).
+    ///
+    /// `Err` for a malformed envelope: not JSON, a missing or invalid `did`,
+    /// `time_us` or `kind`, a commit without `rev`, `operation`,
+    /// `collection` or a valid `rkey`, an account event without `active`,
+    /// or a like create without `record.subject.uri`.
+    ///
+    /// Unknown fields are ignored, and the record of any event but a like
+    /// create is never decoded, so new record fields cannot break ingest.
+    pub fn from_jetstream_json(line: &str) -> Result<Option<LikeEvent>, ParseError> {
+        decode::decode(line)
+    }
+
+    /// Writes the event in Jetstream's JSON shape (a `commit` event on
+    /// `app.bsky.feed.like`, or an `account` event for a deletion), for
+    /// captures and tests.
+    ///
+    /// Jetstream carries fields the event does not keep (`rev`, `cid`s,
+    /// `createdAt`); they are derived deterministically from the event, so
+    /// the same event always produces the same line, and
+    /// `from_jetstream_json(&e.to_jetstream_json()) == Ok(Some(e))` for every
+    /// event `from_jetstream_json` can produce.
+    pub fn to_jetstream_json(&self) -> String {
+        encode::encode(self)
+    }
 }
 
 /// Why a Jetstream line could not be decoded.
@@ -51,4 +97,97 @@ pub enum ParseError {
     Json(String),
     #[error("missing or invalid field `{0}`")]
     Field(&'static str),
+    /// Valid JSON whose values have the wrong type or an unknown enum value
+    /// (`"time_us": "soon"`, `"kind": "gossip"`).
+    #[error("unexpected event shape: {0}")]
+    Shape(String),
+}
+
+impl ParseError {
+    /// Splits serde_json's errors into "this is not JSON" and "this is
+    /// JSON of the wrong shape", which call for different fixes.
+    fn from_serde(err: serde_json::Error) -> Self {
+        match err.classify() {
+            serde_json::error::Category::Data => ParseError::Shape(err.to_string()),
+            _ => ParseError::Json(err.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn did() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z2-7]{24}".prop_map(|id| format!("did:plc:{id}")),
+            "[a-z0-9-]{1,12}\\.(com|social)".prop_map(|host| format!("did:web:{host}")),
+        ]
+    }
+
+    fn rkey() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[2-7a-z]{13}",
+            "[A-Za-z0-9._:~-]{1,40}".prop_filter("`.` and `..` are not record keys", |k| {
+                k != "." && k != ".."
+            }),
+        ]
+    }
+
+    fn like_event() -> impl Strategy<Value = LikeEvent> {
+        prop_oneof![
+            (did(), rkey(), did(), rkey(), any::<u64>()).prop_map(
+                |(did, rkey, author, post, time_us)| LikeEvent::Create {
+                    did,
+                    rkey,
+                    subject: format!("at://{author}/app.bsky.feed.post/{post}"),
+                    time_us,
+                }
+            ),
+            (did(), rkey(), any::<u64>()).prop_map(|(did, rkey, time_us)| LikeEvent::Delete {
+                did,
+                rkey,
+                time_us
+            }),
+            (did(), any::<u64>())
+                .prop_map(|(did, time_us)| LikeEvent::AccountDeleted { did, time_us }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic(line in any::<String>()) {
+            let _ = LikeEvent::from_jetstream_json(&line);
+        }
+
+        #[test]
+        fn json_looking_garbage_never_panics(line in "[{}\\[\\]\":,a-z0-9 .\\\\-]{0,200}") {
+            let _ = LikeEvent::from_jetstream_json(&line);
+        }
+
+        /// Damaging a valid line anywhere (truncation, a replaced byte)
+        /// must give an error or a decoded event, never a panic.
+        #[test]
+        fn damaged_events_never_panic(
+            event in like_event(),
+            cut in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let line = event.to_jetstream_json();
+            let at = cut.index(line.len());
+            let _ = LikeEvent::from_jetstream_json(&line[..at]);
+            let mut bytes = line.into_bytes();
+            bytes[at] = byte;
+            if let Ok(damaged) = String::from_utf8(bytes) {
+                let _ = LikeEvent::from_jetstream_json(&damaged);
+            }
+        }
+
+        #[test]
+        fn events_round_trip_through_json(event in like_event()) {
+            let line = event.to_jetstream_json();
+            prop_assert_eq!(LikeEvent::from_jetstream_json(&line), Ok(Some(event)));
+        }
+    }
 }

@@ -7,5 +7,5 @@
 pub mod aturi;
 pub mod jetstream;
 
-pub use aturi::{is_did, AtUri, AtUriError, POST_COLLECTION};
-pub use jetstream::{LikeEvent, ParseError, LIKE_COLLECTION};
+pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did};
+pub use jetstream::{LIKE_COLLECTION, LikeEvent, ParseError};

@@ -1,1 +1,71 @@
-//! feedmixer-components
+//! The component kinds flows are made of, one module per kind, each
+//! registering itself (name, description, build) in [`registry`].
+//!
+//! Components compute and return; timing, counting, budgets and fail-open
+//! are the executor's (feedmixer-flow), never a component's.
+
+pub mod predicates;
+pub mod rankers;
+pub mod sources;
+pub mod transforms;
+
+use feedmixer_flow::Registry;
+
+/// Every kind this build knows, by role.
+pub fn registry() -> Registry {
+    let mut registry = Registry::default();
+    sources::register(&mut registry);
+    predicates::register(&mut registry);
+    rankers::register(&mut registry);
+    transforms::register(&mut registry);
+    registry
+}
+
+/// Hours as whole seconds, saturating: params speak hours, the graph
+/// speaks seconds.
+pub(crate) fn hours_to_secs(hours: f64) -> u32 {
+    (hours * 3600.0).round().clamp(0.0, u32::MAX as f64) as u32
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A small graph and context for unit tests of components.
+    use std::sync::Arc;
+
+    use feedmixer_flow::{Candidate, RequestContext};
+    use feedmixer_graph::{GraphBuilder, LikeGraph};
+
+    pub const NOW: u32 = 1_800_000_000;
+
+    pub fn post(author: &str, n: u32) -> String {
+        format!("at://did:plc:{author}/app.bsky.feed.post/p{n}")
+    }
+
+    /// `likes`: (user, post uri, age in seconds).
+    pub fn graph(likes: &[(&str, &str, u32)]) -> Arc<LikeGraph> {
+        let mut b = GraphBuilder::new(NOW - 7 * 86_400);
+        for (user, post, age) in likes {
+            assert!(b.add_like(&format!("did:plc:{user}"), post, NOW - age));
+        }
+        Arc::new(b.build())
+    }
+
+    pub fn ctx(graph: &Arc<LikeGraph>, viewer: Option<&str>) -> RequestContext {
+        let viewer = viewer.and_then(|v| graph.user_id(&format!("did:plc:{v}")));
+        RequestContext::new(graph.clone(), viewer, NOW)
+    }
+
+    pub fn candidate(graph: &LikeGraph, uri: &str, scores: &[f32]) -> Candidate {
+        let post = graph.post_id(uri).expect("post in graph");
+        Candidate {
+            post,
+            author: graph.post_author(post),
+            source_scores: scores.iter().copied().collect(),
+            score: 0.0,
+        }
+    }
+
+    pub fn uris(graph: &LikeGraph, candidates: &[Candidate]) -> Vec<String> {
+        candidates.iter().map(|c| graph.post_uri(c.post).to_string()).collect()
+    }
+}

@@ -1,1 +1,89 @@
-fn main() {}
+//! The `feedmixer` binary: serve feeds, check flow files, replay captures.
+
+mod check;
+mod demo;
+mod progress;
+mod replay;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "feedmixer", version, about = "Personalized Bluesky feeds from declarative flows")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the feeds over HTTP.
+    Serve(serve::ServeArgs),
+    /// Validate flow files, the feeds file and the service config.
+    Check {
+        /// Flow files, a flows directory, a config directory or file.
+        /// None: the shipped `flows/` and `config/`.
+        paths: Vec<PathBuf>,
+    },
+    /// Load a Jetstream JSONL capture into the store.
+    Replay {
+        file: PathBuf,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Write the demo dataset as a Jetstream JSONL capture.
+    DemoCapture {
+        file: PathBuf,
+        /// Generate the small test-sized dataset instead of the full one.
+        #[arg(long)]
+        small: bool,
+    },
+    /// List the component kinds flows can use.
+    Kinds,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
+        Command::Check { paths } => return check::run(&paths),
+        Command::Replay { file, data_dir } => {
+            runtime().and_then(|rt| rt.block_on(replay::run(&file, &data_dir)))
+        }
+        Command::DemoCapture { file, small } => demo::write_capture(&file, small),
+        Command::Kinds => {
+            for (role, kind, description) in feedmixer_components::registry().describe() {
+                println!("{:<10} {kind:<16} {description}", role.as_str());
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`), `FEEDMIXER_LOG_FORMAT=json`
+/// switches to JSON lines for log shippers.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("FEEDMIXER_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

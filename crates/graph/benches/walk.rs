@@ -1,1 +1,113 @@
-fn main() {}
+//! Graph build throughput and walk / recent-likes latency on the demo
+//! dataset (`DemoSpec::full`: 100k users, 1M likes over 7 days).
+//!
+//! `cargo bench -p feedmixer-graph` prints the graph's size and the
+//! viewers' degrees first, then criterion's numbers.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use feedmixer_atproto::LikeEvent;
+use feedmixer_demo::{DEMO_VIEWER, DemoSpec, generate};
+use feedmixer_graph::{
+    GraphBuilder, LikeGraph, UserId, WalkParams, WalkScratch, recent_like_scores, walk,
+};
+
+/// A fixed "now" so runs are comparable.
+const NOW_SECS: u32 = 1_750_000_000;
+const DAY: u32 = 86_400;
+
+struct Like {
+    did: String,
+    subject: String,
+    ts: u32,
+}
+
+fn demo_likes() -> Vec<Like> {
+    let spec = DemoSpec::full(u64::from(NOW_SECS) * 1_000_000);
+    let mut likes = Vec::with_capacity(spec.likes);
+    generate(&spec, |event| {
+        if let LikeEvent::Create {
+            did,
+            subject,
+            time_us,
+            ..
+        } = event
+        {
+            let ts = (time_us / 1_000_000) as u32;
+            likes.push(Like { did, subject, ts });
+        }
+    });
+    likes
+}
+
+fn build(likes: &[Like]) -> LikeGraph {
+    let mut builder = GraphBuilder::with_capacity(NOW_SECS - 8 * DAY, likes.len());
+    for like in likes {
+        builder.add_like(&like.did, &like.subject, like.ts);
+    }
+    builder.build()
+}
+
+/// The demo viewer, a light user (the first with ~10 likes) and the
+/// heaviest liker.
+fn viewers(graph: &LikeGraph) -> [(&'static str, UserId); 3] {
+    let users = 0..graph.num_users() as UserId;
+    let degree = |u: UserId| graph.likes_of(u).len();
+    let light = users
+        .clone()
+        .min_by_key(|&u| degree(u).abs_diff(10))
+        .expect("users");
+    let heavy = users.max_by_key(|&u| degree(u)).expect("users");
+    let demo = graph.user_id(DEMO_VIEWER).expect("demo viewer in graph");
+    [("demo", demo), ("light", light), ("heavy", heavy)]
+}
+
+fn benches(c: &mut Criterion) {
+    let likes = demo_likes();
+    let graph = build(&likes);
+    println!(
+        "demo graph: {} users ({} likers), {} posts, {} likes, memory_bytes {} ({:.1} B/like)",
+        graph.num_users(),
+        graph.num_likers(),
+        graph.num_posts(),
+        graph.num_likes(),
+        graph.memory_bytes(),
+        graph.memory_bytes() as f64 / graph.num_likes() as f64,
+    );
+
+    let mut group = c.benchmark_group("build");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(likes.len() as u64));
+    group.bench_function("demo_full", |b| b.iter(|| build(black_box(&likes))));
+    group.finish();
+
+    let caps = [
+        ("default", WalkParams::default()),
+        ("fast", WalkParams::fast()),
+    ];
+    let mut scratch = WalkScratch::new();
+    let mut group = c.benchmark_group("walk");
+    for (name, viewer) in viewers(&graph) {
+        for (caps_name, params) in &caps {
+            let results = walk(&graph, viewer, params, NOW_SECS, &mut scratch).len();
+            println!(
+                "walk {name}/{caps_name}: viewer likes {}, results {results}",
+                graph.likes_of(viewer).len()
+            );
+            group.bench_function(format!("{name}/{caps_name}"), |b| {
+                b.iter(|| walk(&graph, black_box(viewer), params, NOW_SECS, &mut scratch))
+            });
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("recent_like_scores");
+    group.bench_function("6h_window", |b| {
+        b.iter(|| recent_like_scores(&graph, black_box(NOW_SECS), 6 * 3_600, 3 * 3_600, 500))
+    });
+    group.finish();
+}
+
+criterion_group!(walk_benches, benches);
+criterion_main!(walk_benches);

@@ -1,1 +1,143 @@
-//! feedmixer-store
+//! The source of truth of feedmixer: the like log, behind one [`Store`]
+//! trait.
+//!
+//! Ingest and the capture replay write [`LikeEvent`]s through
+//! [`Store::apply`]; every serving replica builds its in-memory like graph
+//! from [`Store::scan_likes`] at start-up. The trait is backend-neutral and
+//! async so that a Redis store can sit behind it next to
+//! [`EmbeddedStore`], the single-file default.
+//!
+//! # Semantics every backend keeps
+//!
+//! Jetstream delivers at least once and a replay window overlaps what is
+//! already stored, so applying is idempotent: applying the same events
+//! again changes nothing. Likes are keyed by `(did, rkey)`, and every key
+//! obeys "the newest `time_us` wins, a deletion wins a tie":
+//!
+//! - a create of a key that is live is a duplicate (the first stays);
+//! - a delete removes the live like of its key when the like is not newer
+//!   than the delete, and leaves a tombstone `(did, rkey) → time_us`, so a
+//!   create of that key arriving later but stamped no later than the
+//!   delete is stale;
+//! - an account deletion removes every like of the DID not newer than it
+//!   and records `did → time_us`, so older creates of that DID are stale. A
+//!   create newer than the deletion is accepted: DIDs are not reused, so
+//!   such an event can only come from the account itself (a deletion
+//!   reverted by its PDS), and refusing it forever would be the worse
+//!   error;
+//! - an event whose effect is already recorded (a replayed delete or
+//!   account deletion) counts as stale.
+
+mod embedded;
+mod error;
+pub mod replay;
+
+use std::fmt;
+
+pub use embedded::{DATABASE_FILE, EmbeddedStore};
+pub use error::StoreError;
+pub use feedmixer_atproto::LikeEvent;
+pub use replay::{ReplayReport, replay};
+
+/// One live like, borrowed from the store's scan buffer for the duration
+/// of a [`Store::scan_likes`] callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LikeRef<'a> {
+    pub did: &'a str,
+    pub rkey: &'a str,
+    /// AT-URI of the liked post.
+    pub subject: &'a str,
+    pub time_us: u64,
+}
+
+/// What one [`Store::apply`] did with its events; every event is counted
+/// exactly once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// Creates that added a like.
+    pub created: u64,
+    /// Creates of a key that was already live.
+    pub duplicates: u64,
+    /// Deletes that removed a like.
+    pub deleted: u64,
+    /// Deletes of a key that was never seen (the create predates the
+    /// store's history); the tombstone is recorded all the same.
+    pub missing_deletes: u64,
+    /// Events superseded by a newer delete, account deletion or create of
+    /// the same key, including replays of events already applied.
+    pub stale: u64,
+    /// Account deletions applied.
+    pub accounts_deleted: u64,
+    /// Likes those account deletions removed.
+    pub likes_removed_by_account: u64,
+}
+
+impl ApplyStats {
+    /// Adds another batch's counts, for totals over many batches.
+    pub fn add(&mut self, other: &ApplyStats) {
+        self.created += other.created;
+        self.duplicates += other.duplicates;
+        self.deleted += other.deleted;
+        self.missing_deletes += other.missing_deletes;
+        self.stale += other.stale;
+        self.accounts_deleted += other.accounts_deleted;
+        self.likes_removed_by_account += other.likes_removed_by_account;
+    }
+}
+
+impl fmt::Display for ApplyStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} created, {} duplicates, {} deleted, {} missing deletes, {} stale, \
+             {} accounts deleted ({} likes)",
+            self.created,
+            self.duplicates,
+            self.deleted,
+            self.missing_deletes,
+            self.stale,
+            self.accounts_deleted,
+            self.likes_removed_by_account
+        )
+    }
+}
+
+/// Sizes of the like log, cheap enough to answer every `/v1/stats` call.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Live likes.
+    pub likes: u64,
+    /// Distinct DIDs with at least one live like.
+    pub likers: u64,
+}
+
+/// The receiver of [`Store::scan_likes`]: called once per like, in
+/// `time_us` order.
+pub type LikeSink<'s> = dyn for<'a> FnMut(LikeRef<'a>) + Send + 's;
+
+/// The source of truth behind feedmixer: the like log and a small
+/// key-value space for service state (cursors and the like).
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies events in order, all in one atomic, durable transaction:
+    /// when this returns `Ok`, every event is on disk; when it returns
+    /// `Err`, none is.
+    async fn apply(&self, events: &[LikeEvent]) -> Result<ApplyStats, StoreError>;
+
+    /// Calls `sink` for every live like with `time_us >= since_us`, in
+    /// `time_us` order (ties by DID, then record key), from one consistent
+    /// snapshot. Returns how many likes it delivered. Streams: memory does
+    /// not grow with the size of the log.
+    async fn scan_likes(&self, since_us: u64, sink: &mut LikeSink<'_>) -> Result<u64, StoreError>;
+
+    /// How many likes and likers are live.
+    async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    /// Reads a service value (such as the ingest cursor) stored with
+    /// [`Store::set_meta`].
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores a service value durably. Keys starting with `store.` belong
+    /// to the store itself and are refused.
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,62 @@
+//! `already_liked`: drops posts the viewer has liked; showing them again
+//! wastes a slot.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use feedmixer_flow::registry::Kind;
+use feedmixer_flow::{Candidate, ComponentError, Params, Predicate, RequestContext};
+use serde::Deserialize;
+
+pub const KIND: Kind<dyn Predicate> = Kind {
+    name: "already_liked",
+    description: "Drops posts the viewer already liked",
+    build: |table| {
+        AlreadyLikedParams::from_table(table)?;
+        Ok(Arc::new(AlreadyLiked))
+    },
+};
+
+/// No params: the table must be empty.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlreadyLikedParams {}
+
+impl Params for AlreadyLikedParams {}
+
+pub struct AlreadyLiked;
+
+#[async_trait]
+impl Predicate for AlreadyLiked {
+    async fn keep(&self, ctx: &RequestContext, candidates: &[Candidate]) -> Result<Vec<bool>, ComponentError> {
+        Ok(match ctx.viewer {
+            None => vec![true; candidates.len()],
+            Some(viewer) => candidates
+                .iter()
+                .map(|c| !ctx.graph.has_liked(viewer, c.post))
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{candidate, ctx, graph, post};
+
+    #[tokio::test]
+    async fn drops_liked_posts_only() {
+        let (a, b) = (post("x", 1), post("x", 2));
+        let g = graph(&[("me", &a, 60), ("other", &b, 60)]);
+        let candidates = [candidate(&g, &a, &[1.0]), candidate(&g, &b, &[1.0])];
+        let keep = AlreadyLiked.keep(&ctx(&g, Some("me")), &candidates).await.unwrap();
+        assert_eq!(keep, vec![false, true]);
+        let keep = AlreadyLiked.keep(&ctx(&g, None), &candidates).await.unwrap();
+        assert_eq!(keep, vec![true, true]);
+    }
+
+    #[test]
+    fn takes_no_params() {
+        assert!((KIND.build)(toml::from_str("x = 1").unwrap()).is_err());
+    }
+}

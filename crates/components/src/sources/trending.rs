@@ -1,0 +1,146 @@
+//! `trending`: posts with the most likes in a recent window, each like
+//! decayed by its age. The same for every viewer, so it is computed once
+//! per refresh period and shared.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use feedmixer_flow::params::check_range;
+use feedmixer_flow::registry::Kind;
+use feedmixer_flow::{CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores};
+use feedmixer_graph::{recent_like_scores, LikeGraph};
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+use crate::hours_to_secs;
+
+pub const KIND: Kind<dyn CandidateSource> = Kind {
+    name: "trending",
+    description: "Posts with the most recent likes, time-decayed; the same for every viewer",
+    build: |table| Ok(Arc::new(Trending::new(TrendingParams::from_table(table)?))),
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrendingParams {
+    /// Likes older than this do not count, hours.
+    pub window_hours: f64,
+    /// Half-life of a like's weight, hours.
+    pub half_life_hours: f64,
+    /// Candidates returned.
+    pub max_results: usize,
+    /// How long a computed list is reused, seconds.
+    pub refresh_secs: u32,
+}
+
+impl Default for TrendingParams {
+    fn default() -> Self {
+        TrendingParams {
+            window_hours: 6.0,
+            half_life_hours: 3.0,
+            max_results: 500,
+            refresh_secs: 30,
+        }
+    }
+}
+
+impl Params for TrendingParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        check_range("window_hours", self.window_hours, 0.1..=24.0 * 30.0)?;
+        check_range("half_life_hours", self.half_life_hours, 0.0..=24.0 * 30.0)?;
+        check_range("max_results", self.max_results, 1..=10_000)?;
+        check_range("refresh_secs", self.refresh_secs, 0..=3600)
+    }
+}
+
+/// A computed list and what it was computed from.
+struct Cached {
+    graph: Arc<LikeGraph>,
+    computed_at: u32,
+    scores: Arc<SourceScores>,
+}
+
+pub struct Trending {
+    params: TrendingParams,
+    cache: Mutex<Option<Cached>>,
+}
+
+impl Trending {
+    pub fn new(params: TrendingParams) -> Self {
+        Trending {
+            params,
+            cache: Mutex::new(None),
+        }
+    }
+
+    fn scores(&self, ctx: &RequestContext) -> Arc<SourceScores> {
+        let mut cache = self.cache.lock();
+        if let Some(c) = cache.as_ref() {
+            let fresh = ctx.now_secs.saturating_sub(c.computed_at) < self.params.refresh_secs
+                && ctx.now_secs >= c.computed_at;
+            if fresh && Arc::ptr_eq(&c.graph, &ctx.graph) {
+                return c.scores.clone();
+            }
+        }
+        let scores = Arc::new(recent_like_scores(
+            &ctx.graph,
+            ctx.now_secs,
+            hours_to_secs(self.params.window_hours),
+            hours_to_secs(self.params.half_life_hours),
+            self.params.max_results,
+        ));
+        *cache = Some(Cached {
+            graph: ctx.graph.clone(),
+            computed_at: ctx.now_secs,
+            scores: scores.clone(),
+        });
+        scores
+    }
+}
+
+#[async_trait]
+impl CandidateSource for Trending {
+    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
+        Ok(self.scores(ctx).as_ref().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{ctx, graph, post, NOW};
+
+    #[tokio::test]
+    async fn ranks_by_decayed_recent_likes() {
+        let (a, b, old) = (post("x", 1), post("x", 2), post("x", 3));
+        let g = graph(&[
+            ("u1", &a, 60),
+            ("u2", &a, 60),
+            ("u1", &b, 60),
+            ("u1", &old, 7 * 3600),
+            ("u2", &old, 7 * 3600),
+            ("u3", &old, 7 * 3600),
+        ]);
+        let source = Trending::new(TrendingParams::default());
+        let found = source.fetch(&ctx(&g, None)).await.unwrap();
+        let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
+        assert_eq!(posts, vec![a.as_str(), b.as_str()], "likes outside the 6 h window do not count");
+        assert!(found[0].1 > found[1].1);
+    }
+
+    #[tokio::test]
+    async fn reuses_its_list_within_the_refresh_period() {
+        let a = post("x", 1);
+        let g = graph(&[("u1", &a, 60)]);
+        let source = Trending::new(TrendingParams::default());
+        let mut c = ctx(&g, None);
+        let first = source.scores(&c);
+        c.now_secs = NOW + 10;
+        assert!(Arc::ptr_eq(&first, &source.scores(&c)));
+        c.now_secs = NOW + 31;
+        assert!(!Arc::ptr_eq(&first, &source.scores(&c)));
+        let other = graph(&[("u1", &a, 60)]);
+        let c = ctx(&other, None);
+        assert!(!Arc::ptr_eq(&first, &source.scores(&c)), "a new graph snapshot recomputes");
+    }
+}

@@ -1,0 +1,9 @@
+//! Transforms: reshape a ranked list.
+
+mod max_per_author;
+
+use feedmixer_flow::Registry;
+
+pub(crate) fn register(registry: &mut Registry) {
+    registry.transforms.add(max_per_author::KIND);
+}

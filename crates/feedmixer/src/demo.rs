@@ -1,0 +1,81 @@
+//! The demo dataset: loaded into an empty store by `serve --demo`, or
+//! written out as a Jetstream capture for `replay` and benchmarks.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use feedmixer_demo::{generate, DemoSpec};
+use feedmixer_store::{LikeEvent, Store};
+use tokio::sync::mpsc;
+
+use crate::progress;
+
+/// Meta key recording when the demo data was loaded.
+const DEMO_LOADED: &str = "demo_loaded_us";
+const BATCH: usize = 50_000;
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Fills an empty store with the demo dataset through the same `apply`
+/// path a replay takes. A store that already holds likes is left alone.
+pub async fn load_if_empty(store: &dyn Store) -> anyhow::Result<()> {
+    let counts = store.counts().await?;
+    if counts.likes > 0 {
+        tracing::info!(likes = counts.likes, "the store already holds likes; demo data not loaded");
+        return Ok(());
+    }
+    let spec = DemoSpec::full(now_us());
+    tracing::info!(users = spec.users, likes = spec.likes, "generating demo data");
+    let bar = progress::bar(spec.likes as u64, "demo data", "likes");
+    let (tx, mut rx) = mpsc::channel::<Vec<LikeEvent>>(4);
+    let generator = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        generate(&spec, |event| {
+            batch.push(event);
+            if batch.len() == BATCH {
+                // The receiver only goes away when loading failed.
+                let _ = tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        });
+        let _ = tx.blocking_send(batch);
+    });
+    let mut loaded = 0u64;
+    while let Some(batch) = rx.recv().await {
+        store.apply(&batch).await.context("loading demo data")?;
+        loaded += batch.len() as u64;
+        bar.set_position(loaded);
+    }
+    generator.await.context("demo generator")?;
+    store.set_meta(DEMO_LOADED, &now_us().to_be_bytes()).await?;
+    bar.finish_and_clear();
+    tracing::info!(likes = loaded, "demo data loaded");
+    Ok(())
+}
+
+/// Writes the demo dataset as Jetstream JSON lines.
+pub fn write_capture(path: &Path, small: bool) -> anyhow::Result<()> {
+    let now = now_us();
+    let spec = if small { DemoSpec::small(now) } else { DemoSpec::full(now) };
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    let bar = progress::bar(spec.likes as u64, "demo capture", "events");
+    let mut result = Ok(());
+    let mut written = 0u64;
+    generate(&spec, |event| {
+        if result.is_ok() {
+            result = writeln!(out, "{}", event.to_jetstream_json());
+            written += 1;
+            if written % 10_000 == 0 {
+                bar.set_position(written);
+            }
+        }
+    });
+    result.and_then(|()| out.flush()).with_context(|| format!("writing {}", path.display()))?;
+    bar.finish_and_clear();
+    eprintln!("wrote {written} events to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! `feedmixer serve`: load config and flows, open the store, answer
+//! readiness at once, build the graph in the background, then serve feeds.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use feedmixer_flow::Catalog;
+use feedmixer_server::bootstrap::load_graph;
+use feedmixer_server::serve_feed::now_secs;
+use feedmixer_server::{serve, AppState, ServiceConfig};
+use feedmixer_store::{EmbeddedStore, Store};
+
+use crate::{demo, progress};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory of the embedded store.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Fill an empty store with the demo dataset first.
+    #[arg(long)]
+    demo: bool,
+    /// Directory of flow files.
+    #[arg(long, default_value = "flows")]
+    flows: PathBuf,
+    /// Service config file; the feeds file sits beside it.
+    #[arg(long, default_value = "config/feedmixer.toml")]
+    config: PathBuf,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_or_report(ServiceConfig::load(&args.config))?;
+    config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    if config.admin_token.is_none() {
+        tracing::warn!("FEEDMIXER_ADMIN_TOKEN is not set: every /v1/* route answers 401");
+    }
+    let registry = feedmixer_components::registry();
+    let catalog = load_or_report(Catalog::load(&args.flows, &config.feeds, &registry))?;
+    tracing::info!(
+        flows = catalog.flows.len(),
+        feeds = catalog.feeds.len(),
+        "flows and feeds loaded"
+    );
+    let metrics = feedmixer_server::metrics::install();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&args.data_dir)?);
+    let retention_days = config.retention_days;
+    let state = Arc::new(AppState::new(config, registry, catalog, store.clone(), metrics));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(addr = %args.listen, "listening; not ready until the graph is built");
+
+    let loader = {
+        let state = state.clone();
+        let with_demo = args.demo;
+        tokio::spawn(async move {
+            if with_demo {
+                demo::load_if_empty(store.as_ref()).await?;
+            }
+            let total = store.counts().await?.likes;
+            let bar = progress::bar(total, "graph", "likes");
+            let mut progress = |read: u64| {
+                bar.set_position(read);
+                tracing::debug!(read, "building the graph");
+            };
+            let started = std::time::Instant::now();
+            let graph = load_graph(store.as_ref(), retention_days, now_secs(), &mut progress).await?;
+            bar.finish_and_clear();
+            tracing::info!(
+                users = graph.num_users(),
+                posts = graph.num_posts(),
+                likes = graph.num_likes(),
+                memory_mib = graph.memory_bytes() >> 20,
+                secs = started.elapsed().as_secs_f32(),
+                "graph built; serving"
+            );
+            state.set_graph(graph);
+            anyhow::Ok(())
+        })
+    };
+
+    // Serve until told to stop; a loader failure stops the server too.
+    let loader_failed = async {
+        match loader.await {
+            Ok(Ok(())) => std::future::pending().await,
+            Ok(Err(e)) => e,
+            Err(e) => anyhow::Error::new(e),
+        }
+    };
+    let server = serve(listener, state, shutdown_signal());
+    tokio::select! {
+        served = server => served.context("serving")?,
+        failed = loader_failed => return Err(failed.context("loading the graph")),
+    }
+    Ok(())
+}
+
+/// Prints every diagnostic as `FILE:LINE: reason` and fails.
+fn load_or_report<T>(result: Result<T, Vec<feedmixer_flow::Diagnostic>>) -> anyhow::Result<T> {
+    result.or_else(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        bail!("{} problem(s) in the configuration; run `feedmixer check`", errors.len())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

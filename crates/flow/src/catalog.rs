@@ -1,0 +1,265 @@
+//! Everything a server serves: the flow files of a directory and the feeds
+//! that use them, validated together. One path for `feedmixer check`,
+//! start-up and reload.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::{self, line_of, Diagnostic};
+use crate::executor::Flow;
+use crate::id::is_valid_name;
+use crate::params::{Overrides, ParamError};
+use crate::registry::Registry;
+use crate::spec::FlowDef;
+
+/// A feed as configured: its record key and what describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedInfo {
+    pub rkey: String,
+    pub flow: String,
+    pub display_name: String,
+    pub description: String,
+}
+
+/// A servable feed: its flow built with the feed's params.
+pub struct Feed {
+    pub info: FeedInfo,
+    pub def: Arc<FlowDef>,
+    pub params: Overrides,
+    pub flow: Arc<Flow>,
+}
+
+impl Feed {
+    /// The feed's flow rebuilt with request overrides over the feed's own
+    /// params (internal routes only). The error names the bad param.
+    pub fn flow_with(&self, registry: &Registry, request: &Overrides) -> Result<Flow, String> {
+        if request.is_empty() {
+            return Ok(Flow::clone(&self.flow));
+        }
+        let mut merged = self.params.clone();
+        for (id, table) in request {
+            merged.entry(id.clone()).or_default().extend(table.clone());
+        }
+        Flow::build(&self.def, registry, &merged).map_err(|errors| {
+            errors
+                .iter()
+                .map(|(id, e)| format!("params.{id}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+/// The flows and feeds being served.
+pub struct Catalog {
+    pub flows: BTreeMap<String, Arc<FlowDef>>,
+    pub feeds: BTreeMap<String, Arc<Feed>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeeds {
+    #[serde(default)]
+    feeds: BTreeMap<Spanned<String>, Spanned<RawFeed>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    flow: Spanned<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    params: BTreeMap<Spanned<String>, Spanned<toml::Table>>,
+}
+
+impl Catalog {
+    /// Loads every `*.toml` of `flows_dir` as a flow named by its file stem,
+    /// then the feeds of `feeds_file`. Every problem of every file is
+    /// reported at once.
+    pub fn load(flows_dir: &Path, feeds_file: &Path, registry: &Registry) -> Result<Catalog, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        let mut flows = BTreeMap::new();
+        for file in flow_files(flows_dir, &mut errors) {
+            if let Some(def) = load_flow(&file, registry, &mut errors) {
+                flows.insert(def.name.clone(), Arc::new(def));
+            }
+        }
+        let feeds = load_feeds(feeds_file, &flows, registry, &mut errors);
+        if errors.is_empty() {
+            Ok(Catalog { flows, feeds })
+        } else {
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            Err(errors)
+        }
+    }
+
+    pub fn feed(&self, rkey: &str) -> Option<&Arc<Feed>> {
+        self.feeds.get(rkey)
+    }
+}
+
+/// Checks one flow file on its own (for `feedmixer check FILE`).
+pub fn check_flow_file(file: &Path, registry: &Registry) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    load_flow(file, registry, &mut errors);
+    errors
+}
+
+/// The flow files of a directory, sorted.
+fn flow_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(Diagnostic::new(dir, 0, format!("cannot read the flows directory: {e}")));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn load_flow(file: &Path, registry: &Registry, errors: &mut Vec<Diagnostic>) -> Option<FlowDef> {
+    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if !is_valid_name(name) {
+        errors.push(Diagnostic::new(
+            file,
+            0,
+            "a flow file is named after its flow: use 1 to 64 of a-z, 0-9, '_' and '-', then .toml",
+        ));
+        return None;
+    }
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            errors.push(Diagnostic::new(file, 0, format!("cannot read: {e}")));
+            return None;
+        }
+    };
+    let def = match FlowDef::parse(name, file, &text, registry) {
+        Ok(def) => def,
+        Err(mut found) => {
+            errors.append(&mut found);
+            return None;
+        }
+    };
+    // Build once with no overrides: this is where each kind checks its params.
+    match Flow::build(&def, registry, &Overrides::new()) {
+        Ok(_) => Some(def),
+        Err(found) => {
+            for (id, err) in found {
+                let stage = def.stage(&id).expect("errors name stages of the flow");
+                errors.push(stage.diagnostic(file, &err));
+            }
+            None
+        }
+    }
+}
+
+fn load_feeds(
+    file: &Path,
+    flows: &BTreeMap<String, Arc<FlowDef>>,
+    registry: &Registry,
+    errors: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Arc<Feed>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            errors.push(Diagnostic::new(file, 0, format!("cannot read the feeds file: {e}")));
+            return BTreeMap::new();
+        }
+    };
+    let raw: RawFeeds = match toml::from_str(&text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            errors.push(diagnostic::from_toml(file, &text, &e));
+            return BTreeMap::new();
+        }
+    };
+    let mut feeds = BTreeMap::new();
+    for (rkey, feed) in raw.feeds {
+        let at = |span: std::ops::Range<usize>| line_of(&text, span.start);
+        let feed_line = at(rkey.span());
+        let rkey = rkey.into_inner();
+        if !is_valid_rkey(&rkey) {
+            errors.push(Diagnostic::new(
+                file,
+                feed_line,
+                format!("feed {rkey:?}: a feed's record key uses 1 to 512 of A-Z, a-z, 0-9, '.', '_', '~', ':' and '-'"),
+            ));
+            continue;
+        }
+        let feed = feed.into_inner();
+        let flow_name = feed.flow.get_ref();
+        let Some(def) = flows.get(flow_name) else {
+            let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+            errors.push(Diagnostic::new(
+                file,
+                at(feed.flow.span()),
+                format!("feed {rkey:?}: flow {flow_name:?} is not among the valid flows ({})", known.join(", ")),
+            ));
+            continue;
+        };
+        let mut params = Overrides::new();
+        let mut param_lines = BTreeMap::new();
+        for (id, table) in feed.params {
+            param_lines.insert(id.get_ref().clone(), at(table.span()));
+            params.insert(id.into_inner(), table.into_inner());
+        }
+        match Flow::build(def, registry, &params) {
+            Ok(flow) => {
+                let info = FeedInfo {
+                    display_name: feed.display_name.unwrap_or_else(|| rkey.clone()),
+                    rkey: rkey.clone(),
+                    flow: flow_name.clone(),
+                    description: feed.description,
+                };
+                feeds.insert(
+                    rkey,
+                    Arc::new(Feed {
+                        info,
+                        def: def.clone(),
+                        params,
+                        flow: Arc::new(flow),
+                    }),
+                );
+            }
+            Err(found) => {
+                for (id, err) in found {
+                    let line = param_lines.get(&id).copied().unwrap_or(feed_line);
+                    errors.push(Diagnostic::new(file, line, format!("feed {rkey:?}: params.{id}: {err}")));
+                }
+            }
+        }
+    }
+    feeds
+}
+
+/// Record keys as the AT Protocol allows them.
+pub fn is_valid_rkey(rkey: &str) -> bool {
+    (1..=512).contains(&rkey.len())
+        && rkey != "."
+        && rkey != ".."
+        && rkey
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b':' | b'-'))
+}
+
+/// A param error on a component that is not part of the flow.
+pub(crate) fn unknown_component(id: &str, def: &FlowDef) -> ParamError {
+    let ids: Vec<&str> = def.stages().map(|s| s.id.as_str()).collect();
+    ParamError {
+        field: None,
+        message: format!("flow {:?} has no component {id:?} (its components: {})", def.name, ids.join(", ")),
+    }
+}

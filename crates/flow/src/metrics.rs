@@ -1,0 +1,113 @@
+//! Every metric the flow framework emits, named in one place. Labels are
+//! bounded: flow, stage, component and outcome, never a DID or a URI.
+
+use std::time::Duration;
+
+use metrics::{counter, histogram, Counter, Histogram};
+
+use crate::registry::Role;
+
+/// Time per stage and component, seconds.
+pub const STAGE_DURATION: &str = "feedmixer_stage_duration_seconds";
+/// Candidates a component received.
+pub const STAGE_CANDIDATES_IN: &str = "feedmixer_stage_candidates_in_total";
+/// Candidates a component passed on.
+pub const STAGE_CANDIDATES_OUT: &str = "feedmixer_stage_candidates_out_total";
+/// Candidates a predicate removed.
+pub const PREDICATE_DROPPED: &str = "feedmixer_predicate_dropped_total";
+/// Components that failed or ran out of budget, by `outcome`.
+pub const COMPONENT_FAILURES: &str = "feedmixer_component_failures_total";
+/// Whole-flow time, seconds.
+pub const FLOW_DURATION: &str = "feedmixer_flow_duration_seconds";
+/// Flow runs.
+pub const FLOW_REQUESTS: &str = "feedmixer_flow_requests_total";
+
+/// Why a component contributed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Timeout,
+    Failure,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Timeout => "timeout",
+            FailureKind::Failure => "failure",
+        }
+    }
+}
+
+/// Handles for one component's series, registered once when the flow is
+/// built so a request touches no label maps.
+#[derive(Clone)]
+pub struct StageMetrics {
+    duration: Histogram,
+    candidates_in: Counter,
+    candidates_out: Counter,
+    dropped: Counter,
+    timeouts: Counter,
+    failures: Counter,
+}
+
+impl StageMetrics {
+    pub fn new(flow: &str, role: Role, component: &str) -> Self {
+        let labels = [
+            ("flow", flow.to_string()),
+            ("stage", role.as_str().to_string()),
+            ("component", component.to_string()),
+        ];
+        let failure = |outcome: FailureKind| {
+            let mut with_outcome = labels.to_vec();
+            with_outcome.push(("outcome", outcome.as_str().to_string()));
+            counter!(COMPONENT_FAILURES, &with_outcome)
+        };
+        StageMetrics {
+            duration: histogram!(STAGE_DURATION, &labels),
+            candidates_in: counter!(STAGE_CANDIDATES_IN, &labels),
+            candidates_out: counter!(STAGE_CANDIDATES_OUT, &labels),
+            dropped: counter!(PREDICATE_DROPPED, &labels),
+            timeouts: failure(FailureKind::Timeout),
+            failures: failure(FailureKind::Failure),
+        }
+    }
+
+    pub fn record(&self, elapsed: Duration, candidates_in: usize, candidates_out: usize) {
+        self.duration.record(elapsed.as_secs_f64());
+        self.candidates_in.increment(candidates_in as u64);
+        self.candidates_out.increment(candidates_out as u64);
+    }
+
+    pub fn dropped(&self, n: usize) {
+        self.dropped.increment(n as u64);
+    }
+
+    pub fn failed(&self, kind: FailureKind) {
+        match kind {
+            FailureKind::Timeout => self.timeouts.increment(1),
+            FailureKind::Failure => self.failures.increment(1),
+        }
+    }
+}
+
+/// Handles for a flow's own series.
+#[derive(Clone)]
+pub struct FlowMetrics {
+    duration: Histogram,
+    requests: Counter,
+}
+
+impl FlowMetrics {
+    pub fn new(flow: &str) -> Self {
+        let labels = [("flow", flow.to_string())];
+        FlowMetrics {
+            duration: histogram!(FLOW_DURATION, &labels),
+            requests: counter!(FLOW_REQUESTS, &labels),
+        }
+    }
+
+    pub fn record(&self, elapsed: Duration) {
+        self.requests.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
+}

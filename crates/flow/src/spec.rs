@@ -1,0 +1,284 @@
+//! Flow files: parse, check the envelope of every stage, keep each stage's
+//! params with the line of every key so later errors can point at them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::{self, line_of, Diagnostic};
+use crate::id::ComponentId;
+use crate::params::{check_range, ParamError};
+use crate::registry::{Registry, Role};
+
+/// A source's default time budget.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(200);
+/// How many posts a flow keeps after ranking unless it says otherwise.
+pub const DEFAULT_MAX_RESULTS: usize = 500;
+
+/// A parsed, envelope-checked flow file. Params are kept as tables: they
+/// are parsed by each kind when the flow is built, possibly after feed or
+/// request overrides were merged in.
+#[derive(Debug, Clone)]
+pub struct FlowDef {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    pub max_results: usize,
+    pub sources: Vec<StageDef>,
+    pub predicates: Vec<StageDef>,
+    pub ranker: StageDef,
+    pub transforms: Vec<StageDef>,
+}
+
+/// One stage of a flow file: the engine's envelope plus the kind's params.
+#[derive(Debug, Clone)]
+pub struct StageDef {
+    pub role: Role,
+    pub id: ComponentId,
+    pub kind: String,
+    /// Sources only: the ranker's weight for this source's scores.
+    pub weight: f32,
+    /// Sources only: past this the source contributes nothing.
+    pub budget: Duration,
+    pub params: toml::Table,
+    /// Line of the stage's table, and of each of its keys.
+    pub line: usize,
+    pub key_lines: BTreeMap<String, usize>,
+}
+
+/// Envelope keys the engine owns; everything else is the kind's.
+const ENVELOPE: [&str; 4] = ["id", "kind", "weight", "budget_ms"];
+
+type RawTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    max_results: Option<Spanned<i64>>,
+    #[serde(default)]
+    sources: Vec<Spanned<RawTable>>,
+    #[serde(default)]
+    predicates: Vec<Spanned<RawTable>>,
+    #[serde(default)]
+    ranker: Option<Spanned<RawTable>>,
+    #[serde(default)]
+    transforms: Vec<Spanned<RawTable>>,
+}
+
+impl FlowDef {
+    /// Parses flow `name` from `text` (read from `file`), collecting every
+    /// problem rather than stopping at the first.
+    pub fn parse(name: &str, file: &Path, text: &str, registry: &Registry) -> Result<Self, Vec<Diagnostic>> {
+        let raw: RawFlow = toml::from_str(text).map_err(|e| vec![diagnostic::from_toml(file, text, &e)])?;
+        let mut errors = Vec::new();
+        let mut stages = StageParser {
+            file,
+            text,
+            registry,
+            ids: BTreeSet::new(),
+            errors: &mut errors,
+        };
+        let sources = stages.parse_all(Role::Source, raw.sources);
+        let predicates = stages.parse_all(Role::Predicate, raw.predicates);
+        let transforms = stages.parse_all(Role::Transform, raw.transforms);
+        let ranker = match raw.ranker {
+            Some(table) => stages.parse(Role::Ranker, table),
+            None => {
+                stages.errors.push(Diagnostic::new(file, 0, "a flow needs a [ranker]"));
+                None
+            }
+        };
+        if sources.is_empty() {
+            errors.push(Diagnostic::new(file, 0, "a flow needs at least one [[sources]] entry"));
+        }
+        let max_results = match raw.max_results {
+            None => DEFAULT_MAX_RESULTS,
+            Some(value) => {
+                let line = line_of(text, value.span().start);
+                match check_range("max_results", *value.get_ref(), 1..=10_000) {
+                    Ok(()) => *value.get_ref() as usize,
+                    Err(e) => {
+                        errors.push(Diagnostic::new(file, line, e.to_string()));
+                        DEFAULT_MAX_RESULTS
+                    }
+                }
+            }
+        };
+        match ranker {
+            Some(ranker) if errors.is_empty() => Ok(FlowDef {
+                name: name.to_string(),
+                file: file.to_path_buf(),
+                description: raw.description,
+                max_results,
+                sources,
+                predicates,
+                ranker,
+                transforms,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Every stage, in execution order.
+    pub fn stages(&self) -> impl Iterator<Item = &StageDef> {
+        self.sources
+            .iter()
+            .chain(&self.predicates)
+            .chain(std::iter::once(&self.ranker))
+            .chain(&self.transforms)
+    }
+
+    pub fn stage(&self, id: &str) -> Option<&StageDef> {
+        self.stages().find(|s| s.id.as_str() == id)
+    }
+}
+
+impl StageDef {
+    /// Where to report a param error: the key's line, or the table's.
+    pub fn diagnostic(&self, file: &Path, err: &ParamError) -> Diagnostic {
+        let line = err
+            .field
+            .as_ref()
+            .and_then(|f| self.key_lines.get(f.split('.').next().unwrap_or(f)))
+            .copied()
+            .unwrap_or(self.line);
+        Diagnostic::new(file, line, format!("{} {:?}: {err}", self.role, self.id.as_str()))
+    }
+
+    /// The stage with `overrides` merged over its params and envelope.
+    pub fn with_overrides(&self, overrides: &toml::Table) -> Result<StageDef, ParamError> {
+        let mut stage = self.clone();
+        for (key, value) in overrides {
+            match key.as_str() {
+                "id" | "kind" => return Err(ParamError::new(key, "cannot be overridden")),
+                "weight" => stage.weight = parse_weight(value)?,
+                "budget_ms" => stage.budget = parse_budget(value)?,
+                _ => {
+                    stage.params.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        Ok(stage)
+    }
+}
+
+fn parse_weight(value: &toml::Value) -> Result<f32, ParamError> {
+    let weight = match value {
+        toml::Value::Float(f) => *f,
+        toml::Value::Integer(i) => *i as f64,
+        _ => return Err(ParamError::new("weight", "expected a number")),
+    };
+    check_range("weight", weight, 0.0..=1000.0)?;
+    Ok(weight as f32)
+}
+
+fn parse_budget(value: &toml::Value) -> Result<Duration, ParamError> {
+    let toml::Value::Integer(ms) = value else {
+        return Err(ParamError::new("budget_ms", "expected an integer number of milliseconds"));
+    };
+    check_range("budget_ms", *ms, 1..=10_000)?;
+    Ok(Duration::from_millis(*ms as u64))
+}
+
+struct StageParser<'a> {
+    file: &'a Path,
+    text: &'a str,
+    registry: &'a Registry,
+    ids: BTreeSet<ComponentId>,
+    errors: &'a mut Vec<Diagnostic>,
+}
+
+impl StageParser<'_> {
+    fn parse_all(&mut self, role: Role, tables: Vec<Spanned<RawTable>>) -> Vec<StageDef> {
+        tables.into_iter().filter_map(|t| self.parse(role, t)).collect()
+    }
+
+    fn parse(&mut self, role: Role, table: Spanned<RawTable>) -> Option<StageDef> {
+        let line = line_of(self.text, table.span().start);
+        let mut key_lines = BTreeMap::new();
+        let mut values = toml::Table::new();
+        for (key, value) in table.into_inner() {
+            key_lines.insert(key.get_ref().clone(), line_of(self.text, key.span().start));
+            values.insert(key.into_inner(), value.into_inner());
+        }
+        let at = |key: &str| key_lines.get(key).copied().unwrap_or(line);
+        let mut fail = |line: usize, message: String| {
+            self.errors.push(Diagnostic::new(self.file, line, message));
+        };
+
+        let Some(kind) = values.get("kind").and_then(|k| k.as_str()).map(str::to_string) else {
+            fail(line, format!("{role}: `kind = \"...\"` is required"));
+            return None;
+        };
+        let known = match role {
+            Role::Source => self.registry.sources.get(&kind).map(|_| ()),
+            Role::Predicate => self.registry.predicates.get(&kind).map(|_| ()),
+            Role::Ranker => self.registry.rankers.get(&kind).map(|_| ()),
+            Role::Transform => self.registry.transforms.get(&kind).map(|_| ()),
+        };
+        if let Err(message) = known {
+            fail(at("kind"), message);
+            return None;
+        }
+        let id = match values.get("id") {
+            None => kind.clone(),
+            Some(toml::Value::String(id)) => id.clone(),
+            Some(_) => {
+                fail(at("id"), format!("{role} {kind:?}: id: expected a string"));
+                return None;
+            }
+        };
+        let id = match ComponentId::new(&id) {
+            Ok(id) => id,
+            Err(message) => {
+                fail(at("id"), format!("{role} {kind:?}: {message}"));
+                return None;
+            }
+        };
+        if !self.ids.insert(id.clone()) {
+            fail(
+                at("id"),
+                format!("{role} {:?}: duplicate id; give each component of a flow its own `id`", id.as_str()),
+            );
+            return None;
+        }
+
+        let mut stage = StageDef {
+            role,
+            id,
+            kind,
+            weight: 1.0,
+            budget: DEFAULT_BUDGET,
+            params: toml::Table::new(),
+            line,
+            key_lines,
+        };
+        for (key, value) in values {
+            let result = match key.as_str() {
+                "id" | "kind" => Ok(()),
+                "weight" | "budget_ms" if role != Role::Source => Err(ParamError::new(
+                    &key,
+                    "only sources take a weight or a budget",
+                )),
+                "weight" => parse_weight(&value).map(|w| stage.weight = w),
+                "budget_ms" => parse_budget(&value).map(|b| stage.budget = b),
+                _ => {
+                    stage.params.insert(key, value);
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                let diagnostic = stage.diagnostic(self.file, &e);
+                self.errors.push(diagnostic);
+            }
+        }
+        debug_assert!(ENVELOPE.iter().all(|k| !stage.params.contains_key(*k)));
+        Some(stage)
+    }
+}

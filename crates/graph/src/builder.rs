@@ -1,0 +1,348 @@
+//! Building a [`LikeGraph`] from likes given as strings.
+//!
+//! Likes are interned as they arrive and kept as 12-byte `(user, post, ts)`
+//! triples; `build` lays them out as CSR by counting sort (one pass to
+//! count, one to fill), which keeps arrival order inside each row. Input in
+//! time order (a Jetstream replay) therefore needs no sort at all; anything
+//! else gets one stable sort per row.
+
+use feedmixer_atproto::{AtUri, is_did};
+
+use crate::graph::{Csr, Edge, LikeGraph, PostId, UserId};
+use crate::intern::Interner;
+
+/// A like as added: interned ids and its time.
+#[derive(Clone, Copy, Debug)]
+struct RawLike {
+    user: UserId,
+    post: PostId,
+    ts: u32,
+}
+
+/// Collects likes, then [`build`](GraphBuilder::build)s the immutable graph.
+///
+/// A repeated `(user, post)` pair counts once and keeps its **earliest**
+/// time: that is when the user first showed the interest, and it makes the
+/// graph depend only on the set of likes added, not on their order.
+#[derive(Debug)]
+pub struct GraphBuilder {
+    window_start: u32,
+    users: Interner,
+    posts: Interner,
+    post_author: Vec<UserId>,
+    likes: Vec<RawLike>,
+    /// Whether `likes` is in time order so far (then `build` skips sorting).
+    in_order: bool,
+}
+
+impl GraphBuilder {
+    /// Likes with `ts < window_start_secs` are ignored.
+    pub fn new(window_start_secs: u32) -> Self {
+        Self::with_capacity(window_start_secs, 0)
+    }
+
+    /// Like [`new`](Self::new), reserving room for about `likes` likes.
+    pub fn with_capacity(window_start_secs: u32, likes: usize) -> Self {
+        // Rough Bluesky shape: ~10 likes per active user and per liked post;
+        // the interners grow if this is off.
+        let users = likes / 10;
+        let posts = likes / 10;
+        GraphBuilder {
+            window_start: window_start_secs,
+            users: Interner::with_capacity(users, users * 32),
+            posts: Interner::with_capacity(posts, posts * 72),
+            post_author: Vec::with_capacity(posts),
+            likes: Vec::with_capacity(likes),
+            in_order: true,
+        }
+    }
+
+    /// Adds one like. Returns false (and adds nothing) when `ts_secs` is
+    /// before the window, `user_did` is not a DID, or `post_uri` is not an
+    /// `at://DID/app.bsky.feed.post/RKEY` URI. The post's author (the DID in
+    /// the URI) is interned as a user too, though it may have no likes.
+    ///
+    /// Likes may come in any time order. A repeated `(user, post)` pair
+    /// returns true but counts once, at its earliest time (see the type docs).
+    pub fn add_like(&mut self, user_did: &str, post_uri: &str, ts_secs: u32) -> bool {
+        if ts_secs < self.window_start || !is_did(user_did) {
+            return false;
+        }
+        let Ok(uri) = AtUri::parse(post_uri) else {
+            return false;
+        };
+        if !uri.is_post() {
+            return false;
+        }
+        let (user, _) = self.users.intern(user_did);
+        let (post, new_post) = self.posts.intern(post_uri);
+        if new_post {
+            let (author, _) = self.users.intern(uri.did);
+            self.post_author.push(author);
+        }
+        if let Some(last) = self.likes.last() {
+            self.in_order &= last.ts <= ts_secs;
+        }
+        self.likes.push(RawLike {
+            user,
+            post,
+            ts: ts_secs,
+        });
+        true
+    }
+
+    /// Lays the likes out as time-ordered CSR in both directions and drops
+    /// repeated pairs. The two directions are built on two threads.
+    pub fn build(self) -> LikeGraph {
+        let GraphBuilder {
+            window_start,
+            mut users,
+            mut posts,
+            mut post_author,
+            likes,
+            in_order,
+        } = self;
+        assert!(
+            likes.len() < u32::MAX as usize,
+            "a LikeGraph holds at most u32::MAX - 1 likes"
+        );
+        let (num_users, num_posts) = (users.len(), posts.len());
+
+        let (by_user, by_post) = std::thread::scope(|scope| {
+            let by_post = scope.spawn(|| {
+                build_direction(num_posts, num_users, in_order, &likes, |l| (l.post, l.user))
+            });
+            let by_user =
+                build_direction(num_users, num_posts, in_order, &likes, |l| (l.user, l.post));
+            (by_user, by_post.join().expect("CSR build thread panicked"))
+        });
+        drop(likes);
+
+        users.shrink_to_fit();
+        posts.shrink_to_fit();
+        post_author.shrink_to_fit();
+        let num_likers = by_user.offsets.windows(2).filter(|w| w[0] < w[1]).count();
+        let newest_ts = by_user
+            .edges
+            .iter()
+            .map(|e| e.ts)
+            .max()
+            .unwrap_or(window_start);
+        LikeGraph {
+            window_start,
+            newest_ts,
+            users,
+            posts,
+            post_author,
+            likes: by_user,
+            likers: by_post,
+            num_likers,
+        }
+    }
+}
+
+/// One direction of the graph: `key(like)` gives `(row, neighbour)`.
+fn build_direction(
+    rows: usize,
+    neighbours: usize,
+    in_order: bool,
+    likes: &[RawLike],
+    key: impl Fn(&RawLike) -> (u32, u32),
+) -> Csr {
+    // Counting sort: offsets[r + 1] = likes in rows 0..=r.
+    let mut offsets = vec![0u32; rows + 1];
+    for like in likes {
+        offsets[key(like).0 as usize + 1] += 1;
+    }
+    for r in 0..rows {
+        offsets[r + 1] += offsets[r];
+    }
+    let mut cursor = offsets[..rows].to_vec();
+    let mut edges = vec![Edge { id: 0, ts: 0 }; likes.len()];
+    for like in likes {
+        let (row, id) = key(like);
+        let at = &mut cursor[row as usize];
+        edges[*at as usize] = Edge { id, ts: like.ts };
+        *at += 1;
+    }
+    drop(cursor);
+
+    let mut csr = Csr { offsets, edges };
+    if !in_order {
+        for r in 0..rows as u32 {
+            let (start, end) = row_bounds(&csr, r);
+            // Stable, and linear on a row that is already sorted.
+            csr.edges[start..end].sort_by_key(|e| e.ts);
+        }
+    }
+    dedup_rows(&mut csr, neighbours);
+    csr
+}
+
+fn row_bounds(csr: &Csr, r: u32) -> (usize, usize) {
+    (
+        csr.offsets[r as usize] as usize,
+        csr.offsets[r as usize + 1] as usize,
+    )
+}
+
+/// Keeps the first (earliest, rows being time-ordered) edge to each
+/// neighbour in every row, compacting in place. Both directions keep the
+/// same time for a repeated pair: both rows are stable-sorted from the same
+/// arrival order.
+fn dedup_rows(csr: &mut Csr, neighbours: usize) {
+    // last_row[n] = the last row that reached neighbour n.
+    let mut last_row = vec![u32::MAX; neighbours];
+    let mut write = 0usize;
+    for r in 0..csr.rows() {
+        let (start, end) = row_bounds(csr, r as u32);
+        csr.offsets[r] = write as u32;
+        for k in start..end {
+            let edge = csr.edges[k];
+            let seen = &mut last_row[edge.id as usize];
+            if *seen != r as u32 {
+                *seen = r as u32;
+                csr.edges[write] = edge;
+                write += 1;
+            }
+        }
+    }
+    if let Some(last) = csr.offsets.last_mut() {
+        *last = write as u32;
+    }
+    if write < csr.edges.len() {
+        csr.edges.truncate(write);
+        csr.edges.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "did:plc:alice";
+    const B: &str = "did:plc:bob";
+
+    fn post(author: &str, rkey: &str) -> String {
+        format!("at://{author}/app.bsky.feed.post/{rkey}")
+    }
+
+    #[test]
+    fn interns_likers_posts_and_authors() {
+        let mut b = GraphBuilder::new(100);
+        let p = post("did:plc:carol", "3k1");
+        assert!(b.add_like(A, &p, 100));
+        assert!(b.add_like(B, &p, 150));
+        let g = b.build();
+        assert_eq!(
+            (g.num_users(), g.num_posts(), g.num_likes(), g.num_likers()),
+            (3, 1, 2, 2)
+        );
+        let (a, bob) = (g.user_id(A).unwrap(), g.user_id(B).unwrap());
+        let carol = g.user_id("did:plc:carol").unwrap();
+        let pid = g.post_id(&p).unwrap();
+        assert_eq!(g.user_did(carol), "did:plc:carol");
+        assert_eq!(g.post_uri(pid), p);
+        assert_eq!(g.post_author(pid), carol);
+        assert!(g.likes_of(carol).is_empty());
+        assert_eq!(g.likes_of(a), &[Edge { id: pid, ts: 100 }]);
+        assert_eq!(
+            g.likers_of(pid),
+            &[Edge { id: a, ts: 100 }, Edge { id: bob, ts: 150 }]
+        );
+        assert!(g.has_liked(a, pid) && !g.has_liked(carol, pid));
+        assert_eq!((g.window_start(), g.newest_ts()), (100, 150));
+        assert_eq!(g.user_id("did:plc:nobody"), None);
+        assert_eq!(g.post_id(&post(A, "nope")), None);
+        assert!(g.memory_bytes() > 0);
+    }
+
+    #[test]
+    fn filters_the_window_and_non_posts() {
+        let mut b = GraphBuilder::new(1_000);
+        assert!(!b.add_like(A, &post(B, "old"), 999));
+        assert!(!b.add_like(A, "at://did:plc:bob/app.bsky.feed.like/3k", 1_000));
+        assert!(!b.add_like(A, "at://did:plc:bob/app.bsky.actor.profile/self", 1_000));
+        assert!(!b.add_like(A, "at://bob.bsky.social/app.bsky.feed.post/3k", 1_000));
+        assert!(!b.add_like(A, "https://bsky.app/profile/bob/post/3k", 1_000));
+        assert!(!b.add_like("alice", &post(B, "3k"), 1_000));
+        let g = b.build();
+        assert_eq!((g.num_users(), g.num_posts(), g.num_likes()), (0, 0, 0));
+        assert_eq!(g.newest_ts(), 1_000);
+
+        let mut b = GraphBuilder::new(1_000);
+        assert!(b.add_like(A, &post(B, "new"), 1_000));
+        assert_eq!(b.build().num_likes(), 1);
+    }
+
+    #[test]
+    fn repeated_pairs_count_once_at_their_earliest_time() {
+        let p = post(B, "3k");
+        let q = post(B, "3l");
+        for order in [[300, 100, 200], [100, 200, 300], [200, 300, 100]] {
+            let mut b = GraphBuilder::new(0);
+            for ts in order {
+                assert!(b.add_like(A, &p, ts));
+            }
+            assert!(b.add_like(A, &q, 250));
+            let g = b.build();
+            let (a, pid, qid) = (
+                g.user_id(A).unwrap(),
+                g.post_id(&p).unwrap(),
+                g.post_id(&q).unwrap(),
+            );
+            assert_eq!(g.num_likes(), 2, "{order:?}");
+            assert_eq!(
+                g.likes_of(a),
+                &[Edge { id: pid, ts: 100 }, Edge { id: qid, ts: 250 }]
+            );
+            assert_eq!(g.likers_of(pid), &[Edge { id: a, ts: 100 }]);
+            assert_eq!(g.likers_of(qid), &[Edge { id: a, ts: 250 }]);
+            assert_eq!(g.num_likers(), 1);
+            assert_eq!(g.newest_ts(), 250);
+        }
+    }
+
+    #[test]
+    fn rows_are_time_ordered_when_added_out_of_order() {
+        let mut b = GraphBuilder::with_capacity(0, 16);
+        let users = ["did:plc:u0", "did:plc:u1", "did:plc:u2"];
+        let posts: Vec<String> = (0..4).map(|i| post(B, &format!("p{i}"))).collect();
+        // (user, post, ts) in scrambled time order; ties keep arrival order.
+        let likes = [
+            (0, 0, 50),
+            (1, 0, 10),
+            (0, 1, 20),
+            (2, 0, 30),
+            (0, 2, 5),
+            (1, 3, 20),
+            (1, 1, 20),
+            (2, 3, 1),
+        ];
+        for (u, p, ts) in likes {
+            assert!(b.add_like(users[u], &posts[p], ts));
+        }
+        let g = b.build();
+        let uid = |u: usize| g.user_id(users[u]).unwrap();
+        let pid = |p: usize| g.post_id(&posts[p]).unwrap();
+        let e = |id, ts| Edge { id, ts };
+        assert_eq!(
+            g.likes_of(uid(0)),
+            &[e(pid(2), 5), e(pid(1), 20), e(pid(0), 50)]
+        );
+        assert_eq!(
+            g.likes_of(uid(1)),
+            &[e(pid(0), 10), e(pid(3), 20), e(pid(1), 20)]
+        );
+        assert_eq!(
+            g.likers_of(pid(0)),
+            &[e(uid(1), 10), e(uid(2), 30), e(uid(0), 50)]
+        );
+        assert_eq!(g.likers_of(pid(3)), &[e(uid(2), 1), e(uid(1), 20)]);
+        for u in 0..g.num_users() as u32 {
+            assert!(g.likes_of(u).is_sorted_by_key(|e| e.ts));
+        }
+        assert_eq!(g.num_likes(), likes.len());
+        assert_eq!(g.newest_ts(), 50);
+    }
+}

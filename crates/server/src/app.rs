@@ -1,0 +1,58 @@
+//! The router: every route and, in one place, the layers around them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::XrpcError;
+use crate::routes::{describe, did, ops, personalize, skeleton, stats};
+use crate::state::AppState;
+
+/// The AppView waits 10 s for a skeleton; answering later is useless.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// No request of ours has a large body.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn app(state: Arc<AppState>) -> Router {
+    let admin = Router::new()
+        .route("/v1/personalize", post(personalize::personalize))
+        .route("/v1/stats", get(stats::stats))
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_admin));
+
+    Router::new()
+        .route("/.well-known/did.json", get(did::did_json))
+        .route(
+            "/xrpc/app.bsky.feed.describeFeedGenerator",
+            get(describe::describe),
+        )
+        .route(
+            "/xrpc/app.bsky.feed.getFeedSkeleton",
+            get(skeleton::get_feed_skeleton),
+        )
+        .route("/internal/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .merge(admin)
+        .fallback(|| async { XrpcError::not_found() })
+        .layer(middleware::from_fn(crate::metrics::track))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

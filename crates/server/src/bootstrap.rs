@@ -1,0 +1,32 @@
+//! Start-up: the like graph is built from the store's like log, keeping
+//! what lies inside the retention window.
+
+use feedmixer_graph::{GraphBuilder, LikeGraph};
+use feedmixer_store::{LikeRef, Store, StoreError};
+
+/// Builds the graph from every stored like newer than `now - retention`.
+/// `progress(likes_read)` is called every 100k likes.
+pub async fn load_graph(
+    store: &dyn Store,
+    retention_days: u32,
+    now_secs: u32,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<LikeGraph, StoreError> {
+    let window_start = now_secs.saturating_sub(retention_days.saturating_mul(86_400));
+    let expected = store.counts().await?.likes as usize;
+    let mut builder = GraphBuilder::with_capacity(window_start, expected);
+    let mut read = 0u64;
+    let mut sink = |like: LikeRef<'_>| {
+        let ts = (like.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32;
+        builder.add_like(like.did, like.subject, ts);
+        read += 1;
+        if read % 100_000 == 0 {
+            progress(read);
+        }
+    };
+    store
+        .scan_likes(u64::from(window_start) * 1_000_000, &mut sink)
+        .await?;
+    progress(read);
+    Ok(builder.build())
+}

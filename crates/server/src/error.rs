@@ -1,0 +1,76 @@
+//! The one error type of the HTTP layer, answered in XRPC's JSON shape.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An error answer: `{"error": NAME, "message": TEXT}` with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XrpcError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub message: String,
+}
+
+impl XrpcError {
+    /// The client asked for something malformed.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        XrpcError {
+            status: StatusCode::BAD_REQUEST,
+            error: "InvalidRequest",
+            message: message.into(),
+        }
+    }
+
+    /// The feed is not one this service serves (the lexicon's own error).
+    pub fn unknown_feed(feed: &str) -> Self {
+        XrpcError {
+            status: StatusCode::BAD_REQUEST,
+            error: "UnknownFeed",
+            message: format!("unknown feed: {feed}"),
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        XrpcError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "AuthenticationRequired",
+            message: message.into(),
+        }
+    }
+
+    /// Still loading the graph: try again shortly.
+    pub fn not_ready() -> Self {
+        XrpcError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "NotReady",
+            message: "feedmixer is loading its graph; try again shortly".into(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        XrpcError {
+            status: StatusCode::NOT_FOUND,
+            error: "MethodNotImplemented",
+            message: "no such route".into(),
+        }
+    }
+
+    /// Our fault, not the client's; the detail goes to the log.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        XrpcError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "InternalServerError",
+            message: "internal error".into(),
+        }
+    }
+}
+
+impl IntoResponse for XrpcError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.error, "message": self.message }));
+        (self.status, body).into_response()
+    }
+}

@@ -1,0 +1,69 @@
+//! Metric names of the HTTP layer and the graph, the Prometheus recorder,
+//! and the middleware that counts requests by matched route.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use feedmixer_graph::LikeGraph;
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// HTTP requests by `route` (the matched pattern, never the raw path) and `status`.
+pub const HTTP_REQUESTS: &str = "feedmixer_http_requests_total";
+/// HTTP request time by `route`, seconds.
+pub const HTTP_DURATION: &str = "feedmixer_http_request_duration_seconds";
+/// Size of the live graph.
+pub const GRAPH_USERS: &str = "feedmixer_graph_users";
+pub const GRAPH_POSTS: &str = "feedmixer_graph_posts";
+pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
+pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
+/// Requests answered from a cached ranked list vs recomputed, by `result`.
+pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
+
+/// Latency buckets shared by every `_seconds` histogram: 100 us to 10 s.
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the process-wide Prometheus recorder once and returns its
+/// handle (tests call this many times in one process).
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .expect("buckets are not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+/// Counts and times every request under its matched route.
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    histogram!(HTTP_DURATION, "route" => route.clone()).record(started.elapsed().as_secs_f64());
+    counter!(HTTP_REQUESTS, "route" => route, "status" => status).increment(1);
+    response
+}
+
+pub fn graph_size(graph: &LikeGraph) {
+    gauge!(GRAPH_USERS).set(graph.num_users() as f64);
+    gauge!(GRAPH_POSTS).set(graph.num_posts() as f64);
+    gauge!(GRAPH_LIKES).set(graph.num_likes() as f64);
+    gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
+}
+
+pub fn session_lookup(result: &'static str) {
+    counter!(SESSION_LOOKUPS, "result" => result).increment(1);
+}

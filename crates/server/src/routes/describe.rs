@@ -1,0 +1,19 @@
+//! `GET /xrpc/app.bsky.feed.describeFeedGenerator`: the feeds we serve.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::state::AppState;
+
+pub async fn describe(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let catalog = state.catalog.load();
+    let feeds: Vec<Value> = catalog
+        .feeds
+        .keys()
+        .map(|rkey| json!({ "uri": state.config.feed_uri(rkey) }))
+        .collect();
+    Json(json!({ "did": state.config.service_did, "feeds": feeds }))
+}

@@ -1,0 +1,28 @@
+//! `GET /.well-known/did.json`: the did:web document naming our feed
+//! generator endpoint.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::XrpcError;
+use crate::state::AppState;
+
+pub async fn did_json(State(state): State<Arc<AppState>>) -> Result<Json<Value>, XrpcError> {
+    let config = &state.config;
+    if !config.service_did.starts_with("did:web:") {
+        // A did:plc service publishes its document through the PLC directory.
+        return Err(XrpcError::not_found());
+    }
+    Ok(Json(json!({
+        "@context": ["https://www.w3.org/ns/did/v1"],
+        "id": config.service_did,
+        "service": [{
+            "id": "#bsky_fg",
+            "type": "BskyFeedGenerator",
+            "serviceEndpoint": format!("https://{}", config.hostname),
+        }],
+    })))
+}

@@ -1,0 +1,32 @@
+//! One module per route.
+
+pub mod describe;
+pub mod did;
+pub mod ops;
+pub mod personalize;
+pub mod skeleton;
+pub mod stats;
+
+use serde::Serialize;
+
+/// A feed page as the lexicon shapes it (`app.bsky.feed.getFeedSkeleton`).
+#[derive(Debug, Serialize)]
+pub struct SkeletonPage {
+    pub feed: Vec<SkeletonItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkeletonItem {
+    pub post: String,
+}
+
+impl From<crate::serve_feed::Page> for SkeletonPage {
+    fn from(page: crate::serve_feed::Page) -> Self {
+        SkeletonPage {
+            feed: page.posts.into_iter().map(|post| SkeletonItem { post }).collect(),
+            cursor: page.cursor,
+        }
+    }
+}

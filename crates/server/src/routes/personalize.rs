@@ -1,0 +1,77 @@
+//! `POST /v1/personalize` (internal, admin token): a page of a feed for a
+//! named viewer, with optional param overrides. This is how operators and
+//! ranking engineers look at what a viewer would get.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::Json;
+use feedmixer_atproto::is_did;
+use feedmixer_flow::Overrides;
+use serde::Deserialize;
+
+use crate::error::XrpcError;
+use crate::routes::SkeletonPage;
+use crate::serve_feed::{page, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalizeBody {
+    user_did: String,
+    /// The feed's rkey (`for-you`) or its full AT-URI.
+    feed: String,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+    /// `{"<component id>": {"<param>": value}}`.
+    #[serde(default)]
+    params: serde_json::Map<String, serde_json::Value>,
+}
+
+pub async fn personalize(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<PersonalizeBody>, JsonRejection>,
+) -> Result<Json<SkeletonPage>, XrpcError> {
+    let Json(body) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    if !is_did(&body.user_did) {
+        return Err(XrpcError::invalid_request("user_did: not a DID"));
+    }
+    let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(XrpcError::invalid_request(format!("limit must be from 1 to {MAX_LIMIT}")));
+    }
+    let overrides = overrides(body.params)?;
+    let rkey = body
+        .feed
+        .rsplit_once("/app.bsky.feed.generator/")
+        .map_or(body.feed.as_str(), |(_, rkey)| rkey);
+    let request = PageRequest {
+        feed: rkey,
+        viewer: Some(&body.user_did),
+        limit,
+        cursor: body.cursor.as_deref().filter(|c| !c.is_empty()),
+        overrides: &overrides,
+    };
+    Ok(Json(page(&state, request).await?.into()))
+}
+
+/// JSON overrides as the TOML tables components parse.
+fn overrides(params: serde_json::Map<String, serde_json::Value>) -> Result<Overrides, XrpcError> {
+    params
+        .into_iter()
+        .map(|(id, value)| {
+            let table = match toml::Value::try_from(&value) {
+                Ok(toml::Value::Table(table)) => table,
+                _ => {
+                    return Err(XrpcError::invalid_request(format!(
+                        "params.{id}: expected an object of param values"
+                    )))
+                }
+            };
+            Ok((id, table))
+        })
+        .collect()
+}

@@ -1,0 +1,59 @@
+//! `GET /xrpc/app.bsky.feed.getFeedSkeleton`: a page of a feed.
+//!
+//! Until viewer auth lands, every request is anonymous: an unverified token
+//! is never trusted, so the Authorization header is ignored.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::Json;
+use feedmixer_atproto::AtUri;
+use feedmixer_flow::Overrides;
+use serde::Deserialize;
+
+use crate::error::XrpcError;
+use crate::routes::SkeletonPage;
+use crate::serve_feed::{page, parse_limit, PageRequest};
+use crate::state::AppState;
+
+/// Collection NSID of feed generator records.
+const GENERATOR_COLLECTION: &str = "app.bsky.feed.generator";
+
+#[derive(Debug, Deserialize)]
+pub struct SkeletonQuery {
+    feed: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn get_feed_skeleton(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<SkeletonQuery>, QueryRejection>,
+) -> Result<Json<SkeletonPage>, XrpcError> {
+    let Query(query) = query.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let feed = query
+        .feed
+        .as_deref()
+        .ok_or_else(|| XrpcError::invalid_request("the feed parameter is required"))?;
+    let rkey = feed_rkey(&state, feed)?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let request = PageRequest {
+        feed: rkey,
+        viewer: None,
+        limit,
+        cursor: query.cursor.as_deref().filter(|c| !c.is_empty()),
+        overrides: &Overrides::new(),
+    };
+    Ok(Json(page(&state, request).await?.into()))
+}
+
+/// The rkey of a feed AT-URI published by our publisher; anything else is
+/// a feed we do not serve.
+fn feed_rkey<'a>(state: &AppState, feed: &'a str) -> Result<&'a str, XrpcError> {
+    let uri = AtUri::parse(feed).map_err(|e| XrpcError::invalid_request(format!("feed: {e}")))?;
+    if uri.collection != GENERATOR_COLLECTION || uri.did != state.config.publisher_did {
+        return Err(XrpcError::unknown_feed(feed));
+    }
+    Ok(uri.rkey)
+}

@@ -1,0 +1,122 @@
+//! The path every feed page takes, shared by getFeedSkeleton and
+//! /v1/personalize: resolve the feed, run its flow (or continue a session),
+//! cut the page, mint the next cursor.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use feedmixer_flow::{Overrides, RequestContext};
+
+use crate::error::XrpcError;
+use crate::metrics::session_lookup;
+use crate::pager::{Cursor, Session};
+use crate::state::AppState;
+
+/// `limit` when the request gives none, and its bounds.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 100;
+
+/// What a caller asks for.
+pub struct PageRequest<'a> {
+    /// The feed's rkey.
+    pub feed: &'a str,
+    /// A verified viewer DID, or `None` for the anonymous path.
+    pub viewer: Option<&'a str>,
+    pub limit: usize,
+    pub cursor: Option<&'a str>,
+    /// Param overrides (internal routes only).
+    pub overrides: &'a Overrides,
+}
+
+/// One page: post AT-URIs and the cursor of the next page, if any.
+#[derive(Debug)]
+pub struct Page {
+    pub posts: Vec<String>,
+    pub cursor: Option<String>,
+}
+
+/// Parses a `limit` query value: an integer in 1..=100.
+pub fn parse_limit(limit: Option<&str>) -> Result<usize, XrpcError> {
+    let Some(text) = limit else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(XrpcError::invalid_request(format!(
+            "limit must be an integer from 1 to {MAX_LIMIT}, got {text:?}"
+        ))),
+    }
+}
+
+pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, XrpcError> {
+    let catalog = state.catalog.load();
+    let feed = catalog
+        .feed(request.feed)
+        .ok_or_else(|| XrpcError::unknown_feed(request.feed))?
+        .clone();
+    if !state.is_ready() {
+        return Err(XrpcError::not_ready());
+    }
+    let cursor = request.cursor.map(Cursor::decode).transpose()?;
+
+    // Continue a session when its list is still cached.
+    if let Some(cursor) = cursor
+        && let Some(session) = state.sessions.get(cursor.session)
+    {
+        if session.feed != request.feed || session.viewer.as_deref() != request.viewer {
+            return Err(XrpcError::invalid_request("cursor belongs to another feed or viewer"));
+        }
+        session_lookup("hit");
+        return Ok(cut(cursor.session, &session, cursor.offset as usize, request.limit));
+    }
+
+    let flow = feed
+        .flow_with(&state.registry, request.overrides)
+        .map_err(XrpcError::invalid_request)?;
+    let graph = state.graph.load_full();
+    let viewer = request.viewer.and_then(|did| graph.user_id(did));
+    let ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
+    let output = flow.run(&ctx).await;
+    let session = Session {
+        feed: request.feed.to_string(),
+        viewer: request.viewer.map(str::to_string),
+        posts: output
+            .posts
+            .iter()
+            .map(|p| graph.post_uri(p.post).to_string())
+            .collect(),
+    };
+    // A cursor whose list expired: recompute and continue at its offset.
+    let offset = match cursor {
+        Some(c) => {
+            session_lookup("expired");
+            c.offset as usize
+        }
+        None => 0,
+    };
+    let (id, session) = state.sessions.insert(session);
+    Ok(cut(id, &session, offset, request.limit))
+}
+
+/// The page at `offset` and the cursor after it (none at the end).
+fn cut(id: u64, session: &Session, offset: usize, limit: usize) -> Page {
+    let start = offset.min(session.posts.len());
+    let end = (start + limit).min(session.posts.len());
+    let cursor = (end < session.posts.len()).then(|| {
+        Cursor {
+            session: id,
+            offset: end as u32,
+        }
+        .encode()
+    });
+    Page {
+        posts: session.posts[start..end].to_vec(),
+        cursor,
+    }
+}
+
+pub fn now_secs() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().min(u64::from(u32::MAX)) as u32)
+}

@@ -1,0 +1,93 @@
+//! The tables of the embedded store and the schema version guarding them.
+//!
+//! Layout (schema version 1):
+//!
+//! | table              | key                    | value          | role |
+//! |--------------------|------------------------|----------------|------|
+//! | `like_log`         | `(time_us, did, rkey)` | subject AT-URI | the live likes in time order: what `scan_likes` streams |
+//! | `like_keys`        | `(did, rkey)`          | `time_us`      | dedup by record key; finds a like's log entry on delete; a DID prefix range for account deletion |
+//! | `tombstones`       | `(did, rkey)`          | `time_us`      | deleted keys, so late older creates are stale |
+//! | `deleted_accounts` | `did`                  | `time_us`      | deleted accounts, so late older creates are stale |
+//! | `likers`           | `did`                  | live like count| its length is `counts().likers` without a scan |
+//! | `meta`             | `&str`                 | bytes          | service values and `store.schema_version` |
+//!
+//! The subject lives only in the log, not beside the key: every like is
+//! written once per table, and the scan (the hot read) never joins.
+
+use std::path::Path;
+
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+use crate::StoreError;
+
+pub(super) type LikeKey<'a> = (&'a str, &'a str);
+
+pub(super) const LIKE_LOG: TableDefinition<(u64, &str, &str), &str> =
+    TableDefinition::new("like_log");
+pub(super) const LIKE_KEYS: TableDefinition<LikeKey, u64> = TableDefinition::new("like_keys");
+pub(super) const TOMBSTONES: TableDefinition<LikeKey, u64> = TableDefinition::new("tombstones");
+pub(super) const DELETED_ACCOUNTS: TableDefinition<&str, u64> =
+    TableDefinition::new("deleted_accounts");
+pub(super) const LIKERS: TableDefinition<&str, u64> = TableDefinition::new("likers");
+/// Must keep this name and type in every schema version: it is read before
+/// anything else to learn which version the file has.
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Meta keys under this prefix belong to the store.
+pub(super) const RESERVED_META_PREFIX: &str = "store.";
+const SCHEMA_VERSION_KEY: &str = "store.schema_version";
+pub(super) const SCHEMA_VERSION: u64 = 1;
+
+/// Checks the file's schema version (stamping a new file with the current
+/// one) and creates the tables, so that read transactions find them all.
+/// A newer version is refused before any table is opened with this
+/// version's types.
+pub(super) fn prepare(txn: &WriteTransaction, dir: &Path) -> Result<(), StoreError> {
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta
+            .get(SCHEMA_VERSION_KEY)?
+            .map(|bytes| decode_version(bytes.value()))
+            .transpose()?;
+        match found {
+            None => {
+                meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::NewerSchema {
+                    dir: dir.to_path_buf(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(found) => {
+                return Err(StoreError::Corrupt(format!(
+                    "schema version {found} was never written by feedmixer"
+                )));
+            }
+        }
+    }
+    txn.open_table(LIKE_LOG)?;
+    txn.open_table(LIKE_KEYS)?;
+    txn.open_table(TOMBSTONES)?;
+    txn.open_table(DELETED_ACCOUNTS)?;
+    txn.open_table(LIKERS)?;
+    Ok(())
+}
+
+/// Stamps `version` over the file's schema version; for tests of the
+/// newer-version refusal.
+#[cfg(test)]
+pub(super) fn stamp_version(txn: &WriteTransaction, version: u64) -> Result<(), StoreError> {
+    txn.open_table(META)?
+        .insert(SCHEMA_VERSION_KEY, version.to_le_bytes().as_slice())?;
+    Ok(())
+}
+
+fn decode_version(bytes: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("schema version is {} bytes", bytes.len())))?;
+    Ok(u64::from_le_bytes(bytes))
+}

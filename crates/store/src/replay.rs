@@ -1,0 +1,141 @@
+//! Loading a Jetstream capture (JSON lines) into a [`Store`].
+//!
+//! The demo dataset and recorded firehose windows reach the store this
+//! way. A capture is data from outside: a bad line is counted, reported
+//! with its line number and skipped, never a reason to stop. Only a failure
+//! to read the capture or to write the store ends a replay, and every batch
+//! applied before it stays applied (batches are atomic, and replaying again
+//! is harmless since applying is idempotent).
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use feedmixer_atproto::LikeEvent;
+
+use crate::{ApplyStats, Store, StoreError};
+
+/// How many malformed lines a [`ReplayReport`] describes.
+pub const MAX_REPORTED_ERRORS: usize = 10;
+
+/// What a replay read and what the store did with it.
+///
+/// `lines == events + ignored + malformed`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Lines read, blank ones included.
+    pub lines: u64,
+    /// Lines that decoded to a like event and were applied.
+    pub events: u64,
+    /// Blank lines and valid events that do not touch the like graph.
+    pub ignored: u64,
+    /// Lines that could not be decoded, skipped.
+    pub malformed: u64,
+    /// The first [`MAX_REPORTED_ERRORS`] malformed lines: 1-based line
+    /// number and why.
+    pub first_errors: Vec<(u64, String)>,
+    /// Totals of the store's [`Store::apply`] calls.
+    pub stats: ApplyStats,
+}
+
+/// Reads a Jetstream JSONL capture, applies like events in batches of
+/// `batch` through the store, skipping and counting malformed lines (blank
+/// lines are ignored, not malformed). `progress(bytes_read)` is called
+/// after every batch so the CLI can draw a bar.
+///
+/// The reader is read on the calling task: captures are local files, and
+/// decoding, not reading, is the work between two batches.
+pub async fn replay<R: BufRead + Send>(
+    store: &dyn Store,
+    mut reader: R,
+    batch: usize,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<ReplayReport, StoreError> {
+    let started = Instant::now();
+    let batch = batch.max(1);
+    let mut report = ReplayReport::default();
+    let mut pending = Vec::with_capacity(batch);
+    let mut line = Vec::new();
+    let mut bytes_read = 0;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(StoreError::Capture)?;
+        if n == 0 {
+            break;
+        }
+        bytes_read += n as u64;
+        report.lines += 1;
+        match decode_line(&line) {
+            Ok(Some(event)) => {
+                report.events += 1;
+                pending.push(event);
+            }
+            Ok(None) => report.ignored += 1,
+            Err(reason) => {
+                tracing::debug!(line = report.lines, %reason, "skipping malformed capture line");
+                report.malformed += 1;
+                if report.first_errors.len() < MAX_REPORTED_ERRORS {
+                    report.first_errors.push((report.lines, reason));
+                }
+            }
+        }
+        if pending.len() >= batch {
+            report.stats.add(&store.apply(&pending).await?);
+            pending.clear();
+            progress(bytes_read);
+        }
+    }
+    if !pending.is_empty() {
+        report.stats.add(&store.apply(&pending).await?);
+    }
+    progress(bytes_read);
+    tracing::info!(
+        lines = report.lines,
+        events = report.events,
+        ignored = report.ignored,
+        malformed = report.malformed,
+        stats = %report.stats,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "replayed capture"
+    );
+    Ok(report)
+}
+
+/// One capture line (with or without its line ending): `Ok(None)` for a
+/// blank line or an event the graph does not use.
+fn decode_line(line: &[u8]) -> Result<Option<LikeEvent>, String> {
+    let line = std::str::from_utf8(line).map_err(|err| format!("not UTF-8: {err}"))?;
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    LikeEvent::from_jetstream_json(line).map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_lines_and_line_endings() {
+        assert_eq!(decode_line(b""), Ok(None));
+        assert_eq!(decode_line(b"  \r\n"), Ok(None));
+        let event = LikeEvent::Delete {
+            did: "did:plc:a".into(),
+            rkey: "k".into(),
+            time_us: 1,
+        };
+        let crlf = format!("{}\r\n", event.to_jetstream_json());
+        assert_eq!(decode_line(crlf.as_bytes()), Ok(Some(event)));
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        assert!(decode_line(b"\xff\xfe{}").unwrap_err().starts_with("not UTF-8"));
+        assert_eq!(
+            decode_line(br#"{"did":"did:plc:a","kind":"identity"}"#),
+            Err("missing or invalid field `time_us`".to_owned())
+        );
+    }
+}

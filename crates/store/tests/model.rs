@@ -1,0 +1,151 @@
+//! Property tests of the embedded store against a plain in-memory model of
+//! the like-log rules, on random event sequences over a few keys (so that
+//! duplicates, deletes, tombstones and account deletions collide often).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
+use feedmixer_store::{LikeEvent, Store, StoreCounts};
+use proptest::prelude::*;
+
+/// The rules of the crate docs, written as directly as possible.
+#[derive(Default)]
+struct Model {
+    likes: BTreeMap<(String, String), (String, u64)>,
+    tombstones: BTreeMap<(String, String), u64>,
+    deleted_accounts: BTreeMap<String, u64>,
+}
+
+impl Model {
+    fn deleted_since(&self, did: &str, rkey: &str, time_us: u64) -> bool {
+        self.deleted_accounts.get(did).is_some_and(|&at| at >= time_us)
+            || self
+                .tombstones
+                .get(&(did.to_owned(), rkey.to_owned()))
+                .is_some_and(|&at| at >= time_us)
+    }
+
+    fn apply(&mut self, event: &LikeEvent) {
+        match event {
+            LikeEvent::Create {
+                did,
+                rkey,
+                subject,
+                time_us,
+            } => {
+                let key = (did.clone(), rkey.clone());
+                if !self.deleted_since(did, rkey, *time_us) && !self.likes.contains_key(&key) {
+                    self.likes.insert(key, (subject.clone(), *time_us));
+                }
+            }
+            LikeEvent::Delete { did, rkey, time_us } => {
+                let key = (did.clone(), rkey.clone());
+                match self.likes.get(&key) {
+                    Some((_, liked_at)) if liked_at <= time_us => {
+                        self.likes.remove(&key);
+                        self.tombstones.insert(key, *time_us);
+                    }
+                    Some(_) => {}
+                    None if self.deleted_since(did, rkey, *time_us) => {}
+                    None => {
+                        self.tombstones.insert(key, *time_us);
+                    }
+                }
+            }
+            LikeEvent::AccountDeleted { did, time_us } => {
+                if self.deleted_accounts.get(did).is_some_and(|at| at >= time_us) {
+                    return;
+                }
+                self.deleted_accounts.insert(did.clone(), *time_us);
+                self.likes
+                    .retain(|(like_did, _), (_, liked_at)| like_did != did || *liked_at > *time_us);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> (Vec<Like>, StoreCounts) {
+        let mut likes: Vec<Like> = self
+            .likes
+            .iter()
+            .map(|((did, rkey), (subject, time_us))| {
+                (did.clone(), rkey.clone(), subject.clone(), *time_us)
+            })
+            .collect();
+        likes.sort_by(|a, b| (a.3, &a.0, &a.1).cmp(&(b.3, &b.0, &b.1)));
+        let likers: BTreeSet<_> = self.likes.keys().map(|(did, _)| did).collect();
+        let counts = StoreCounts {
+            likes: likes.len() as u64,
+            likers: likers.len() as u64,
+        };
+        (likes, counts)
+    }
+}
+
+fn event() -> impl Strategy<Value = LikeEvent> {
+    // Prefix-related DIDs, to catch a prefix range that spills over.
+    let did = prop::sample::select(vec!["did:plc:a", "did:plc:ab", "did:plc:b"]);
+    let rkey = prop::sample::select(vec!["k1", "k2", "k3"]);
+    let time = 0..12u64;
+    prop_oneof![
+        4 => (did.clone(), rkey.clone(), 0..3u32, time.clone())
+            .prop_map(|(did, rkey, p, t)| create(did, rkey, &post(p), t)),
+        2 => (did.clone(), rkey, time.clone()).prop_map(|(did, rkey, t)| delete(did, rkey, t)),
+        1 => (did, time).prop_map(|(did, t)| account_deleted(did, t)),
+    ]
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Batching does not matter, and the store keeps its indexes and
+    /// counts in step with the likes.
+    #[test]
+    fn store_matches_the_model(events in prop::collection::vec(event(), 0..40), cut in 0..40usize) {
+        runtime().block_on(async {
+            let (_dir, store) = open_temp();
+            let cut = cut.min(events.len());
+            let first = store.apply(&events[..cut]).await.unwrap();
+            let second = store.apply(&events[cut..]).await.unwrap();
+            let total = first.created + first.duplicates + first.deleted + first.missing_deletes
+                + first.stale + first.accounts_deleted
+                + second.created + second.duplicates + second.deleted + second.missing_deletes
+                + second.stale + second.accounts_deleted;
+            prop_assert_eq!(total, events.len() as u64, "every event counted once");
+
+            let mut model = Model::default();
+            events.iter().for_each(|event| model.apply(event));
+            prop_assert_eq!(snapshot(&store).await, model.snapshot());
+            Ok(())
+        })?;
+    }
+
+    /// Jetstream redelivers: replaying any window of what was applied
+    /// changes nothing.
+    #[test]
+    fn replaying_a_window_changes_nothing(
+        events in prop::collection::vec(event(), 1..40),
+        from in 0..40usize,
+        len in 0..40usize,
+    ) {
+        runtime().block_on(async {
+            let (_dir, store) = open_temp();
+            store.apply(&events).await.unwrap();
+            let before = snapshot(&store).await;
+            let from = from.min(events.len());
+            let to = (from + len).min(events.len());
+            let replay = store.apply(&events[from..to]).await.unwrap();
+            prop_assert_eq!(snapshot(&store).await, before);
+            prop_assert_eq!((replay.created, replay.deleted, replay.accounts_deleted), (0, 0, 0));
+            Ok(())
+        })?;
+    }
+}
