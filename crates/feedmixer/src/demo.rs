@@ -20,15 +20,31 @@ fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
+/// Which demo dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoSize {
+    Full,
+    Small,
+}
+
+impl DemoSize {
+    fn spec(self, now_us: u64) -> DemoSpec {
+        match self {
+            DemoSize::Full => DemoSpec::full(now_us),
+            DemoSize::Small => DemoSpec::small(now_us),
+        }
+    }
+}
+
 /// Fills an empty store with the demo dataset through the same `apply`
 /// path a replay takes. A store that already holds likes is left alone.
-pub async fn load_if_empty(store: &dyn Store) -> anyhow::Result<()> {
+pub async fn load_if_empty(store: &dyn Store, size: DemoSize) -> anyhow::Result<()> {
     let counts = store.counts().await?;
     if counts.likes > 0 {
         tracing::info!(likes = counts.likes, "the store already holds likes; demo data not loaded");
         return Ok(());
     }
-    let spec = DemoSpec::full(now_us());
+    let spec = size.spec(now_us());
     tracing::info!(users = spec.users, likes = spec.likes, "generating demo data");
     let bar = progress::bar(spec.likes as u64, "demo data", "likes");
     let (tx, mut rx) = mpsc::channel::<Vec<LikeEvent>>(4);
@@ -57,9 +73,8 @@ pub async fn load_if_empty(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 /// Writes the demo dataset as Jetstream JSON lines.
-pub fn write_capture(path: &Path, small: bool) -> anyhow::Result<()> {
-    let now = now_us();
-    let spec = if small { DemoSpec::small(now) } else { DemoSpec::full(now) };
+pub fn write_capture(path: &Path, size: DemoSize) -> anyhow::Result<()> {
+    let spec = size.spec(now_us());
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::new(file);
     let bar = progress::bar(spec.likes as u64, "demo capture", "events");

@@ -37,9 +37,8 @@ enum Command {
     /// Write the demo dataset as a Jetstream JSONL capture.
     DemoCapture {
         file: PathBuf,
-        /// Generate the small test-sized dataset instead of the full one.
-        #[arg(long)]
-        small: bool,
+        #[arg(long, value_enum, default_value_t = demo::DemoSize::Full)]
+        size: demo::DemoSize,
     },
     /// List the component kinds flows can use.
     Kinds,
@@ -54,7 +53,7 @@ fn main() -> ExitCode {
         Command::Replay { file, data_dir } => {
             runtime().and_then(|rt| rt.block_on(replay::run(&file, &data_dir)))
         }
-        Command::DemoCapture { file, small } => demo::write_capture(&file, small),
+        Command::DemoCapture { file, size } => demo::write_capture(&file, size),
         Command::Kinds => {
             for (role, kind, description) in feedmixer_components::registry().describe() {
                 println!("{:<10} {kind:<16} {description}", role.as_str());
@@ -80,7 +79,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if std::env::var("FEEDMIXER_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

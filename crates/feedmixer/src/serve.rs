@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Fill an empty store with the demo dataset first.
     #[arg(long)]
     demo: bool,
+    /// Size of the demo dataset: `full` (100k users, 1M likes) or `small`
+    /// (2k users, 20k likes, for quick trials and tests).
+    #[arg(long, value_enum, default_value_t = demo::DemoSize::Full)]
+    demo_size: demo::DemoSize,
     /// Directory of flow files.
     #[arg(long, default_value = "flows")]
     flows: PathBuf,
@@ -35,6 +39,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // First: flows register their metric handles when they are built, and
+    // handles made before the recorder exists record nothing.
+    let metrics = feedmixer_server::metrics::install();
     let mut config = load_or_report(ServiceConfig::load(&args.config))?;
     config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
     if config.admin_token.is_none() {
@@ -47,7 +54,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         feeds = catalog.feeds.len(),
         "flows and feeds loaded"
     );
-    let metrics = feedmixer_server::metrics::install();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&args.data_dir)?);
     let retention_days = config.retention_days;
     let state = Arc::new(AppState::new(config, registry, catalog, store.clone(), metrics));
@@ -55,14 +61,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(addr = %args.listen, "listening; not ready until the graph is built");
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, "listening; not ready until the graph is built");
 
     let loader = {
         let state = state.clone();
-        let with_demo = args.demo;
+        let demo = args.demo.then_some(args.demo_size);
         tokio::spawn(async move {
-            if with_demo {
-                demo::load_if_empty(store.as_ref()).await?;
+            if let Some(size) = demo {
+                demo::load_if_empty(store.as_ref(), size).await?;
             }
             let total = store.counts().await?.likes;
             let bar = progress::bar(total, "graph", "likes");

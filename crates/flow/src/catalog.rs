@@ -146,24 +146,9 @@ fn load_flow(file: &Path, registry: &Registry, errors: &mut Vec<Diagnostic>) -> 
             return None;
         }
     };
-    let def = match FlowDef::parse(name, file, &text, registry) {
-        Ok(def) => def,
-        Err(mut found) => {
-            errors.append(&mut found);
-            return None;
-        }
-    };
-    // Build once with no overrides: this is where each kind checks its params.
-    match Flow::build(&def, registry, &Overrides::new()) {
-        Ok(_) => Some(def),
-        Err(found) => {
-            for (id, err) in found {
-                let stage = def.stage(&id).expect("errors name stages of the flow");
-                errors.push(stage.diagnostic(file, &err));
-            }
-            None
-        }
-    }
+    FlowDef::parse(name, file, &text, registry)
+        .map_err(|mut found| errors.append(&mut found))
+        .ok()
 }
 
 fn load_feeds(
@@ -203,10 +188,11 @@ fn load_feeds(
         let flow_name = feed.flow.get_ref();
         let Some(def) = flows.get(flow_name) else {
             let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
             errors.push(Diagnostic::new(
                 file,
                 at(feed.flow.span()),
-                format!("feed {rkey:?}: flow {flow_name:?} is not among the valid flows ({})", known.join(", ")),
+                format!("feed {rkey:?}: flow {flow_name:?} is not among the valid flows ({known})"),
             ));
             continue;
         };

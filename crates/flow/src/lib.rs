@@ -21,7 +21,7 @@ pub mod id;
 pub mod metrics;
 pub mod params;
 pub mod registry;
-mod spec;
+pub mod spec;
 
 pub use candidate::{Candidate, RankedPost};
 pub use catalog::{Catalog, Feed, FeedInfo};

@@ -84,6 +84,7 @@ impl FlowDef {
             ids: BTreeSet::new(),
             errors: &mut errors,
         };
+        let no_sources = raw.sources.is_empty();
         let sources = stages.parse_all(Role::Source, raw.sources);
         let predicates = stages.parse_all(Role::Predicate, raw.predicates);
         let transforms = stages.parse_all(Role::Transform, raw.transforms);
@@ -94,7 +95,7 @@ impl FlowDef {
                 None
             }
         };
-        if sources.is_empty() {
+        if no_sources {
             errors.push(Diagnostic::new(file, 0, "a flow needs at least one [[sources]] entry"));
         }
         let max_results = match raw.max_results {
@@ -195,6 +196,17 @@ struct StageParser<'a> {
 }
 
 impl StageParser<'_> {
+    fn check_params(&self, stage: &StageDef) -> Result<(), ParamError> {
+        let params = stage.params.clone();
+        let built = match stage.role {
+            Role::Source => self.registry.sources.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
+            Role::Predicate => self.registry.predicates.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
+            Role::Ranker => self.registry.rankers.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
+            Role::Transform => self.registry.transforms.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
+        };
+        built.map_err(|message| ParamError { field: None, message })?
+    }
+
     fn parse_all(&mut self, role: Role, tables: Vec<Spanned<RawTable>>) -> Vec<StageDef> {
         tables.into_iter().filter_map(|t| self.parse(role, t)).collect()
     }
@@ -279,6 +291,13 @@ impl StageParser<'_> {
             }
         }
         debug_assert!(ENVELOPE.iter().all(|k| !stage.params.contains_key(*k)));
+        // Build once with the file's params: this is where each kind checks
+        // its params, so every stage's problems are found in one pass.
+        if let Err(e) = self.check_params(&stage) {
+            let diagnostic = stage.diagnostic(self.file, &e);
+            self.errors.push(diagnostic);
+            return None;
+        }
         Some(stage)
     }
 }

@@ -63,6 +63,31 @@ fn viewers(graph: &LikeGraph) -> [(&'static str, UserId); 3] {
     [("demo", demo), ("light", light), ("heavy", heavy)]
 }
 
+/// Edges a walk reads in step 2 and step 3, and the co-likers it keeps,
+/// for ns-per-edge figures.
+fn edges_read(graph: &LikeGraph, viewer: UserId, p: &WalkParams) -> (usize, usize, usize) {
+    let newest = |n: usize, cap: usize| n.min(cap);
+    let likes = graph.likes_of(viewer);
+    let mut seen = std::collections::HashSet::new();
+    let mut colikers = Vec::new();
+    let mut step2 = 0;
+    for j in likes.iter().rev().take(p.max_likes) {
+        let likers = graph.likers_of(j.id);
+        let tail = &likers[likers.len() - newest(likers.len(), p.max_likers_per_post)..];
+        step2 += tail.len();
+        for s in tail.iter().rev() {
+            if s.id != viewer && colikers.len() < p.max_colikers && seen.insert(s.id) {
+                colikers.push(s.id);
+            }
+        }
+    }
+    let step3 = colikers
+        .iter()
+        .map(|&s| newest(graph.likes_of(s).len(), p.max_likes_per_coliker))
+        .sum();
+    (step2, colikers.len(), step3)
+}
+
 fn benches(c: &mut Criterion) {
     let likes = demo_likes();
     let graph = build(&likes);
@@ -91,8 +116,10 @@ fn benches(c: &mut Criterion) {
     for (name, viewer) in viewers(&graph) {
         for (caps_name, params) in &caps {
             let results = walk(&graph, viewer, params, NOW_SECS, &mut scratch).len();
+            let (step2, colikers, step3) = edges_read(&graph, viewer, params);
             println!(
-                "walk {name}/{caps_name}: viewer likes {}, results {results}",
+                "walk {name}/{caps_name}: viewer likes {}, step-2 edges {step2}, \
+                 co-likers {colikers}, step-3 edges {step3}, results {results}",
                 graph.likes_of(viewer).len()
             );
             group.bench_function(format!("{name}/{caps_name}"), |b| {

@@ -19,6 +19,7 @@ mod fixture;
 mod graph;
 mod intern;
 mod pool;
+mod prefetch;
 mod rank;
 mod recent;
 mod walk;

@@ -9,6 +9,7 @@
 
 use crate::decay::DecayCache;
 use crate::graph::{Edge, LikeGraph, PostId, UserId};
+use crate::prefetch::prefetch;
 use crate::rank::top_k;
 
 /// Knobs of the walk; [`Default`] is Graze's defaults.
@@ -264,7 +265,8 @@ pub fn walk(
     }
 
     // Step 3: spread each co-liker's weight over its newest likes.
-    for &s in colikers.iter() {
+    for (c, &s) in colikers.iter().enumerate() {
+        prefetch_coliker(graph, colikers, c, params.max_likes_per_coliker, users);
         let likes = graph.likes_of(s);
         let w = users[s as usize].value * inv_pow(likes.len(), params.specificity_power);
         if w > 0.0 {
@@ -293,6 +295,32 @@ pub fn walk(
     top_k(candidates, params.max_results).to_vec()
 }
 
+/// How far ahead step 3 prefetches score slots (edges) and co-likers'
+/// offsets and weights (co-likers; their first edges are one co-liker ahead).
+const PREFETCH_EDGES: usize = 8;
+const PREFETCH_COLIKERS: usize = 4;
+
+/// Prefetches what step 3 will need for later co-likers: the offsets (and
+/// weight) of the one `PREFETCH_COLIKERS` ahead, and the first edges of the
+/// next one, whose offsets were prefetched earlier.
+#[inline(always)]
+fn prefetch_coliker(
+    graph: &LikeGraph,
+    colikers: &[UserId],
+    c: usize,
+    max_likes: usize,
+    users: &[Slot],
+) {
+    if let Some(&far) = colikers.get(c + PREFETCH_COLIKERS) {
+        prefetch(&graph.likes.offsets, far as usize + 1);
+        prefetch(users, far as usize);
+    }
+    if let Some(&next) = colikers.get(c + 1) {
+        let likes = graph.likes_of(next);
+        prefetch(likes, likes.len().saturating_sub(max_likes));
+    }
+}
+
 /// Step 3 for one co-liker: `score(i) += w * decay(now - t_si)` over `likes`.
 /// Generic over whether path counts are kept, so the common case carries no
 /// per-edge branch or array for them.
@@ -306,7 +334,10 @@ fn spread<const PATHS: bool>(
     paths: &mut [u32],
     touched: &mut Vec<PostId>,
 ) {
-    for like in likes {
+    for (k, like) in likes.iter().enumerate() {
+        if let Some(ahead) = likes.get(k + PREFETCH_EDGES) {
+            prefetch(posts, ahead.id as usize);
+        }
         let x = w * decay_at(like.ts);
         let i = like.id as usize;
         let slot = &mut posts[i];

@@ -8,7 +8,8 @@ use axum::routing::{get, post};
 use axum::{middleware, Router};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::error::XrpcError;
 use crate::routes::{describe, did, ops, personalize, skeleton, stats};
@@ -42,7 +43,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
-        .layer(TraceLayer::new_for_http())
+        // Client errors and 503s while loading are answers, not failures:
+        // per-request lines stay at debug, handlers log what is ours to fix.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
         .with_state(state)
 }
 

@@ -9,24 +9,29 @@
 //!
 //! # Semantics every backend keeps
 //!
-//! Jetstream delivers at least once and a replay window overlaps what is
-//! already stored, so applying is idempotent: applying the same events
-//! again changes nothing. Likes are keyed by `(did, rkey)`, and every key
-//! obeys "the newest `time_us` wins, a deletion wins a tie":
+//! Jetstream delivers at least once, a replay window overlaps what is
+//! already stored, and two Jetstream instances stamp the same event with
+//! different `time_us`. So whether a like is live is a last-writer-wins
+//! register per `(did, rkey)`: it is live when the newest create of the key
+//! is newer than the newest delete of the key and the newest deletion of
+//! its account (a deletion wins a tie). Applying is therefore idempotent
+//! and order-insensitive: replaying any window, or the same events in
+//! another order, leaves the same likes live.
 //!
-//! - a create of a key that is live is a duplicate (the first stays);
-//! - a delete removes the live like of its key when the like is not newer
-//!   than the delete, and leaves a tombstone `(did, rkey) → time_us`, so a
-//!   create of that key arriving later but stamped no later than the
-//!   delete is stale;
-//! - an account deletion removes every like of the DID not newer than it
-//!   and records `did → time_us`, so older creates of that DID are stale. A
-//!   create newer than the deletion is accepted: DIDs are not reused, so
-//!   such an event can only come from the account itself (a deletion
-//!   reverted by its PDS), and refusing it forever would be the worse
+//! - a create of a key that is live is a duplicate: the first create's
+//!   subject and `time_us` stay (a newer one only moves the key's newest
+//!   create time);
+//! - a delete removes the live like of its key unless a newer create of the
+//!   key was seen, and leaves a tombstone `(did, rkey) → time_us`, so a
+//!   create of that key arriving later but stamped no later is stale;
+//! - an account deletion removes every like of the DID not created again
+//!   after it, and records `did → time_us`, so older creates of that DID
+//!   are stale. A create newer than the deletion is accepted: DIDs are not
+//!   reused, so it can only come from the account itself (a deletion its
+//!   PDS reverted), and refusing the account forever would be the worse
 //!   error;
 //! - an event whose effect is already recorded (a replayed delete or
-//!   account deletion) counts as stale.
+//!   account deletion, a create older than a recorded deletion) is stale.
 
 mod embedded;
 mod error;

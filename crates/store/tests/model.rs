@@ -13,7 +13,8 @@ use proptest::prelude::*;
 /// The rules of the crate docs, written as directly as possible.
 #[derive(Default)]
 struct Model {
-    likes: BTreeMap<(String, String), (String, u64)>,
+    /// (did, rkey) → (subject, logged time, newest create time).
+    likes: BTreeMap<(String, String), (String, u64, u64)>,
     tombstones: BTreeMap<(String, String), u64>,
     deleted_accounts: BTreeMap<String, u64>,
 }
@@ -35,15 +36,18 @@ impl Model {
                 subject,
                 time_us,
             } => {
-                let key = (did.clone(), rkey.clone());
-                if !self.deleted_since(did, rkey, *time_us) && !self.likes.contains_key(&key) {
-                    self.likes.insert(key, (subject.clone(), *time_us));
+                if self.deleted_since(did, rkey, *time_us) {
+                    return;
                 }
+                self.likes
+                    .entry((did.clone(), rkey.clone()))
+                    .and_modify(|(_, _, newest)| *newest = (*newest).max(*time_us))
+                    .or_insert((subject.clone(), *time_us, *time_us));
             }
             LikeEvent::Delete { did, rkey, time_us } => {
                 let key = (did.clone(), rkey.clone());
                 match self.likes.get(&key) {
-                    Some((_, liked_at)) if liked_at <= time_us => {
+                    Some((_, _, newest)) if newest <= time_us => {
                         self.likes.remove(&key);
                         self.tombstones.insert(key, *time_us);
                     }
@@ -60,7 +64,7 @@ impl Model {
                 }
                 self.deleted_accounts.insert(did.clone(), *time_us);
                 self.likes
-                    .retain(|(like_did, _), (_, liked_at)| like_did != did || *liked_at > *time_us);
+                    .retain(|(like_did, _), (_, _, newest)| like_did != did || *newest > *time_us);
             }
         }
     }
@@ -69,8 +73,8 @@ impl Model {
         let mut likes: Vec<Like> = self
             .likes
             .iter()
-            .map(|((did, rkey), (subject, time_us))| {
-                (did.clone(), rkey.clone(), subject.clone(), *time_us)
+            .map(|((did, rkey), (subject, logged, _))| {
+                (did.clone(), rkey.clone(), subject.clone(), *logged)
             })
             .collect();
         likes.sort_by(|a, b| (a.3, &a.0, &a.1).cmp(&(b.3, &b.0, &b.1)));
@@ -124,6 +128,29 @@ proptest! {
             let mut model = Model::default();
             events.iter().for_each(|event| model.apply(event));
             prop_assert_eq!(snapshot(&store).await, model.snapshot());
+            Ok(())
+        })?;
+    }
+
+    /// Whether a key is live does not depend on the order events arrive
+    /// in (the first create's time and subject may).
+    #[test]
+    fn liveness_ignores_order(
+        (events, shuffled) in prop::collection::vec(event(), 0..40)
+            .prop_flat_map(|events| (Just(events.clone()), Just(events).prop_shuffle())),
+    ) {
+        runtime().block_on(async {
+            let live_keys = |likes: Vec<Like>| {
+                likes.into_iter().map(|(did, rkey, ..)| (did, rkey)).collect::<BTreeSet<_>>()
+            };
+            let (_dir_a, in_order) = open_temp();
+            in_order.apply(&events).await.unwrap();
+            let (_dir_b, reordered) = open_temp();
+            reordered.apply(&shuffled).await.unwrap();
+            prop_assert_eq!(
+                live_keys(scan(&in_order, 0).await),
+                live_keys(scan(&reordered, 0).await)
+            );
             Ok(())
         })?;
     }

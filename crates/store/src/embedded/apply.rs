@@ -1,9 +1,11 @@
 //! Applying like events inside one redb write transaction.
 //!
 //! The rules are the crate's (see the crate docs): per `(did, rkey)` the
-//! newest `time_us` wins and a deletion wins a tie. Each event costs a few
-//! point lookups and, when it changes something, one write per table it
-//! touches.
+//! newest `time_us` wins and a deletion wins a tie. For that, a live key
+//! keeps two times: `logged_us`, where its like sits in the log (its first
+//! create), and `newest_us`, the newest create of the key seen, which is
+//! what deletions are compared with. Each event costs a few point lookups
+//! and, when it changes something, one write per table it touches.
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
@@ -35,7 +37,7 @@ pub(super) fn apply(txn: &WriteTransaction, events: &[LikeEvent]) -> Result<Appl
 
 struct Tables<'txn> {
     log: Table<'txn, (u64, &'static str, &'static str), &'static str>,
-    keys: Table<'txn, LikeKey<'static>, u64>,
+    keys: Table<'txn, LikeKey<'static>, (u64, u64)>,
     tombstones: Table<'txn, LikeKey<'static>, u64>,
     accounts: Table<'txn, &'static str, u64>,
     likers: Table<'txn, &'static str, u64>,
@@ -62,13 +64,22 @@ impl<'txn> Tables<'txn> {
     ) -> Result<(), StorageError> {
         if self.deleted_since(did, rkey, time_us)? {
             stats.stale += 1;
-        } else if self.keys.get((did, rkey))?.is_some() {
-            stats.duplicates += 1;
-        } else {
-            self.keys.insert((did, rkey), time_us)?;
-            self.log.insert((time_us, did, rkey), subject)?;
-            self.add_likes(did, 1)?;
-            stats.created += 1;
+            return Ok(());
+        }
+        let existing = self.keys.get((did, rkey))?.map(|times| times.value());
+        match existing {
+            Some((logged_us, newest_us)) => {
+                if time_us > newest_us {
+                    self.keys.insert((did, rkey), (logged_us, time_us))?;
+                }
+                stats.duplicates += 1;
+            }
+            None => {
+                self.keys.insert((did, rkey), (time_us, time_us))?;
+                self.log.insert((time_us, did, rkey), subject)?;
+                self.add_likes(did, 1)?;
+                stats.created += 1;
+            }
         }
         Ok(())
     }
@@ -80,17 +91,17 @@ impl<'txn> Tables<'txn> {
         time_us: u64,
         stats: &mut ApplyStats,
     ) -> Result<(), StorageError> {
-        let liked_at = self.keys.get((did, rkey))?.map(|guard| guard.value());
-        match liked_at {
-            Some(liked_at) if liked_at <= time_us => {
+        let existing = self.keys.get((did, rkey))?.map(|times| times.value());
+        match existing {
+            Some((logged_us, newest_us)) if newest_us <= time_us => {
                 self.keys.remove((did, rkey))?;
-                self.log.remove((liked_at, did, rkey))?;
+                self.log.remove((logged_us, did, rkey))?;
                 self.remove_likes(did, 1)?;
                 self.tombstones.insert((did, rkey), time_us)?;
                 stats.deleted += 1;
             }
-            // The live like was created after this delete: the delete is a
-            // replay from before the key was liked again.
+            // The key was created again after this delete: the delete is a
+            // replay from before that.
             Some(_) => stats.stale += 1,
             None if self.deleted_since(did, rkey, time_us)? => stats.stale += 1,
             None => {
@@ -116,18 +127,19 @@ impl<'txn> Tables<'txn> {
         // the run of keys from there that still start with it.
         let mut doomed = Vec::new();
         for entry in self.keys.range((did, "")..)? {
-            let (key, liked_at) = entry?;
+            let (key, times) = entry?;
             let (key_did, rkey) = key.value();
             if key_did != did {
                 break;
             }
-            if liked_at.value() <= time_us {
-                doomed.push((rkey.to_owned(), liked_at.value()));
+            let (logged_us, newest_us) = times.value();
+            if newest_us <= time_us {
+                doomed.push((rkey.to_owned(), logged_us));
             }
         }
-        for (rkey, liked_at) in &doomed {
+        for (rkey, logged_us) in &doomed {
             self.keys.remove((did, rkey.as_str()))?;
-            self.log.remove((*liked_at, did, rkey.as_str()))?;
+            self.log.remove((*logged_us, did, rkey.as_str()))?;
         }
         let removed = doomed.len() as u64;
         self.remove_likes(did, removed)?;

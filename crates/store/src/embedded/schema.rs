@@ -5,7 +5,7 @@
 //! | table              | key                    | value          | role |
 //! |--------------------|------------------------|----------------|------|
 //! | `like_log`         | `(time_us, did, rkey)` | subject AT-URI | the live likes in time order: what `scan_likes` streams |
-//! | `like_keys`        | `(did, rkey)`          | `time_us`      | dedup by record key; finds a like's log entry on delete; a DID prefix range for account deletion |
+//! | `like_keys`        | `(did, rkey)`          | `(logged_us, newest_us)` | dedup by record key; `logged_us` finds the like's log entry, `newest_us` is the newest create of the key seen (see `apply`); a DID prefix range for account deletion |
 //! | `tombstones`       | `(did, rkey)`          | `time_us`      | deleted keys, so late older creates are stale |
 //! | `deleted_accounts` | `did`                  | `time_us`      | deleted accounts, so late older creates are stale |
 //! | `likers`           | `did`                  | live like count| its length is `counts().likers` without a scan |
@@ -24,7 +24,8 @@ pub(super) type LikeKey<'a> = (&'a str, &'a str);
 
 pub(super) const LIKE_LOG: TableDefinition<(u64, &str, &str), &str> =
     TableDefinition::new("like_log");
-pub(super) const LIKE_KEYS: TableDefinition<LikeKey, u64> = TableDefinition::new("like_keys");
+pub(super) const LIKE_KEYS: TableDefinition<LikeKey, (u64, u64)> =
+    TableDefinition::new("like_keys");
 pub(super) const TOMBSTONES: TableDefinition<LikeKey, u64> = TableDefinition::new("tombstones");
 pub(super) const DELETED_ACCOUNTS: TableDefinition<&str, u64> =
     TableDefinition::new("deleted_accounts");

@@ -1,0 +1,285 @@
+//! End to end: the real binary over HTTP, on the small demo dataset.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use support::{feed_uri, feedmixer, posts, Server, TOKEN, VIEWER};
+
+/// Writes the small demo capture and replays it into `data_dir`; returns
+/// the capture's lines.
+fn replay_small_demo(dir: &Path) -> Vec<Value> {
+    let capture = dir.join("demo.jsonl");
+    let out = feedmixer(&["demo-capture", "--size", "small", capture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let data = dir.join("data");
+    let out = feedmixer(&["replay", capture.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(&capture)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Posts `did` liked according to a capture.
+fn liked_by(events: &[Value], did: &str) -> HashSet<String> {
+    events
+        .iter()
+        .filter(|e| e["did"] == did)
+        .filter_map(|e| e["commit"]["record"]["subject"]["uri"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn personalize(server: &Server, body: Value) -> (u16, Value) {
+    server.admin_post("/v1/personalize", &body).await
+}
+
+#[tokio::test]
+async fn every_shipped_feed_answers_and_personalization_is_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = replay_small_demo(dir.path());
+    let server = Server::start(&dir.path().join("data"), &[]).await;
+
+    let (status, described) = server.get("/xrpc/app.bsky.feed.describeFeedGenerator").await;
+    assert_eq!(status, 200);
+    assert_eq!(described["did"], "did:web:localhost");
+    let feeds: Vec<&str> = described["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["uri"].as_str().unwrap())
+        .collect();
+    for rkey in ["for-you", "trending", "trending-day"] {
+        assert!(feeds.contains(&feed_uri(rkey).as_str()), "{rkey} described");
+        let (status, page) = server.skeleton(rkey, 30, None).await;
+        assert_eq!(status, 200, "{rkey}: {page}");
+        assert_eq!(posts(&page).len(), 30, "{rkey} fills a page");
+    }
+
+    let (status, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 50})).await;
+    assert_eq!(status, 200, "{page}");
+    let personal = posts(&page);
+    assert_eq!(personal.len(), 50);
+    let liked = liked_by(&events, VIEWER);
+    assert!(liked.len() >= 100, "the demo viewer has a like history");
+    assert!(personal.iter().all(|p| !liked.contains(p)), "never a post the viewer liked");
+
+    let (_, trending) = server.skeleton("trending", 50, None).await;
+    let trending: HashSet<String> = posts(&trending).into_iter().collect();
+    let overlap = personal.iter().filter(|p| trending.contains(*p)).count();
+    assert!(overlap < 25, "personalized differs from trending ({overlap} of 50 shared)");
+
+    // An anonymous for-you page is the non-personalized path.
+    let (_, anonymous) = server.skeleton("for-you", 50, None).await;
+    assert_ne!(posts(&anonymous), personal);
+
+    let (status, stats) = server.admin_get("/v1/stats").await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["likes"].as_u64().unwrap() as usize, events.len());
+    assert!(stats["users"].as_u64().unwrap() > 1_000);
+    assert!(stats["posts"].as_u64().unwrap() > 500);
+
+    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "feedmixer_stage_duration_seconds_bucket{flow=\"for-you\",stage=\"source\",component=\"walk\"",
+        "feedmixer_stage_candidates_out_total{flow=\"for-you\",stage=\"predicate\",component=\"not-liked\"}",
+        "feedmixer_predicate_dropped_total{flow=\"for-you\",stage=\"predicate\",component=\"not-liked\"}",
+        "feedmixer_http_requests_total{route=\"/xrpc/app.bsky.feed.getFeedSkeleton\",status=\"200\"}",
+        "feedmixer_graph_likes",
+    ] {
+        assert!(metrics.contains(name), "metrics lack {name}");
+    }
+}
+
+#[tokio::test]
+async fn client_mistakes_get_xrpc_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    replay_small_demo(dir.path());
+    let server = Server::start(&dir.path().join("data"), &[]).await;
+    let skeleton = "/xrpc/app.bsky.feed.getFeedSkeleton";
+    let cases = [
+        (format!("{skeleton}?feed={}", feed_uri("nope")), 400, "UnknownFeed"),
+        (format!("{skeleton}?feed=at://did:plc:someoneelse/app.bsky.feed.generator/for-you"), 400, "UnknownFeed"),
+        (format!("{skeleton}?feed=not-a-uri"), 400, "InvalidRequest"),
+        (skeleton.to_string(), 400, "InvalidRequest"),
+        (format!("{skeleton}?feed={}&limit=0", feed_uri("for-you")), 400, "InvalidRequest"),
+        (format!("{skeleton}?feed={}&limit=101", feed_uri("for-you")), 400, "InvalidRequest"),
+        (format!("{skeleton}?feed={}&limit=ten", feed_uri("for-you")), 400, "InvalidRequest"),
+        (format!("{skeleton}?feed={}&cursor=garbage", feed_uri("for-you")), 400, "InvalidRequest"),
+        ("/xrpc/app.bsky.feed.nothing".to_string(), 404, "MethodNotImplemented"),
+    ];
+    for (path, status, error) in cases {
+        let (got, body) = server.get(&path).await;
+        assert_eq!((got, body["error"].as_str()), (status, Some(error)), "{path}: {body}");
+        assert!(body["message"].is_string());
+    }
+
+    // Admin routes: no token, wrong token -> 401.
+    let (status, _) = server.get("/v1/stats").await;
+    assert_eq!(status, 401);
+    let r = server.client.get(server.url("/v1/stats")).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Bad personalize bodies -> 400, never 500.
+    for body in [
+        json!({"feed": "for-you"}),
+        json!({"user_did": "nobody", "feed": "for-you"}),
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 0}),
+        json!({"user_did": VIEWER, "feed": "for-you", "params": {"walk": {"max_likes": "many"}}}),
+        json!({"user_did": VIEWER, "feed": "for-you", "params": {"nope": {"x": 1}}}),
+        json!({"user_did": VIEWER, "feed": "for-you", "params": {"walk": 3}}),
+        json!({"user_did": VIEWER, "feed": "for-you", "surprise": true}),
+    ] {
+        let (status, reply) = personalize(&server, body.clone()).await;
+        assert_eq!((status, reply["error"].as_str()), (400, Some("InvalidRequest")), "{body}: {reply}");
+    }
+    let (status, reply) = personalize(&server, json!({"user_did": VIEWER, "feed": "nope"})).await;
+    assert_eq!((status, reply["error"].as_str()), (400, Some("UnknownFeed")));
+    let r = server
+        .client
+        .post(server.url("/v1/personalize"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Overrides that parse change the result.
+    let (status, deep) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "params": {"trending": {"weight": 0.0}, "walk": {"max_likes": 5}}})).await;
+    assert_eq!(status, 200, "{deep}");
+}
+
+#[tokio::test]
+async fn admin_routes_are_closed_without_a_configured_token() {
+    let dir = tempfile::tempdir().unwrap();
+    replay_small_demo(dir.path());
+    let server = Server::start_with_token(&dir.path().join("data"), &[], None).await;
+    let r = server.client.get(server.url("/v1/stats")).bearer_auth("").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let (status, _) = server.admin_get("/v1/stats").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn paging_never_repeats_a_post() {
+    let dir = tempfile::tempdir().unwrap();
+    replay_small_demo(dir.path());
+    let server = Server::start(&dir.path().join("data"), &[]).await;
+
+    // Anonymous trending pages.
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let (status, page) = server.skeleton("trending", 7, cursor.as_deref()).await;
+        assert_eq!(status, 200, "{page}");
+        for p in posts(&page) {
+            assert!(seen.insert(p.clone()), "page {pages} repeats {p}");
+        }
+        pages += 1;
+        match page["cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+        assert!(pages < 200, "paging ends");
+    }
+    assert!(pages > 3, "several pages ({pages})");
+
+    // Personalized pages through the internal route.
+    let mut seen = HashSet::new();
+    let mut cursor = Value::Null;
+    for page_no in 0..10 {
+        let (status, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 25, "cursor": cursor})).await;
+        assert_eq!(status, 200, "{page}");
+        let got = posts(&page);
+        assert_eq!(got.len(), 25, "page {page_no} is full");
+        for p in got {
+            assert!(seen.insert(p.clone()), "page {page_no} repeats {p}");
+        }
+        cursor = page["cursor"].clone();
+    }
+
+    // A cursor is bound to its feed and viewer.
+    let (_, page) = server.skeleton("trending", 5, None).await;
+    let c = page["cursor"].as_str().unwrap();
+    let (status, body) = server.skeleton("for-you", 5, Some(c)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
+}
+
+#[tokio::test]
+async fn a_restart_serves_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--demo", "--demo-size", "small"]).await;
+    let (_, before) = server.admin_get("/v1/stats").await;
+    let (_, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 20})).await;
+    let first = posts(&page);
+    assert_eq!(first.len(), 20);
+    server.stop();
+
+    // --demo again: the store is not empty, so nothing is added.
+    let server = Server::start(&data, &["--demo", "--demo-size", "small"]).await;
+    let (_, after) = server.admin_get("/v1/stats").await;
+    for key in ["users", "posts", "likes", "likers"] {
+        assert_eq!(before[key], after[key], "{key} after restart");
+    }
+    let (_, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 20})).await;
+    let again: HashSet<String> = posts(&page).into_iter().collect();
+    let same = first.iter().filter(|p| again.contains(*p)).count();
+    assert!(same >= 18, "the same data ranks the same ({same} of 20)");
+}
+
+#[test]
+fn check_accepts_the_shipped_files_and_reports_problems_by_line() {
+    let out = feedmixer(&["check"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[sources]]\nkind = \"walk\"\nmax_likes = 0\n\n[[sources]]\nkind = \"sparkle\"\n\n[ranker]\nkind = \"weighted_sum\"\n",
+    )
+    .unwrap();
+    let out = feedmixer(&["check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = bad.display().to_string();
+    assert!(stdout.contains(&format!("{file}:3: source \"walk\": max_likes: 0 is out of bounds")), "{stdout}");
+    assert!(stdout.contains(&format!("{file}:6: unknown source kind \"sparkle\"")), "{stdout}");
+}
+
+#[test]
+fn replay_skips_malformed_lines_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("mixed.jsonl");
+    let like = |did: &str, rkey: &str, post: &str| {
+        json!({"did": did, "time_us": 1_900_000_000_000_000u64, "kind": "commit", "commit": {
+            "rev": "3l", "operation": "create", "collection": "app.bsky.feed.like", "rkey": rkey,
+            "record": {"$type": "app.bsky.feed.like", "createdAt": "2030-03-17T17:46:40Z",
+                       "subject": {"uri": format!("at://did:plc:author/app.bsky.feed.post/{post}"), "cid": "bafy"}}}})
+        .to_string()
+    };
+    let lines = [
+        like("did:plc:alice", "l1", "p1"),
+        like("did:plc:alice", "l1", "p1"),
+        "{not json".to_string(),
+        like("did:plc:bob", "l2", "p1"),
+        r#"{"did": "did:plc:bob", "kind": "commit"}"#.to_string(),
+        String::new(),
+    ];
+    std::fs::write(&capture, lines.join("\n")).unwrap();
+    let data = dir.path().join("data");
+    for _ in 0..2 {
+        let out = feedmixer(&["replay", capture.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("2 malformed"), "{stdout}");
+        assert!(stdout.contains(":3:") && stdout.contains(":5:"), "line numbers: {stdout}");
+    }
+}

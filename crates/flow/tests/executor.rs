@@ -1,0 +1,155 @@
+//! Running flows: stage order, merging, fail-open on errors and budgets.
+
+mod common;
+
+use std::path::Path;
+
+use feedmixer_flow::registry::Role;
+use feedmixer_flow::spec::FlowDef;
+use feedmixer_flow::{Flow, Overrides, RequestContext};
+
+fn flow(text: &str) -> Flow {
+    let registry = common::registry();
+    let def = FlowDef::parse("t", Path::new("t.toml"), text, &registry).expect("flow parses");
+    Flow::build(&def, &registry, &Overrides::new()).map_err(|e| format!("{e:?}")).unwrap()
+}
+
+fn ctx() -> RequestContext {
+    RequestContext::new(common::graph(), None, common::NOW)
+}
+
+/// Post numbers of the result.
+async fn run(flow: &Flow) -> (Vec<String>, feedmixer_flow::FlowOutput) {
+    let ctx = ctx();
+    let out = flow.run(&ctx).await;
+    let posts = out.posts.iter().map(|p| ctx.graph.post_uri(p.post).to_string()).collect();
+    (posts, out)
+}
+
+#[tokio::test]
+async fn stages_run_in_order_and_merge_sources() {
+    let f = flow(
+        r#"
+max_results = 3
+[[sources]]
+id = "a"
+kind = "fixed"
+posts = [[1, 1.0], [2, 0.5], [3, 0.1]]
+[[sources]]
+id = "b"
+kind = "fixed"
+weight = 2.0
+posts = [[3, 1.0], [4, 0.2]]
+[[predicates]]
+kind = "min_score"
+min = 0.3
+[ranker]
+kind = "sum"
+[[transforms]]
+kind = "reverse"
+"#,
+    );
+    let (posts, out) = run(&f).await;
+    // merged: 1 (1.0), 2 (0.5), 3 (0.1 + 2x1.0), 4 (2x0.2); min_score drops 4 (0.2 < 0.3)
+    // ranked: 3 (2.1), 1 (1.0), 2 (0.5); reversed: 2, 1, 3; truncated to 3.
+    assert_eq!(posts, vec![common::uri(2), common::uri(1), common::uri(3)]);
+    let stages: Vec<(Role, &str, usize, usize)> = out
+        .stages
+        .iter()
+        .map(|s| (s.stage, s.component.as_str(), s.candidates_in, s.candidates_out))
+        .collect();
+    assert_eq!(
+        stages,
+        vec![
+            (Role::Source, "a", 0, 3),
+            (Role::Source, "b", 0, 2),
+            (Role::Predicate, "min_score", 4, 3),
+            (Role::Ranker, "sum", 3, 3),
+            (Role::Transform, "reverse", 3, 3),
+        ]
+    );
+    assert!(out.stages.iter().all(|s| s.failure.is_none()));
+}
+
+#[tokio::test]
+async fn a_failing_source_contributes_nothing_and_the_flow_answers() {
+    let f = flow(
+        r#"
+[[sources]]
+id = "ok"
+kind = "fixed"
+posts = [[1, 1.0]]
+[[sources]]
+id = "bad"
+kind = "fixed"
+fail = true
+posts = [[2, 1.0]]
+[ranker]
+kind = "sum"
+"#,
+    );
+    let (posts, out) = run(&f).await;
+    assert_eq!(posts, vec![common::uri(1)]);
+    assert_eq!(out.stages[1].failure.as_deref(), Some("asked to fail"));
+}
+
+#[tokio::test]
+async fn a_source_over_budget_is_cut_off() {
+    let f = flow(
+        r#"
+[[sources]]
+id = "fast"
+kind = "fixed"
+posts = [[1, 1.0]]
+[[sources]]
+id = "slow"
+kind = "fixed"
+budget_ms = 20
+delay_ms = 5000
+posts = [[2, 1.0]]
+[ranker]
+kind = "sum"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let (posts, out) = run(&f).await;
+    assert_eq!(posts, vec![common::uri(1)]);
+    assert!(out.stages[1].failure.as_deref().unwrap().contains("20 ms budget"));
+    // Not a timing assertion on our speed: it proves the slow source was
+    // abandoned rather than awaited for its 5 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn a_failing_transform_keeps_its_input() {
+    let f = flow(
+        r#"
+[[sources]]
+kind = "fixed"
+posts = [[1, 1.0], [2, 2.0]]
+[ranker]
+kind = "sum"
+[[transforms]]
+kind = "broken"
+"#,
+    );
+    let (posts, out) = run(&f).await;
+    assert_eq!(posts, vec![common::uri(2), common::uri(1)]);
+    assert_eq!(out.stages.last().unwrap().failure.as_deref(), Some("broken"));
+}
+
+#[tokio::test]
+async fn request_overrides_rebuild_components() {
+    let registry = common::registry();
+    let text = "[[sources]]\nid = \"s\"\nkind = \"fixed\"\nposts = [[1, 1.0]]\n[ranker]\nkind = \"sum\"\n";
+    let def = FlowDef::parse("t", Path::new("t.toml"), text, &registry).unwrap();
+    let mut overrides = Overrides::new();
+    overrides.insert("s".into(), toml::from_str("posts = [[5, 1.0]]").unwrap());
+    let f = Flow::build(&def, &registry, &overrides).unwrap();
+    let (posts, _) = run(&f).await;
+    assert_eq!(posts, vec![common::uri(5)]);
+    overrides.insert("s".into(), toml::from_str("posts = \"x\"").unwrap());
+    let errors = Flow::build(&def, &registry, &overrides).err().unwrap();
+    assert_eq!(errors[0].0, "s");
+    assert_eq!(errors[0].1.field.as_deref(), Some("posts"));
+}

@@ -1,0 +1,149 @@
+//! Flow and feed files: what loads, and every error with its file and line.
+
+mod common;
+
+use std::path::Path;
+
+use feedmixer_flow::catalog::check_flow_file;
+use feedmixer_flow::Catalog;
+
+const GOOD: &str = r#"
+description = "test"
+max_results = 5
+
+[[sources]]
+id = "a"
+kind = "fixed"
+weight = 2.0
+posts = [[1, 1.0]]
+
+[ranker]
+kind = "sum"
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Loads `flows` (name, text) and a feeds file; returns the printed errors.
+fn load(flows: &[(&str, &str)], feeds: &str) -> Result<Catalog, Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let flows_dir = dir.path().join("flows");
+    std::fs::create_dir(&flows_dir).unwrap();
+    for (name, text) in flows {
+        write(&flows_dir, name, text);
+    }
+    let feeds_file = write(dir.path(), "feeds.toml", feeds);
+    Catalog::load(&flows_dir, &feeds_file, &common::registry()).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| {
+                let text = e.to_string();
+                // Keep the path relative to the temp dir for stable assertions.
+                text[text.find(dir.path().to_str().unwrap()).map_or(0, |i| i + dir.path().to_str().unwrap().len() + 1)..].to_string()
+            })
+            .collect()
+    })
+}
+
+const FEED: &str = "[feeds.f]\nflow = \"good\"\n";
+
+#[test]
+fn a_good_flow_and_feed_load() {
+    let catalog = load(&[("good.toml", GOOD)], FEED).unwrap();
+    assert_eq!(catalog.flows.len(), 1);
+    let feed = catalog.feed("f").unwrap();
+    assert_eq!(feed.flow.max_results, 5);
+    assert_eq!(feed.flow.sources()[0].weight, 2.0);
+    assert_eq!(feed.info.display_name, "f");
+}
+
+#[test]
+fn unknown_kind_lists_the_valid_ones() {
+    let bad = GOOD.replace("kind = \"fixed\"", "kind = \"walkk\"");
+    let errors = load(&[("good.toml", &bad)], FEED).err().expect("load fails");
+    assert!(
+        errors.contains(&"flows/good.toml:7: unknown source kind \"walkk\" (valid kinds: fixed)".to_string()),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn bad_params_point_at_their_line() {
+    let bad = GOOD.replace("posts = [[1, 1.0]]", "posts = [[1, 1.0]]\ndelay_ms = -5\nbogus = true");
+    let errors = load(&[("good.toml", &bad)], "").err().expect("load fails");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    // Params are parsed as one struct: serde stops at the first bad key.
+    assert!(
+        errors[0].starts_with("flows/good.toml:10: source \"a\": delay_ms:")
+            || errors[0].starts_with("flows/good.toml:11: source \"a\": bogus:"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn every_error_of_every_file_is_reported() {
+    let no_ranker = GOOD.replace("[ranker]\nkind = \"sum\"\n", "");
+    let dup = format!("{GOOD}\n[[sources]]\nid = \"a\"\nkind = \"fixed\"\nposts = []\n");
+    let syntax = "[[sources]\nkind =";
+    let bad_weight = GOOD.replace("weight = 2.0", "weight = \"heavy\"");
+    let errors = load(
+        &[
+            ("no-ranker.toml", &no_ranker),
+            ("dup.toml", &dup),
+            ("syntax.toml", syntax),
+            ("weight.toml", &bad_weight),
+            ("Bad Name.toml", GOOD),
+        ],
+        "[feeds.f]\nflow = \"missing\"\n",
+    )
+    .err()
+    .expect("load fails");
+    let expect = [
+        "flows/Bad Name.toml: a flow file is named after its flow",
+        "flows/dup.toml:15: source \"a\": duplicate id",
+        "flows/no-ranker.toml: a flow needs a [ranker]",
+        "flows/syntax.toml:1:",
+        "flows/weight.toml:8: source \"a\": weight: expected a number",
+        "feeds.toml:2: feed \"f\": flow \"missing\" is not among the valid flows",
+    ];
+    for e in expect {
+        assert!(errors.iter().any(|got| got.starts_with(e)), "missing {e:?} in {errors:#?}");
+    }
+    assert_eq!(errors.len(), expect.len(), "{errors:#?}");
+}
+
+#[test]
+fn envelope_keys_belong_to_sources() {
+    let bad = GOOD.replace("[ranker]\nkind = \"sum\"", "[ranker]\nkind = \"sum\"\nweight = 1.0");
+    let errors = load(&[("good.toml", &bad)], "").err().expect("load fails");
+    assert!(errors[0].contains("only sources take a weight"), "{errors:?}");
+}
+
+#[test]
+fn feed_params_are_checked_against_the_flow() {
+    let feeds = "[feeds.f]\nflow = \"good\"\n[feeds.f.params.a]\ndelay_ms = 99999\n[feeds.f.params.nope]\nx = 1\n";
+    let errors = load(&[("good.toml", GOOD)], feeds).err().expect("load fails");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.starts_with("feeds.toml:3: feed \"f\": params.a: delay_ms: 99999 is out of bounds")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("params.nope: flow \"good\" has no component \"nope\"")), "{errors:?}");
+}
+
+#[test]
+fn feed_params_override_the_flow() {
+    let feeds = "[feeds.f]\nflow = \"good\"\n[feeds.f.params.a]\nweight = 0.5\n";
+    let catalog = load(&[("good.toml", GOOD)], feeds).unwrap();
+    assert_eq!(catalog.feed("f").unwrap().flow.sources()[0].weight, 0.5);
+}
+
+#[test]
+fn a_single_flow_file_can_be_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "x.toml", &GOOD.replace("max_results = 5", "max_results = 0"));
+    let errors = check_flow_file(&path, &common::registry());
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].line, 3);
+    assert!(errors[0].message.contains("max_results"), "{}", errors[0]);
+}
