@@ -5,6 +5,7 @@
 //! viewers' degrees first, then criterion's numbers.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use feedmixer_atproto::LikeEvent;
@@ -88,6 +89,27 @@ fn edges_read(graph: &LikeGraph, viewer: UserId, p: &WalkParams) -> (usize, usiz
     (step2, colikers.len(), step3)
 }
 
+/// Per-call latency percentiles over `n` walks, printed next to
+/// criterion's means: the tail is what a request budget sees, and the
+/// minimum is what survives a noisy (shared) machine.
+fn latency(n: usize, mut f: impl FnMut()) -> String {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    let at = |q: f64| times[((n - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    format!(
+        "min {:.0} us, p50 {:.0} us, p99 {:.0} us",
+        at(0.0),
+        at(0.5),
+        at(0.99)
+    )
+}
+
 fn benches(c: &mut Criterion) {
     let likes = demo_likes();
     let graph = build(&likes);
@@ -117,9 +139,12 @@ fn benches(c: &mut Criterion) {
         for (caps_name, params) in &caps {
             let results = walk(&graph, viewer, params, NOW_SECS, &mut scratch).len();
             let (step2, colikers, step3) = edges_read(&graph, viewer, params);
+            let times = latency(1_000, || {
+                black_box(walk(&graph, viewer, params, NOW_SECS, &mut scratch));
+            });
             println!(
                 "walk {name}/{caps_name}: viewer likes {}, step-2 edges {step2}, \
-                 co-likers {colikers}, step-3 edges {step3}, results {results}",
+                 co-likers {colikers}, step-3 edges {step3}, results {results}; {times}",
                 graph.likes_of(viewer).len()
             );
             group.bench_function(format!("{name}/{caps_name}"), |b| {

@@ -8,8 +8,7 @@
 #[inline(always)]
 pub(crate) fn prefetch<T>(slice: &[T], index: usize) {
     #[cfg(target_arch = "x86_64")]
-    if std::hint::black_box(false)
-        && let Some(item) = slice.get(index) {
+    if let Some(item) = slice.get(index) {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // SAFETY: prefetching is a hint that never faults or changes memory,
         // and the pointer comes from a live reference anyway.

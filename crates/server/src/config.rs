@@ -122,6 +122,6 @@ publisher_did = "did:plc:abc"
         let errors = load(&GOOD.replace("did:plc:abc", "someone")).unwrap_err();
         assert!(errors[0].message.contains("publisher_did"));
         let errors = load(&format!("{GOOD}\nbogus = 1")).unwrap_err();
-        assert_eq!(errors[0].line, 5, "{}", errors[0]);
+        assert_eq!(errors[0].line, 6, "{}", errors[0]);
     }
 }

@@ -15,6 +15,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const HTTP_REQUESTS: &str = "feedmixer_http_requests_total";
 /// HTTP request time by `route`, seconds.
 pub const HTTP_DURATION: &str = "feedmixer_http_request_duration_seconds";
+/// Always 1, labelled with the `version` running.
+pub const BUILD_INFO: &str = "feedmixer_build_info";
+/// 1 while feeds are served, 0 while the graph loads.
+pub const READY: &str = "feedmixer_ready";
 /// Size of the live graph.
 pub const GRAPH_USERS: &str = "feedmixer_graph_users";
 pub const GRAPH_POSTS: &str = "feedmixer_graph_posts";
@@ -34,11 +38,13 @@ pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
                 .expect("buckets are not empty")
                 .install_recorder()
-                .expect("no other metrics recorder is installed")
+                .expect("no other metrics recorder is installed");
+            gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
         })
         .clone()
 }
@@ -55,6 +61,31 @@ pub async fn track(request: Request, next: Next) -> Response {
     histogram!(HTTP_DURATION, "route" => route.clone()).record(started.elapsed().as_secs_f64());
     counter!(HTTP_REQUESTS, "route" => route, "status" => status).increment(1);
     response
+}
+
+/// Every metric name this process exports, for checks of dashboards and
+/// alert rules against the code.
+pub const ALL: [&str; 16] = [
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    READY,
+    GRAPH_USERS,
+    GRAPH_POSTS,
+    GRAPH_LIKES,
+    GRAPH_MEMORY,
+    SESSION_LOOKUPS,
+    feedmixer_flow::metrics::STAGE_DURATION,
+    feedmixer_flow::metrics::STAGE_CANDIDATES_IN,
+    feedmixer_flow::metrics::STAGE_CANDIDATES_OUT,
+    feedmixer_flow::metrics::PREDICATE_DROPPED,
+    feedmixer_flow::metrics::COMPONENT_FAILURES,
+    feedmixer_flow::metrics::FLOW_DURATION,
+    feedmixer_flow::metrics::FLOW_REQUESTS,
+    BUILD_INFO,
+];
+
+pub fn set_ready(ready: bool) {
+    gauge!(READY).set(if ready { 1.0 } else { 0.0 });
 }
 
 pub fn graph_size(graph: &LikeGraph) {

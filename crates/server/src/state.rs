@@ -35,6 +35,7 @@ impl AppState {
         store: Arc<dyn Store>,
         metrics: PrometheusHandle,
     ) -> Self {
+        crate::metrics::set_ready(false);
         AppState {
             sessions: Sessions::new(&config.sessions),
             config,
@@ -52,6 +53,7 @@ impl AppState {
         crate::metrics::graph_size(&graph);
         self.graph.store(Arc::new(graph));
         self.ready.store(true, Ordering::Release);
+        crate::metrics::set_ready(true);
     }
 
     pub fn is_ready(&self) -> bool {

@@ -4,33 +4,30 @@
 //! newest `time_us` wins and a deletion wins a tie. For that, a live key
 //! keeps two times: `logged_us`, where its like sits in the log (its first
 //! create), and `newest_us`, the newest create of the key seen, which is
-//! what deletions are compared with. Each event costs a few point lookups
-//! and, when it changes something, one write per table it touches.
+//! what deletions are compared with.
+//!
+//! Every event reads and writes only state of its own DID (its keys,
+//! tombstones, account deletion and like count). So a batch is applied DID
+//! by DID, each DID's events in their original order: the outcome is the
+//! same as applying in batch order, but the B-tree accesses come sorted by
+//! DID instead of scattered, each page is touched once per batch instead of
+//! once per event, and a DID's account deletion and like count are read and
+//! written once per batch. At demo scale that halves the bulk-load time.
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
 use super::schema::{DELETED_ACCOUNTS, LIKE_KEYS, LIKE_LOG, LIKERS, LikeKey, TOMBSTONES};
 use crate::{ApplyStats, LikeEvent, StoreError};
 
-/// Applies `events` in order into `txn`; the caller commits.
+/// Applies `events` into `txn`; the caller commits.
 pub(super) fn apply(txn: &WriteTransaction, events: &[LikeEvent]) -> Result<ApplyStats, StoreError> {
     let mut tables = Tables::open(txn)?;
     let mut stats = ApplyStats::default();
-    for event in events {
-        match event {
-            LikeEvent::Create {
-                did,
-                rkey,
-                subject,
-                time_us,
-            } => tables.create(did, rkey, subject, *time_us, &mut stats)?,
-            LikeEvent::Delete { did, rkey, time_us } => {
-                tables.delete(did, rkey, *time_us, &mut stats)?
-            }
-            LikeEvent::AccountDeleted { did, time_us } => {
-                tables.delete_account(did, *time_us, &mut stats)?
-            }
-        }
+    let mut by_did: Vec<&LikeEvent> = events.iter().collect();
+    // Stable: each DID's events keep their order.
+    by_did.sort_by(|a, b| a.did().cmp(b.did()));
+    for run in by_did.chunk_by(|a, b| a.did() == b.did()) {
+        tables.apply_did(run, &mut stats)?;
     }
     Ok(stats)
 }
@@ -41,6 +38,22 @@ struct Tables<'txn> {
     tombstones: Table<'txn, LikeKey<'static>, u64>,
     accounts: Table<'txn, &'static str, u64>,
     likers: Table<'txn, &'static str, u64>,
+}
+
+/// What the batch knows about one DID while applying its events.
+struct Account<'e> {
+    did: &'e str,
+    /// Time of its newest recorded deletion.
+    deleted_at: Option<u64>,
+    /// Its live likes.
+    likes: u64,
+}
+
+impl Account<'_> {
+    /// True when the account was deleted at or after `time_us`.
+    fn deleted_since(&self, time_us: u64) -> bool {
+        self.deleted_at.is_some_and(|at| at >= time_us)
+    }
 }
 
 impl<'txn> Tables<'txn> {
@@ -54,30 +67,69 @@ impl<'txn> Tables<'txn> {
         })
     }
 
+    /// Applies the events of one DID, in order.
+    fn apply_did(&mut self, events: &[&LikeEvent], stats: &mut ApplyStats) -> Result<(), StorageError> {
+        let did = events[0].did();
+        let mut account = Account {
+            did,
+            deleted_at: self.accounts.get(did)?.map(|at| at.value()),
+            likes: self.likers.get(did)?.map_or(0, |count| count.value()),
+        };
+        let likes_before = account.likes;
+        for event in events {
+            match event {
+                LikeEvent::Create {
+                    rkey,
+                    subject,
+                    time_us,
+                    ..
+                } => self.create(&mut account, rkey, subject, *time_us, stats)?,
+                LikeEvent::Delete { rkey, time_us, .. } => {
+                    self.delete(&mut account, rkey, *time_us, stats)?
+                }
+                LikeEvent::AccountDeleted { time_us, .. } => {
+                    self.delete_account(&mut account, *time_us, stats)?
+                }
+            }
+        }
+        if account.likes != likes_before {
+            if account.likes == 0 {
+                self.likers.remove(did)?;
+            } else {
+                self.likers.insert(did, account.likes)?;
+            }
+        }
+        Ok(())
+    }
+
     fn create(
         &mut self,
-        did: &str,
+        account: &mut Account<'_>,
         rkey: &str,
         subject: &str,
         time_us: u64,
         stats: &mut ApplyStats,
     ) -> Result<(), StorageError> {
-        if self.deleted_since(did, rkey, time_us)? {
+        let did = account.did;
+        if self.deleted_since(account, rkey, time_us)? {
             stats.stale += 1;
             return Ok(());
         }
-        let existing = self.keys.get((did, rkey))?.map(|times| times.value());
-        match existing {
+        // Insert first and undo on a duplicate: new likes, by far the
+        // common case, then cost one B-tree descent instead of two.
+        let previous = self
+            .keys
+            .insert((did, rkey), (time_us, time_us))?
+            .map(|times| times.value());
+        match previous {
             Some((logged_us, newest_us)) => {
-                if time_us > newest_us {
-                    self.keys.insert((did, rkey), (logged_us, time_us))?;
-                }
+                self.keys
+                    .insert((did, rkey), (logged_us, newest_us.max(time_us)))?;
                 stats.duplicates += 1;
             }
             None => {
-                self.keys.insert((did, rkey), (time_us, time_us))?;
                 self.log.insert((time_us, did, rkey), subject)?;
-                self.add_likes(did, 1)?;
+                account.likes += 1;
                 stats.created += 1;
             }
         }
@@ -86,24 +138,25 @@ impl<'txn> Tables<'txn> {
 
     fn delete(
         &mut self,
-        did: &str,
+        account: &mut Account<'_>,
         rkey: &str,
         time_us: u64,
         stats: &mut ApplyStats,
     ) -> Result<(), StorageError> {
+        let did = account.did;
         let existing = self.keys.get((did, rkey))?.map(|times| times.value());
         match existing {
             Some((logged_us, newest_us)) if newest_us <= time_us => {
                 self.keys.remove((did, rkey))?;
                 self.log.remove((logged_us, did, rkey))?;
-                self.remove_likes(did, 1)?;
                 self.tombstones.insert((did, rkey), time_us)?;
+                account.likes = account.likes.saturating_sub(1);
                 stats.deleted += 1;
             }
             // The key was created again after this delete: the delete is a
             // replay from before that.
             Some(_) => stats.stale += 1,
-            None if self.deleted_since(did, rkey, time_us)? => stats.stale += 1,
+            None if self.deleted_since(account, rkey, time_us)? => stats.stale += 1,
             None => {
                 self.tombstones.insert((did, rkey), time_us)?;
                 stats.missing_deletes += 1;
@@ -114,14 +167,16 @@ impl<'txn> Tables<'txn> {
 
     fn delete_account(
         &mut self,
-        did: &str,
+        account: &mut Account<'_>,
         time_us: u64,
         stats: &mut ApplyStats,
     ) -> Result<(), StorageError> {
-        if self.accounts.get(did)?.is_some_and(|at| at.value() >= time_us) {
+        let did = account.did;
+        if account.deleted_since(time_us) {
             stats.stale += 1;
             return Ok(());
         }
+        account.deleted_at = Some(time_us);
         self.accounts.insert(did, time_us)?;
         // (did, "") sorts before every key of the DID: the DID's likes are
         // the run of keys from there that still start with it.
@@ -142,7 +197,10 @@ impl<'txn> Tables<'txn> {
             self.log.remove((*logged_us, did, rkey.as_str()))?;
         }
         let removed = doomed.len() as u64;
-        self.remove_likes(did, removed)?;
+        if removed > account.likes {
+            tracing::warn!(did, removed, counted = account.likes, "liker count below its likes");
+        }
+        account.likes = account.likes.saturating_sub(removed);
         stats.accounts_deleted += 1;
         stats.likes_removed_by_account += removed;
         Ok(())
@@ -150,37 +208,11 @@ impl<'txn> Tables<'txn> {
 
     /// True when a delete of the key or of the whole account at or after
     /// `time_us` is recorded, which makes an event at `time_us` stale.
-    fn deleted_since(&self, did: &str, rkey: &str, time_us: u64) -> Result<bool, StorageError> {
-        Ok(self
-            .accounts
-            .get(did)?
-            .is_some_and(|at| at.value() >= time_us)
+    fn deleted_since(&self, account: &Account<'_>, rkey: &str, time_us: u64) -> Result<bool, StorageError> {
+        Ok(account.deleted_since(time_us)
             || self
                 .tombstones
-                .get((did, rkey))?
+                .get((account.did, rkey))?
                 .is_some_and(|at| at.value() >= time_us))
-    }
-
-    fn add_likes(&mut self, did: &str, n: u64) -> Result<(), StorageError> {
-        let count = self.likers.get(did)?.map_or(0, |count| count.value());
-        self.likers.insert(did, count + n)?;
-        Ok(())
-    }
-
-    /// Drops the DID from the likers when its last like goes.
-    fn remove_likes(&mut self, did: &str, n: u64) -> Result<(), StorageError> {
-        if n == 0 {
-            return Ok(());
-        }
-        let count = self.likers.get(did)?.map_or(0, |count| count.value());
-        if count <= n {
-            if count < n {
-                tracing::warn!(did, count, n, "liker count below the likes removed");
-            }
-            self.likers.remove(did)?;
-        } else {
-            self.likers.insert(did, count - n)?;
-        }
-        Ok(())
     }
 }

@@ -128,7 +128,9 @@ impl Store for EmbeddedStore {
             .blocking(move |db| {
                 let txn = db.begin_write()?;
                 let stats = apply::apply(&txn, &owned)?;
+                let t1 = Instant::now();
                 txn.commit()?;
+                eprintln!("SCRATCH commit {:?}", t1.elapsed());
                 Ok(stats)
             })
             .await?;
