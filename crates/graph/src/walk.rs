@@ -224,10 +224,12 @@ pub fn walk(
         decay,
         ..
     } = scratch;
-    let decay = decay.table(
-        params.half_life_secs,
-        now_secs.saturating_sub(graph.window_start()),
-    );
+    let decay = decay
+        .table(
+            params.half_life_secs,
+            now_secs.saturating_sub(graph.window_start()),
+        )
+        .view();
     let decay_at = |ts: u32| decay.get(now_secs.saturating_sub(ts));
 
     // Steps 1-2: co-likers of the viewer's newest likes, weighted by how

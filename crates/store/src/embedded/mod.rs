@@ -126,11 +126,12 @@ impl Store for EmbeddedStore {
         let owned = events.to_vec();
         let stats = self
             .blocking(move |db| {
+                let t0 = Instant::now();
                 let txn = db.begin_write()?;
                 let stats = apply::apply(&txn, &owned)?;
                 let t1 = Instant::now();
                 txn.commit()?;
-                eprintln!("SCRATCH commit {:?}", t1.elapsed());
+                eprintln!("SCRATCH apply {:?} commit {:?}", t1 - t0, t1.elapsed());
                 Ok(stats)
             })
             .await?;
