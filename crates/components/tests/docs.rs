@@ -35,7 +35,11 @@ fn the_tutorial_flow_is_valid() {
     let start = tutorial.find("```toml").expect("a flow block") + "```toml".len();
     let block = &tutorial[start..];
     let block = &block[..block.find("```").unwrap()];
-    let text: String = block.lines().map(|l| l.trim_start()).collect::<Vec<_>>().join("\n");
+    let text: String = block
+        .lines()
+        .map(|l| l.trim_start())
+        .collect::<Vec<_>>()
+        .join("\n");
     let registry = feedmixer_components::registry();
     FlowDef::parse("slow-burn", Path::new("slow-burn.toml"), &text, &registry)
         .map_err(|e| format!("{e:?}"))

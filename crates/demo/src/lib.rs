@@ -93,7 +93,10 @@ struct Post {
 
 /// Calls `sink` with every like of the dataset, in time order.
 pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(LikeEvent)) {
-    assert!(spec.communities > 10, "the demo viewer's communities need at least 11");
+    assert!(
+        spec.communities > 10,
+        "the demo viewer's communities need at least 11"
+    );
     assert!(spec.authors > 0 && spec.authors < spec.users && spec.posts > 0);
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let period_us = u64::from(spec.days) * 86_400 * MICROS_PER_SEC;
@@ -101,10 +104,16 @@ pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(LikeEvent)) {
 
     // Users: a primary community from power-law community sizes, a
     // secondary one for some, and a heavy-tailed activity level.
-    let community_sizes = Cumulative::new((0..spec.communities).map(|c| 1.0 / (c as f64 + 1.0).sqrt()));
-    let primary: Vec<usize> = (0..spec.users).map(|_| community_sizes.sample(&mut rng)).collect();
+    let community_sizes =
+        Cumulative::new((0..spec.communities).map(|c| 1.0 / (c as f64 + 1.0).sqrt()));
+    let primary: Vec<usize> = (0..spec.users)
+        .map(|_| community_sizes.sample(&mut rng))
+        .collect();
     let secondary: Vec<Option<usize>> = (0..spec.users)
-        .map(|_| rng.random_bool(0.3).then(|| community_sizes.sample(&mut rng)))
+        .map(|_| {
+            rng.random_bool(0.3)
+                .then(|| community_sizes.sample(&mut rng))
+        })
         .collect();
     let viewer = spec.users - 1;
     let activity = Cumulative::new((0..spec.users).map(|u| {
@@ -135,7 +144,9 @@ pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(LikeEvent)) {
     }
     let popularity: Vec<Option<Cumulative>> = by_community
         .iter()
-        .map(|ids| (!ids.is_empty()).then(|| Cumulative::new(ids.iter().map(|_| pareto(&mut rng, 1.1)))))
+        .map(|ids| {
+            (!ids.is_empty()).then(|| Cumulative::new(ids.iter().map(|_| pareto(&mut rng, 1.1))))
+        })
         .collect();
     let pick_post = |rng: &mut ChaCha8Rng, community: usize| -> Option<usize> {
         let table = popularity[community].as_ref()?;
@@ -211,11 +222,19 @@ impl Likes {
         self.list.len()
     }
 
-    fn push(&mut self, rng: &mut ChaCha8Rng, user: usize, post: usize, created_us: u64, now_us: u64) {
+    fn push(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        user: usize,
+        post: usize,
+        created_us: u64,
+        now_us: u64,
+    ) {
         if self.seen.insert((user as u32, post as u32)) {
             // Most likes come soon after the post appears.
             let delay = (now_us - created_us) as f64 * rng.random::<f64>().powi(3);
-            self.list.push((created_us + delay as u64, user as u32, post as u32));
+            self.list
+                .push((created_us + delay as u64, user as u32, post as u32));
         }
     }
 }
@@ -256,13 +275,22 @@ mod tests {
         let mut keys = FxHashSet::default();
         let mut per_user: FxHashMap<&str, usize> = FxHashMap::default();
         for e in &events {
-            let LikeEvent::Create { did, rkey, subject, time_us } = e else {
+            let LikeEvent::Create {
+                did,
+                rkey,
+                subject,
+                time_us,
+            } = e
+            else {
                 panic!("only creates")
             };
             assert!((start..=NOW).contains(time_us));
             assert!(*time_us >= last, "events come in time order");
             last = *time_us;
-            assert!(keys.insert((did.clone(), rkey.clone())), "like keys are unique");
+            assert!(
+                keys.insert((did.clone(), rkey.clone())),
+                "like keys are unique"
+            );
             let uri = feedmixer_atproto::AtUri::parse(subject).unwrap();
             assert!(uri.is_post() && feedmixer_atproto::is_did(did));
             *per_user.entry(did).or_default() += 1;
@@ -270,6 +298,9 @@ mod tests {
         let viewer = per_user[DEMO_VIEWER];
         assert!((spec.viewer_likes * 9 / 10..=spec.viewer_likes).contains(&viewer));
         let max = per_user.values().max().unwrap();
-        assert!(*max > 20 * events.len() / per_user.len(), "activity is heavy-tailed");
+        assert!(
+            *max > 20 * events.len() / per_user.len(),
+            "activity is heavy-tailed"
+        );
     }
 }

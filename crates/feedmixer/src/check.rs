@@ -32,8 +32,12 @@ pub fn run(paths: &[PathBuf]) -> ExitCode {
         summary.push(format!("flow {}", file.display()));
     }
     if targets.flows_dir.is_some() || targets.config.is_some() || paths.is_empty() {
-        let flows_dir = targets.flows_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_FLOWS));
-        let config_path = targets.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let flows_dir = targets
+            .flows_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_FLOWS));
+        let config_path = targets
+            .config
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
         match ServiceConfig::load(&config_path) {
             Err(mut found) => problems.append(&mut found),
             Ok(config) => match Catalog::load(&flows_dir, &config.feeds, &registry) {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use feedmixer_demo::{generate, DemoSpec};
+use feedmixer_demo::{DemoSpec, generate};
 use feedmixer_store::{LikeEvent, Store};
 use tokio::sync::mpsc;
 
@@ -17,7 +17,9 @@ const DEMO_LOADED: &str = "demo_loaded_us";
 const BATCH: usize = 50_000;
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Which demo dataset.
@@ -41,11 +43,18 @@ impl DemoSize {
 pub async fn load_if_empty(store: &dyn Store, size: DemoSize) -> anyhow::Result<()> {
     let counts = store.counts().await?;
     if counts.likes > 0 {
-        tracing::info!(likes = counts.likes, "the store already holds likes; demo data not loaded");
+        tracing::info!(
+            likes = counts.likes,
+            "the store already holds likes; demo data not loaded"
+        );
         return Ok(());
     }
     let spec = size.spec(now_us());
-    tracing::info!(users = spec.users, likes = spec.likes, "generating demo data");
+    tracing::info!(
+        users = spec.users,
+        likes = spec.likes,
+        "generating demo data"
+    );
     let bar = progress::bar(spec.likes as u64, "demo data", "likes");
     let (tx, mut rx) = mpsc::channel::<Vec<LikeEvent>>(4);
     let generator = tokio::task::spawn_blocking(move || {
@@ -75,7 +84,8 @@ pub async fn load_if_empty(store: &dyn Store, size: DemoSize) -> anyhow::Result<
 /// Writes the demo dataset as Jetstream JSON lines.
 pub fn write_capture(path: &Path, size: DemoSize) -> anyhow::Result<()> {
     let spec = size.spec(now_us());
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::new(file);
     let bar = progress::bar(spec.likes as u64, "demo capture", "events");
     let mut result = Ok(());
@@ -84,12 +94,14 @@ pub fn write_capture(path: &Path, size: DemoSize) -> anyhow::Result<()> {
         if result.is_ok() {
             result = writeln!(out, "{}", event.to_jetstream_json());
             written += 1;
-            if written % 10_000 == 0 {
+            if written.is_multiple_of(10_000) {
                 bar.set_position(written);
             }
         }
     });
-    result.and_then(|()| out.flush()).with_context(|| format!("writing {}", path.display()))?;
+    result
+        .and_then(|()| out.flush())
+        .with_context(|| format!("writing {}", path.display()))?;
     bar.finish_and_clear();
     eprintln!("wrote {written} events to {}", path.display());
     Ok(())

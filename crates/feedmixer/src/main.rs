@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "feedmixer", version, about = "Personalized Bluesky feeds from declarative flows")]
+#[command(
+    name = "feedmixer",
+    version,
+    about = "Personalized Bluesky feeds from declarative flows"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +75,9 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `FEEDMIXER_LOG_FORMAT=json`

@@ -6,7 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// A bar counting `unit` up to `total`.
 pub fn bar(total: u64, message: &'static str, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
-    let template = format!("{{msg:>14}} [{{bar:40}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{eta}})");
+    let template = format!(
+        "{{msg:>14}} [{{bar:40}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{eta}})"
+    );
     bar.set_style(
         ProgressStyle::with_template(&template)
             .expect("the template is valid")

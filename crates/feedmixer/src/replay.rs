@@ -5,7 +5,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::Context;
-use feedmixer_store::{replay, EmbeddedStore};
+use feedmixer_store::{EmbeddedStore, replay};
 
 use crate::progress;
 
@@ -30,7 +30,13 @@ pub async fn run(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
     println!(
         "  likes created {}, duplicates {}, deleted {}, deletes of unknown likes {}, stale {}, \
          accounts deleted {} ({} likes removed)",
-        s.created, s.duplicates, s.deleted, s.missing_deletes, s.stale, s.accounts_deleted, s.likes_removed_by_account
+        s.created,
+        s.duplicates,
+        s.deleted,
+        s.missing_deletes,
+        s.stale,
+        s.accounts_deleted,
+        s.likes_removed_by_account
     );
     for (line, reason) in &report.first_errors {
         println!("  {}:{line}: {reason}", file.display());

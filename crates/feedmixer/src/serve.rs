@@ -1,16 +1,18 @@
-//! `feedmixer serve`: load config and flows, open the store, answer
-//! readiness at once, build the graph in the background, then serve feeds.
+//! `feedmixer serve`: load config and flows, open the store, watch flows
+//! and feeds for edits, answer readiness at once, build the graph in the
+//! background, then serve feeds.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Args;
 use feedmixer_flow::Catalog;
 use feedmixer_server::bootstrap::load_graph;
+use feedmixer_server::reload::{self, ConfigPaths};
 use feedmixer_server::serve_feed::now_secs;
-use feedmixer_server::{serve, AppState, ServiceConfig};
+use feedmixer_server::{AppState, ServiceConfig, serve};
 use feedmixer_store::{EmbeddedStore, Store};
 
 use crate::{demo, progress};
@@ -43,7 +45,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // handles made before the recorder exists record nothing.
     let metrics = feedmixer_server::metrics::install();
     let mut config = load_or_report(ServiceConfig::load(&args.config))?;
-    config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     if config.admin_token.is_none() {
         tracing::warn!("FEEDMIXER_ADMIN_TOKEN is not set: every /v1/* route answers 401");
     }
@@ -56,7 +60,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&args.data_dir)?);
     let retention_days = config.retention_days;
-    let state = Arc::new(AppState::new(config, registry, catalog, store.clone(), metrics));
+    let state = Arc::new(AppState::new(
+        config,
+        registry,
+        catalog,
+        store.clone(),
+        metrics,
+    ));
+    // Edits to flows and feeds go live without a restart; the service
+    // config does not. Without a watcher the server still serves.
+    let _watcher = match reload::watch(
+        state.clone(),
+        ConfigPaths {
+            flows_dir: args.flows.clone(),
+            feeds_file: state.config.feeds.clone(),
+        },
+    ) {
+        Ok(watcher) => Some(watcher),
+        Err(e) => {
+            tracing::error!(error = %e, "flows and feeds will not be reloaded: restart to apply edits");
+            None
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -78,7 +103,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::debug!(read, "building the graph");
             };
             let started = std::time::Instant::now();
-            let graph = load_graph(store.as_ref(), retention_days, now_secs(), &mut progress).await?;
+            let graph =
+                load_graph(store.as_ref(), retention_days, now_secs(), &mut progress).await?;
             bar.finish_and_clear();
             tracing::info!(
                 users = graph.num_users(),
@@ -115,7 +141,10 @@ fn load_or_report<T>(result: Result<T, Vec<feedmixer_flow::Diagnostic>>) -> anyh
         for e in &errors {
             eprintln!("{e}");
         }
-        bail!("{} problem(s) in the configuration; run `feedmixer check`", errors.len())
+        bail!(
+            "{} problem(s) in the configuration; run `feedmixer check`",
+            errors.len()
+        )
     })
 }
 
@@ -125,7 +154,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

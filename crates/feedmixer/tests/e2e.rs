@@ -5,18 +5,31 @@ mod support;
 use std::collections::HashSet;
 use std::path::Path;
 
-use serde_json::{json, Value};
-use support::{feed_uri, feedmixer, posts, Server, TOKEN, VIEWER};
+use serde_json::{Value, json};
+use support::{Server, TOKEN, VIEWER, feed_uri, feedmixer, posts};
 
 /// Writes the small demo capture and replays it into `data_dir`; returns
 /// the capture's lines.
 fn replay_small_demo(dir: &Path) -> Vec<Value> {
     let capture = dir.join("demo.jsonl");
     let out = feedmixer(&["demo-capture", "--size", "small", capture.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let data = dir.join("data");
-    let out = feedmixer(&["replay", capture.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = feedmixer(&[
+        "replay",
+        capture.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::read_to_string(&capture)
         .unwrap()
         .lines()
@@ -29,7 +42,11 @@ fn liked_by(events: &[Value], did: &str) -> HashSet<String> {
     events
         .iter()
         .filter(|e| e["did"] == did)
-        .filter_map(|e| e["commit"]["record"]["subject"]["uri"].as_str().map(str::to_string))
+        .filter_map(|e| {
+            e["commit"]["record"]["subject"]["uri"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -43,7 +60,9 @@ async fn every_shipped_feed_answers_and_personalization_is_visible() {
     let events = replay_small_demo(dir.path());
     let server = Server::start(&dir.path().join("data"), &[]).await;
 
-    let (status, described) = server.get("/xrpc/app.bsky.feed.describeFeedGenerator").await;
+    let (status, described) = server
+        .get("/xrpc/app.bsky.feed.describeFeedGenerator")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(described["did"], "did:web:localhost");
     let feeds: Vec<&str> = described["feeds"]
@@ -59,18 +78,28 @@ async fn every_shipped_feed_answers_and_personalization_is_visible() {
         assert_eq!(posts(&page).len(), 30, "{rkey} fills a page");
     }
 
-    let (status, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 50})).await;
+    let (status, page) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 50}),
+    )
+    .await;
     assert_eq!(status, 200, "{page}");
     let personal = posts(&page);
     assert_eq!(personal.len(), 50);
     let liked = liked_by(&events, VIEWER);
     assert!(liked.len() >= 100, "the demo viewer has a like history");
-    assert!(personal.iter().all(|p| !liked.contains(p)), "never a post the viewer liked");
+    assert!(
+        personal.iter().all(|p| !liked.contains(p)),
+        "never a post the viewer liked"
+    );
 
     let (_, trending) = server.skeleton("trending", 50, None).await;
     let trending: HashSet<String> = posts(&trending).into_iter().collect();
     let overlap = personal.iter().filter(|p| trending.contains(*p)).count();
-    assert!(overlap < 25, "personalized differs from trending ({overlap} of 50 shared)");
+    assert!(
+        overlap < 25,
+        "personalized differs from trending ({overlap} of 50 shared)"
+    );
 
     // An anonymous for-you page is the non-personalized path.
     let (_, anonymous) = server.skeleton("for-you", 50, None).await;
@@ -82,7 +111,15 @@ async fn every_shipped_feed_answers_and_personalization_is_visible() {
     assert!(stats["users"].as_u64().unwrap() > 1_000);
     assert!(stats["posts"].as_u64().unwrap() > 500);
 
-    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "feedmixer_stage_duration_seconds_bucket{flow=\"for-you\",stage=\"source\",component=\"walk\"",
         "feedmixer_stage_candidates_out_total{flow=\"for-you\",stage=\"predicate\",component=\"not-liked\"}",
@@ -101,26 +138,64 @@ async fn client_mistakes_get_xrpc_errors() {
     let server = Server::start(&dir.path().join("data"), &[]).await;
     let skeleton = "/xrpc/app.bsky.feed.getFeedSkeleton";
     let cases = [
-        (format!("{skeleton}?feed={}", feed_uri("nope")), 400, "UnknownFeed"),
-        (format!("{skeleton}?feed=at://did:plc:someoneelse/app.bsky.feed.generator/for-you"), 400, "UnknownFeed"),
+        (
+            format!("{skeleton}?feed={}", feed_uri("nope")),
+            400,
+            "UnknownFeed",
+        ),
+        (
+            format!("{skeleton}?feed=at://did:plc:someoneelse/app.bsky.feed.generator/for-you"),
+            400,
+            "UnknownFeed",
+        ),
         (format!("{skeleton}?feed=not-a-uri"), 400, "InvalidRequest"),
         (skeleton.to_string(), 400, "InvalidRequest"),
-        (format!("{skeleton}?feed={}&limit=0", feed_uri("for-you")), 400, "InvalidRequest"),
-        (format!("{skeleton}?feed={}&limit=101", feed_uri("for-you")), 400, "InvalidRequest"),
-        (format!("{skeleton}?feed={}&limit=ten", feed_uri("for-you")), 400, "InvalidRequest"),
-        (format!("{skeleton}?feed={}&cursor=garbage", feed_uri("for-you")), 400, "InvalidRequest"),
-        ("/xrpc/app.bsky.feed.nothing".to_string(), 404, "MethodNotImplemented"),
+        (
+            format!("{skeleton}?feed={}&limit=0", feed_uri("for-you")),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            format!("{skeleton}?feed={}&limit=101", feed_uri("for-you")),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            format!("{skeleton}?feed={}&limit=ten", feed_uri("for-you")),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            format!("{skeleton}?feed={}&cursor=garbage", feed_uri("for-you")),
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "/xrpc/app.bsky.feed.nothing".to_string(),
+            404,
+            "MethodNotImplemented",
+        ),
     ];
     for (path, status, error) in cases {
         let (got, body) = server.get(&path).await;
-        assert_eq!((got, body["error"].as_str()), (status, Some(error)), "{path}: {body}");
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{path}: {body}"
+        );
         assert!(body["message"].is_string());
     }
 
     // Admin routes: no token, wrong token -> 401.
     let (status, _) = server.get("/v1/stats").await;
     assert_eq!(status, 401);
-    let r = server.client.get(server.url("/v1/stats")).bearer_auth("wrong").send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/v1/stats"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Bad personalize bodies -> 400, never 500.
@@ -134,10 +209,17 @@ async fn client_mistakes_get_xrpc_errors() {
         json!({"user_did": VIEWER, "feed": "for-you", "surprise": true}),
     ] {
         let (status, reply) = personalize(&server, body.clone()).await;
-        assert_eq!((status, reply["error"].as_str()), (400, Some("InvalidRequest")), "{body}: {reply}");
+        assert_eq!(
+            (status, reply["error"].as_str()),
+            (400, Some("InvalidRequest")),
+            "{body}: {reply}"
+        );
     }
     let (status, reply) = personalize(&server, json!({"user_did": VIEWER, "feed": "nope"})).await;
-    assert_eq!((status, reply["error"].as_str()), (400, Some("UnknownFeed")));
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (400, Some("UnknownFeed"))
+    );
     let r = server
         .client
         .post(server.url("/v1/personalize"))
@@ -159,7 +241,13 @@ async fn admin_routes_are_closed_without_a_configured_token() {
     let dir = tempfile::tempdir().unwrap();
     replay_small_demo(dir.path());
     let server = Server::start_with_token(&dir.path().join("data"), &[], None).await;
-    let r = server.client.get(server.url("/v1/stats")).bearer_auth("").send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/v1/stats"))
+        .bearer_auth("")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let (status, _) = server.admin_get("/v1/stats").await;
     assert_eq!(status, 401);
@@ -194,7 +282,11 @@ async fn paging_never_repeats_a_post() {
     let mut seen = HashSet::new();
     let mut cursor = Value::Null;
     for page_no in 0..10 {
-        let (status, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 25, "cursor": cursor})).await;
+        let (status, page) = personalize(
+            &server,
+            json!({"user_did": VIEWER, "feed": "for-you", "limit": 25, "cursor": cursor}),
+        )
+        .await;
         assert_eq!(status, 200, "{page}");
         let got = posts(&page);
         assert_eq!(got.len(), 25, "page {page_no} is full");
@@ -208,7 +300,10 @@ async fn paging_never_repeats_a_post() {
     let (_, page) = server.skeleton("trending", 5, None).await;
     let c = page["cursor"].as_str().unwrap();
     let (status, body) = server.skeleton("for-you", 5, Some(c)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("InvalidRequest"))
+    );
 }
 
 #[tokio::test]
@@ -217,7 +312,11 @@ async fn a_restart_serves_the_same_data() {
     let data = dir.path().join("data");
     let server = Server::start(&data, &["--demo", "--demo-size", "small"]).await;
     let (_, before) = server.admin_get("/v1/stats").await;
-    let (_, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 20})).await;
+    let (_, page) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 20}),
+    )
+    .await;
     let first = posts(&page);
     assert_eq!(first.len(), 20);
     server.stop();
@@ -228,7 +327,11 @@ async fn a_restart_serves_the_same_data() {
     for key in ["users", "posts", "likes", "likers"] {
         assert_eq!(before[key], after[key], "{key} after restart");
     }
-    let (_, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "for-you", "limit": 20})).await;
+    let (_, page) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 20}),
+    )
+    .await;
     let again: HashSet<String> = posts(&page).into_iter().collect();
     let same = first.iter().filter(|p| again.contains(*p)).count();
     assert!(same >= 18, "the same data ranks the same ({same} of 20)");
@@ -237,7 +340,11 @@ async fn a_restart_serves_the_same_data() {
 #[test]
 fn check_accepts_the_shipped_files_and_reports_problems_by_line() {
     let out = feedmixer(&["check"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
@@ -250,8 +357,16 @@ fn check_accepts_the_shipped_files_and_reports_problems_by_line() {
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let file = bad.display().to_string();
-    assert!(stdout.contains(&format!("{file}:3: source \"walk\": max_likes: 0 is out of bounds")), "{stdout}");
-    assert!(stdout.contains(&format!("{file}:6: unknown source kind \"sparkle\"")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{file}:3: source \"walk\": max_likes: 0 is out of bounds"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{file}:6: unknown source kind \"sparkle\"")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -276,10 +391,22 @@ fn replay_skips_malformed_lines_and_is_idempotent() {
     std::fs::write(&capture, lines.join("\n")).unwrap();
     let data = dir.path().join("data");
     for _ in 0..2 {
-        let out = feedmixer(&["replay", capture.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = feedmixer(&[
+            "replay",
+            capture.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("2 malformed"), "{stdout}");
-        assert!(stdout.contains(":3:") && stdout.contains(":5:"), "line numbers: {stdout}");
+        assert!(
+            stdout.contains(":3:") && stdout.contains(":5:"),
+            "line numbers: {stdout}"
+        );
     }
 }

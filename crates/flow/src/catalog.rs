@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::{self, line_of, Diagnostic};
+use crate::diagnostic::{self, Diagnostic, line_of};
 use crate::executor::Flow;
 use crate::id::is_valid_name;
 use crate::params::{Overrides, ParamError};
@@ -83,7 +83,11 @@ impl Catalog {
     /// Loads every `*.toml` of `flows_dir` as a flow named by its file stem,
     /// then the feeds of `feeds_file`. Every problem of every file is
     /// reported at once.
-    pub fn load(flows_dir: &Path, feeds_file: &Path, registry: &Registry) -> Result<Catalog, Vec<Diagnostic>> {
+    pub fn load(
+        flows_dir: &Path,
+        feeds_file: &Path,
+        registry: &Registry,
+    ) -> Result<Catalog, Vec<Diagnostic>> {
         let mut errors = Vec::new();
         let mut flows = BTreeMap::new();
         for file in flow_files(flows_dir, &mut errors) {
@@ -117,7 +121,11 @@ fn flow_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(Diagnostic::new(dir, 0, format!("cannot read the flows directory: {e}")));
+            errors.push(Diagnostic::new(
+                dir,
+                0,
+                format!("cannot read the flows directory: {e}"),
+            ));
             return Vec::new();
         }
     };
@@ -130,7 +138,10 @@ fn flow_files(dir: &Path, errors: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
 }
 
 fn load_flow(file: &Path, registry: &Registry, errors: &mut Vec<Diagnostic>) -> Option<FlowDef> {
-    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if !is_valid_name(name) {
         errors.push(Diagnostic::new(
             file,
@@ -160,7 +171,11 @@ fn load_feeds(
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) => {
-            errors.push(Diagnostic::new(file, 0, format!("cannot read the feeds file: {e}")));
+            errors.push(Diagnostic::new(
+                file,
+                0,
+                format!("cannot read the feeds file: {e}"),
+            ));
             return BTreeMap::new();
         }
     };
@@ -188,7 +203,11 @@ fn load_feeds(
         let flow_name = feed.flow.get_ref();
         let Some(def) = flows.get(flow_name) else {
             let known: Vec<&str> = flows.keys().map(String::as_str).collect();
-            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
             errors.push(Diagnostic::new(
                 file,
                 at(feed.flow.span()),
@@ -223,7 +242,11 @@ fn load_feeds(
             Err(found) => {
                 for (id, err) in found {
                     let line = param_lines.get(&id).copied().unwrap_or(feed_line);
-                    errors.push(Diagnostic::new(file, line, format!("feed {rkey:?}: params.{id}: {err}")));
+                    errors.push(Diagnostic::new(
+                        file,
+                        line,
+                        format!("feed {rkey:?}: params.{id}: {err}"),
+                    ));
                 }
             }
         }
@@ -246,6 +269,10 @@ pub(crate) fn unknown_component(id: &str, def: &FlowDef) -> ParamError {
     let ids: Vec<&str> = def.stages().map(|s| s.id.as_str()).collect();
     ParamError {
         field: None,
-        message: format!("flow {:?} has no component {id:?} (its components: {})", def.name, ids.join(", ")),
+        message: format!(
+            "flow {:?} has no component {id:?} (its components: {})",
+            def.name,
+            ids.join(", ")
+        ),
     }
 }

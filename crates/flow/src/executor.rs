@@ -12,6 +12,7 @@ use smallvec::smallvec;
 use crate::catalog::unknown_component;
 use crate::metrics::{FailureKind, FlowMetrics, StageMetrics};
 use crate::params::{Overrides, ParamError};
+use crate::quality::{self, QualityFactor};
 use crate::registry::{Build, Registry, Role};
 use crate::spec::{FlowDef, StageDef};
 use crate::{
@@ -49,6 +50,7 @@ pub struct Flow {
     ranker: Stage<dyn Ranker>,
     transforms: Vec<Stage<dyn Transform>>,
     metrics: FlowMetrics,
+    quality: Arc<QualityFactor>,
 }
 
 /// How one component did in one run.
@@ -67,6 +69,8 @@ pub struct StageReport {
 #[derive(Debug, Clone)]
 pub struct FlowOutput {
     pub posts: Vec<RankedPost>,
+    /// The quality factor the components saw.
+    pub quality_factor: f64,
     pub stages: Vec<StageReport>,
     pub elapsed: Duration,
 }
@@ -129,6 +133,7 @@ impl Flow {
                 ranker,
                 transforms,
                 metrics: FlowMetrics::new(&def.name),
+                quality: quality::for_flow(&def.name, &def.quality_factor),
             }),
             _ => Err(errors),
         }
@@ -139,10 +144,22 @@ impl Flow {
         &self.source_info
     }
 
+    /// The flow's quality factor.
+    pub fn quality_factor(&self) -> &QualityFactor {
+        &self.quality
+    }
+
     /// Runs the flow. Never fails: a component that errors or runs out of
-    /// budget is counted and skipped, and the request still answers.
+    /// budget is counted and skipped, and the request still answers. The
+    /// components see the flow's current quality factor; the run's latency
+    /// (and any component failure) feeds it back.
     pub async fn run(&self, ctx: &RequestContext) -> FlowOutput {
         let started = Instant::now();
+        let quality_factor = self.quality.value();
+        let ctx = &RequestContext {
+            quality_factor,
+            ..ctx.clone()
+        };
         let mut reports = Vec::with_capacity(
             self.sources.len() + self.predicates.len() + 1 + self.transforms.len(),
         );
@@ -182,7 +199,10 @@ impl Flow {
             .rank(ctx, &self.source_info, &mut candidates)
             .await
             .err();
-        reports.push(self.ranker.finish(Role::Ranker, t, before, candidates.len(), failure));
+        reports.push(
+            self.ranker
+                .finish(Role::Ranker, t, before, candidates.len(), failure),
+        );
 
         for stage in &self.transforms {
             let t = Instant::now();
@@ -207,8 +227,11 @@ impl Flow {
             .collect();
         let elapsed = started.elapsed();
         self.metrics.record(elapsed);
+        let failed = reports.iter().any(|r| r.failure.is_some());
+        self.quality.record(elapsed, failed);
         FlowOutput {
             posts,
+            quality_factor,
             stages: reports,
             elapsed,
         }

@@ -20,6 +20,7 @@ pub mod executor;
 pub mod id;
 pub mod metrics;
 pub mod params;
+pub mod quality;
 pub mod registry;
 pub mod spec;
 
@@ -32,5 +33,5 @@ pub use context::RequestContext;
 pub use diagnostic::Diagnostic;
 pub use executor::{Flow, FlowOutput};
 pub use id::ComponentId;
-pub use params::{ParamError, Params, Overrides};
+pub use params::{Overrides, ParamError, Params};
 pub use registry::{Registry, Role};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use metrics::{counter, histogram, Counter, Histogram};
+use metrics::{Counter, Histogram, counter, histogram};
 
 use crate::registry::Role;
 

@@ -37,8 +37,8 @@ pub trait Params: DeserializeOwned {
 
     /// Parses and validates a component's table.
     fn from_table(table: toml::Table) -> Result<Self, ParamError> {
-        let params: Self = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let params: Self =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.into_inner().message().to_string();
                 let field = match unknown_field(&message) {
@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn defaults_apply() {
-        assert_eq!(Example::from_table(table("")).unwrap(), Example { count: 10 });
+        assert_eq!(
+            Example::from_table(table("")).unwrap(),
+            Example { count: 10 }
+        );
     }
 
     #[test]

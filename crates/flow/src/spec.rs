@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::{self, line_of, Diagnostic};
+use crate::diagnostic::{self, Diagnostic, line_of};
 use crate::id::ComponentId;
-use crate::params::{check_range, ParamError};
+use crate::params::{ParamError, Params, check_range};
+use crate::quality::QualityFactorConfig;
 use crate::registry::{Registry, Role};
 
 /// A source's default time budget.
@@ -27,6 +28,7 @@ pub struct FlowDef {
     pub file: PathBuf,
     pub description: String,
     pub max_results: usize,
+    pub quality_factor: QualityFactorConfig,
     pub sources: Vec<StageDef>,
     pub predicates: Vec<StageDef>,
     pub ranker: StageDef,
@@ -62,6 +64,8 @@ struct RawFlow {
     #[serde(default)]
     max_results: Option<Spanned<i64>>,
     #[serde(default)]
+    quality_factor: Option<Spanned<RawTable>>,
+    #[serde(default)]
     sources: Vec<Spanned<RawTable>>,
     #[serde(default)]
     predicates: Vec<Spanned<RawTable>>,
@@ -74,8 +78,14 @@ struct RawFlow {
 impl FlowDef {
     /// Parses flow `name` from `text` (read from `file`), collecting every
     /// problem rather than stopping at the first.
-    pub fn parse(name: &str, file: &Path, text: &str, registry: &Registry) -> Result<Self, Vec<Diagnostic>> {
-        let raw: RawFlow = toml::from_str(text).map_err(|e| vec![diagnostic::from_toml(file, text, &e)])?;
+    pub fn parse(
+        name: &str,
+        file: &Path,
+        text: &str,
+        registry: &Registry,
+    ) -> Result<Self, Vec<Diagnostic>> {
+        let raw: RawFlow =
+            toml::from_str(text).map_err(|e| vec![diagnostic::from_toml(file, text, &e)])?;
         let mut errors = Vec::new();
         let mut stages = StageParser {
             file,
@@ -91,12 +101,18 @@ impl FlowDef {
         let ranker = match raw.ranker {
             Some(table) => stages.parse(Role::Ranker, table),
             None => {
-                stages.errors.push(Diagnostic::new(file, 0, "a flow needs a [ranker]"));
+                stages
+                    .errors
+                    .push(Diagnostic::new(file, 0, "a flow needs a [ranker]"));
                 None
             }
         };
         if no_sources {
-            errors.push(Diagnostic::new(file, 0, "a flow needs at least one [[sources]] entry"));
+            errors.push(Diagnostic::new(
+                file,
+                0,
+                "a flow needs at least one [[sources]] entry",
+            ));
         }
         let max_results = match raw.max_results {
             None => DEFAULT_MAX_RESULTS,
@@ -111,12 +127,29 @@ impl FlowDef {
                 }
             }
         };
+        let quality_factor = match raw.quality_factor {
+            None => QualityFactorConfig::default(),
+            Some(table) => {
+                let (table, line, key_lines) = split_spans(text, table);
+                QualityFactorConfig::from_table(table).unwrap_or_else(|e| {
+                    let line = e
+                        .field
+                        .as_ref()
+                        .and_then(|f| key_lines.get(f))
+                        .copied()
+                        .unwrap_or(line);
+                    errors.push(Diagnostic::new(file, line, format!("quality_factor: {e}")));
+                    QualityFactorConfig::default()
+                })
+            }
+        };
         match ranker {
             Some(ranker) if errors.is_empty() => Ok(FlowDef {
                 name: name.to_string(),
                 file: file.to_path_buf(),
                 description: raw.description,
                 max_results,
+                quality_factor,
                 sources,
                 predicates,
                 ranker,
@@ -149,7 +182,11 @@ impl StageDef {
             .and_then(|f| self.key_lines.get(f.split('.').next().unwrap_or(f)))
             .copied()
             .unwrap_or(self.line);
-        Diagnostic::new(file, line, format!("{} {:?}: {err}", self.role, self.id.as_str()))
+        Diagnostic::new(
+            file,
+            line,
+            format!("{} {:?}: {err}", self.role, self.id.as_str()),
+        )
     }
 
     /// The stage with `overrides` merged over its params and envelope.
@@ -181,10 +218,28 @@ fn parse_weight(value: &toml::Value) -> Result<f32, ParamError> {
 
 fn parse_budget(value: &toml::Value) -> Result<Duration, ParamError> {
     let toml::Value::Integer(ms) = value else {
-        return Err(ParamError::new("budget_ms", "expected an integer number of milliseconds"));
+        return Err(ParamError::new(
+            "budget_ms",
+            "expected an integer number of milliseconds",
+        ));
     };
     check_range("budget_ms", *ms, 1..=10_000)?;
     Ok(Duration::from_millis(*ms as u64))
+}
+
+/// A spanned table as a plain one, with the line of the table and of each key.
+fn split_spans(
+    text: &str,
+    table: Spanned<RawTable>,
+) -> (toml::Table, usize, BTreeMap<String, usize>) {
+    let line = line_of(text, table.span().start);
+    let mut key_lines = BTreeMap::new();
+    let mut values = toml::Table::new();
+    for (key, value) in table.into_inner() {
+        key_lines.insert(key.get_ref().clone(), line_of(text, key.span().start));
+        values.insert(key.into_inner(), value.into_inner());
+    }
+    (values, line, key_lines)
 }
 
 struct StageParser<'a> {
@@ -199,32 +254,52 @@ impl StageParser<'_> {
     fn check_params(&self, stage: &StageDef) -> Result<(), ParamError> {
         let params = stage.params.clone();
         let built = match stage.role {
-            Role::Source => self.registry.sources.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
-            Role::Predicate => self.registry.predicates.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
-            Role::Ranker => self.registry.rankers.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
-            Role::Transform => self.registry.transforms.get(&stage.kind).map(|k| (k.build)(params).map(drop)),
+            Role::Source => self
+                .registry
+                .sources
+                .get(&stage.kind)
+                .map(|k| (k.build)(params).map(drop)),
+            Role::Predicate => self
+                .registry
+                .predicates
+                .get(&stage.kind)
+                .map(|k| (k.build)(params).map(drop)),
+            Role::Ranker => self
+                .registry
+                .rankers
+                .get(&stage.kind)
+                .map(|k| (k.build)(params).map(drop)),
+            Role::Transform => self
+                .registry
+                .transforms
+                .get(&stage.kind)
+                .map(|k| (k.build)(params).map(drop)),
         };
-        built.map_err(|message| ParamError { field: None, message })?
+        built.map_err(|message| ParamError {
+            field: None,
+            message,
+        })?
     }
 
     fn parse_all(&mut self, role: Role, tables: Vec<Spanned<RawTable>>) -> Vec<StageDef> {
-        tables.into_iter().filter_map(|t| self.parse(role, t)).collect()
+        tables
+            .into_iter()
+            .filter_map(|t| self.parse(role, t))
+            .collect()
     }
 
     fn parse(&mut self, role: Role, table: Spanned<RawTable>) -> Option<StageDef> {
-        let line = line_of(self.text, table.span().start);
-        let mut key_lines = BTreeMap::new();
-        let mut values = toml::Table::new();
-        for (key, value) in table.into_inner() {
-            key_lines.insert(key.get_ref().clone(), line_of(self.text, key.span().start));
-            values.insert(key.into_inner(), value.into_inner());
-        }
+        let (values, line, key_lines) = split_spans(self.text, table);
         let at = |key: &str| key_lines.get(key).copied().unwrap_or(line);
         let mut fail = |line: usize, message: String| {
             self.errors.push(Diagnostic::new(self.file, line, message));
         };
 
-        let Some(kind) = values.get("kind").and_then(|k| k.as_str()).map(str::to_string) else {
+        let Some(kind) = values
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_string)
+        else {
             fail(line, format!("{role}: `kind = \"...\"` is required"));
             return None;
         };
@@ -256,7 +331,10 @@ impl StageParser<'_> {
         if !self.ids.insert(id.clone()) {
             fail(
                 at("id"),
-                format!("{role} {:?}: duplicate id; give each component of a flow its own `id`", id.as_str()),
+                format!(
+                    "{role} {:?}: duplicate id; give each component of a flow its own `id`",
+                    id.as_str()
+                ),
             );
             return None;
         }

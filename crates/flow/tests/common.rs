@@ -104,7 +104,12 @@ impl Ranker for Sum {
         c: &mut Vec<Candidate>,
     ) -> Result<(), ComponentError> {
         for c in c.iter_mut() {
-            c.score = c.source_scores.iter().zip(sources).map(|(s, i)| s * i.weight).sum();
+            c.score = c
+                .source_scores
+                .iter()
+                .zip(sources)
+                .map(|(s, i)| s * i.weight)
+                .sum();
         }
         c.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(())
@@ -115,7 +120,11 @@ struct Reverse;
 
 #[async_trait]
 impl Transform for Reverse {
-    async fn transform(&self, _: &RequestContext, c: &[Candidate]) -> Result<Vec<Candidate>, ComponentError> {
+    async fn transform(
+        &self,
+        _: &RequestContext,
+        c: &[Candidate],
+    ) -> Result<Vec<Candidate>, ComponentError> {
         Ok(c.iter().rev().cloned().collect())
     }
 }
@@ -124,7 +133,11 @@ struct Broken;
 
 #[async_trait]
 impl Transform for Broken {
-    async fn transform(&self, _: &RequestContext, _: &[Candidate]) -> Result<Vec<Candidate>, ComponentError> {
+    async fn transform(
+        &self,
+        _: &RequestContext,
+        _: &[Candidate],
+    ) -> Result<Vec<Candidate>, ComponentError> {
         Err(ComponentError("broken".into()))
     }
 }

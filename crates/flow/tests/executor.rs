@@ -11,7 +11,9 @@ use feedmixer_flow::{Flow, Overrides, RequestContext};
 fn flow(text: &str) -> Flow {
     let registry = common::registry();
     let def = FlowDef::parse("t", Path::new("t.toml"), text, &registry).expect("flow parses");
-    Flow::build(&def, &registry, &Overrides::new()).map_err(|e| format!("{e:?}")).unwrap()
+    Flow::build(&def, &registry, &Overrides::new())
+        .map_err(|e| format!("{e:?}"))
+        .unwrap()
 }
 
 fn ctx() -> RequestContext {
@@ -22,7 +24,11 @@ fn ctx() -> RequestContext {
 async fn run(flow: &Flow) -> (Vec<String>, feedmixer_flow::FlowOutput) {
     let ctx = ctx();
     let out = flow.run(&ctx).await;
-    let posts = out.posts.iter().map(|p| ctx.graph.post_uri(p.post).to_string()).collect();
+    let posts = out
+        .posts
+        .iter()
+        .map(|p| ctx.graph.post_uri(p.post).to_string())
+        .collect();
     (posts, out)
 }
 
@@ -56,7 +62,14 @@ kind = "reverse"
     let stages: Vec<(Role, &str, usize, usize)> = out
         .stages
         .iter()
-        .map(|s| (s.stage, s.component.as_str(), s.candidates_in, s.candidates_out))
+        .map(|s| {
+            (
+                s.stage,
+                s.component.as_str(),
+                s.candidates_in,
+                s.candidates_out,
+            )
+        })
         .collect();
     assert_eq!(
         stages,
@@ -114,7 +127,13 @@ kind = "sum"
     let started = std::time::Instant::now();
     let (posts, out) = run(&f).await;
     assert_eq!(posts, vec![common::uri(1)]);
-    assert!(out.stages[1].failure.as_deref().unwrap().contains("20 ms budget"));
+    assert!(
+        out.stages[1]
+            .failure
+            .as_deref()
+            .unwrap()
+            .contains("20 ms budget")
+    );
     // Not a timing assertion on our speed: it proves the slow source was
     // abandoned rather than awaited for its 5 s.
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
@@ -135,13 +154,17 @@ kind = "broken"
     );
     let (posts, out) = run(&f).await;
     assert_eq!(posts, vec![common::uri(2), common::uri(1)]);
-    assert_eq!(out.stages.last().unwrap().failure.as_deref(), Some("broken"));
+    assert_eq!(
+        out.stages.last().unwrap().failure.as_deref(),
+        Some("broken")
+    );
 }
 
 #[tokio::test]
 async fn request_overrides_rebuild_components() {
     let registry = common::registry();
-    let text = "[[sources]]\nid = \"s\"\nkind = \"fixed\"\nposts = [[1, 1.0]]\n[ranker]\nkind = \"sum\"\n";
+    let text =
+        "[[sources]]\nid = \"s\"\nkind = \"fixed\"\nposts = [[1, 1.0]]\n[ranker]\nkind = \"sum\"\n";
     let def = FlowDef::parse("t", Path::new("t.toml"), text, &registry).unwrap();
     let mut overrides = Overrides::new();
     overrides.insert("s".into(), toml::from_str("posts = [[5, 1.0]]").unwrap());

@@ -4,8 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use feedmixer_flow::catalog::check_flow_file;
 use feedmixer_flow::Catalog;
+use feedmixer_flow::catalog::check_flow_file;
 
 const GOOD: &str = r#"
 description = "test"
@@ -42,7 +42,10 @@ fn load(flows: &[(&str, &str)], feeds: &str) -> Result<Catalog, Vec<String>> {
             .map(|e| {
                 let text = e.to_string();
                 // Keep the path relative to the temp dir for stable assertions.
-                text[text.find(dir.path().to_str().unwrap()).map_or(0, |i| i + dir.path().to_str().unwrap().len() + 1)..].to_string()
+                text[text
+                    .find(dir.path().to_str().unwrap())
+                    .map_or(0, |i| i + dir.path().to_str().unwrap().len() + 1)..]
+                    .to_string()
             })
             .collect()
     })
@@ -63,16 +66,23 @@ fn a_good_flow_and_feed_load() {
 #[test]
 fn unknown_kind_lists_the_valid_ones() {
     let bad = GOOD.replace("kind = \"fixed\"", "kind = \"walkk\"");
-    let errors = load(&[("good.toml", &bad)], FEED).err().expect("load fails");
+    let errors = load(&[("good.toml", &bad)], FEED)
+        .err()
+        .expect("load fails");
     assert!(
-        errors.contains(&"flows/good.toml:7: unknown source kind \"walkk\" (valid kinds: fixed)".to_string()),
+        errors.contains(
+            &"flows/good.toml:7: unknown source kind \"walkk\" (valid kinds: fixed)".to_string()
+        ),
         "{errors:?}"
     );
 }
 
 #[test]
 fn bad_params_point_at_their_line() {
-    let bad = GOOD.replace("posts = [[1, 1.0]]", "posts = [[1, 1.0]]\ndelay_ms = -5\nbogus = true");
+    let bad = GOOD.replace(
+        "posts = [[1, 1.0]]",
+        "posts = [[1, 1.0]]\ndelay_ms = -5\nbogus = true",
+    );
     let errors = load(&[("good.toml", &bad)], "").err().expect("load fails");
     assert_eq!(errors.len(), 1, "{errors:?}");
     // Params are parsed as one struct: serde stops at the first bad key.
@@ -110,25 +120,45 @@ fn every_error_of_every_file_is_reported() {
         "feeds.toml:2: feed \"f\": flow \"missing\" is not among the valid flows",
     ];
     for e in expect {
-        assert!(errors.iter().any(|got| got.starts_with(e)), "missing {e:?} in {errors:#?}");
+        assert!(
+            errors.iter().any(|got| got.starts_with(e)),
+            "missing {e:?} in {errors:#?}"
+        );
     }
     assert_eq!(errors.len(), expect.len(), "{errors:#?}");
 }
 
 #[test]
 fn envelope_keys_belong_to_sources() {
-    let bad = GOOD.replace("[ranker]\nkind = \"sum\"", "[ranker]\nkind = \"sum\"\nweight = 1.0");
+    let bad = GOOD.replace(
+        "[ranker]\nkind = \"sum\"",
+        "[ranker]\nkind = \"sum\"\nweight = 1.0",
+    );
     let errors = load(&[("good.toml", &bad)], "").err().expect("load fails");
-    assert!(errors[0].contains("only sources take a weight"), "{errors:?}");
+    assert!(
+        errors[0].contains("only sources take a weight"),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn feed_params_are_checked_against_the_flow() {
     let feeds = "[feeds.f]\nflow = \"good\"\n[feeds.f.params.a]\ndelay_ms = 99999\n[feeds.f.params.nope]\nx = 1\n";
-    let errors = load(&[("good.toml", GOOD)], feeds).err().expect("load fails");
+    let errors = load(&[("good.toml", GOOD)], feeds)
+        .err()
+        .expect("load fails");
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors.iter().any(|e| e.starts_with("feeds.toml:3: feed \"f\": params.a: delay_ms: 99999 is out of bounds")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains("params.nope: flow \"good\" has no component \"nope\"")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e
+            .starts_with("feeds.toml:3: feed \"f\": params.a: delay_ms: 99999 is out of bounds")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("params.nope: flow \"good\" has no component \"nope\"")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -141,7 +171,11 @@ fn feed_params_override_the_flow() {
 #[test]
 fn a_single_flow_file_can_be_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "x.toml", &GOOD.replace("max_results = 5", "max_results = 0"));
+    let path = write(
+        dir.path(),
+        "x.toml",
+        &GOOD.replace("max_results = 5", "max_results = 0"),
+    );
     let errors = check_flow_file(&path, &common::registry());
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].line, 3);

@@ -66,37 +66,6 @@ impl DecayTable {
     /// Decay at `age` seconds.
     #[inline(always)]
     pub(crate) fn get(&self, age: u32) -> f32 {
-        self.view().get(age)
-    }
-
-    /// The lookup as plain slices, for hot loops: held in registers, they
-    /// need no reload after each store the compiler cannot see through.
-    #[inline(always)]
-    pub(crate) fn view(&self) -> DecayView<'_> {
-        DecayView {
-            half_life: self.half_life,
-            fine: &self.fine,
-            coarse: &self.coarse,
-        }
-    }
-
-    fn memory_bytes(&self) -> usize {
-        size_of::<[f32; FINE]>() + self.coarse.capacity() * size_of::<f32>()
-    }
-}
-
-/// A borrowed [`DecayTable`] lookup.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct DecayView<'a> {
-    half_life: u32,
-    fine: &'a [f32; FINE],
-    coarse: &'a [f32],
-}
-
-impl DecayView<'_> {
-    /// Decay at `age` seconds.
-    #[inline(always)]
-    pub(crate) fn get(self, age: u32) -> f32 {
         match self.coarse.get((age >> FINE_BITS) as usize) {
             Some(coarse) => coarse * self.fine[age as usize & (FINE - 1)],
             None => self.beyond(age),
@@ -105,12 +74,16 @@ impl DecayView<'_> {
 
     #[cold]
     #[inline(never)]
-    fn beyond(self, age: u32) -> f32 {
+    fn beyond(&self, age: u32) -> f32 {
         if self.coarse.last() == Some(&0.0) {
             0.0
         } else {
             exact(self.half_life, age)
         }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        size_of::<[f32; FINE]>() + self.coarse.capacity() * size_of::<f32>()
     }
 }
 

@@ -4,6 +4,10 @@
 //! only `(hash tag, id)` pairs. A `HashMap<Box<str>, u32>` would keep a
 //! second copy plus a heap block and a pointer per string, which at the
 //! sizes a replica holds is most of the graph's memory.
+//!
+//! Interning bounds build speed (a lookup is three cache misses: slot,
+//! `ends`, arena). Keeping the arena offset in the slot saves one miss but
+//! measured only ~5 % faster for 14 % more graph memory, so it is not done.
 
 use std::hash::Hasher;
 

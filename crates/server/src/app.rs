@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{middleware, Router};
+use axum::{Router, middleware};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
@@ -24,7 +24,10 @@ pub fn app(state: Arc<AppState>) -> Router {
     let admin = Router::new()
         .route("/v1/personalize", post(personalize::personalize))
         .route("/v1/stats", get(stats::stats))
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::auth::require_admin));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_admin,
+        ));
 
     Router::new()
         .route("/.well-known/did.json", get(did::did_json))
@@ -42,7 +45,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(|| async { XrpcError::not_found() })
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
         // Client errors and 503s while loading are answers, not failures:
         // per-request lines stay at debug, handlers log what is ours to fix.
         .layer(

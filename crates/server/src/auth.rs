@@ -12,9 +12,16 @@ use crate::state::AppState;
 
 /// Lets a request through only with `Authorization: Bearer <admin token>`.
 /// With no token configured, nothing gets through.
-pub async fn require_admin(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn require_admin(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(expected) = state.config.admin_token.as_deref() else {
-        return XrpcError::unauthorized("admin routes are disabled: no FEEDMIXER_ADMIN_TOKEN is set").into_response();
+        return XrpcError::unauthorized(
+            "admin routes are disabled: no FEEDMIXER_ADMIN_TOKEN is set",
+        )
+        .into_response();
     };
     let given = request
         .headers()
@@ -22,7 +29,9 @@ pub async fn require_admin(State(state): State<Arc<AppState>>, request: Request,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
+            next.run(request).await
+        }
         _ => XrpcError::unauthorized("a valid admin bearer token is required").into_response(),
     }
 }

@@ -20,7 +20,7 @@ pub async fn load_graph(
         let ts = (like.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32;
         builder.add_like(like.did, like.subject, ts);
         read += 1;
-        if read % 100_000 == 0 {
+        if read.is_multiple_of(100_000) {
             progress(read);
         }
     };

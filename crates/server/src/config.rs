@@ -56,8 +56,13 @@ impl ServiceConfig {
     /// Reads and checks the file; the feeds path comes back resolved
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<ServiceConfig, Vec<Diagnostic>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![Diagnostic::new(path, 0, format!("cannot read the config file: {e}"))])?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Diagnostic::new(
+                path,
+                0,
+                format!("cannot read the config file: {e}"),
+            )]
+        })?;
         let mut config: ServiceConfig =
             toml::from_str(&text).map_err(|e| vec![diagnostic::from_toml(path, &text, &e)])?;
         let mut errors = Vec::new();
@@ -69,14 +74,23 @@ impl ServiceConfig {
         check(is_did(&config.service_did), "service_did: not a DID");
         check(is_did(&config.publisher_did), "publisher_did: not a DID");
         if let Some(host) = config.service_did.strip_prefix("did:web:") {
-            check(!host.contains(':'), "service_did: a did:web service DID names the host only");
+            check(
+                !host.contains(':'),
+                "service_did: a did:web service DID names the host only",
+            );
         }
         check(
             !config.hostname.is_empty() && !config.hostname.contains('/'),
             "hostname: a bare host name, like feeds.example.com",
         );
-        check((1..=365).contains(&config.retention_days), "retention_days: 1..=365");
-        check(config.sessions.ttl_secs > 0, "sessions.ttl_secs: must be positive");
+        check(
+            (1..=365).contains(&config.retention_days),
+            "retention_days: 1..=365",
+        );
+        check(
+            config.sessions.ttl_secs > 0,
+            "sessions.ttl_secs: must be positive",
+        );
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -114,7 +128,10 @@ publisher_did = "did:plc:abc"
         let c = load(GOOD).unwrap();
         assert_eq!(c.retention_days, 7);
         assert!(c.feeds.ends_with("feeds.toml"));
-        assert_eq!(c.feed_uri("x"), "at://did:plc:abc/app.bsky.feed.generator/x");
+        assert_eq!(
+            c.feed_uri("x"),
+            "at://did:plc:abc/app.bsky.feed.generator/x"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The one error type of the HTTP layer, answered in XRPC's JSON shape.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 /// An error answer: `{"error": NAME, "message": TEXT}` with its status.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod pager;
+pub mod reload;
 pub mod routes;
 pub mod serve_feed;
 pub mod state;

@@ -26,10 +26,14 @@ pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
 pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
 /// Requests answered from a cached ranked list vs recomputed, by `result`.
 pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
+/// Reloads of flows and feeds by `result` (`ok`, `error`: rejected, the
+/// running catalog kept).
+pub const CONFIG_RELOADS: &str = "feedmixer_config_reloads_total";
 
 /// Latency buckets shared by every `_seconds` histogram: 100 us to 10 s.
 const BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// Installs the process-wide Prometheus recorder once and returns its
@@ -65,7 +69,7 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// Every metric name this process exports, for checks of dashboards and
 /// alert rules against the code.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     READY,
@@ -74,6 +78,7 @@ pub const ALL: [&str; 16] = [
     GRAPH_LIKES,
     GRAPH_MEMORY,
     SESSION_LOOKUPS,
+    CONFIG_RELOADS,
     feedmixer_flow::metrics::STAGE_DURATION,
     feedmixer_flow::metrics::STAGE_CANDIDATES_IN,
     feedmixer_flow::metrics::STAGE_CANDIDATES_OUT,
@@ -97,4 +102,15 @@ pub fn graph_size(graph: &LikeGraph) {
 
 pub fn session_lookup(result: &'static str) {
     counter!(SESSION_LOOKUPS, "result" => result).increment(1);
+}
+
+/// Exports both reload series at 0, so a first rejection is an increase.
+pub fn config_reloads_init() {
+    counter!(CONFIG_RELOADS, "result" => "ok").increment(0);
+    counter!(CONFIG_RELOADS, "result" => "error").increment(0);
+}
+
+pub fn config_reload(ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    counter!(CONFIG_RELOADS, "result" => result).increment(1);
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use moka::sync::Cache;
 
 use crate::config::SessionConfig;
@@ -104,9 +104,34 @@ mod tests {
 
     #[test]
     fn malformed_cursors_are_refused() {
-        for bad in ["", "abc", "!!!!!!!!!!!!!!!!", "AAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAA="] {
+        for bad in [
+            "",
+            "abc",
+            "!!!!!!!!!!!!!!!!",
+            "AAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAA=",
+        ] {
             let err = Cursor::decode(bad).unwrap_err();
             assert_eq!(err.error, "InvalidRequest", "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_decodes_or_is_refused_without_panic(text in ".{0,40}") {
+            let _ = Cursor::decode(&text);
+        }
+
+        #[test]
+        fn every_cursor_round_trips(session: u64, offset: u32) {
+            let c = Cursor { session, offset };
+            prop_assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         }
     }
 }

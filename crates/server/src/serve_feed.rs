@@ -64,10 +64,17 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         && let Some(session) = state.sessions.get(cursor.session)
     {
         if session.feed != request.feed || session.viewer.as_deref() != request.viewer {
-            return Err(XrpcError::invalid_request("cursor belongs to another feed or viewer"));
+            return Err(XrpcError::invalid_request(
+                "cursor belongs to another feed or viewer",
+            ));
         }
         session_lookup("hit");
-        return Ok(cut(cursor.session, &session, cursor.offset as usize, request.limit));
+        return Ok(cut(
+            cursor.session,
+            &session,
+            cursor.offset as usize,
+            request.limit,
+        ));
     }
 
     let flow = feed

@@ -1,7 +1,7 @@
 //! What every handler shares.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use feedmixer_flow::{Catalog, Registry};

@@ -10,7 +10,13 @@ fn dashboards_and_alerts_use_exported_metrics() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_str().unwrap().ends_with("_test.yml") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with("_test.yml")
+        {
             continue; // test fixtures name series on purpose
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -26,7 +32,11 @@ fn dashboards_and_alerts_use_exported_metrics() {
                 .iter()
                 .find_map(|suffix| name.strip_suffix(suffix).filter(|b| ALL.contains(b)))
                 .unwrap_or(&name);
-            assert!(ALL.contains(&base), "{}: {name} is not exported", path.display());
+            assert!(
+                ALL.contains(&base),
+                "{}: {name} is not exported",
+                path.display()
+            );
             checked += 1;
         }
     }

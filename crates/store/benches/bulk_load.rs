@@ -42,7 +42,12 @@ fn likes() -> Vec<LikeEvent> {
             })
             .collect()
     };
-    let did = |n: u64| format!("did:plc:{}", base32(n.wrapping_mul(0x9e37_79b9_7f4a_7c15), 24));
+    let did = |n: u64| {
+        format!(
+            "did:plc:{}",
+            base32(n.wrapping_mul(0x9e37_79b9_7f4a_7c15), 24)
+        )
+    };
     let start_us = 1_725_000_000_000_000_u64;
     (0..LIKES as u64)
         .map(|i| {

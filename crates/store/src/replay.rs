@@ -132,7 +132,11 @@ mod tests {
 
     #[test]
     fn bad_lines_say_why() {
-        assert!(decode_line(b"\xff\xfe{}").unwrap_err().starts_with("not UTF-8"));
+        assert!(
+            decode_line(b"\xff\xfe{}")
+                .unwrap_err()
+                .starts_with("not UTF-8")
+        );
         assert_eq!(
             decode_line(br#"{"did":"did:plc:a","kind":"identity"}"#),
             Err("missing or invalid field `time_us`".to_owned())

@@ -45,7 +45,10 @@ async fn creates_are_stored_and_counted() {
 #[tokio::test]
 async fn a_repeated_create_is_one_like_and_the_first_stays() {
     let (_dir, store) = open_temp();
-    store.apply(&[create("did:plc:alice", "k1", P1, 10)]).await.unwrap();
+    store
+        .apply(&[create("did:plc:alice", "k1", P1, 10)])
+        .await
+        .unwrap();
     let stats = store
         .apply(&[
             create("did:plc:alice", "k1", P2, 12),
@@ -72,7 +75,10 @@ async fn a_delete_removes_its_like_and_counts_missing_ones() {
         .await
         .unwrap();
     let stats = store
-        .apply(&[delete("did:plc:alice", "k1", 20), delete("did:plc:alice", "nope", 21)])
+        .apply(&[
+            delete("did:plc:alice", "k1", 20),
+            delete("did:plc:alice", "nope", 21),
+        ])
         .await
         .unwrap();
     assert_eq!(
@@ -89,7 +95,10 @@ async fn a_delete_removes_its_like_and_counts_missing_ones() {
     );
     assert_eq!(store.counts().await.unwrap().likers, 1);
 
-    store.apply(&[delete("did:plc:alice", "k2", 22)]).await.unwrap();
+    store
+        .apply(&[delete("did:plc:alice", "k2", 22)])
+        .await
+        .unwrap();
     assert_eq!(
         store.counts().await.unwrap(),
         StoreCounts::default(),
@@ -101,7 +110,10 @@ async fn a_delete_removes_its_like_and_counts_missing_ones() {
 async fn a_tombstone_makes_older_creates_stale() {
     let (_dir, store) = open_temp();
     // The delete of a like the store never saw arrives first.
-    let stats = store.apply(&[delete("did:plc:alice", "k1", 20)]).await.unwrap();
+    let stats = store
+        .apply(&[delete("did:plc:alice", "k1", 20)])
+        .await
+        .unwrap();
     assert_eq!(stats.missing_deletes, 1);
     let stats = store
         .apply(&[
@@ -121,7 +133,10 @@ async fn a_tombstone_makes_older_creates_stale() {
     assert_eq!(scan(&store, 0).await, []);
 
     // A create after the delete is a new like.
-    let stats = store.apply(&[create("did:plc:alice", "k1", P2, 30)]).await.unwrap();
+    let stats = store
+        .apply(&[create("did:plc:alice", "k1", P2, 30)])
+        .await
+        .unwrap();
     assert_eq!(stats.created, 1);
     assert_eq!(
         scan(&store, 0).await,
@@ -140,7 +155,10 @@ async fn a_delete_older_than_the_live_like_is_stale() {
         ])
         .await
         .unwrap();
-    let stats = store.apply(&[delete("did:plc:alice", "k1", 20)]).await.unwrap();
+    let stats = store
+        .apply(&[delete("did:plc:alice", "k1", 20)])
+        .await
+        .unwrap();
     assert_eq!(stats.stale, 1);
     assert_eq!(scan(&store, 0).await.len(), 1);
 }
@@ -159,7 +177,10 @@ async fn an_account_deletion_removes_the_accounts_likes_only() {
         ])
         .await
         .unwrap();
-    let stats = store.apply(&[account_deleted("did:plc:ab", 20)]).await.unwrap();
+    let stats = store
+        .apply(&[account_deleted("did:plc:ab", 20)])
+        .await
+        .unwrap();
     assert_eq!(
         stats,
         ApplyStats {
@@ -168,7 +189,11 @@ async fn an_account_deletion_removes_the_accounts_likes_only() {
             ..Default::default()
         }
     );
-    let dids: Vec<_> = scan(&store, 0).await.into_iter().map(|like| like.0).collect();
+    let dids: Vec<_> = scan(&store, 0)
+        .await
+        .into_iter()
+        .map(|like| like.0)
+        .collect();
     assert_eq!(dids, ["did:plc:abc", "did:plc:aa"]);
     assert_eq!(
         store.counts().await.unwrap(),
@@ -182,7 +207,10 @@ async fn an_account_deletion_removes_the_accounts_likes_only() {
 #[tokio::test]
 async fn after_an_account_deletion_older_creates_are_stale_and_newer_ones_count() {
     let (_dir, store) = open_temp();
-    store.apply(&[account_deleted("did:plc:alice", 20)]).await.unwrap();
+    store
+        .apply(&[account_deleted("did:plc:alice", 20)])
+        .await
+        .unwrap();
     let stats = store
         .apply(&[
             create("did:plc:alice", "k1", P1, 10),
@@ -207,10 +235,16 @@ async fn after_an_account_deletion_older_creates_are_stale_and_newer_ones_count(
 
     // A replayed deletion is stale and keeps the newer like; a later one
     // removes it.
-    let stats = store.apply(&[account_deleted("did:plc:alice", 20)]).await.unwrap();
+    let stats = store
+        .apply(&[account_deleted("did:plc:alice", 20)])
+        .await
+        .unwrap();
     assert_eq!(stats.stale, 1);
     assert_eq!(scan(&store, 0).await.len(), 1);
-    let stats = store.apply(&[account_deleted("did:plc:alice", 30)]).await.unwrap();
+    let stats = store
+        .apply(&[account_deleted("did:plc:alice", 30)])
+        .await
+        .unwrap();
     assert_eq!(stats.likes_removed_by_account, 1);
     assert_eq!(snapshot(&store).await, (vec![], StoreCounts::default()));
 }
@@ -276,9 +310,15 @@ async fn a_key_created_at_two_times_is_judged_by_the_newest() {
         create("did:plc:alice", "k1", P1, 103),
     ];
     store.apply(&first_seen).await.unwrap();
-    let stats = store.apply(&[account_deleted("did:plc:alice", 101)]).await.unwrap();
+    let stats = store
+        .apply(&[account_deleted("did:plc:alice", 101)])
+        .await
+        .unwrap();
     assert_eq!(stats.likes_removed_by_account, 0);
-    let stats = store.apply(&[delete("did:plc:alice", "k1", 102)]).await.unwrap();
+    let stats = store
+        .apply(&[delete("did:plc:alice", "k1", 102)])
+        .await
+        .unwrap();
     assert_eq!(stats.stale, 1);
 
     let kept = [("did:plc:alice".into(), "k1".into(), P1.into(), 100)];
@@ -286,7 +326,10 @@ async fn a_key_created_at_two_times_is_judged_by_the_newest() {
     store.apply(&first_seen).await.unwrap();
     assert_eq!(scan(&store, 0).await, kept);
 
-    let stats = store.apply(&[delete("did:plc:alice", "k1", 103)]).await.unwrap();
+    let stats = store
+        .apply(&[delete("did:plc:alice", "k1", 103)])
+        .await
+        .unwrap();
     assert_eq!(stats.deleted, 1);
     store.apply(&first_seen).await.unwrap();
     assert_eq!(scan(&store, 0).await, []);
@@ -342,7 +385,10 @@ async fn data_survives_a_reopen() {
     assert_eq!(snapshot(&store).await, before);
     assert_eq!(store.get_meta("cursor").await.unwrap().unwrap(), b"12");
     // The tombstone survived too.
-    let stats = store.apply(&[create("did:plc:carol", "k1", P1, 11)]).await.unwrap();
+    let stats = store
+        .apply(&[create("did:plc:carol", "k1", P1, 11)])
+        .await
+        .unwrap();
     assert_eq!(stats.stale, 1);
 }
 
@@ -391,5 +437,8 @@ async fn a_scan_reads_one_snapshot_while_writes_go_on() {
     assert_eq!(write.await.unwrap().likes_removed_by_account, 20);
     assert_eq!(delivered, u64::from(LIKES), "the scan saw its snapshot");
     assert!(seen.iter().all(|did| did != "did:plc:late"));
-    assert_eq!(store.counts().await.unwrap().likes, u64::from(LIKES) - 20 + 1);
+    assert_eq!(
+        store.counts().await.unwrap().likes,
+        u64::from(LIKES) - 20 + 1
+    );
 }

@@ -21,7 +21,9 @@ struct Model {
 
 impl Model {
     fn deleted_since(&self, did: &str, rkey: &str, time_us: u64) -> bool {
-        self.deleted_accounts.get(did).is_some_and(|&at| at >= time_us)
+        self.deleted_accounts
+            .get(did)
+            .is_some_and(|&at| at >= time_us)
             || self
                 .tombstones
                 .get(&(did.to_owned(), rkey.to_owned()))
@@ -59,7 +61,11 @@ impl Model {
                 }
             }
             LikeEvent::AccountDeleted { did, time_us } => {
-                if self.deleted_accounts.get(did).is_some_and(|at| at >= time_us) {
+                if self
+                    .deleted_accounts
+                    .get(did)
+                    .is_some_and(|at| at >= time_us)
+                {
                     return;
                 }
                 self.deleted_accounts.insert(did.clone(), *time_us);

@@ -90,13 +90,23 @@ async fn malformed_lines_are_counted_with_their_line_numbers_and_skipped() {
     assert_eq!(report.malformed, 6);
     let numbers: Vec<u64> = report.first_errors.iter().map(|(line, _)| *line).collect();
     assert_eq!(numbers, [2, 3, 4, 5, 6, 7]);
-    let reasons: Vec<&str> = report.first_errors.iter().map(|(_, why)| why.as_str()).collect();
+    let reasons: Vec<&str> = report
+        .first_errors
+        .iter()
+        .map(|(_, why)| why.as_str())
+        .collect();
     assert!(reasons[0].starts_with("not a JSON object"), "{reasons:?}");
     assert!(reasons[1].starts_with("not a JSON object"), "{reasons:?}");
-    assert!(reasons[2].starts_with("unexpected event shape"), "{reasons:?}");
+    assert!(
+        reasons[2].starts_with("unexpected event shape"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[3], "missing or invalid field `time_us`");
     assert_eq!(reasons[4], "missing or invalid field `commit.rkey`");
-    assert_eq!(reasons[5], "missing or invalid field `commit.record.subject.uri`");
+    assert_eq!(
+        reasons[5],
+        "missing or invalid field `commit.record.subject.uri`"
+    );
     assert_eq!(report.stats.created, 2, "the good lines around them count");
 }
 
@@ -121,7 +131,10 @@ async fn only_the_first_errors_are_described() {
     let report = run(&store, &capture(&lines), 10).await;
     assert_eq!(report.malformed, 25);
     assert_eq!(report.first_errors.len(), MAX_REPORTED_ERRORS);
-    assert_eq!(report.first_errors.last().unwrap().0, MAX_REPORTED_ERRORS as u64);
+    assert_eq!(
+        report.first_errors.last().unwrap().0,
+        MAX_REPORTED_ERRORS as u64
+    );
 }
 
 #[tokio::test]
@@ -130,9 +143,13 @@ async fn replaying_a_capture_twice_changes_nothing() {
     let mut lines = Vec::new();
     for i in 0..3_000u32 {
         let time_us = u64::from(i) * 10;
-        lines.push(create(&did(i % 97), &format!("3k{i:06}"), &post(i % 211), time_us).to_jetstream_json());
+        lines.push(
+            create(&did(i % 97), &format!("3k{i:06}"), &post(i % 211), time_us).to_jetstream_json(),
+        );
         if i % 5 == 0 {
-            lines.push(delete(&did(i % 97), &format!("3k{:06}", i / 2), time_us + 1).to_jetstream_json());
+            lines.push(
+                delete(&did(i % 97), &format!("3k{:06}", i / 2), time_us + 1).to_jetstream_json(),
+            );
         }
         if i % 400 == 0 {
             lines.push(account_deleted(&did(i % 13), time_us + 2).to_jetstream_json());
@@ -149,7 +166,11 @@ async fn replaying_a_capture_twice_changes_nothing() {
     let second = run(&store, &bytes, 777).await;
     assert_eq!(snapshot(&store).await, before);
     assert_eq!(
-        (second.stats.created, second.stats.deleted, second.stats.accounts_deleted),
+        (
+            second.stats.created,
+            second.stats.deleted,
+            second.stats.accounts_deleted
+        ),
         (0, 0, 0)
     );
     assert_eq!((second.lines, second.events), (first.lines, first.events));

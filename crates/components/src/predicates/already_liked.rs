@@ -28,7 +28,11 @@ pub struct AlreadyLiked;
 
 #[async_trait]
 impl Predicate for AlreadyLiked {
-    async fn keep(&self, ctx: &RequestContext, candidates: &[Candidate]) -> Result<Vec<bool>, ComponentError> {
+    async fn keep(
+        &self,
+        ctx: &RequestContext,
+        candidates: &[Candidate],
+    ) -> Result<Vec<bool>, ComponentError> {
         Ok(match ctx.viewer {
             None => vec![true; candidates.len()],
             Some(viewer) => candidates
@@ -49,9 +53,15 @@ mod tests {
         let (a, b) = (post("x", 1), post("x", 2));
         let g = graph(&[("me", &a, 60), ("other", &b, 60)]);
         let candidates = [candidate(&g, &a, &[1.0]), candidate(&g, &b, &[1.0])];
-        let keep = AlreadyLiked.keep(&ctx(&g, Some("me")), &candidates).await.unwrap();
+        let keep = AlreadyLiked
+            .keep(&ctx(&g, Some("me")), &candidates)
+            .await
+            .unwrap();
         assert_eq!(keep, vec![false, true]);
-        let keep = AlreadyLiked.keep(&ctx(&g, None), &candidates).await.unwrap();
+        let keep = AlreadyLiked
+            .keep(&ctx(&g, None), &candidates)
+            .await
+            .unwrap();
         assert_eq!(keep, vec![true, true]);
     }
 

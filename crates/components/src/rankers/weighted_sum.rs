@@ -48,7 +48,12 @@ impl Ranker for WeightedSum {
             .map(|(source, &b)| if b > 0.0 { source.weight / b } else { 0.0 })
             .collect();
         for c in candidates.iter_mut() {
-            c.score = c.source_scores.iter().zip(&factors).map(|(s, f)| s * f).sum();
+            c.score = c
+                .source_scores
+                .iter()
+                .zip(&factors)
+                .map(|(s, f)| s * f)
+                .sum();
         }
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.post.cmp(&b.post)));
         Ok(())
@@ -65,8 +70,14 @@ mod tests {
         let (a, b, c) = (post("x", 1), post("x", 2), post("x", 3));
         let g = graph(&[("u", &a, 1), ("u", &b, 1), ("u", &c, 1)]);
         let sources = [
-            SourceInfo { id: "walk".into(), weight: 1.0 },
-            SourceInfo { id: "trending".into(), weight: 0.5 },
+            SourceInfo {
+                id: "walk".into(),
+                weight: 1.0,
+            },
+            SourceInfo {
+                id: "trending".into(),
+                weight: 0.5,
+            },
         ];
         // walk: a is best (0.002 -> 1.0), b half; trending: c is best (40 -> 1.0), b a quarter.
         let mut candidates = vec![
@@ -74,7 +85,10 @@ mod tests {
             candidate(&g, &b, &[0.001, 10.0]),
             candidate(&g, &c, &[0.0, 40.0]),
         ];
-        WeightedSum.rank(&ctx(&g, None), &sources, &mut candidates).await.unwrap();
+        WeightedSum
+            .rank(&ctx(&g, None), &sources, &mut candidates)
+            .await
+            .unwrap();
         assert_eq!(uris(&g, &candidates), vec![a.clone(), b.clone(), c.clone()]);
         let scores: Vec<f32> = candidates.iter().map(|c| c.score).collect();
         assert_eq!(scores, vec![1.0, 0.5 + 0.125, 0.5]);

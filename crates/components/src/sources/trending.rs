@@ -7,8 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use feedmixer_flow::params::check_range;
 use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores};
-use feedmixer_graph::{recent_like_scores, LikeGraph};
+use feedmixer_flow::{
+    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+};
+use feedmixer_graph::{LikeGraph, recent_like_scores};
 use parking_lot::Mutex;
 use serde::Deserialize;
 
@@ -108,7 +110,7 @@ impl CandidateSource for Trending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{ctx, graph, post, NOW};
+    use crate::testing::{NOW, ctx, graph, post};
 
     #[tokio::test]
     async fn ranks_by_decayed_recent_likes() {
@@ -124,7 +126,11 @@ mod tests {
         let source = Trending::new(TrendingParams::default());
         let found = source.fetch(&ctx(&g, None)).await.unwrap();
         let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
-        assert_eq!(posts, vec![a.as_str(), b.as_str()], "likes outside the 6 h window do not count");
+        assert_eq!(
+            posts,
+            vec![a.as_str(), b.as_str()],
+            "likes outside the 6 h window do not count"
+        );
         assert!(found[0].1 > found[1].1);
     }
 
@@ -141,6 +147,9 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &source.scores(&c)));
         let other = graph(&[("u1", &a, 60)]);
         let c = ctx(&other, None);
-        assert!(!Arc::ptr_eq(&first, &source.scores(&c)), "a new graph snapshot recomputes");
+        assert!(
+            !Arc::ptr_eq(&first, &source.scores(&c)),
+            "a new graph snapshot recomputes"
+        );
     }
 }

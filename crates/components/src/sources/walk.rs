@@ -6,8 +6,10 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use feedmixer_flow::params::check_range;
 use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores};
-use feedmixer_graph::{walk, ScratchPool, WalkParams};
+use feedmixer_flow::{
+    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+};
+use feedmixer_graph::{ScratchPool, WalkParams, walk};
 use serde::Deserialize;
 
 use crate::hours_to_secs;
@@ -76,7 +78,11 @@ impl Params for WalkSourceParams {
         check_range("max_likes", self.max_likes, 1..=10_000)?;
         check_range("max_likers_per_post", self.max_likers_per_post, 1..=100_000)?;
         check_range("max_colikers", self.max_colikers, 1..=1_000_000)?;
-        check_range("max_likes_per_coliker", self.max_likes_per_coliker, 1..=100_000)?;
+        check_range(
+            "max_likes_per_coliker",
+            self.max_likes_per_coliker,
+            1..=100_000,
+        )?;
         check_range("half_life_hours", self.half_life_hours, 0.01..=24.0 * 365.0)?;
         check_range("specificity_power", self.specificity_power, 0.0..=4.0)?;
         check_range("popularity_power", self.popularity_power, 0.0..=4.0)?;
@@ -187,21 +193,41 @@ mod tests {
         assert_eq!((half.max_likes, half.max_colikers), (250, 5_000));
         let tiny = walk.walk_params(0.0);
         assert_eq!(
-            (tiny.max_likes, tiny.max_likers_per_post, tiny.max_colikers, tiny.max_likes_per_coliker),
+            (
+                tiny.max_likes,
+                tiny.max_likers_per_post,
+                tiny.max_colikers,
+                tiny.max_likes_per_coliker
+            ),
             (20, 10, 100, 10)
         );
-        let small = Walk::new(WalkSourceParams { max_likes: 5, ..Default::default() });
-        assert_eq!(small.walk_params(1.0).max_likes, 5, "a floor never raises a configured cap");
+        let small = Walk::new(WalkSourceParams {
+            max_likes: 5,
+            ..Default::default()
+        });
+        assert_eq!(
+            small.walk_params(1.0).max_likes,
+            5,
+            "a floor never raises a configured cap"
+        );
     }
 
     #[tokio::test]
     async fn recommends_what_co_likers_liked() {
         let (a, b, c) = (post("x", 1), post("x", 2), post("y", 3));
-        let g = graph(&[("me", &a, 60), ("friend", &a, 120), ("friend", &b, 180), ("other", &c, 60)]);
+        let g = graph(&[
+            ("me", &a, 60),
+            ("friend", &a, 120),
+            ("friend", &b, 180),
+            ("other", &c, 60),
+        ]);
         let walk = build("").unwrap();
         let found = walk.fetch(&ctx(&g, Some("me"))).await.unwrap();
         let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(posts, vec![b.as_str()]);
-        assert!(walk.fetch(&ctx(&g, None)).await.unwrap().is_empty(), "anonymous: nothing");
+        assert!(
+            walk.fetch(&ctx(&g, None)).await.unwrap().is_empty(),
+            "anonymous: nothing"
+        );
     }
 }

@@ -13,7 +13,11 @@ use serde::Deserialize;
 pub const KIND: Kind<dyn Transform> = Kind {
     name: "max_per_author",
     description: "Keeps at most `max_per_author` posts of each author, best first",
-    build: |table| Ok(Arc::new(MaxPerAuthor(MaxPerAuthorParams::from_table(table)?))),
+    build: |table| {
+        Ok(Arc::new(MaxPerAuthor(MaxPerAuthorParams::from_table(
+            table,
+        )?)))
+    },
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,7 +42,11 @@ pub struct MaxPerAuthor(MaxPerAuthorParams);
 
 #[async_trait]
 impl Transform for MaxPerAuthor {
-    async fn transform(&self, _ctx: &RequestContext, candidates: &[Candidate]) -> Result<Vec<Candidate>, ComponentError> {
+    async fn transform(
+        &self,
+        _ctx: &RequestContext,
+        candidates: &[Candidate],
+    ) -> Result<Vec<Candidate>, ComponentError> {
         let mut per_author: FxHashMap<u32, usize> = FxHashMap::default();
         Ok(candidates
             .iter()
@@ -61,7 +69,10 @@ mod tests {
     async fn keeps_the_best_posts_of_each_author() {
         let (x1, x2, x3, y1) = (post("x", 1), post("x", 2), post("x", 3), post("y", 1));
         let g = graph(&[("u", &x1, 1), ("u", &x2, 1), ("u", &x3, 1), ("u", &y1, 1)]);
-        let list: Vec<_> = [&x1, &x2, &y1, &x3].iter().map(|p| candidate(&g, p, &[1.0])).collect();
+        let list: Vec<_> = [&x1, &x2, &y1, &x3]
+            .iter()
+            .map(|p| candidate(&g, p, &[1.0]))
+            .collect();
         let t = MaxPerAuthor(MaxPerAuthorParams { max_per_author: 2 });
         let out = t.transform(&ctx(&g, None), &list).await.unwrap();
         assert_eq!(uris(&g, &out), vec![x1, x2, y1]);
@@ -69,7 +80,9 @@ mod tests {
 
     #[test]
     fn zero_is_refused() {
-        let err = (KIND.build)(toml::from_str("max_per_author = 0").unwrap()).err().unwrap();
+        let err = (KIND.build)(toml::from_str("max_per_author = 0").unwrap())
+            .err()
+            .unwrap();
         assert_eq!(err.field.as_deref(), Some("max_per_author"));
     }
 }

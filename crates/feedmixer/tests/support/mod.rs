@@ -17,7 +17,10 @@ pub const VIEWER: &str = "did:plc:demoviewer22222222222222";
 
 /// The workspace root, where `flows/` and `config/` live.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 pub fn feed_uri(rkey: &str) -> String {
@@ -122,7 +125,13 @@ impl Server {
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).bearer_auth(TOKEN).send().await.unwrap();
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -153,7 +162,12 @@ fn listening_addr(child: &mut Child) -> String {
                 && line.contains("listening")
                 && let Some(tx) = tx.take()
             {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
             if std::env::var_os("FEEDMIXER_TEST_LOG").is_some() {
                 eprintln!("[server] {line}");

@@ -25,7 +25,11 @@ pub struct SkeletonItem {
 impl From<crate::serve_feed::Page> for SkeletonPage {
     fn from(page: crate::serve_feed::Page) -> Self {
         SkeletonPage {
-            feed: page.posts.into_iter().map(|post| SkeletonItem { post }).collect(),
+            feed: page
+                .posts
+                .into_iter()
+                .map(|post| SkeletonItem { post })
+                .collect(),
             cursor: page.cursor,
         }
     }

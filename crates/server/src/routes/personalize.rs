@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use feedmixer_atproto::is_did;
 use feedmixer_flow::Overrides;
 use serde::Deserialize;
 
 use crate::error::XrpcError;
 use crate::routes::SkeletonPage;
-use crate::serve_feed::{page, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::serve_feed::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest, page};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -41,7 +41,9 @@ pub async fn personalize(
     }
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(XrpcError::invalid_request(format!("limit must be from 1 to {MAX_LIMIT}")));
+        return Err(XrpcError::invalid_request(format!(
+            "limit must be from 1 to {MAX_LIMIT}"
+        )));
     }
     let overrides = overrides(body.params)?;
     let rkey = body
@@ -68,7 +70,7 @@ fn overrides(params: serde_json::Map<String, serde_json::Value>) -> Result<Overr
                 _ => {
                     return Err(XrpcError::invalid_request(format!(
                         "params.{id}: expected an object of param values"
-                    )))
+                    )));
                 }
             };
             Ok((id, table))

@@ -5,16 +5,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::extract::rejection::QueryRejection;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use feedmixer_atproto::AtUri;
 use feedmixer_flow::Overrides;
 use serde::Deserialize;
 
 use crate::error::XrpcError;
 use crate::routes::SkeletonPage;
-use crate::serve_feed::{page, parse_limit, PageRequest};
+use crate::serve_feed::{PageRequest, page, parse_limit};
 use crate::state::AppState;
 
 /// Collection NSID of feed generator records.

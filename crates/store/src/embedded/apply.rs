@@ -12,7 +12,8 @@
 //! same as applying in batch order, but the B-tree accesses come sorted by
 //! DID instead of scattered, each page is touched once per batch instead of
 //! once per event, and a DID's account deletion and like count are read and
-//! written once per batch. At demo scale that halves the bulk-load time.
+//! written once per batch. Loading the demo scale (1M likes in batches of
+//! 50k) takes a third less time than applying in batch order.
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
@@ -20,7 +21,10 @@ use super::schema::{DELETED_ACCOUNTS, LIKE_KEYS, LIKE_LOG, LIKERS, LikeKey, TOMB
 use crate::{ApplyStats, LikeEvent, StoreError};
 
 /// Applies `events` into `txn`; the caller commits.
-pub(super) fn apply(txn: &WriteTransaction, events: &[LikeEvent]) -> Result<ApplyStats, StoreError> {
+pub(super) fn apply(
+    txn: &WriteTransaction,
+    events: &[LikeEvent],
+) -> Result<ApplyStats, StoreError> {
     let mut tables = Tables::open(txn)?;
     let mut stats = ApplyStats::default();
     let mut by_did: Vec<&LikeEvent> = events.iter().collect();
@@ -68,7 +72,11 @@ impl<'txn> Tables<'txn> {
     }
 
     /// Applies the events of one DID, in order.
-    fn apply_did(&mut self, events: &[&LikeEvent], stats: &mut ApplyStats) -> Result<(), StorageError> {
+    fn apply_did(
+        &mut self,
+        events: &[&LikeEvent],
+        stats: &mut ApplyStats,
+    ) -> Result<(), StorageError> {
         let did = events[0].did();
         let mut account = Account {
             did,
@@ -198,7 +206,12 @@ impl<'txn> Tables<'txn> {
         }
         let removed = doomed.len() as u64;
         if removed > account.likes {
-            tracing::warn!(did, removed, counted = account.likes, "liker count below its likes");
+            tracing::warn!(
+                did,
+                removed,
+                counted = account.likes,
+                "liker count below its likes"
+            );
         }
         account.likes = account.likes.saturating_sub(removed);
         stats.accounts_deleted += 1;
@@ -208,7 +221,12 @@ impl<'txn> Tables<'txn> {
 
     /// True when a delete of the key or of the whole account at or after
     /// `time_us` is recorded, which makes an event at `time_us` stale.
-    fn deleted_since(&self, account: &Account<'_>, rkey: &str, time_us: u64) -> Result<bool, StorageError> {
+    fn deleted_since(
+        &self,
+        account: &Account<'_>,
+        rkey: &str,
+        time_us: u64,
+    ) -> Result<bool, StorageError> {
         Ok(account.deleted_since(time_us)
             || self
                 .tombstones

@@ -46,6 +46,9 @@ impl EmbeddedStore {
     /// on first use. Fails with [`StoreError::InUse`] when another process
     /// has it open, and with [`StoreError::NewerSchema`] when a newer
     /// feedmixer wrote it.
+    ///
+    /// Blocks (after a crash, redb checks and repairs the file first): call
+    /// it at start-up, not from a busy runtime thread.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let started = Instant::now();
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
@@ -126,12 +129,9 @@ impl Store for EmbeddedStore {
         let owned = events.to_vec();
         let stats = self
             .blocking(move |db| {
-                let t0 = Instant::now();
                 let txn = db.begin_write()?;
                 let stats = apply::apply(&txn, &owned)?;
-                let t1 = Instant::now();
                 txn.commit()?;
-                eprintln!("SCRATCH apply {:?} commit {:?}", t1 - t0, t1.elapsed());
                 Ok(stats)
             })
             .await?;
@@ -188,7 +188,8 @@ impl Store for EmbeddedStore {
         let (key, value) = (key.to_owned(), value.to_vec());
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            txn.open_table(META)?.insert(key.as_str(), value.as_slice())?;
+            txn.open_table(META)?
+                .insert(key.as_str(), value.as_slice())?;
             txn.commit()?;
             Ok(())
         })
@@ -229,7 +230,14 @@ mod tests {
         }
         let err = EmbeddedStore::open(dir.path()).err().expect("newer schema");
         assert!(
-            matches!(err, StoreError::NewerSchema { found: 2, supported: 1, .. }),
+            matches!(
+                err,
+                StoreError::NewerSchema {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("schema version 2"), "{err}");
@@ -261,7 +269,10 @@ mod tests {
             assert_eq!(store.get_meta("cursor").await.unwrap(), None);
             store.set_meta("cursor", b"1725911162329308").await.unwrap();
             store.set_meta("cursor", b"1725911162329309").await.unwrap();
-            let err = store.set_meta("store.schema_version", b"x").await.unwrap_err();
+            let err = store
+                .set_meta("store.schema_version", b"x")
+                .await
+                .unwrap_err();
             assert!(matches!(err, StoreError::ReservedMetaKey(_)), "{err}");
         }
         let store = EmbeddedStore::open(dir.path()).unwrap();

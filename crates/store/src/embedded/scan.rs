@@ -90,7 +90,11 @@ pub(super) fn produce(
         let (key, subject) = entry?;
         let (time_us, did, rkey) = key.value();
         chunk.push(did, rkey, subject.value(), time_us);
-        if chunk.is_full() && chunks.blocking_send(std::mem::replace(&mut chunk, Chunk::new())).is_err() {
+        if chunk.is_full()
+            && chunks
+                .blocking_send(std::mem::replace(&mut chunk, Chunk::new()))
+                .is_err()
+        {
             return Ok(());
         }
     }

@@ -19,7 +19,10 @@ pub fn did(n: u32) -> String {
 }
 
 pub fn post(n: u32) -> String {
-    format!("at://did:plc:author{:03}/app.bsky.feed.post/3post{n:06}", n % 7)
+    format!(
+        "at://did:plc:author{:03}/app.bsky.feed.post/3post{n:06}",
+        n % 7
+    )
 }
 
 pub fn create(did: &str, rkey: &str, subject: &str, time_us: u64) -> LikeEvent {

@@ -1,0 +1,242 @@
+//! The quality factor: product-mixer's LinearLatencyQualityFactor, per flow.
+//!
+//! After an initial delay, every finished request moves the value: up by
+//! `delta` when its latency was at or under the target, down by
+//! `delta x p / (100 - p)` when it was over the target or failed. The value
+//! settles where (100 - p)% of requests are slow — the p-th latency
+//! percentile sits at the target — with no window to keep. Components read
+//! it once per request and scale their effort by it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use metrics::{Gauge, gauge};
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use crate::params::{ParamError, Params, check_range};
+
+/// Gauge of each flow's current quality factor.
+pub const QUALITY_FACTOR: &str = "feedmixer_quality_factor";
+
+/// A flow's `[quality_factor]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityFactorConfig {
+    /// Lowest and highest values, and where it starts.
+    pub min: f64,
+    pub max: f64,
+    pub default: f64,
+    /// No adjustment before the flow has run this long (warm-up).
+    pub initial_delay_secs: u64,
+    /// The latency the target percentile should sit at.
+    pub target_latency_ms: f64,
+    /// The percentile held at the target, 50 <= p < 100.
+    pub target_percentile: f64,
+    /// Step up after a fast request.
+    pub delta: f64,
+}
+
+impl Default for QualityFactorConfig {
+    fn default() -> Self {
+        QualityFactorConfig {
+            min: 0.1,
+            max: 1.0,
+            default: 1.0,
+            initial_delay_secs: 60,
+            target_latency_ms: 100.0,
+            target_percentile: 95.0,
+            delta: 0.001,
+        }
+    }
+}
+
+impl Params for QualityFactorConfig {
+    fn validate(&self) -> Result<(), ParamError> {
+        check_range("min", self.min, 0.0..=1.0)?;
+        check_range("max", self.max, self.min..=1.0)?;
+        check_range("default", self.default, self.min..=self.max)?;
+        check_range("initial_delay_secs", self.initial_delay_secs, 0..=86_400)?;
+        check_range("target_latency_ms", self.target_latency_ms, 0.1..=60_000.0)?;
+        check_range("target_percentile", self.target_percentile, 50.0..=99.99)?;
+        check_range("delta", self.delta, 0.000_001..=0.5)
+    }
+}
+
+/// One flow's quality factor: an `f64` in an atomic, updated lock-free.
+pub struct QualityFactor {
+    config: QualityFactorConfig,
+    bits: AtomicU64,
+    started: Instant,
+    gauge: Gauge,
+}
+
+impl QualityFactor {
+    pub fn new(flow: &str, config: QualityFactorConfig) -> Self {
+        let gauge = gauge!(QUALITY_FACTOR, "flow" => flow.to_string());
+        gauge.set(config.default);
+        QualityFactor {
+            bits: AtomicU64::new(config.default.to_bits()),
+            config,
+            started: Instant::now(),
+            gauge,
+        }
+    }
+
+    pub fn config(&self) -> &QualityFactorConfig {
+        &self.config
+    }
+
+    /// The current value, in `[min, max]`.
+    pub fn value(&self) -> f64 {
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
+    }
+
+    /// Moves the value after a finished request. `failed` counts as slow.
+    pub fn record(&self, latency: Duration, failed: bool) {
+        if self.started.elapsed() < Duration::from_secs(self.config.initial_delay_secs) {
+            return;
+        }
+        let c = &self.config;
+        let slow = failed || latency.as_secs_f64() * 1000.0 > c.target_latency_ms;
+        let step = if slow {
+            -c.delta * c.target_percentile / (100.0 - c.target_percentile)
+        } else {
+            c.delta
+        };
+        let mut current = self.bits.load(Ordering::Relaxed);
+        loop {
+            let next = (f64::from_bits(current) + step).clamp(c.min, c.max);
+            match self.bits.compare_exchange_weak(
+                current,
+                next.to_bits(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.gauge.set(next);
+                    return;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// Quality factors by flow name, kept across reloads: a flow rebuilt with
+/// the same config keeps its learned value.
+static BY_FLOW: LazyLock<Mutex<FxHashMap<String, Arc<QualityFactor>>>> =
+    LazyLock::new(Default::default);
+
+/// The quality factor of `flow`, created (or replaced, when its config
+/// changed) on first use.
+pub fn for_flow(flow: &str, config: &QualityFactorConfig) -> Arc<QualityFactor> {
+    let mut all = BY_FLOW.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = all.get(flow)
+        && existing.config == *config
+    {
+        return existing.clone();
+    }
+    let qf = Arc::new(QualityFactor::new(flow, config.clone()));
+    all.insert(flow.to_string(), qf.clone());
+    qf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qf(delay: u64) -> QualityFactor {
+        QualityFactor::new(
+            "t",
+            QualityFactorConfig {
+                initial_delay_secs: delay,
+                target_latency_ms: 10.0,
+                target_percentile: 90.0,
+                delta: 0.01,
+                ..Default::default()
+            },
+        )
+    }
+
+    const FAST: Duration = Duration::from_millis(5);
+    const SLOW: Duration = Duration::from_millis(50);
+
+    #[test]
+    fn slow_requests_push_it_down_by_the_percentile_ratio() {
+        let q = qf(0);
+        q.record(SLOW, false);
+        // 1.0 - 0.01 x 90 / 10
+        assert!((q.value() - 0.91).abs() < 1e-12, "{}", q.value());
+        q.record(FAST, false);
+        assert!((q.value() - 0.92).abs() < 1e-12);
+        q.record(FAST, true);
+        assert!((q.value() - 0.83).abs() < 1e-12, "a failure counts as slow");
+    }
+
+    #[test]
+    fn stays_within_bounds() {
+        let q = qf(0);
+        for _ in 0..1000 {
+            q.record(SLOW, false);
+        }
+        assert_eq!(q.value(), 0.1);
+        for _ in 0..1000 {
+            q.record(FAST, false);
+        }
+        assert_eq!(q.value(), 1.0);
+    }
+
+    #[test]
+    fn waits_for_the_initial_delay() {
+        let q = qf(3600);
+        q.record(SLOW, false);
+        assert_eq!(q.value(), 1.0);
+    }
+
+    #[test]
+    fn settles_where_the_percentile_meets_the_target() {
+        // Latency falls with q: 100 ms x q x jitter, jitter uniform in
+        // [0.75, 1.25]. Target 40 ms at p90: 10% of requests are slow when
+        // P(jitter > 0.4 / q) = 0.1, i.e. 1.25 - 0.4 / q = 0.05, q = 1/3.
+        let q = QualityFactor::new(
+            "settle",
+            QualityFactorConfig {
+                initial_delay_secs: 0,
+                target_latency_ms: 40.0,
+                target_percentile: 90.0,
+                delta: 0.001,
+                ..Default::default()
+            },
+        );
+        let mut state = 1u64;
+        let mut jitter = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            0.75 + 0.5 * ((state >> 11) as f64 / (1u64 << 53) as f64)
+        };
+        let mut sum = 0.0;
+        for i in 0..200_000 {
+            q.record(Duration::from_secs_f64(0.1 * q.value() * jitter()), false);
+            if i >= 100_000 {
+                sum += q.value();
+            }
+        }
+        let settled = sum / 100_000.0;
+        assert!((settled - 1.0 / 3.0).abs() < 0.02, "{settled}");
+    }
+
+    #[test]
+    fn the_registry_keeps_the_value_while_the_config_is_unchanged() {
+        let config = QualityFactorConfig::default();
+        let a = for_flow("registry-test", &config);
+        assert!(Arc::ptr_eq(&a, &for_flow("registry-test", &config)));
+        let changed = QualityFactorConfig {
+            delta: 0.01,
+            ..config
+        };
+        assert!(!Arc::ptr_eq(&a, &for_flow("registry-test", &changed)));
+    }
+}
