@@ -5,6 +5,7 @@ mod demo;
 mod progress;
 mod replay;
 mod serve;
+mod show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = demo::DemoSize::Full)]
         size: demo::DemoSize,
     },
+    /// Print the flow a feed runs with every param resolved (no feed: list feeds).
+    Flows {
+        feed: Option<String>,
+        /// Resolve with this preset instead of the feed's.
+        #[arg(long)]
+        preset: Option<String>,
+        #[arg(long, default_value = "flows")]
+        flows: PathBuf,
+        #[arg(long, default_value = "config/feedmixer.toml")]
+        config: PathBuf,
+    },
     /// List the component kinds flows can use.
     Kinds,
 }
@@ -58,6 +70,12 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(replay::run(&file, &data_dir)))
         }
         Command::DemoCapture { file, size } => demo::write_capture(&file, size),
+        Command::Flows {
+            feed,
+            preset,
+            flows,
+            config,
+        } => show::run(feed.as_deref(), preset.as_deref(), &flows, &config),
         Command::Kinds => {
             for (role, kind, description) in feedmixer_components::registry().describe() {
                 println!("{:<10} {kind:<16} {description}", role.as_str());

@@ -14,7 +14,7 @@ use crate::executor::Flow;
 use crate::id::is_valid_name;
 use crate::params::{Overrides, ParamError};
 use crate::registry::Registry;
-use crate::spec::FlowDef;
+use crate::spec::{FLOW_PARAMS_ID, FlowDef};
 
 /// A feed as configured: its record key and what describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,25 +25,67 @@ pub struct FeedInfo {
     pub description: String,
 }
 
-/// A servable feed: its flow built with the feed's params.
+/// A servable feed: its flow built with its preset and params.
 pub struct Feed {
     pub info: FeedInfo,
     pub def: Arc<FlowDef>,
+    /// The feed's preset name.
+    pub preset: String,
     pub params: Overrides,
+    pub presets: Arc<Presets>,
     pub flow: Arc<Flow>,
 }
 
-impl Feed {
-    /// The feed's flow rebuilt with request overrides over the feed's own
-    /// params (internal routes only). The error names the bad param.
-    pub fn flow_with(&self, registry: &Registry, request: &Overrides) -> Result<Flow, String> {
-        if request.is_empty() {
-            return Ok(Flow::clone(&self.flow));
+/// Named param sets (`config/presets.toml`), by preset name.
+pub type Presets = BTreeMap<String, Preset>;
+
+/// One preset: tables keyed by component kind (applied to every component
+/// of that kind a flow has) and `flow` for the flow's params (those the
+/// flow declares). A preset is generic across flows, so what a flow lacks
+/// is passed over.
+pub type Preset = BTreeMap<String, toml::Table>;
+
+/// The preset every feed uses unless it names another.
+pub const DEFAULT_PRESET: &str = "default";
+
+/// Overrides resolved in order: flow file < preset < feed < request.
+pub fn resolve(def: &FlowDef, preset: &Preset, layers: &[&Overrides]) -> Overrides {
+    let mut merged = Overrides::new();
+    for (key, table) in preset {
+        if key == FLOW_PARAMS_ID {
+            let declared: toml::Table = table
+                .iter()
+                .filter(|(k, _)| def.params.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !declared.is_empty() {
+                merged.entry(key.clone()).or_default().extend(declared);
+            }
+            continue;
         }
-        let mut merged = self.params.clone();
-        for (id, table) in request {
+        for stage in def.stages().filter(|s| &s.kind == key) {
+            merged.entry(stage.id.to_string()).or_default().extend(table.clone());
+        }
+    }
+    for layer in layers {
+        for (id, table) in *layer {
             merged.entry(id.clone()).or_default().extend(table.clone());
         }
+    }
+    merged
+}
+
+impl Feed {
+    /// The feed's flow rebuilt for one request: another preset and/or
+    /// request overrides over the feed's own (internal routes only). The
+    /// error names the bad param.
+    pub fn flow_with(&self, registry: &Registry, preset: Option<&str>, request: &Overrides) -> Result<Flow, String> {
+        if request.is_empty() && preset.is_none_or(|p| p == self.preset) {
+            return Ok(Flow::clone(&self.flow));
+        }
+        let name = preset.unwrap_or(&self.preset);
+        let preset = self.presets.get(name).ok_or_else(|| unknown_preset(name, &self.presets))?;
+        let merged = resolve(&self.def, preset, &[&self.params, request]);
         Flow::build(&self.def, registry, &merged).map_err(|errors| {
             errors
                 .iter()
@@ -58,6 +100,68 @@ impl Feed {
 pub struct Catalog {
     pub flows: BTreeMap<String, Arc<FlowDef>>,
     pub feeds: BTreeMap<String, Arc<Feed>>,
+    pub presets: Arc<Presets>,
+}
+
+fn unknown_preset(name: &str, presets: &Presets) -> String {
+    let known: Vec<&str> = presets.keys().map(String::as_str).collect();
+    format!("unknown preset {name:?} (presets: {})", known.join(", "))
+}
+
+/// The presets file: the `presets.toml` beside the feeds file. Absent, only
+/// an empty `default` exists.
+pub fn presets_file(feeds_file: &Path) -> PathBuf {
+    feeds_file.with_file_name("presets.toml")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPresets {
+    #[serde(default)]
+    presets: BTreeMap<String, Preset>,
+}
+
+/// Every preset must build with every flow it touches: a bad preset is a
+/// load error, not a surprise on the first request that names it.
+fn check_presets(
+    file: &Path,
+    presets: &Presets,
+    flows: &BTreeMap<String, Arc<FlowDef>>,
+    registry: &Registry,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for (name, preset) in presets {
+        for def in flows.values() {
+            if let Err(found) = Flow::build(def, registry, &resolve(def, preset, &[])) {
+                for (id, err) in found {
+                    errors.push(Diagnostic::new(
+                        file,
+                        0,
+                        format!("preset {name:?} on flow {:?}: {id}: {err}", def.name),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn load_presets(file: &Path, errors: &mut Vec<Diagnostic>) -> Presets {
+    let mut presets = match std::fs::read_to_string(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Presets::new(),
+        Err(e) => {
+            errors.push(Diagnostic::new(file, 0, format!("cannot read the presets file: {e}")));
+            Presets::new()
+        }
+        Ok(text) => match toml::from_str::<RawPresets>(&text) {
+            Ok(raw) => raw.presets,
+            Err(e) => {
+                errors.push(diagnostic::from_toml(file, &text, &e));
+                Presets::new()
+            }
+        },
+    };
+    presets.entry(DEFAULT_PRESET.to_string()).or_default();
+    presets
 }
 
 #[derive(Deserialize)]
@@ -75,6 +179,8 @@ struct RawFeed {
     display_name: Option<String>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    preset: Option<Spanned<String>>,
     #[serde(default)]
     params: BTreeMap<Spanned<String>, Spanned<toml::Table>>,
 }
@@ -95,9 +201,15 @@ impl Catalog {
                 flows.insert(def.name.clone(), Arc::new(def));
             }
         }
-        let feeds = load_feeds(feeds_file, &flows, registry, &mut errors);
+        let presets = Arc::new(load_presets(&presets_file(feeds_file), &mut errors));
+        check_presets(&presets_file(feeds_file), &presets, &flows, registry, &mut errors);
+        let feeds = load_feeds(feeds_file, &flows, &presets, registry, &mut errors);
         if errors.is_empty() {
-            Ok(Catalog { flows, feeds })
+            Ok(Catalog {
+                flows,
+                feeds,
+                presets,
+            })
         } else {
             errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             Err(errors)
@@ -165,6 +277,7 @@ fn load_flow(file: &Path, registry: &Registry, errors: &mut Vec<Diagnostic>) -> 
 fn load_feeds(
     file: &Path,
     flows: &BTreeMap<String, Arc<FlowDef>>,
+    presets: &Arc<Presets>,
     registry: &Registry,
     errors: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Arc<Feed>> {
@@ -221,7 +334,20 @@ fn load_feeds(
             param_lines.insert(id.get_ref().clone(), at(table.span()));
             params.insert(id.into_inner(), table.into_inner());
         }
-        match Flow::build(def, registry, &params) {
+        let (preset_name, preset_line) = match &feed.preset {
+            Some(p) => (p.get_ref().clone(), at(p.span())),
+            None => (DEFAULT_PRESET.to_string(), feed_line),
+        };
+        let Some(preset) = presets.get(&preset_name) else {
+            errors.push(Diagnostic::new(
+                file,
+                preset_line,
+                format!("feed {rkey:?}: {}", unknown_preset(&preset_name, presets)),
+            ));
+            continue;
+        };
+        let resolved = resolve(def, preset, &[&params]);
+        match Flow::build(def, registry, &resolved) {
             Ok(flow) => {
                 let info = FeedInfo {
                     display_name: feed.display_name.unwrap_or_else(|| rkey.clone()),
@@ -234,7 +360,9 @@ fn load_feeds(
                     Arc::new(Feed {
                         info,
                         def: def.clone(),
+                        preset: preset_name,
                         params,
+                        presets: presets.clone(),
                         flow: Arc::new(flow),
                     }),
                 );

@@ -16,6 +16,8 @@ pub struct RequestContext {
     pub now_secs: u32,
     /// Quality factor in (0, 1]: components scale their effort by it.
     pub quality_factor: f64,
+    /// Keep what an explain trace needs (dropped posts, final scores).
+    pub explain: bool,
 }
 
 impl RequestContext {
@@ -25,6 +27,7 @@ impl RequestContext {
             viewer,
             now_secs,
             quality_factor: 1.0,
+            explain: false,
         }
     }
 

@@ -1,7 +1,10 @@
 //! Builds a flow's components and runs them in RecommendationFlow order:
-//! sources (concurrent, budgeted, fail-open) -> merge -> predicates ->
-//! ranker -> transforms -> truncation. All bookkeeping lives here.
+//! eligibility -> sources (concurrent, budgeted, fail-open) -> merge ->
+//! predicates -> ranker -> transforms -> validations (lazily, until enough
+//! results) -> result transforms -> truncation. All bookkeeping lives here:
+//! gates, timing, counting, budgets, fail-open and the quality factor.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,20 +13,23 @@ use rustc_hash::FxHashMap;
 use smallvec::smallvec;
 
 use crate::catalog::unknown_component;
+use crate::gate::{Gate, GateInput, Value};
 use crate::metrics::{FailureKind, FlowMetrics, StageMetrics};
 use crate::params::{Overrides, ParamError};
 use crate::quality::{self, QualityFactor};
-use crate::registry::{Build, Registry, Role};
-use crate::spec::{FlowDef, StageDef};
+use crate::registry::{Build, Registry};
+use crate::spec::{FLOW_PARAMS_ID, FlowDef, StageDef, StageKind};
 use crate::{
-    Candidate, CandidateSource, ComponentError, Predicate, RankedPost, Ranker, RequestContext,
-    SourceInfo, Transform,
+    Candidate, CandidateSource, Predicate, RankedPost, Ranker, RequestContext, SourceInfo,
+    Transform,
 };
 
-/// A component with its identity and its metric handles.
+/// A component with its identity, gate and metric handles.
 struct Stage<T: ?Sized> {
     id: String,
+    kind: StageKind,
     budget: Duration,
+    gate: Option<Gate>,
     metrics: StageMetrics,
     component: Arc<T>,
 }
@@ -32,7 +38,9 @@ impl<T: ?Sized> Clone for Stage<T> {
     fn clone(&self) -> Self {
         Stage {
             id: self.id.clone(),
+            kind: self.kind,
             budget: self.budget,
+            gate: self.gate.clone(),
             metrics: self.metrics.clone(),
             component: Arc::clone(&self.component),
         }
@@ -44,11 +52,15 @@ impl<T: ?Sized> Clone for Stage<T> {
 pub struct Flow {
     pub name: String,
     pub max_results: usize,
+    params: BTreeMap<String, Value>,
+    eligible: Option<Gate>,
     sources: Vec<Stage<dyn CandidateSource>>,
     source_info: Vec<SourceInfo>,
     predicates: Vec<Stage<dyn Predicate>>,
     ranker: Stage<dyn Ranker>,
     transforms: Vec<Stage<dyn Transform>>,
+    validations: Vec<Stage<dyn Predicate>>,
+    result_transforms: Vec<Stage<dyn Transform>>,
     metrics: FlowMetrics,
     quality: Arc<QualityFactor>,
 }
@@ -56,28 +68,41 @@ pub struct Flow {
 /// How one component did in one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageReport {
-    pub stage: Role,
+    pub stage: StageKind,
     pub component: String,
+    /// The gate's condition, when the component has one.
+    pub gate: Option<String>,
+    /// True when the gate was closed: the component did not run.
+    pub skipped: bool,
     pub candidates_in: usize,
     pub candidates_out: usize,
     pub elapsed: Duration,
     /// `None` when the component succeeded.
     pub failure: Option<String>,
+    /// Posts a predicate removed (kept only when explaining).
+    pub dropped: Vec<u32>,
 }
 
 /// A flow's ranked posts, best first, and how each stage did.
 #[derive(Debug, Clone)]
 pub struct FlowOutput {
     pub posts: Vec<RankedPost>,
+    /// The final candidates with every source's score (only when explaining).
+    pub ranked: Vec<Candidate>,
+    /// False when the flow's eligibility gate turned the request away.
+    pub eligible: bool,
     /// The quality factor the components saw.
     pub quality_factor: f64,
+    /// The flow params the gates read.
+    pub params: BTreeMap<String, Value>,
     pub stages: Vec<StageReport>,
     pub elapsed: Duration,
 }
 
 impl Flow {
-    /// Builds every component of `def`, with `overrides` (by component id)
-    /// merged over the flow file's params. Errors name their component.
+    /// Builds every component of `def`, with `overrides` (by component id,
+    /// and `flow` for the flow's params) merged over the flow file's.
+    /// Errors name their component.
     pub fn build(
         def: &FlowDef,
         registry: &Registry,
@@ -85,56 +110,51 @@ impl Flow {
     ) -> Result<Flow, Vec<(String, ParamError)>> {
         let mut errors = Vec::new();
         for id in overrides.keys() {
-            if def.stage(id).is_none() {
+            if id != FLOW_PARAMS_ID && def.stage(id).is_none() {
                 errors.push((id.clone(), unknown_component(id, def)));
             }
         }
+        let params = def
+            .params_with(overrides.get(FLOW_PARAMS_ID))
+            .map_err(|e| errors.push((FLOW_PARAMS_ID.to_string(), e)))
+            .unwrap_or_default();
         let mut builder = Builder {
             flow: &def.name,
             overrides,
             errors: &mut errors,
         };
-        let sources: Vec<_> = def
+        let source_kinds = |k: &str| registry.sources.get(k).map(|k| k.build);
+        let predicate_kinds = |k: &str| registry.predicates.get(k).map(|k| k.build);
+        let transform_kinds = |k: &str| registry.transforms.get(k).map(|k| k.build);
+        let built_sources: Vec<_> = def
             .sources
             .iter()
-            .filter_map(|s| builder.build(s, |k| registry.sources.get(k).map(|k| k.build)))
+            .filter_map(|s| builder.build(s, source_kinds))
             .collect();
-        let predicates: Vec<_> = def
-            .predicates
-            .iter()
-            .filter_map(|s| builder.build(s, |k| registry.predicates.get(k).map(|k| k.build)))
-            .collect();
+        let predicates = builder.build_all(&def.predicates, predicate_kinds);
         let ranker = builder.build(&def.ranker, |k| registry.rankers.get(k).map(|k| k.build));
-        let transforms: Vec<_> = def
-            .transforms
-            .iter()
-            .filter_map(|s| builder.build(s, |k| registry.transforms.get(k).map(|k| k.build)))
-            .collect();
-        let source_info = def
-            .sources
-            .iter()
-            .map(|s| {
-                let resolved = overrides
-                    .get(s.id.as_str())
-                    .and_then(|o| s.with_overrides(o).ok());
-                SourceInfo {
-                    id: s.id.to_string(),
-                    weight: resolved.map_or(s.weight, |r| r.weight),
-                }
-            })
-            .collect();
+        let transforms = builder.build_all(&def.transforms, transform_kinds);
+        let validations = builder.build_all(&def.validations, predicate_kinds);
+        let result_transforms = builder.build_all(&def.result_transforms, transform_kinds);
         match ranker {
-            Some(ranker) if errors.is_empty() => Ok(Flow {
-                name: def.name.clone(),
-                max_results: def.max_results,
-                sources,
-                source_info,
-                predicates,
-                ranker,
-                transforms,
-                metrics: FlowMetrics::new(&def.name),
-                quality: quality::for_flow(&def.name, &def.quality_factor),
-            }),
+            Some(ranker) if errors.is_empty() => {
+                let (source_info, sources) = built_sources.into_iter().unzip();
+                Ok(Flow {
+                    name: def.name.clone(),
+                    max_results: def.max_results,
+                    params,
+                    eligible: def.eligible.clone(),
+                    sources,
+                    source_info,
+                    predicates: predicates.into_iter().map(|(_, s)| s).collect(),
+                    ranker: ranker.1,
+                    transforms: transforms.into_iter().map(|(_, s)| s).collect(),
+                    validations: validations.into_iter().map(|(_, s)| s).collect(),
+                    result_transforms: result_transforms.into_iter().map(|(_, s)| s).collect(),
+                    metrics: FlowMetrics::new(&def.name),
+                    quality: quality::for_flow(&def.name, &def.quality_factor),
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -152,7 +172,9 @@ impl Flow {
     /// Runs the flow. Never fails: a component that errors or runs out of
     /// budget is counted and skipped, and the request still answers. The
     /// components see the flow's current quality factor; the run's latency
-    /// (and any component failure) feeds it back.
+    /// (and any component failure) feeds it back, unless the eligibility
+    /// gate turned the request away (a fast path that says nothing about
+    /// load).
     pub async fn run(&self, ctx: &RequestContext) -> FlowOutput {
         let started = Instant::now();
         let quality_factor = self.quality.value();
@@ -160,64 +182,54 @@ impl Flow {
             quality_factor,
             ..ctx.clone()
         };
-        let mut reports = Vec::with_capacity(
-            self.sources.len() + self.predicates.len() + 1 + self.transforms.len(),
-        );
+        let viewer_likes = ctx.viewer_like_count();
+        let input = GateInput {
+            viewer_likes,
+            quality_factor,
+            anonymous: ctx.viewer.is_none(),
+            params: &self.params,
+        };
+        let mut run = Run {
+            ctx,
+            input: &input,
+            reports: Vec::new(),
+        };
+        if let Some(gate) = &self.eligible
+            && !gate.is_open(&input)
+        {
+            return self.output(run, Vec::new(), false, started);
+        }
 
-        let mut candidates = self.fetch(ctx, &mut reports).await;
-
+        let mut candidates = self.fetch(&mut run).await;
         for stage in &self.predicates {
-            let t = Instant::now();
-            let before = candidates.len();
-            let verdicts = stage.component.keep(ctx, &candidates).await.and_then(|v| {
-                if v.len() == before {
-                    Ok(v)
-                } else {
-                    Err(ComponentError(format!(
-                        "returned {} verdicts for {before} candidates",
-                        v.len()
-                    )))
-                }
-            });
-            let failure = match verdicts {
-                Ok(verdicts) => {
-                    let mut keep = verdicts.into_iter();
-                    candidates.retain(|_| keep.next().unwrap_or(true));
-                    stage.metrics.dropped(before - candidates.len());
-                    None
-                }
-                Err(e) => Some(e),
-            };
-            reports.push(stage.finish(Role::Predicate, t, before, candidates.len(), failure));
+            run.filter(stage, &mut candidates, usize::MAX).await;
         }
-
-        let t = Instant::now();
-        let before = candidates.len();
-        let failure = self
-            .ranker
-            .component
-            .rank(ctx, &self.source_info, &mut candidates)
-            .await
-            .err();
-        reports.push(
-            self.ranker
-                .finish(Role::Ranker, t, before, candidates.len(), failure),
-        );
-
+        run.rank(&self.ranker, &self.source_info, &mut candidates)
+            .await;
         for stage in &self.transforms {
-            let t = Instant::now();
-            let before = candidates.len();
-            let failure = match stage.component.transform(ctx, &candidates).await {
-                Ok(out) => {
-                    candidates = out;
-                    None
-                }
-                Err(e) => Some(e),
-            };
-            reports.push(stage.finish(Role::Transform, t, before, candidates.len(), failure));
+            run.transform(stage, &mut candidates).await;
         }
-
+        for stage in &self.validations {
+            run.filter(stage, &mut candidates, self.max_results).await;
+        }
+        for stage in &self.result_transforms {
+            run.transform(stage, &mut candidates).await;
+        }
         candidates.truncate(self.max_results);
+
+        let failed = run.reports.iter().any(|r| r.failure.is_some());
+        let output = self.output(run, candidates, true, started);
+        self.quality.record(output.elapsed, failed);
+        output
+    }
+
+    fn output(
+        &self,
+        run: Run<'_>,
+        candidates: Vec<Candidate>,
+        eligible: bool,
+        started: Instant,
+    ) -> FlowOutput {
         let posts = candidates
             .iter()
             .map(|c| RankedPost {
@@ -227,24 +239,40 @@ impl Flow {
             .collect();
         let elapsed = started.elapsed();
         self.metrics.record(elapsed);
-        let failed = reports.iter().any(|r| r.failure.is_some());
-        self.quality.record(elapsed, failed);
         FlowOutput {
             posts,
-            quality_factor,
-            stages: reports,
+            ranked: if run.ctx.explain {
+                candidates
+            } else {
+                Vec::new()
+            },
+            eligible,
+            quality_factor: run.ctx.quality_factor,
+            params: self.params.clone(),
+            stages: run.reports,
             elapsed,
         }
     }
 
-    /// Runs every source concurrently within its budget and merges what
-    /// they found, one candidate per post, in source order.
-    async fn fetch(&self, ctx: &RequestContext, reports: &mut Vec<StageReport>) -> Vec<Candidate> {
-        let results = join_all(self.sources.iter().map(|stage| async move {
-            let t = Instant::now();
-            let result = tokio::time::timeout(stage.budget, stage.component.fetch(ctx)).await;
-            (t, result)
-        }))
+    /// Runs every open source concurrently within its budget and merges
+    /// what they found, one candidate per post, in source order.
+    async fn fetch(&self, run: &mut Run<'_>) -> Vec<Candidate> {
+        let ctx = run.ctx;
+        let open: Vec<bool> = self.sources.iter().map(|s| run.is_open(s)).collect();
+        let results = join_all(
+            self.sources
+                .iter()
+                .zip(&open)
+                .map(|(stage, &open)| async move {
+                    let t = Instant::now();
+                    let result = if open {
+                        Some(tokio::time::timeout(stage.budget, stage.component.fetch(ctx)).await)
+                    } else {
+                        None
+                    };
+                    (t, result)
+                }),
+        )
         .await;
 
         let n_sources = self.sources.len();
@@ -252,25 +280,25 @@ impl Flow {
         let mut candidates: Vec<Candidate> = Vec::new();
         for (position, (stage, (t, result))) in self.sources.iter().zip(results).enumerate() {
             let found = match result {
-                Ok(Ok(found)) => found,
-                Ok(Err(e)) => {
-                    reports.push(stage.finish(Role::Source, t, 0, 0, Some(e)));
+                None => {
+                    run.reports
+                        .push(report(stage, 0, 0, Duration::ZERO, None, true));
                     continue;
                 }
-                Err(_) => {
+                Some(Ok(Ok(found))) => found,
+                Some(Ok(Err(e))) => {
+                    run.finish(stage, t, 0, 0, Some(e.0));
+                    continue;
+                }
+                Some(Err(_)) => {
                     stage.metrics.failed(FailureKind::Timeout);
-                    reports.push(StageReport {
-                        stage: Role::Source,
-                        component: stage.id.clone(),
-                        candidates_in: 0,
-                        candidates_out: 0,
-                        elapsed: t.elapsed(),
-                        failure: Some(format!("over its {} ms budget", stage.budget.as_millis())),
-                    });
+                    let why = format!("over its {} ms budget", stage.budget.as_millis());
+                    run.reports
+                        .push(report(stage, 0, 0, t.elapsed(), Some(why), false));
                     continue;
                 }
             };
-            reports.push(stage.finish(Role::Source, t, 0, found.len(), None));
+            run.finish(stage, t, 0, found.len(), None);
             for (post, score) in found {
                 let slot = *index.entry(post).or_insert_with(|| {
                     candidates.push(Candidate {
@@ -289,29 +317,170 @@ impl Flow {
     }
 }
 
-impl<T: ?Sized> Stage<T> {
+/// One run's state: the context, the gate input and the reports so far.
+struct Run<'a> {
+    ctx: &'a RequestContext,
+    input: &'a GateInput<'a>,
+    reports: Vec<StageReport>,
+}
+
+impl Run<'_> {
+    fn is_open<T: ?Sized>(&self, stage: &Stage<T>) -> bool {
+        stage.gate.as_ref().is_none_or(|g| g.is_open(self.input))
+    }
+
     /// Records a finished component run and reports it.
-    fn finish(
-        &self,
-        role: Role,
+    fn finish<T: ?Sized>(
+        &mut self,
+        stage: &Stage<T>,
         started: Instant,
         candidates_in: usize,
         candidates_out: usize,
-        failure: Option<ComponentError>,
-    ) -> StageReport {
+        failure: Option<String>,
+    ) -> &mut StageReport {
         let elapsed = started.elapsed();
-        self.metrics.record(elapsed, candidates_in, candidates_out);
+        stage.metrics.record(elapsed, candidates_in, candidates_out);
         if failure.is_some() {
-            self.metrics.failed(FailureKind::Failure);
+            stage.metrics.failed(FailureKind::Failure);
         }
-        StageReport {
-            stage: role,
-            component: self.id.clone(),
+        self.reports.push(report(
+            stage,
             candidates_in,
             candidates_out,
             elapsed,
-            failure: failure.map(|e| e.0),
+            failure,
+            false,
+        ));
+        self.reports.last_mut().expect("just pushed")
+    }
+
+    /// Applies a predicate. With `enough` below the list's length the
+    /// predicate sees the list in batches and stops once `enough` are kept
+    /// (validation predicates are applied lazily); what it has not seen
+    /// stays.
+    async fn filter(
+        &mut self,
+        stage: &Stage<dyn Predicate>,
+        candidates: &mut Vec<Candidate>,
+        enough: usize,
+    ) {
+        if !self.is_open(stage) {
+            self.reports.push(report(
+                stage,
+                candidates.len(),
+                candidates.len(),
+                Duration::ZERO,
+                None,
+                true,
+            ));
+            return;
         }
+        let t = Instant::now();
+        let before = candidates.len();
+        let batch = enough.clamp(1, before.max(1));
+        let mut kept: Vec<Candidate> = Vec::with_capacity(before);
+        let mut dropped = Vec::new();
+        let mut failure = None;
+        let mut rest = std::mem::take(candidates).into_iter().peekable();
+        while rest.peek().is_some() {
+            if kept.len() >= enough || failure.is_some() {
+                kept.extend(rest.by_ref());
+                break;
+            }
+            let chunk: Vec<Candidate> = rest.by_ref().take(batch).collect();
+            match stage.component.keep(self.ctx, &chunk).await {
+                Ok(verdicts) if verdicts.len() == chunk.len() => {
+                    for (c, keep) in chunk.into_iter().zip(verdicts) {
+                        if keep {
+                            kept.push(c);
+                        } else {
+                            dropped.push(c.post);
+                        }
+                    }
+                }
+                Ok(verdicts) => {
+                    failure = Some(format!(
+                        "returned {} verdicts for {} candidates",
+                        verdicts.len(),
+                        chunk.len()
+                    ));
+                    kept.extend(chunk);
+                }
+                Err(e) => {
+                    failure = Some(e.0);
+                    kept.extend(chunk);
+                }
+            }
+        }
+        *candidates = kept;
+        stage.metrics.dropped(dropped.len());
+        let explain = self.ctx.explain;
+        let report = self.finish(stage, t, before, candidates.len(), failure);
+        if explain {
+            report.dropped = dropped;
+        }
+    }
+
+    async fn rank(
+        &mut self,
+        stage: &Stage<dyn Ranker>,
+        sources: &[SourceInfo],
+        candidates: &mut Vec<Candidate>,
+    ) {
+        let t = Instant::now();
+        let before = candidates.len();
+        let failure = stage
+            .component
+            .rank(self.ctx, sources, candidates)
+            .await
+            .err()
+            .map(|e| e.0);
+        self.finish(stage, t, before, candidates.len(), failure);
+    }
+
+    async fn transform(&mut self, stage: &Stage<dyn Transform>, candidates: &mut Vec<Candidate>) {
+        if !self.is_open(stage) {
+            self.reports.push(report(
+                stage,
+                candidates.len(),
+                candidates.len(),
+                Duration::ZERO,
+                None,
+                true,
+            ));
+            return;
+        }
+        let t = Instant::now();
+        let before = candidates.len();
+        let failure = match stage.component.transform(self.ctx, candidates).await {
+            Ok(out) => {
+                *candidates = out;
+                None
+            }
+            Err(e) => Some(e.0),
+        };
+        self.finish(stage, t, before, candidates.len(), failure);
+    }
+}
+
+fn report<T: ?Sized>(
+    stage: &Stage<T>,
+    candidates_in: usize,
+    candidates_out: usize,
+    elapsed: Duration,
+    failure: Option<String>,
+    skipped: bool,
+) -> StageReport {
+    StageReport {
+        stage: stage.kind,
+        component: stage.id.clone(),
+        gate: stage.gate.as_ref().map(|g| g.text().to_string()),
+        skipped,
+        candidates_in,
+        candidates_out,
+        elapsed,
+        failure,
+        dropped: Vec::new(),
     }
 }
 
@@ -322,11 +491,21 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    fn build_all<T: ?Sized>(
+        &mut self,
+        defs: &[StageDef],
+        lookup: impl Fn(&str) -> Result<Build<T>, String> + Copy,
+    ) -> Vec<(SourceInfo, Stage<T>)> {
+        defs.iter().filter_map(|d| self.build(d, lookup)).collect()
+    }
+
+    /// Builds one stage with its overrides; also returns how the ranker
+    /// sees it (meaningful for sources).
     fn build<T: ?Sized>(
         &mut self,
         def: &StageDef,
         lookup: impl Fn(&str) -> Result<Build<T>, String>,
-    ) -> Option<Stage<T>> {
+    ) -> Option<(SourceInfo, Stage<T>)> {
         let id = def.id.to_string();
         let resolved = match self.overrides.get(&id) {
             Some(o) => def.with_overrides(o),
@@ -337,15 +516,24 @@ impl Builder<'_> {
                 field: None,
                 message,
             })?;
-            Ok((stage.budget, build(stage.params)?))
+            let component = build(stage.params.clone())?;
+            Ok((stage, component))
         });
         match built {
-            Ok((budget, component)) => Some(Stage {
-                metrics: StageMetrics::new(self.flow, def.role, &id),
-                id,
-                budget,
-                component,
-            }),
+            Ok((stage, component)) => Some((
+                SourceInfo {
+                    id: id.clone(),
+                    weight: stage.weight,
+                },
+                Stage {
+                    metrics: StageMetrics::new(self.flow, def.stage.as_str(), &id),
+                    id,
+                    kind: def.stage,
+                    budget: stage.budget,
+                    gate: stage.gate,
+                    component,
+                },
+            )),
             Err(e) => {
                 self.errors.push((id, e));
                 None

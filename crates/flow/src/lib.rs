@@ -17,6 +17,7 @@ pub mod component;
 pub mod context;
 pub mod diagnostic;
 pub mod executor;
+pub mod gate;
 pub mod id;
 pub mod metrics;
 pub mod params;

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use metrics::{Counter, Histogram, counter, histogram};
 
-use crate::registry::Role;
-
 /// Time per stage and component, seconds.
 pub const STAGE_DURATION: &str = "feedmixer_stage_duration_seconds";
 /// Candidates a component received.
@@ -51,10 +49,10 @@ pub struct StageMetrics {
 }
 
 impl StageMetrics {
-    pub fn new(flow: &str, role: Role, component: &str) -> Self {
+    pub fn new(flow: &str, stage: &str, component: &str) -> Self {
         let labels = [
             ("flow", flow.to_string()),
-            ("stage", role.as_str().to_string()),
+            ("stage", stage.to_string()),
             ("component", component.to_string()),
         ];
         let failure = |outcome: FailureKind| {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::{self, Diagnostic, line_of};
+use crate::gate::{self, Gate, Value};
 use crate::id::ComponentId;
 use crate::params::{ParamError, Params, check_range};
 use crate::quality::QualityFactorConfig;
@@ -18,6 +19,50 @@ use crate::registry::{Registry, Role};
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(200);
 /// How many posts a flow keeps after ranking unless it says otherwise.
 pub const DEFAULT_MAX_RESULTS: usize = 500;
+
+/// Where a component sits in the flow; names the `stage` metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StageKind {
+    Source,
+    Predicate,
+    Ranker,
+    Transform,
+    Validation,
+    ResultTransform,
+}
+
+impl StageKind {
+    /// The kind registry a stage's components come from.
+    pub fn role(self) -> Role {
+        match self {
+            StageKind::Source => Role::Source,
+            StageKind::Predicate | StageKind::Validation => Role::Predicate,
+            StageKind::Ranker => Role::Ranker,
+            StageKind::Transform | StageKind::ResultTransform => Role::Transform,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageKind::Source => "source",
+            StageKind::Predicate => "predicate",
+            StageKind::Ranker => "ranker",
+            StageKind::Transform => "transform",
+            StageKind::Validation => "validation",
+            StageKind::ResultTransform => "result_transform",
+        }
+    }
+}
+
+impl std::fmt::Display for StageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The id overrides use for the flow's own `[params]`; no component may
+/// take it.
+pub const FLOW_PARAMS_ID: &str = "flow";
 
 /// A parsed, envelope-checked flow file. Params are kept as tables: they
 /// are parsed by each kind when the flow is built, possibly after feed or
@@ -29,22 +74,31 @@ pub struct FlowDef {
     pub description: String,
     pub max_results: usize,
     pub quality_factor: QualityFactorConfig,
+    /// The flow's own params, read by gates; overridable like any param.
+    pub params: BTreeMap<String, Value>,
+    /// When closed, the flow answers nothing for the request (and the
+    /// request does not move the quality factor).
+    pub eligible: Option<Gate>,
     pub sources: Vec<StageDef>,
     pub predicates: Vec<StageDef>,
     pub ranker: StageDef,
     pub transforms: Vec<StageDef>,
+    pub validations: Vec<StageDef>,
+    pub result_transforms: Vec<StageDef>,
 }
 
 /// One stage of a flow file: the engine's envelope plus the kind's params.
 #[derive(Debug, Clone)]
 pub struct StageDef {
-    pub role: Role,
+    pub stage: StageKind,
     pub id: ComponentId,
     pub kind: String,
     /// Sources only: the ranker's weight for this source's scores.
     pub weight: f32,
     /// Sources only: past this the source contributes nothing.
     pub budget: Duration,
+    /// When closed, the component is skipped for the request.
+    pub gate: Option<Gate>,
     pub params: toml::Table,
     /// Line of the stage's table, and of each of its keys.
     pub line: usize,
@@ -52,7 +106,7 @@ pub struct StageDef {
 }
 
 /// Envelope keys the engine owns; everything else is the kind's.
-const ENVELOPE: [&str; 4] = ["id", "kind", "weight", "budget_ms"];
+const ENVELOPE: [&str; 5] = ["id", "kind", "weight", "budget_ms", "gate"];
 
 type RawTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
@@ -66,6 +120,10 @@ struct RawFlow {
     #[serde(default)]
     quality_factor: Option<Spanned<RawTable>>,
     #[serde(default)]
+    params: Option<Spanned<RawTable>>,
+    #[serde(default)]
+    eligible: Option<Spanned<String>>,
+    #[serde(default)]
     sources: Vec<Spanned<RawTable>>,
     #[serde(default)]
     predicates: Vec<Spanned<RawTable>>,
@@ -73,6 +131,10 @@ struct RawFlow {
     ranker: Option<Spanned<RawTable>>,
     #[serde(default)]
     transforms: Vec<Spanned<RawTable>>,
+    #[serde(default)]
+    validations: Vec<Spanned<RawTable>>,
+    #[serde(default)]
+    result_transforms: Vec<Spanned<RawTable>>,
 }
 
 impl FlowDef {
@@ -87,19 +149,32 @@ impl FlowDef {
         let raw: RawFlow =
             toml::from_str(text).map_err(|e| vec![diagnostic::from_toml(file, text, &e)])?;
         let mut errors = Vec::new();
+        let params = match raw.params {
+            None => BTreeMap::new(),
+            Some(table) => parse_flow_params(file, text, table, &mut errors),
+        };
+        let eligible = raw.eligible.and_then(|text_gate| {
+            let line = line_of(text, text_gate.span().start);
+            Gate::parse(text_gate.get_ref(), &params)
+                .map_err(|e| errors.push(Diagnostic::new(file, line, format!("eligible: {e}"))))
+                .ok()
+        });
         let mut stages = StageParser {
             file,
             text,
             registry,
+            params: &params,
             ids: BTreeSet::new(),
             errors: &mut errors,
         };
         let no_sources = raw.sources.is_empty();
-        let sources = stages.parse_all(Role::Source, raw.sources);
-        let predicates = stages.parse_all(Role::Predicate, raw.predicates);
-        let transforms = stages.parse_all(Role::Transform, raw.transforms);
+        let sources = stages.parse_all(StageKind::Source, raw.sources);
+        let predicates = stages.parse_all(StageKind::Predicate, raw.predicates);
+        let transforms = stages.parse_all(StageKind::Transform, raw.transforms);
+        let validations = stages.parse_all(StageKind::Validation, raw.validations);
+        let result_transforms = stages.parse_all(StageKind::ResultTransform, raw.result_transforms);
         let ranker = match raw.ranker {
-            Some(table) => stages.parse(Role::Ranker, table),
+            Some(table) => stages.parse(StageKind::Ranker, table),
             None => {
                 stages
                     .errors
@@ -150,10 +225,14 @@ impl FlowDef {
                 description: raw.description,
                 max_results,
                 quality_factor,
+                params,
+                eligible,
                 sources,
                 predicates,
                 ranker,
                 transforms,
+                validations,
+                result_transforms,
             }),
             _ => Err(errors),
         }
@@ -166,6 +245,35 @@ impl FlowDef {
             .chain(&self.predicates)
             .chain(std::iter::once(&self.ranker))
             .chain(&self.transforms)
+            .chain(&self.validations)
+            .chain(&self.result_transforms)
+    }
+
+    /// The flow's params with `overrides` (the `flow` entry of an
+    /// override set) applied, each checked against its declared type.
+    pub fn params_with(
+        &self,
+        overrides: Option<&toml::Table>,
+    ) -> Result<BTreeMap<String, Value>, ParamError> {
+        let mut params = self.params.clone();
+        for (key, value) in overrides.into_iter().flatten() {
+            let declared = params.get(key).ok_or_else(|| {
+                let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
+                ParamError::new(
+                    key,
+                    format!(
+                        "flow {:?} declares no such param (its params: {})",
+                        self.name,
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            let value = Value::from_toml(value)
+                .filter(|v| std::mem::discriminant(v) == std::mem::discriminant(declared))
+                .ok_or_else(|| ParamError::new(key, format!("expected a value like {declared}")))?;
+            params.insert(key.clone(), value);
+        }
+        Ok(params)
     }
 
     pub fn stage(&self, id: &str) -> Option<&StageDef> {
@@ -185,7 +293,7 @@ impl StageDef {
         Diagnostic::new(
             file,
             line,
-            format!("{} {:?}: {err}", self.role, self.id.as_str()),
+            format!("{} {:?}: {err}", self.stage, self.id.as_str()),
         )
     }
 
@@ -194,7 +302,7 @@ impl StageDef {
         let mut stage = self.clone();
         for (key, value) in overrides {
             match key.as_str() {
-                "id" | "kind" => return Err(ParamError::new(key, "cannot be overridden")),
+                "id" | "kind" | "gate" => return Err(ParamError::new(key, "cannot be overridden")),
                 "weight" => stage.weight = parse_weight(value)?,
                 "budget_ms" => stage.budget = parse_budget(value)?,
                 _ => {
@@ -227,6 +335,43 @@ fn parse_budget(value: &toml::Value) -> Result<Duration, ParamError> {
     Ok(Duration::from_millis(*ms as u64))
 }
 
+/// The `[params]` table: names usable in gates, each a boolean or a number.
+fn parse_flow_params(
+    file: &Path,
+    text: &str,
+    table: Spanned<RawTable>,
+    errors: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Value> {
+    let (table, _, key_lines) = split_spans(text, table);
+    let mut params = BTreeMap::new();
+    for (key, value) in table {
+        let line = key_lines.get(&key).copied().unwrap_or(0);
+        let named = crate::id::is_valid_name(&key) && !key.contains('-');
+        if !named || gate::CONTEXT_VARS.contains(&key.as_str()) {
+            errors.push(Diagnostic::new(
+                file,
+                line,
+                format!(
+                    "params: {key:?}: use a-z, 0-9 and '_', not a context variable ({})",
+                    gate::CONTEXT_VARS.join(", ")
+                ),
+            ));
+            continue;
+        }
+        match Value::from_toml(&value) {
+            Some(v) => {
+                params.insert(key, v);
+            }
+            None => errors.push(Diagnostic::new(
+                file,
+                line,
+                format!("params: {key}: a flow param is a boolean or a number"),
+            )),
+        }
+    }
+    params
+}
+
 /// A spanned table as a plain one, with the line of the table and of each key.
 fn split_spans(
     text: &str,
@@ -246,6 +391,7 @@ struct StageParser<'a> {
     file: &'a Path,
     text: &'a str,
     registry: &'a Registry,
+    params: &'a BTreeMap<String, Value>,
     ids: BTreeSet<ComponentId>,
     errors: &'a mut Vec<Diagnostic>,
 }
@@ -253,7 +399,7 @@ struct StageParser<'a> {
 impl StageParser<'_> {
     fn check_params(&self, stage: &StageDef) -> Result<(), ParamError> {
         let params = stage.params.clone();
-        let built = match stage.role {
+        let built = match stage.stage.role() {
             Role::Source => self
                 .registry
                 .sources
@@ -281,14 +427,15 @@ impl StageParser<'_> {
         })?
     }
 
-    fn parse_all(&mut self, role: Role, tables: Vec<Spanned<RawTable>>) -> Vec<StageDef> {
+    fn parse_all(&mut self, role: StageKind, tables: Vec<Spanned<RawTable>>) -> Vec<StageDef> {
         tables
             .into_iter()
             .filter_map(|t| self.parse(role, t))
             .collect()
     }
 
-    fn parse(&mut self, role: Role, table: Spanned<RawTable>) -> Option<StageDef> {
+    fn parse(&mut self, stage_kind: StageKind, table: Spanned<RawTable>) -> Option<StageDef> {
+        let role = stage_kind;
         let (values, line, key_lines) = split_spans(self.text, table);
         let at = |key: &str| key_lines.get(key).copied().unwrap_or(line);
         let mut fail = |line: usize, message: String| {
@@ -303,7 +450,7 @@ impl StageParser<'_> {
             fail(line, format!("{role}: `kind = \"...\"` is required"));
             return None;
         };
-        let known = match role {
+        let known = match role.role() {
             Role::Source => self.registry.sources.get(&kind).map(|_| ()),
             Role::Predicate => self.registry.predicates.get(&kind).map(|_| ()),
             Role::Ranker => self.registry.rankers.get(&kind).map(|_| ()),
@@ -328,6 +475,15 @@ impl StageParser<'_> {
                 return None;
             }
         };
+        if id.as_str() == FLOW_PARAMS_ID {
+            fail(
+                at("id"),
+                format!(
+                    "{role} {kind:?}: the id {FLOW_PARAMS_ID:?} is reserved for the flow's params"
+                ),
+            );
+            return None;
+        }
         if !self.ids.insert(id.clone()) {
             fail(
                 at("id"),
@@ -340,11 +496,12 @@ impl StageParser<'_> {
         }
 
         let mut stage = StageDef {
-            role,
+            stage: stage_kind,
             id,
             kind,
             weight: 1.0,
             budget: DEFAULT_BUDGET,
+            gate: None,
             params: toml::Table::new(),
             line,
             key_lines,
@@ -352,7 +509,15 @@ impl StageParser<'_> {
         for (key, value) in values {
             let result = match key.as_str() {
                 "id" | "kind" => Ok(()),
-                "weight" | "budget_ms" if role != Role::Source => Err(ParamError::new(
+                "gate" => match value.as_str() {
+                    Some(text) => Gate::parse(text, self.params)
+                        .map(|g| stage.gate = Some(g))
+                        .map_err(|m| {
+                            ParamError::new("gate", m.trim_start_matches("gate: ").to_string())
+                        }),
+                    None => Err(ParamError::new("gate", "expected a condition string")),
+                },
+                "weight" | "budget_ms" if role != StageKind::Source => Err(ParamError::new(
                     &key,
                     "only sources take a weight or a budget",
                 )),

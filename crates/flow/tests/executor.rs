@@ -4,8 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use feedmixer_flow::registry::Role;
 use feedmixer_flow::spec::FlowDef;
+use feedmixer_flow::spec::StageKind as Role;
 use feedmixer_flow::{Flow, Overrides, RequestContext};
 
 fn flow(text: &str) -> Flow {
@@ -175,4 +175,140 @@ async fn request_overrides_rebuild_components() {
     let errors = Flow::build(&def, &registry, &overrides).err().unwrap();
     assert_eq!(errors[0].0, "s");
     assert_eq!(errors[0].1.field.as_deref(), Some("posts"));
+}
+
+#[tokio::test]
+async fn gates_read_flow_params_and_the_request() {
+    let text = r#"
+[params]
+use_b = false
+[[sources]]
+id = "a"
+kind = "fixed"
+posts = [[1, 1.0]]
+gate = "anonymous"
+[[sources]]
+id = "b"
+kind = "fixed"
+posts = [[2, 1.0]]
+gate = "use_b || viewer_likes > 100"
+[ranker]
+kind = "sum"
+"#;
+    let (posts, out) = run(&flow(text)).await;
+    assert_eq!(posts, vec![common::uri(1)]);
+    let b = &out.stages[1];
+    assert!(b.skipped && b.gate.as_deref() == Some("use_b || viewer_likes > 100"));
+
+    // The flow param overridden: b's gate opens.
+    let registry = common::registry();
+    let def = FlowDef::parse("t", Path::new("t.toml"), text, &registry).unwrap();
+    let mut overrides = Overrides::new();
+    overrides.insert("flow".into(), toml::from_str("use_b = true").unwrap());
+    let (posts, _) = run(&Flow::build(&def, &registry, &overrides).unwrap()).await;
+    assert_eq!(posts, vec![common::uri(1), common::uri(2)]);
+
+    // A param of the wrong type is refused.
+    overrides.insert("flow".into(), toml::from_str("use_b = 3").unwrap());
+    let errors = Flow::build(&def, &registry, &overrides).err().unwrap();
+    assert_eq!(errors[0].0, "flow");
+}
+
+#[tokio::test]
+async fn an_ineligible_request_gets_nothing_and_leaves_the_quality_factor_alone() {
+    let f = flow(
+        r#"
+eligible = "!anonymous"
+[quality_factor]
+initial_delay_secs = 0
+target_latency_ms = 0.1
+[[sources]]
+kind = "fixed"
+posts = [[1, 1.0]]
+delay_ms = 5
+[ranker]
+kind = "sum"
+"#,
+    );
+    let before = f.quality_factor().value();
+    let (posts, out) = run(&f).await;
+    assert!(posts.is_empty() && !out.eligible && out.stages.is_empty());
+    assert_eq!(f.quality_factor().value(), before);
+}
+
+#[tokio::test]
+async fn slow_runs_lower_the_quality_factor_and_components_see_it() {
+    let f = flow(
+        r#"
+[quality_factor]
+initial_delay_secs = 0
+target_latency_ms = 1.0
+target_percentile = 90.0
+delta = 0.01
+[[sources]]
+kind = "fixed"
+posts = [[1, 1.0]]
+delay_ms = 5
+[ranker]
+kind = "sum"
+"#,
+    );
+    let (_, first) = run(&f).await;
+    assert_eq!(first.quality_factor, 1.0);
+    let (_, second) = run(&f).await;
+    assert!((second.quality_factor - 0.91).abs() < 1e-9, "{}", second.quality_factor);
+}
+
+#[tokio::test]
+async fn validations_run_after_transforms_and_result_transforms_last() {
+    let f = flow(
+        r#"
+max_results = 2
+[[sources]]
+kind = "fixed"
+posts = [[1, 0.9], [2, 0.2], [3, 0.8], [4, 0.7]]
+[ranker]
+kind = "sum"
+[[validations]]
+kind = "min_score"
+min = 0.5
+[[result_transforms]]
+kind = "reverse"
+"#,
+    );
+    let mut ctx = ctx();
+    ctx.explain = true;
+    let out = f.run(&ctx).await;
+    let posts: Vec<String> = out.posts.iter().map(|p| ctx.graph.post_uri(p.post).to_string()).collect();
+    // ranked 1, 3, 4, 2; validation keeps 1, 3 (enough: 2) and does not
+    // look at 4, 2; reversed (2, 4, 3, 1), then truncated.
+    assert_eq!(posts, vec![common::uri(2), common::uri(4)]);
+    let validation = out.stages.iter().find(|s| s.stage == Role::Validation).unwrap();
+    assert_eq!((validation.candidates_in, validation.candidates_out), (4, 4));
+    assert!(validation.dropped.is_empty(), "posts past the batch are not looked at");
+    assert_eq!(out.ranked.len(), 2, "explain keeps the final scores");
+}
+
+#[tokio::test]
+async fn explain_lists_what_predicates_dropped() {
+    let f = flow(
+        r#"
+[[sources]]
+kind = "fixed"
+posts = [[1, 0.9], [2, 0.2]]
+[[predicates]]
+kind = "min_score"
+min = 0.5
+[ranker]
+kind = "sum"
+"#,
+    );
+    let mut ctx = ctx();
+    ctx.explain = true;
+    let out = f.run(&ctx).await;
+    let predicate = &out.stages[1];
+    assert_eq!(predicate.dropped.len(), 1);
+    assert_eq!(ctx.graph.post_uri(predicate.dropped[0]), common::uri(2));
+    ctx.explain = false;
+    assert!(f.run(&ctx).await.stages[1].dropped.is_empty());
 }

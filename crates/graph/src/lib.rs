@@ -1,6 +1,8 @@
 //! The in-process like graph every serving replica holds, and the
 //! computations over it: the LinkLonk random walk (personalized candidates)
-//! and recent-like aggregations (popularity, velocity).
+//! and the lists that are the same for every viewer: recent-like
+//! aggregations (trending, popularity, velocity) and discovery (fresh posts
+//! with well-connected likers).
 //!
 //! The graph is compact and immutable: DIDs and post URIs are interned to
 //! dense `u32` ids, and likes are kept as time-ordered CSR adjacency in both
@@ -14,6 +16,7 @@
 
 mod builder;
 mod decay;
+mod discovery;
 #[cfg(test)]
 mod fixture;
 mod graph;
@@ -22,10 +25,13 @@ mod pool;
 mod prefetch;
 mod rank;
 mod recent;
+mod velocity;
 mod walk;
 
 pub use builder::GraphBuilder;
 pub use graph::{Edge, LikeGraph, PostId, UserId};
 pub use pool::{ScratchGuard, ScratchPool};
-pub use recent::{like_counts_in, recent_like_scores};
+pub use discovery::{DiscoveryParams, discovery_scores, post_created_secs};
+pub use recent::{like_counts_in, recent_like_scores, recent_like_scores_with_floor};
+pub use velocity::like_velocity_scores;
 pub use walk::{WalkParams, WalkScratch, walk};

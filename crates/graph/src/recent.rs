@@ -21,6 +21,21 @@ pub fn recent_like_scores(
     half_life_secs: u32,
     limit: usize,
 ) -> Vec<(PostId, f32)> {
+    recent_like_scores_with_floor(graph, now_secs, window_secs, half_life_secs, 1, limit)
+}
+
+/// [`recent_like_scores`] of the posts with at least `min_likes` likes in
+/// the window (counted, not decayed), so the floor does not move as likes
+/// age. The top `limit` are taken after the floor, so a list is only
+/// shorter than `limit` when fewer posts pass it.
+pub fn recent_like_scores_with_floor(
+    graph: &LikeGraph,
+    now_secs: u32,
+    window_secs: u32,
+    half_life_secs: u32,
+    min_likes: usize,
+    limit: usize,
+) -> Vec<(PostId, f32)> {
     if limit == 0 {
         return Vec::new();
     }
@@ -29,14 +44,20 @@ pub fn recent_like_scores(
     let decay = DecayTable::new(half_life_secs, now_secs.saturating_sub(oldest));
     let mut scores = Vec::new();
     for p in 0..graph.num_posts() as PostId {
+        let likers = graph.likers_of(p);
+        if likers.len() < min_likes {
+            continue;
+        }
         let mut score = 0.0;
-        for like in graph.likers_of(p).iter().rev() {
+        let mut count = 0;
+        for like in likers.iter().rev() {
             if like.ts < cutoff {
                 break;
             }
             score += decay.get(now_secs.saturating_sub(like.ts));
+            count += 1;
         }
-        if score > 0.0 {
+        if count >= min_likes && score > 0.0 {
             scores.push((p, score));
         }
     }
@@ -100,6 +121,35 @@ mod tests {
             &recent_like_scores(&g, NOW, 2 * HOUR, 0, 10),
             &[(0, 3.0), (1, 3.0), (3, 2.0), (2, 1.0), (4, 1.0), (5, 1.0)],
         );
+    }
+
+    #[test]
+    fn floor_counts_likes_in_the_window_not_their_decayed_weight() {
+        let g = fixture::graph();
+        // 2 h window: p0, p1 have 3 likes, p3 has 2, the rest 1. p3's
+        // decayed 0.75 is below the floor of 2, but its 2 likes pass.
+        assert_scores(
+            &recent_like_scores_with_floor(&g, NOW, 2 * HOUR, HOUR, 2, 10),
+            &[(0, 1.75), (1, 1.75), (3, 0.75)],
+        );
+        // The limit applies after the floor.
+        assert_scores(
+            &recent_like_scores_with_floor(&g, NOW, 2 * HOUR, 0, 3, 1),
+            &[(0, 3.0)],
+        );
+        // A 1 h window leaves p0, p1 with 2 likes each and p3 with 1.
+        assert_scores(
+            &recent_like_scores_with_floor(&g, NOW, HOUR, 0, 2, 10),
+            &[(0, 2.0), (1, 2.0)],
+        );
+        assert!(recent_like_scores_with_floor(&g, NOW, 2 * HOUR, 0, 4, 10).is_empty());
+        // A floor of 0 or 1 is recent_like_scores.
+        for floor in [0, 1] {
+            assert_eq!(
+                recent_like_scores_with_floor(&g, NOW, 2 * HOUR, HOUR, floor, 10),
+                recent_like_scores(&g, NOW, 2 * HOUR, HOUR, 10)
+            );
+        }
     }
 
     #[test]

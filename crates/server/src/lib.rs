@@ -10,6 +10,7 @@ mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod explain;
 pub mod metrics;
 pub mod pager;
 pub mod reload;

@@ -225,8 +225,7 @@ impl Watched {
     /// no event.
     fn is_volume_swap(&self, path: &Path) -> bool {
         path.file_name().is_some_and(|n| n == "..data")
-            && (path.parent() == Some(&self.flows_dir)
-                || path.parent() == self.feeds_file.parent())
+            && (path.parent() == Some(&self.flows_dir) || path.parent() == self.feeds_file.parent())
     }
 }
 
@@ -239,7 +238,7 @@ fn watch_with<F, Fut>(
 ) -> Result<ConfigWatcher, WatchError>
 where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let watched = Watched::new(paths).map_err(|e| WatchError {
         path: paths.flows_dir.clone(),
@@ -248,13 +247,12 @@ where
     let (tx, rx) = unbounded_channel();
     let mut watcher = {
         let watched = watched.clone();
-        notify::recommended_watcher(move |event| forward(&watched, &tx, event)).map_err(
-            |source| WatchError {
-                path: watched.flows_dir.clone(),
-                source,
-            },
-        )?
-    };
+        notify::recommended_watcher(move |event| forward(&watched, &tx, event))
+    }
+    .map_err(|source| WatchError {
+        path: watched.flows_dir.clone(),
+        source,
+    })?;
     for dir in watched.dirs() {
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
@@ -364,7 +362,11 @@ mod tests {
             "/srv/fm/flows/..data",
             "/srv/fm/config/..data",
         ] {
-            assert_eq!(w.classify(&modified(path)), Some(Change::default()), "{path}");
+            assert_eq!(
+                w.classify(&modified(path)),
+                Some(Change::default()),
+                "{path}"
+            );
         }
         let created = event(
             EventKind::Create(CreateKind::File),
@@ -405,7 +407,10 @@ mod tests {
         let w = watched();
         let rename = event(
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
-            &["/srv/fm/config/.feeds.toml.tmp", "/srv/fm/config/feeds.toml"],
+            &[
+                "/srv/fm/config/.feeds.toml.tmp",
+                "/srv/fm/config/feeds.toml",
+            ],
         );
         assert_eq!(w.classify(&rename), Some(Change::default()));
     }
@@ -438,7 +443,10 @@ mod tests {
             flows_dir: PathBuf::from("/srv/fm/flows"),
             feeds_file: PathBuf::from("/srv/fm/feeds.toml"),
         };
-        assert_eq!(beside.dirs(), ["/srv/fm/flows", "/srv/fm"].map(PathBuf::from));
+        assert_eq!(
+            beside.dirs(),
+            ["/srv/fm/flows", "/srv/fm"].map(PathBuf::from)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -554,10 +562,11 @@ mod tests {
                 quiet: Duration::from_millis(100),
                 max_wait: Duration::from_millis(500),
             };
+            let load = paths.clone();
             let watcher = watch_with(&paths, timing, move || {
                 let counted = Arc::clone(&counted);
                 // Read what a load reads: reads must not trigger reloads.
-                let paths = paths.clone();
+                let paths = load.clone();
                 async move {
                     let _ = Catalog::load(
                         &paths.flows_dir,
@@ -605,7 +614,11 @@ mod tests {
         h.expect_calls(1, "unrelated files").await;
 
         std::fs::write(h.path("config/.feeds.toml.tmp"), feeds(&["a", "b"])).unwrap();
-        std::fs::rename(h.path("config/.feeds.toml.tmp"), h.path("config/feeds.toml")).unwrap();
+        std::fs::rename(
+            h.path("config/.feeds.toml.tmp"),
+            h.path("config/feeds.toml"),
+        )
+        .unwrap();
         h.expect_calls(2, "the feeds file saved by rename").await;
 
         std::fs::write(h.path("flows/new.toml"), FLOW).unwrap();
@@ -620,7 +633,8 @@ mod tests {
         std::fs::rename(h.path("flows"), h.path("flows.old")).unwrap();
         h.expect_calls(1, "the flows directory moved away").await;
         std::fs::write(h.path("flows.old/hot.toml"), "x").unwrap();
-        h.expect_calls(1, "the moved directory is no longer watched").await;
+        h.expect_calls(1, "the moved directory is no longer watched")
+            .await;
 
         std::fs::create_dir(h.path("flows")).unwrap();
         h.expect_calls(2, "the flows directory is back").await;
@@ -631,7 +645,8 @@ mod tests {
         std::fs::remove_dir(h.path("flows")).unwrap();
         h.expect_calls(4, "the flows directory deleted").await;
         std::fs::rename(h.path("flows.old"), h.path("flows")).unwrap();
-        h.expect_calls(5, "a flows directory renamed into place").await;
+        h.expect_calls(5, "a flows directory renamed into place")
+            .await;
         std::fs::write(h.path("flows/hot.toml"), FLOW).unwrap();
         h.expect_calls(6, "a flow in the renamed directory").await;
     }

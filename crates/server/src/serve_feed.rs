@@ -24,8 +24,12 @@ pub struct PageRequest<'a> {
     pub viewer: Option<&'a str>,
     pub limit: usize,
     pub cursor: Option<&'a str>,
+    /// A preset other than the feed's (internal routes only).
+    pub preset: Option<&'a str>,
     /// Param overrides (internal routes only).
     pub overrides: &'a Overrides,
+    /// Return a trace of the run (internal routes only).
+    pub explain: bool,
 }
 
 /// One page: post AT-URIs and the cursor of the next page, if any.
@@ -33,6 +37,8 @@ pub struct PageRequest<'a> {
 pub struct Page {
     pub posts: Vec<String>,
     pub cursor: Option<String>,
+    /// The explain trace, when asked for.
+    pub explain: Option<serde_json::Value>,
 }
 
 /// Parses a `limit` query value: an integer in 1..=100.
@@ -69,20 +75,25 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
             ));
         }
         session_lookup("hit");
-        return Ok(cut(
+        let mut page = cut(
             cursor.session,
             &session,
             cursor.offset as usize,
             request.limit,
-        ));
+        );
+        if request.explain {
+            page.explain = Some(crate::explain::from_session());
+        }
+        return Ok(page);
     }
 
     let flow = feed
-        .flow_with(&state.registry, request.overrides)
+        .flow_with(&state.registry, request.preset, request.overrides)
         .map_err(XrpcError::invalid_request)?;
     let graph = state.graph.load_full();
     let viewer = request.viewer.and_then(|did| graph.user_id(did));
-    let ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
+    let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
+    ctx.explain = request.explain;
     let output = flow.run(&ctx).await;
     let session = Session {
         feed: request.feed.to_string(),
@@ -102,7 +113,12 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         None => 0,
     };
     let (id, session) = state.sessions.insert(session);
-    Ok(cut(id, &session, offset, request.limit))
+    let mut page = cut(id, &session, offset, request.limit);
+    if request.explain {
+        let preset = request.preset.unwrap_or(&feed.preset);
+        page.explain = Some(crate::explain::trace(&graph, &flow, preset, &output, &page.posts));
+    }
+    Ok(page)
 }
 
 /// The page at `offset` and the cursor after it (none at the end).
@@ -119,6 +135,7 @@ fn cut(id: u64, session: &Session, offset: usize, limit: usize) -> Page {
     Page {
         posts: session.posts[start..end].to_vec(),
         cursor,
+        explain: None,
     }
 }
 

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::{LIKE_COLLECTION, LikeEvent};
+use crate::Tid;
 
 #[derive(Serialize)]
 struct Event<'a> {
@@ -122,18 +123,12 @@ pub(super) fn encode(event: &LikeEvent) -> String {
     serde_json::to_string(&wire).expect("event structs of strings and integers always serialize")
 }
 
-/// Base32 alphabets: the "sortable" one of TIDs, and RFC 4648 lowercase as
-/// multibase `b` CIDs use.
-const TID_ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
+/// Base32 alphabet of multibase `b` CIDs: RFC 4648 lowercase.
 const CID_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
-/// A TID (13 sortable base32 characters of 53 bits of microseconds and a
-/// 10-bit clock id), as repo revisions are. The clock id is 0.
+/// The TID of `time_us` with clock id 0, as repo revisions are.
 fn tid(time_us: u64) -> String {
-    let value = (time_us & ((1 << 53) - 1)) << 10;
-    (0..13)
-        .map(|i| TID_ALPHABET[((value >> (60 - 5 * i)) & 31) as usize] as char)
-        .collect()
+    Tid::new(time_us, 0).to_string()
 }
 
 /// A string shaped like a CIDv1 (dag-cbor, sha2-256, base32), derived from

@@ -10,10 +10,10 @@ use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
     CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
 };
-use feedmixer_graph::{LikeGraph, recent_like_scores};
-use parking_lot::Mutex;
+use feedmixer_graph::recent_like_scores;
 use serde::Deserialize;
 
+use super::shared_list::SharedList;
 use crate::hours_to_secs;
 
 pub const KIND: Kind<dyn CandidateSource> = Kind {
@@ -55,48 +55,30 @@ impl Params for TrendingParams {
     }
 }
 
-/// A computed list and what it was computed from.
-struct Cached {
-    graph: Arc<LikeGraph>,
-    computed_at: u32,
-    scores: Arc<SourceScores>,
-}
-
 pub struct Trending {
     params: TrendingParams,
-    cache: Mutex<Option<Cached>>,
+    list: SharedList,
 }
 
 impl Trending {
     pub fn new(params: TrendingParams) -> Self {
         Trending {
+            list: SharedList::new(params.refresh_secs),
             params,
-            cache: Mutex::new(None),
         }
     }
 
     fn scores(&self, ctx: &RequestContext) -> Arc<SourceScores> {
-        let mut cache = self.cache.lock();
-        if let Some(c) = cache.as_ref() {
-            let fresh = ctx.now_secs.saturating_sub(c.computed_at) < self.params.refresh_secs
-                && ctx.now_secs >= c.computed_at;
-            if fresh && Arc::ptr_eq(&c.graph, &ctx.graph) {
-                return c.scores.clone();
-            }
-        }
-        let scores = Arc::new(recent_like_scores(
-            &ctx.graph,
-            ctx.now_secs,
-            hours_to_secs(self.params.window_hours),
-            hours_to_secs(self.params.half_life_hours),
-            self.params.max_results,
-        ));
-        *cache = Some(Cached {
-            graph: ctx.graph.clone(),
-            computed_at: ctx.now_secs,
-            scores: scores.clone(),
-        });
-        scores
+        let p = &self.params;
+        self.list.get(ctx, |graph, now| {
+            recent_like_scores(
+                graph,
+                now,
+                hours_to_secs(p.window_hours),
+                hours_to_secs(p.half_life_hours),
+                p.max_results,
+            )
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -41,6 +41,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub client: reqwest::Client,
+    /// Every line the server logged so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -64,11 +66,13 @@ impl Server {
             cmd.env("FEEDMIXER_ADMIN_TOKEN", token);
         }
         let mut child = cmd.spawn().expect("serve starts");
-        let addr = listening_addr(&mut child);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let addr = listening_addr(&mut child, Arc::clone(&log));
         let server = Server {
             child,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
+            log,
         };
         server.wait_ready().await;
         server
@@ -136,6 +140,18 @@ impl Server {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The text of /metrics.
+    pub async fn metrics(&self) -> String {
+        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
+    /// Whether any line logged so far contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(text))
+    }
+
     /// Stops the server and waits for it to exit.
     pub fn stop(mut self) {
         let _ = self.child.kill();
@@ -152,12 +168,13 @@ impl Drop for Server {
 
 /// Reads the server's log until it names the address it listens on; keeps
 /// draining the log afterwards so the pipe never fills.
-fn listening_addr(child: &mut Child) -> String {
+fn listening_addr(child: &mut Child, log: Arc<Mutex<Vec<String>>>) -> String {
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.lock().unwrap().push(line.clone());
             if let Some(rest) = line.split("addr=").nth(1)
                 && line.contains("listening")
                 && let Some(tx) = tx.take()
@@ -186,4 +203,26 @@ pub fn posts(page: &Value) -> Vec<String> {
         .iter()
         .map(|item| item["post"].as_str().expect("a post URI").to_string())
         .collect()
+}
+
+/// The value of one series (name and labels exactly as exported) in a
+/// /metrics text; 0 when it is not there.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().expect("a sample value"))
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

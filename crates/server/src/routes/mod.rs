@@ -15,6 +15,9 @@ pub struct SkeletonPage {
     pub feed: Vec<SkeletonItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// Only on internal routes asked to explain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,6 +34,7 @@ impl From<crate::serve_feed::Page> for SkeletonPage {
                 .map(|post| SkeletonItem { post })
                 .collect(),
             cursor: page.cursor,
+            explain: page.explain,
         }
     }
 }

@@ -26,9 +26,15 @@ pub struct PersonalizeBody {
     limit: Option<usize>,
     #[serde(default)]
     cursor: Option<String>,
-    /// `{"<component id>": {"<param>": value}}`.
+    /// `{"<component id>": {"<param>": value}}`; `flow` for flow params.
     #[serde(default)]
     params: serde_json::Map<String, serde_json::Value>,
+    /// A preset other than the feed's.
+    #[serde(default)]
+    preset: Option<String>,
+    /// Add an `explain` trace of the run to the answer.
+    #[serde(default)]
+    explain: bool,
 }
 
 pub async fn personalize(
@@ -55,7 +61,9 @@ pub async fn personalize(
         viewer: Some(&body.user_did),
         limit,
         cursor: body.cursor.as_deref().filter(|c| !c.is_empty()),
+        preset: body.preset.as_deref(),
         overrides: &overrides,
+        explain: body.explain,
     };
     Ok(Json(page(&state, request).await?.into()))
 }

@@ -43,7 +43,9 @@ pub async fn get_feed_skeleton(
         viewer: None,
         limit,
         cursor: query.cursor.as_deref().filter(|c| !c.is_empty()),
+        preset: None,
         overrides: &Overrides::new(),
+        explain: false,
     };
     Ok(Json(page(&state, request).await?.into()))
 }
