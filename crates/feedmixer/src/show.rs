@@ -5,18 +5,26 @@ use std::fmt::Write;
 use std::path::Path;
 
 use anyhow::{anyhow, bail};
-use feedmixer_flow::catalog::resolve;
-use feedmixer_flow::spec::{FlowDef, StageKind, FLOW_PARAMS_ID};
 use feedmixer_flow::Catalog;
+use feedmixer_flow::catalog::resolve;
+use feedmixer_flow::spec::{FLOW_PARAMS_ID, FlowDef, StageKind};
 use feedmixer_server::ServiceConfig;
 
-pub fn run(feed: Option<&str>, preset: Option<&str>, flows: &Path, config: &Path) -> anyhow::Result<()> {
+pub fn run(
+    feed: Option<&str>,
+    preset: Option<&str>,
+    flows: &Path,
+    config: &Path,
+) -> anyhow::Result<()> {
     let config = ServiceConfig::load(config).map_err(report)?;
     let registry = feedmixer_components::registry();
     let catalog = Catalog::load(flows, &config.feeds, &registry).map_err(report)?;
     let Some(rkey) = feed else {
         for (rkey, feed) in &catalog.feeds {
-            println!("{rkey:<20} flow {:<16} preset {}", feed.info.flow, feed.preset);
+            println!(
+                "{rkey:<20} flow {:<16} preset {}",
+                feed.info.flow, feed.preset
+            );
         }
         return Ok(());
     };
@@ -50,12 +58,19 @@ fn render(
     overrides: &feedmixer_flow::Overrides,
 ) -> anyhow::Result<String> {
     let mut out = String::new();
-    writeln!(out, "# feed {feed:?}: flow {:?} ({}), preset {preset:?}", def.name, def.file.display())?;
+    writeln!(
+        out,
+        "# feed {feed:?}: flow {:?} ({}), preset {preset:?}",
+        def.name,
+        def.file.display()
+    )?;
     writeln!(out, "max_results = {}", def.max_results)?;
     if let Some(gate) = &def.eligible {
         writeln!(out, "eligible = {:?}", gate.text())?;
     }
-    let params = def.params_with(overrides.get(FLOW_PARAMS_ID)).map_err(|e| anyhow!("{e}"))?;
+    let params = def
+        .params_with(overrides.get(FLOW_PARAMS_ID))
+        .map_err(|e| anyhow!("{e}"))?;
     if !params.is_empty() {
         writeln!(out, "\n[params]")?;
         for (k, v) in &params {
@@ -71,9 +86,19 @@ fn render(
             StageKind::Ranker => "[ranker]".to_string(),
             kind => format!("[[{}s]]", kind.as_str()),
         };
-        writeln!(out, "\n{header}\nid = {:?}\nkind = {:?}", resolved.id.as_str(), resolved.kind)?;
+        writeln!(
+            out,
+            "\n{header}\nid = {:?}\nkind = {:?}",
+            resolved.id.as_str(),
+            resolved.kind
+        )?;
         if stage.stage == StageKind::Source {
-            writeln!(out, "weight = {}\nbudget_ms = {}", resolved.weight, resolved.budget.as_millis())?;
+            writeln!(
+                out,
+                "weight = {}\nbudget_ms = {}",
+                resolved.weight,
+                resolved.budget.as_millis()
+            )?;
         }
         if let Some(gate) = &resolved.gate {
             writeln!(out, "gate = {:?}", gate.text())?;

@@ -410,3 +410,106 @@ fn replay_skips_malformed_lines_and_is_idempotent() {
         );
     }
 }
+
+#[tokio::test]
+async fn explain_traces_the_run_and_presets_apply_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    replay_small_demo(dir.path());
+    let server = Server::start(&dir.path().join("data"), &[]).await;
+
+    let (status, page) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 10, "explain": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let explain = &page["explain"];
+    assert_eq!(explain["flow"], "for-you");
+    assert_eq!(explain["preset"], "default");
+    assert_eq!(explain["eligible"], true);
+    assert!(explain["quality_factor"].as_f64().unwrap() > 0.0);
+    let stages = explain["stages"].as_array().unwrap();
+    let stage = |component: &str| {
+        stages
+            .iter()
+            .find(|s| s["component"] == component)
+            .unwrap_or_else(|| panic!("{component} in {stages:?}"))
+    };
+    assert!(stage("walk")["candidates_out"].as_u64().unwrap() > 0);
+    assert_eq!(
+        stage("trending-cold-start")["skipped"],
+        true,
+        "the viewer is past cold start"
+    );
+    assert_eq!(stage("not-liked")["stage"], "predicate");
+    let scores = explain["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 10, "scores of every post on the page");
+    assert!(
+        scores[0]["sources"]
+            .as_object()
+            .unwrap()
+            .contains_key("walk")
+    );
+    let posts_on_page = posts(&page);
+    assert!(
+        scores
+            .iter()
+            .all(|s| posts_on_page.contains(&s["post"].as_str().unwrap().to_string()))
+    );
+
+    // Without explain, no trace.
+    let (_, plain) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 10}),
+    )
+    .await;
+    assert!(plain.get("explain").is_none());
+
+    // A preset for one request; an unknown one is a client error.
+    let (status, fast) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 10, "preset": "fast", "explain": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{fast}");
+    assert_eq!(fast["explain"]["preset"], "fast");
+    let (status, body) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "preset": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("InvalidRequest"))
+    );
+
+    // A cold-start viewer (no likes) is served by the gated trending source.
+    let (_, cold) = personalize(
+        &server,
+        json!({"user_did": "did:plc:nobodyhere", "feed": "for-you", "limit": 5, "explain": true}),
+    )
+    .await;
+    let stages = cold["explain"]["stages"].as_array().unwrap();
+    let walk = stages.iter().find(|s| s["component"] == "walk").unwrap();
+    assert_eq!(walk["skipped"], true);
+    assert_eq!(posts(&cold).len(), 5);
+}
+
+#[test]
+fn flows_prints_the_resolved_flow_of_a_feed() {
+    let out = feedmixer(&["flows", "for-you", "--preset", "fast"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("preset \"fast\""), "{text}");
+    assert!(
+        text.contains("max_likers_per_post = 50"),
+        "the preset's value: {text}"
+    );
+    assert!(text.contains("gate = \"viewer_likes > 0\""), "{text}");
+    let out = feedmixer(&["flows", "nope"]);
+    assert!(!out.status.success());
+}

@@ -64,7 +64,10 @@ pub fn resolve(def: &FlowDef, preset: &Preset, layers: &[&Overrides]) -> Overrid
             continue;
         }
         for stage in def.stages().filter(|s| &s.kind == key) {
-            merged.entry(stage.id.to_string()).or_default().extend(table.clone());
+            merged
+                .entry(stage.id.to_string())
+                .or_default()
+                .extend(table.clone());
         }
     }
     for layer in layers {
@@ -79,12 +82,20 @@ impl Feed {
     /// The feed's flow rebuilt for one request: another preset and/or
     /// request overrides over the feed's own (internal routes only). The
     /// error names the bad param.
-    pub fn flow_with(&self, registry: &Registry, preset: Option<&str>, request: &Overrides) -> Result<Flow, String> {
+    pub fn flow_with(
+        &self,
+        registry: &Registry,
+        preset: Option<&str>,
+        request: &Overrides,
+    ) -> Result<Flow, String> {
         if request.is_empty() && preset.is_none_or(|p| p == self.preset) {
             return Ok(Flow::clone(&self.flow));
         }
         let name = preset.unwrap_or(&self.preset);
-        let preset = self.presets.get(name).ok_or_else(|| unknown_preset(name, &self.presets))?;
+        let preset = self
+            .presets
+            .get(name)
+            .ok_or_else(|| unknown_preset(name, &self.presets))?;
         let merged = resolve(&self.def, preset, &[&self.params, request]);
         Flow::build(&self.def, registry, &merged).map_err(|errors| {
             errors
@@ -149,7 +160,11 @@ fn load_presets(file: &Path, errors: &mut Vec<Diagnostic>) -> Presets {
     let mut presets = match std::fs::read_to_string(file) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Presets::new(),
         Err(e) => {
-            errors.push(Diagnostic::new(file, 0, format!("cannot read the presets file: {e}")));
+            errors.push(Diagnostic::new(
+                file,
+                0,
+                format!("cannot read the presets file: {e}"),
+            ));
             Presets::new()
         }
         Ok(text) => match toml::from_str::<RawPresets>(&text) {
@@ -202,7 +217,13 @@ impl Catalog {
             }
         }
         let presets = Arc::new(load_presets(&presets_file(feeds_file), &mut errors));
-        check_presets(&presets_file(feeds_file), &presets, &flows, registry, &mut errors);
+        check_presets(
+            &presets_file(feeds_file),
+            &presets,
+            &flows,
+            registry,
+            &mut errors,
+        );
         let feeds = load_feeds(feeds_file, &flows, &presets, registry, &mut errors);
         if errors.is_empty() {
             Ok(Catalog {

@@ -256,7 +256,11 @@ kind = "sum"
     let (_, first) = run(&f).await;
     assert_eq!(first.quality_factor, 1.0);
     let (_, second) = run(&f).await;
-    assert!((second.quality_factor - 0.91).abs() < 1e-9, "{}", second.quality_factor);
+    assert!(
+        (second.quality_factor - 0.91).abs() < 1e-9,
+        "{}",
+        second.quality_factor
+    );
 }
 
 #[tokio::test]
@@ -279,13 +283,27 @@ kind = "reverse"
     let mut ctx = ctx();
     ctx.explain = true;
     let out = f.run(&ctx).await;
-    let posts: Vec<String> = out.posts.iter().map(|p| ctx.graph.post_uri(p.post).to_string()).collect();
+    let posts: Vec<String> = out
+        .posts
+        .iter()
+        .map(|p| ctx.graph.post_uri(p.post).to_string())
+        .collect();
     // ranked 1, 3, 4, 2; validation keeps 1, 3 (enough: 2) and does not
     // look at 4, 2; reversed (2, 4, 3, 1), then truncated.
     assert_eq!(posts, vec![common::uri(2), common::uri(4)]);
-    let validation = out.stages.iter().find(|s| s.stage == Role::Validation).unwrap();
-    assert_eq!((validation.candidates_in, validation.candidates_out), (4, 4));
-    assert!(validation.dropped.is_empty(), "posts past the batch are not looked at");
+    let validation = out
+        .stages
+        .iter()
+        .find(|s| s.stage == Role::Validation)
+        .unwrap();
+    assert_eq!(
+        (validation.candidates_in, validation.candidates_out),
+        (4, 4)
+    );
+    assert!(
+        validation.dropped.is_empty(),
+        "posts past the batch are not looked at"
+    );
     assert_eq!(out.ranked.len(), 2, "explain keeps the final scores");
 }
 

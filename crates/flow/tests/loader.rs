@@ -203,7 +203,9 @@ fn params_resolve_flow_then_preset_then_feed_then_request() {
         "[feeds.plain]\nflow = \"good\"\n[feeds.high]\nflow = \"good\"\npreset = \"high\"\n[feeds.mine]\nflow = \"good\"\npreset = \"high\"\n[feeds.mine.params.a]\nweight = 4.0\n",
     );
     let registry = common::registry();
-    let catalog = Catalog::load(&flows, &feeds, &registry).map_err(|e| format!("{e:?}")).unwrap();
+    let catalog = Catalog::load(&flows, &feeds, &registry)
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
     let weight = |feed: &str| catalog.feed(feed).unwrap().flow.sources()[0].weight;
     assert_eq!(weight("plain"), 2.0, "the flow file");
     assert_eq!(weight("high"), 3.0, "the preset over the flow");
@@ -211,10 +213,25 @@ fn params_resolve_flow_then_preset_then_feed_then_request() {
     let mine = catalog.feed("mine").unwrap();
     let mut request = feedmixer_flow::Overrides::new();
     request.insert("a".into(), toml::from_str("weight = 5.0").unwrap());
-    assert_eq!(mine.flow_with(&registry, None, &request).unwrap().sources()[0].weight, 5.0, "the request over the feed");
-    let low = mine.flow_with(&registry, Some("low"), &feedmixer_flow::Overrides::new()).unwrap();
-    assert_eq!(low.sources()[0].weight, 4.0, "another preset keeps the feed's params");
-    assert!(mine.flow_with(&registry, Some("nope"), &request).err().unwrap().contains("unknown preset"));
+    assert_eq!(
+        mine.flow_with(&registry, None, &request).unwrap().sources()[0].weight,
+        5.0,
+        "the request over the feed"
+    );
+    let low = mine
+        .flow_with(&registry, Some("low"), &feedmixer_flow::Overrides::new())
+        .unwrap();
+    assert_eq!(
+        low.sources()[0].weight,
+        4.0,
+        "another preset keeps the feed's params"
+    );
+    assert!(
+        mine.flow_with(&registry, Some("nope"), &request)
+            .err()
+            .unwrap()
+            .contains("unknown preset")
+    );
 }
 
 #[test]
@@ -223,12 +240,30 @@ fn unknown_and_bad_presets_are_load_errors() {
     let flows = dir.path().join("flows");
     std::fs::create_dir(&flows).unwrap();
     write(&flows, "good.toml", GOOD);
-    write(dir.path(), "presets.toml", "[presets.bad.fixed]\ndelay_ms = -1\n");
-    let feeds = write(dir.path(), "feeds.toml", "[feeds.f]\nflow = \"good\"\npreset = \"missing\"\n");
-    let errors = Catalog::load(&flows, &feeds, &common::registry()).err().unwrap();
+    write(
+        dir.path(),
+        "presets.toml",
+        "[presets.bad.fixed]\ndelay_ms = -1\n",
+    );
+    let feeds = write(
+        dir.path(),
+        "feeds.toml",
+        "[feeds.f]\nflow = \"good\"\npreset = \"missing\"\n",
+    );
+    let errors = Catalog::load(&flows, &feeds, &common::registry())
+        .err()
+        .unwrap();
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    assert!(text.iter().any(|e| e.contains("preset \"bad\" on flow \"good\": a: delay_ms")), "{text:?}");
-    assert!(text.iter().any(|e| e.contains("feeds.toml:3: feed \"f\": unknown preset \"missing\"")), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|e| e.contains("preset \"bad\" on flow \"good\": a: delay_ms")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|e| e.contains("feeds.toml:3: feed \"f\": unknown preset \"missing\"")),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -236,10 +271,26 @@ fn gates_and_params_are_checked_at_load() {
     let bad = GOOD.replace("weight = 2.0", "weight = 2.0\ngate = \"viewer_like < 3\"")
         + "\n[params]\nquality_factor = 1\nlimit = \"x\"\n";
     let errors = load(&[("good.toml", &bad)], "").err().expect("load fails");
-    assert!(errors.iter().any(|e| e.starts_with("flows/good.toml:9: source \"a\": gate: unknown name \"viewer_like\"")), "{errors:#?}");
-    assert!(errors.iter().any(|e| e.contains("params: \"quality_factor\"")), "{errors:#?}");
-    assert!(errors.iter().any(|e| e.contains("params: limit: a flow param is a boolean or a number")), "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e
+            .starts_with("flows/good.toml:9: source \"a\": gate: unknown name \"viewer_like\"")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("params: \"quality_factor\"")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("params: limit: a flow param is a boolean or a number")),
+        "{errors:#?}"
+    );
     let reserved = GOOD.replace("id = \"a\"", "id = \"flow\"");
-    let errors = load(&[("good.toml", &reserved)], "").err().expect("load fails");
+    let errors = load(&[("good.toml", &reserved)], "")
+        .err()
+        .expect("load fails");
     assert!(errors[0].contains("reserved"), "{errors:?}");
 }

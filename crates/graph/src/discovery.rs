@@ -87,13 +87,14 @@ pub fn discovery_scores(
             continue;
         }
         let author = graph.post_author(p);
-        let (n, connectedness) = likers
-            .iter()
-            .filter(|e| e.id != author)
-            .fold((0usize, 0.0f64), |(n, sum), e| {
-                let degree = graph.likes_of(e.id).len() as f64;
-                (n + 1, sum + degree.ln_1p())
-            });
+        let (n, connectedness) =
+            likers
+                .iter()
+                .filter(|e| e.id != author)
+                .fold((0usize, 0.0f64), |(n, sum), e| {
+                    let degree = graph.likes_of(e.id).len() as f64;
+                    (n + 1, sum + degree.ln_1p())
+                });
         if n < params.min_likes.max(1) || n > params.max_likes {
             continue;
         }
@@ -152,7 +153,10 @@ mod tests {
             (0, mean_ln1p(&[2, 3, 4]) / 4.0),
             (1, mean_ln1p(&[2, 4, 2]) / 4.0),
         ];
-        assert_scores(&discovery_scores(&g, NOW, &params(1, 20, 24), 10), &expected);
+        assert_scores(
+            &discovery_scores(&g, NOW, &params(1, 20, 24), 10),
+            &expected,
+        );
         assert_scores(
             &discovery_scores(&g, NOW, &params(1, 20, 24), 2),
             &expected[..2],
@@ -218,7 +222,10 @@ mod tests {
         let ln4 = 4f64.ln(); // a liked 3 posts
         assert_scores(
             &found,
-            &[(id(&future) as usize, ln4 / 4.0), (id(&fresh) as usize, ln4 / 8.0)],
+            &[
+                (id(&future) as usize, ln4 / 4.0),
+                (id(&fresh) as usize, ln4 / 8.0),
+            ],
         );
     }
 

@@ -29,9 +29,9 @@ mod velocity;
 mod walk;
 
 pub use builder::GraphBuilder;
+pub use discovery::{DiscoveryParams, discovery_scores, post_created_secs};
 pub use graph::{Edge, LikeGraph, PostId, UserId};
 pub use pool::{ScratchGuard, ScratchPool};
-pub use discovery::{DiscoveryParams, discovery_scores, post_created_secs};
 pub use recent::{like_counts_in, recent_like_scores, recent_like_scores_with_floor};
 pub use velocity::like_velocity_scores;
 pub use walk::{WalkParams, WalkScratch, walk};

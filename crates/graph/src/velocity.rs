@@ -94,7 +94,10 @@ mod tests {
             &[(0, half), (1, half)],
         );
         assert!(like_velocity_scores(&g, NOW, HOUR, 3, 10).is_empty());
-        assert_scores(&like_velocity_scores(&g, NOW, HOUR, 1, 2), &[(2, 1.0), (4, 1.0)]);
+        assert_scores(
+            &like_velocity_scores(&g, NOW, HOUR, 1, 2),
+            &[(2, 1.0), (4, 1.0)],
+        );
         assert!(like_velocity_scores(&g, NOW, HOUR, 1, 0).is_empty());
         // 0 behaves as 1: a post with no recent like never rises.
         assert_eq!(
@@ -118,10 +121,7 @@ mod tests {
             &[(0, 3.0), (1, 3.0), (3, 2.0), (2, 1.0), (4, 1.0), (5, 1.0)],
         );
         // A second before the newest likes, they are in the future.
-        assert_scores(
-            &like_velocity_scores(&g, NOW - 1, HOUR, 1, 10),
-            &[(4, 1.0)],
-        );
+        assert_scores(&like_velocity_scores(&g, NOW - 1, HOUR, 1, 10), &[(4, 1.0)]);
         assert!(like_velocity_scores(&GraphBuilder::new(0).build(), NOW, HOUR, 1, 10).is_empty());
     }
 

@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 
+use feedmixer_flow::Flow;
 use feedmixer_flow::executor::FlowOutput;
 use feedmixer_flow::gate::Value as ParamValue;
-use feedmixer_flow::Flow;
 use feedmixer_graph::LikeGraph;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// At most this many dropped posts are listed per predicate.
 const MAX_DROPPED_LISTED: usize = 50;
@@ -18,7 +18,13 @@ fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-pub fn trace(graph: &LikeGraph, flow: &Flow, preset: &str, output: &FlowOutput, page: &[String]) -> Value {
+pub fn trace(
+    graph: &LikeGraph,
+    flow: &Flow,
+    preset: &str,
+    output: &FlowOutput,
+    page: &[String],
+) -> Value {
     let stages: Vec<Value> = output
         .stages
         .iter()

@@ -69,7 +69,7 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// Every metric name this process exports, for checks of dashboards and
 /// alert rules against the code.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     READY,
@@ -86,6 +86,7 @@ pub const ALL: [&str; 17] = [
     feedmixer_flow::metrics::COMPONENT_FAILURES,
     feedmixer_flow::metrics::FLOW_DURATION,
     feedmixer_flow::metrics::FLOW_REQUESTS,
+    feedmixer_flow::quality::QUALITY_FACTOR,
     BUILD_INFO,
 ];
 

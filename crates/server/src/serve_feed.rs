@@ -116,7 +116,13 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     let mut page = cut(id, &session, offset, request.limit);
     if request.explain {
         let preset = request.preset.unwrap_or(&feed.preset);
-        page.explain = Some(crate::explain::trace(&graph, &flow, preset, &output, &page.posts));
+        page.explain = Some(crate::explain::trace(
+            &graph,
+            &flow,
+            preset,
+            &output,
+            &page.posts,
+        ));
     }
     Ok(page)
 }

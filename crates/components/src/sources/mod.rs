@@ -1,6 +1,10 @@
 //! Candidate sources.
 
+mod discovery;
+mod popular;
+mod shared_list;
 mod trending;
+mod velocity;
 mod walk;
 
 use feedmixer_flow::Registry;
@@ -8,4 +12,34 @@ use feedmixer_flow::Registry;
 pub(crate) fn register(registry: &mut Registry) {
     registry.sources.add(walk::KIND);
     registry.sources.add(trending::KIND);
+    registry.sources.add(popular::KIND);
+    registry.sources.add(velocity::KIND);
+    registry.sources.add(discovery::KIND);
+}
+
+#[cfg(test)]
+mod testing {
+    use feedmixer_flow::SourceScores;
+    use feedmixer_graph::LikeGraph;
+
+    /// Asserts a source's list is `expected` (post URI, score) in that
+    /// order, scores to 1e-6 relative.
+    #[track_caller]
+    pub(crate) fn assert_list(
+        graph: &LikeGraph,
+        found: &SourceScores,
+        expected: &[(impl AsRef<str>, f64)],
+    ) {
+        let got: Vec<&str> = found.iter().map(|&(p, _)| graph.post_uri(p)).collect();
+        let want: Vec<&str> = expected.iter().map(|(uri, _)| uri.as_ref()).collect();
+        assert_eq!(got, want, "order: got {found:?}");
+        for (&(p, score), (_, exact)) in found.iter().zip(expected) {
+            let err = (f64::from(score) - exact).abs() / exact.abs();
+            assert!(
+                err <= 1e-6,
+                "{}: {score} vs {exact} (rel err {err:e})",
+                graph.post_uri(p)
+            );
+        }
+    }
 }

@@ -45,8 +45,8 @@ impl SharedList {
     ) -> Arc<SourceScores> {
         let mut cache = self.cache.lock();
         if let Some(c) = cache.as_ref() {
-            let fresh = ctx.now_secs >= c.computed_at
-                && ctx.now_secs - c.computed_at < self.refresh_secs;
+            let fresh =
+                ctx.now_secs >= c.computed_at && ctx.now_secs - c.computed_at < self.refresh_secs;
             if fresh && Weak::ptr_eq(&c.graph, &Arc::downgrade(&ctx.graph)) {
                 return c.scores.clone();
             }
@@ -107,6 +107,9 @@ mod tests {
         assert_eq!(runs, 2);
         let weak = Arc::downgrade(&g);
         drop(g);
-        assert!(weak.upgrade().is_none(), "the cache does not keep the graph");
+        assert!(
+            weak.upgrade().is_none(),
+            "the cache does not keep the graph"
+        );
     }
 }

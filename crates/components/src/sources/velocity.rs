@@ -1,0 +1,182 @@
+//! `velocity`: posts whose like rate is rising, comparing the latest window
+//! with the one before. The same for every viewer, so it is computed once
+//! per refresh period and shared.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use feedmixer_flow::params::check_range;
+use feedmixer_flow::registry::Kind;
+use feedmixer_flow::{
+    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+};
+use feedmixer_graph::like_velocity_scores;
+use serde::Deserialize;
+
+use super::shared_list::SharedList;
+use crate::hours_to_secs;
+
+pub const KIND: Kind<dyn CandidateSource> = Kind {
+    name: "velocity",
+    description: "Posts whose like rate is rising (latest window vs the one before); the same for every viewer",
+    build: |table| Ok(Arc::new(Velocity::new(VelocityParams::from_table(table)?))),
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VelocityParams {
+    /// Length of each of the two compared windows, hours.
+    pub window_hours: f64,
+    /// Fewest likes in the latest window a post needs.
+    pub min_recent_likes: usize,
+    /// Candidates returned.
+    pub max_results: usize,
+    /// How long a computed list is reused, seconds.
+    pub refresh_secs: u32,
+}
+
+impl Default for VelocityParams {
+    fn default() -> Self {
+        VelocityParams {
+            window_hours: 1.0,
+            min_recent_likes: 3,
+            max_results: 500,
+            refresh_secs: 30,
+        }
+    }
+}
+
+impl Params for VelocityParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        // Two windows must fit in the graph's retention (7 days by default).
+        check_range("window_hours", self.window_hours, 0.1..=72.0)?;
+        check_range("min_recent_likes", self.min_recent_likes, 1..=100_000)?;
+        check_range("max_results", self.max_results, 1..=10_000)?;
+        check_range("refresh_secs", self.refresh_secs, 0..=3600)
+    }
+}
+
+/// Scores are `(r - q) / sqrt(q + 1)` (see [`like_velocity_scores`]): the
+/// rise in standard deviations of the previous count, so it takes both a
+/// relative rise and enough likes to trust it.
+pub struct Velocity {
+    params: VelocityParams,
+    list: SharedList,
+}
+
+impl Velocity {
+    pub fn new(params: VelocityParams) -> Self {
+        Velocity {
+            list: SharedList::new(params.refresh_secs),
+            params,
+        }
+    }
+
+    fn scores(&self, ctx: &RequestContext) -> Arc<SourceScores> {
+        let p = &self.params;
+        self.list.get(ctx, |graph, now| {
+            like_velocity_scores(
+                graph,
+                now,
+                hours_to_secs(p.window_hours),
+                p.min_recent_likes,
+                p.max_results,
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl CandidateSource for Velocity {
+    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
+        Ok(self.scores(ctx).as_ref().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::testing::assert_list;
+    use crate::testing::{NOW, ctx, graph, post};
+
+    const HOUR: u32 = 3600;
+
+    fn build(text: &str) -> Result<Arc<dyn CandidateSource>, ParamError> {
+        (KIND.build)(toml::from_str(text).unwrap())
+    }
+
+    fn velocity(text: &str) -> Velocity {
+        Velocity::new(VelocityParams::from_table(toml::from_str(text).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn params_have_bounds() {
+        assert!(build("").is_ok());
+        assert_eq!(
+            build("min_recent_likes = 0")
+                .err()
+                .unwrap()
+                .field
+                .as_deref(),
+            Some("min_recent_likes")
+        );
+        assert!(build("window_hours = 0.05").is_err());
+        assert!(build("window_hours = 73.0").is_err());
+        assert!(build("max_results = 0").is_err());
+        assert!(build("half_life_hours = 1.0").is_err());
+    }
+
+    /// Recent = the last hour, previous = the hour before:
+    /// x1 0 -> 3, x2 1 -> 4, y3 0 -> 2, y4 3 -> 3, z5 only 2 h ago (5).
+    fn rising() -> Arc<feedmixer_graph::LikeGraph> {
+        let (recent, previous, older) = (60, HOUR + 60, 2 * HOUR + 60);
+        let posts = [
+            (post("x", 1), 0, 3, 0),
+            (post("x", 2), 1, 4, 0),
+            (post("y", 3), 0, 2, 0),
+            (post("y", 4), 3, 3, 0),
+            (post("z", 5), 0, 0, 5),
+        ];
+        let users: Vec<String> = (0..10).map(|u| format!("u{u}")).collect();
+        let mut likes = Vec::new();
+        for (p, n_previous, n_recent, n_older) in &posts {
+            let mut liker = users.iter();
+            for (n, age) in [(n_recent, recent), (n_previous, previous), (n_older, older)] {
+                for u in liker.by_ref().take(*n) {
+                    likes.push((u.as_str(), p.as_str(), age));
+                }
+            }
+        }
+        graph(&likes)
+    }
+
+    #[tokio::test]
+    async fn rising_posts_in_standard_deviations() {
+        let g = rising();
+        let (x1, x2, y3, y4) = (post("x", 1), post("x", 2), post("y", 3), post("y", 4));
+        let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap();
+        let x2_score = 3.0 / 2f64.sqrt();
+        assert_list(&g, &found, &[(&x1, 3.0), (&x2, x2_score)]);
+        let found = velocity("min_recent_likes = 2").scores(&ctx(&g, None));
+        assert_list(&g, &found, &[(&x1, 3.0), (&x2, x2_score), (&y3, 2.0)]);
+        // A 2 h window: the first two hours are recent, z5's likes previous.
+        let found = velocity("window_hours = 2.0").scores(&ctx(&g, None));
+        assert_list(&g, &found, &[(&y4, 6.0), (&x2, 5.0), (&x1, 3.0)]);
+        let found = velocity("max_results = 1").scores(&ctx(&g, None));
+        assert_list(&g, &found, &[(&x1, 3.0)]);
+        let empty = graph(&[]);
+        assert!(velocity("").scores(&ctx(&empty, None)).is_empty());
+    }
+
+    #[tokio::test]
+    async fn reuses_its_list_within_the_refresh_period() {
+        let g = rising();
+        let source = velocity("");
+        let mut c = ctx(&g, None);
+        let first = source.scores(&c);
+        c.now_secs = NOW + 29;
+        assert!(Arc::ptr_eq(&first, &source.scores(&c)));
+        c.now_secs = NOW + 30;
+        assert!(!Arc::ptr_eq(&first, &source.scores(&c)));
+    }
+}
