@@ -1,9 +1,7 @@
 //! Realistic-looking identifiers: did:plc DIDs and TID record keys.
 
-/// The base32 alphabet of did:plc identifiers and TIDs' sortable variant
-/// differ; each function below uses its own.
+/// The base32 alphabet of did:plc identifiers.
 const PLC_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-const TID_ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
 
 /// A stable did:plc for user `index` of a dataset seeded with `seed`.
 pub fn did_for(seed: u64, index: u64) -> String {
@@ -19,14 +17,9 @@ pub fn did_for(seed: u64, index: u64) -> String {
     id
 }
 
-/// A TID record key: 53 bits of microseconds then a 10-bit clock id, in
-/// sortable base32, 13 characters.
+/// A TID record key: 53 bits of microseconds then a 10-bit clock id.
 pub fn tid(time_us: u64, clock_id: u16) -> String {
-    let value = ((time_us & ((1 << 53) - 1)) << 10) | u64::from(clock_id & 1023);
-    (0..13)
-        .rev()
-        .map(|i| TID_ALPHABET[((value >> (5 * i)) & 31) as usize] as char)
-        .collect()
+    feedmixer_atproto::Tid::new(time_us, clock_id).to_string()
 }
 
 fn splitmix(mut x: u64) -> u64 {

@@ -71,7 +71,7 @@ async fn every_shipped_feed_answers_and_personalization_is_visible() {
         .iter()
         .map(|f| f["uri"].as_str().unwrap())
         .collect();
-    for rkey in ["for-you", "trending", "trending-day"] {
+    for rkey in ["for-you", "trending", "trending-day", "discover"] {
         assert!(feeds.contains(&feed_uri(rkey).as_str()), "{rkey} described");
         let (status, page) = server.skeleton(rkey, 30, None).await;
         assert_eq!(status, 200, "{rkey}: {page}");
