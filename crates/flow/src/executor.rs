@@ -52,6 +52,7 @@ impl<T: ?Sized> Clone for Stage<T> {
 pub struct Flow {
     pub name: String,
     pub max_results: usize,
+    deadline: Duration,
     params: BTreeMap<String, Value>,
     eligible: Option<Gate>,
     sources: Vec<Stage<dyn CandidateSource>>,
@@ -142,6 +143,7 @@ impl Flow {
                 Ok(Flow {
                     name: def.name.clone(),
                     max_results: def.max_results,
+                    deadline: def.deadline,
                     params,
                     eligible: def.eligible.clone(),
                     sources,
@@ -193,6 +195,7 @@ impl Flow {
             ctx,
             input: &input,
             reports: Vec::new(),
+            deadline: started + self.deadline,
         };
         if let Some(gate) = &self.eligible
             && !gate.is_open(&input)
@@ -259,20 +262,18 @@ impl Flow {
     async fn fetch(&self, run: &mut Run<'_>) -> Vec<Candidate> {
         let ctx = run.ctx;
         let open: Vec<bool> = self.sources.iter().map(|s| run.is_open(s)).collect();
-        let results = join_all(
-            self.sources
-                .iter()
-                .zip(&open)
-                .map(|(stage, &open)| async move {
-                    let t = Instant::now();
-                    let result = if open {
-                        Some(tokio::time::timeout(stage.budget, stage.component.fetch(ctx)).await)
-                    } else {
-                        None
-                    };
-                    (t, result)
-                }),
-        )
+        let budgets: Vec<Duration> = self.sources.iter().map(|s| run.budget(s)).collect();
+        let results = join_all(self.sources.iter().zip(&open).zip(budgets).map(
+            |((stage, &open), budget)| async move {
+                let t = Instant::now();
+                let result = if open {
+                    Some(tokio::time::timeout(budget, stage.component.fetch(ctx)).await)
+                } else {
+                    None
+                };
+                (t, result)
+            },
+        ))
         .await;
 
         let n_sources = self.sources.len();
@@ -292,7 +293,11 @@ impl Flow {
                 }
                 Some(Err(_)) => {
                     stage.metrics.failed(FailureKind::Timeout);
-                    let why = format!("over its {} ms budget", stage.budget.as_millis());
+                    let why = if t.elapsed() + Duration::from_millis(1) >= stage.budget {
+                        format!("over its {} ms budget", stage.budget.as_millis())
+                    } else {
+                        "past the request deadline".to_string()
+                    };
                     run.reports
                         .push(report(stage, 0, 0, t.elapsed(), Some(why), false));
                     continue;
@@ -317,16 +322,44 @@ impl Flow {
     }
 }
 
-/// One run's state: the context, the gate input and the reports so far.
+/// One run's state: the context, the gate input, the deadline and the
+/// reports so far.
 struct Run<'a> {
     ctx: &'a RequestContext,
     input: &'a GateInput<'a>,
     reports: Vec<StageReport>,
+    deadline: Instant,
 }
 
 impl Run<'_> {
     fn is_open<T: ?Sized>(&self, stage: &Stage<T>) -> bool {
         stage.gate.as_ref().is_none_or(|g| g.is_open(self.input))
+    }
+
+    /// Past the request's deadline a component does not run: it is counted
+    /// as a timeout and the flow answers with what it has.
+    fn past_deadline<T: ?Sized>(&mut self, stage: &Stage<T>, candidates: usize) -> bool {
+        if Instant::now() < self.deadline {
+            return false;
+        }
+        stage.metrics.failed(FailureKind::Timeout);
+        let why = Some("past the request deadline".to_string());
+        self.reports.push(report(
+            stage,
+            candidates,
+            candidates,
+            Duration::ZERO,
+            why,
+            true,
+        ));
+        true
+    }
+
+    /// A source's budget, cut short by the request's deadline.
+    fn budget<T: ?Sized>(&self, stage: &Stage<T>) -> Duration {
+        stage
+            .budget
+            .min(self.deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Records a finished component run and reports it.
@@ -364,6 +397,9 @@ impl Run<'_> {
         candidates: &mut Vec<Candidate>,
         enough: usize,
     ) {
+        if self.past_deadline(stage, candidates.len()) {
+            return;
+        }
         if !self.is_open(stage) {
             self.reports.push(report(
                 stage,
@@ -427,6 +463,9 @@ impl Run<'_> {
         sources: &[SourceInfo],
         candidates: &mut Vec<Candidate>,
     ) {
+        if self.past_deadline(stage, candidates.len()) {
+            return;
+        }
         let t = Instant::now();
         let before = candidates.len();
         let failure = stage
@@ -439,6 +478,9 @@ impl Run<'_> {
     }
 
     async fn transform(&mut self, stage: &Stage<dyn Transform>, candidates: &mut Vec<Candidate>) {
+        if self.past_deadline(stage, candidates.len()) {
+            return;
+        }
         if !self.is_open(stage) {
             self.reports.push(report(
                 stage,

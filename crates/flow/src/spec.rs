@@ -17,6 +17,8 @@ use crate::registry::{Registry, Role};
 
 /// A source's default time budget.
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(200);
+/// The whole-request deadline unless the flow says otherwise.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(1000);
 /// How many posts a flow keeps after ranking unless it says otherwise.
 pub const DEFAULT_MAX_RESULTS: usize = 500;
 
@@ -73,6 +75,8 @@ pub struct FlowDef {
     pub file: PathBuf,
     pub description: String,
     pub max_results: usize,
+    /// Past this the flow stops where it is and answers with what it has.
+    pub deadline: Duration,
     pub quality_factor: QualityFactorConfig,
     /// The flow's own params, read by gates; overridable like any param.
     pub params: BTreeMap<String, Value>,
@@ -117,6 +121,8 @@ struct RawFlow {
     description: String,
     #[serde(default)]
     max_results: Option<Spanned<i64>>,
+    #[serde(default)]
+    deadline_ms: Option<Spanned<i64>>,
     #[serde(default)]
     quality_factor: Option<Spanned<RawTable>>,
     #[serde(default)]
@@ -202,6 +208,19 @@ impl FlowDef {
                 }
             }
         };
+        let deadline = match raw.deadline_ms {
+            None => DEFAULT_DEADLINE,
+            Some(value) => {
+                let line = line_of(text, value.span().start);
+                match check_range("deadline_ms", *value.get_ref(), 1..=60_000) {
+                    Ok(()) => Duration::from_millis(*value.get_ref() as u64),
+                    Err(e) => {
+                        errors.push(Diagnostic::new(file, line, e.to_string()));
+                        DEFAULT_DEADLINE
+                    }
+                }
+            }
+        };
         let quality_factor = match raw.quality_factor {
             None => QualityFactorConfig::default(),
             Some(table) => {
@@ -224,6 +243,7 @@ impl FlowDef {
                 file: file.to_path_buf(),
                 description: raw.description,
                 max_results,
+                deadline,
                 quality_factor,
                 params,
                 eligible,

@@ -330,3 +330,41 @@ kind = "sum"
     ctx.explain = false;
     assert!(f.run(&ctx).await.stages[1].dropped.is_empty());
 }
+
+#[tokio::test]
+async fn the_request_deadline_cuts_sources_short_and_skips_later_stages() {
+    let f = flow(
+        r#"
+deadline_ms = 30
+[[sources]]
+id = "fast"
+kind = "fixed"
+posts = [[1, 0.5], [2, 1.0]]
+[[sources]]
+id = "slow"
+kind = "fixed"
+budget_ms = 5000
+delay_ms = 5000
+posts = [[3, 1.0]]
+[[predicates]]
+kind = "min_score"
+min = 0.9
+[ranker]
+kind = "sum"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let (posts, out) = run(&f).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the slow source was abandoned"
+    );
+    assert_eq!(
+        out.stages[1].failure.as_deref(),
+        Some("past the request deadline")
+    );
+    // Past the deadline: the predicate and the ranker did not run, so both
+    // posts of the fast source come back in merge order.
+    assert_eq!(posts, vec![common::uri(1), common::uri(2)]);
+    assert!(out.stages[2].skipped && out.stages[3].skipped);
+}
