@@ -307,7 +307,7 @@ impl StageDef {
         let line = err
             .field
             .as_ref()
-            .and_then(|f| self.key_lines.get(f.split('.').next().unwrap_or(f)))
+            .and_then(|f| self.key_lines.get(f.split(['.', '[']).next().unwrap_or(f)))
             .copied()
             .unwrap_or(self.line);
         Diagnostic::new(
