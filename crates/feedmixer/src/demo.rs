@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use feedmixer_demo::{DemoSpec, generate};
+use std::collections::{BTreeSet, HashSet};
+
+use feedmixer_atproto::AtUri;
+use feedmixer_demo::{DemoSpec, did_for, generate};
 use feedmixer_store::{LikeEvent, Store};
 use tokio::sync::mpsc;
 
@@ -14,6 +17,10 @@ use crate::progress;
 
 /// Meta key recording when the demo data was loaded.
 const DEMO_LOADED: &str = "demo_loaded_us";
+/// The shipped feed whose candidate pool the demo fills.
+const DEMO_POOL_FEED: &str = "curated";
+/// Its pool: every liked post of this many of the demo's authors.
+const DEMO_POOL_AUTHORS: u64 = 100;
 const BATCH: usize = 50_000;
 
 fn now_us() -> u64 {
@@ -50,6 +57,7 @@ pub async fn load_if_empty(store: &dyn Store, size: DemoSize) -> anyhow::Result<
         return Ok(());
     }
     let spec = size.spec(now_us());
+    let seed = spec.seed;
     tracing::info!(
         users = spec.users,
         likes = spec.likes,
@@ -68,13 +76,24 @@ pub async fn load_if_empty(store: &dyn Store, size: DemoSize) -> anyhow::Result<
         });
         let _ = tx.blocking_send(batch);
     });
+    let pool_authors: HashSet<String> = (0..DEMO_POOL_AUTHORS).map(|i| did_for(seed, i)).collect();
+    let mut pool = BTreeSet::new();
     let mut loaded = 0u64;
     while let Some(batch) = rx.recv().await {
         store.apply(&batch).await.context("loading demo data")?;
+        for event in &batch {
+            if let LikeEvent::Create { subject, .. } = event
+                && AtUri::parse(subject).is_ok_and(|u| pool_authors.contains(u.did))
+            {
+                pool.insert(subject.clone());
+            }
+        }
         loaded += batch.len() as u64;
         bar.set_position(loaded);
     }
     generator.await.context("demo generator")?;
+    let pool: Vec<String> = pool.into_iter().collect();
+    store.update_pool(DEMO_POOL_FEED, &pool, &[], true).await?;
     store.set_meta(DEMO_LOADED, &now_us().to_be_bytes()).await?;
     bar.finish_and_clear();
     tracing::info!(likes = loaded, "demo data loaded");

@@ -72,6 +72,7 @@ async fn every_shipped_feed_answers_and_personalization_is_visible() {
         .map(|f| f["uri"].as_str().unwrap())
         .collect();
     for rkey in ["for-you", "trending", "trending-day", "discover"] {
+        // (curated has its own test: its pool comes from --demo, not a replay)
         assert!(feeds.contains(&feed_uri(rkey).as_str()), "{rkey} described");
         let (status, page) = server.skeleton(rkey, 30, None).await;
         assert_eq!(status, 200, "{rkey}: {page}");
@@ -512,4 +513,60 @@ fn flows_prints_the_resolved_flow_of_a_feed() {
     assert!(text.contains("gate = \"viewer_likes > 0\""), "{text}");
     let out = feedmixer(&["flows", "nope"]);
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn a_curated_feed_shows_only_its_pool_and_operators_change_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--demo", "--demo-size", "small"]).await;
+
+    let (status, pool) = server.admin_get("/v1/feeds/curated/pool").await;
+    assert_eq!(status, 200, "{pool}");
+    let members: HashSet<String> = pool["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert!(members.len() > 50, "the demo fills the curated pool ({})", members.len());
+    assert_eq!(pool["size"].as_u64().unwrap() as usize, members.len());
+
+    let (status, page) = server.skeleton("curated", 50, None).await;
+    assert_eq!(status, 200, "{page}");
+    let shown = posts(&page);
+    assert!(!shown.is_empty());
+    assert!(shown.iter().all(|p| members.contains(p)), "only pool posts");
+    let (_, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "curated", "limit": 50})).await;
+    assert!(posts(&page).iter().all(|p| members.contains(p)), "personalized, still only pool posts");
+
+    // Replace the pool with three posts: the feed follows at once.
+    let three: Vec<String> = shown.iter().take(3).cloned().collect();
+    let (status, stats) = server
+        .admin_post("/v1/feeds/curated/pool", &json!({"add": three, "replace": true}))
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["size"], 3);
+    let (_, page) = server.skeleton("curated", 50, None).await;
+    let mut now_shown = posts(&page);
+    now_shown.sort();
+    let mut expected = three.clone();
+    expected.sort();
+    assert_eq!(now_shown, expected);
+
+    // Bad updates change nothing.
+    for (body, error) in [
+        (json!({"add": ["https://example.com/x"]}), "InvalidRequest"),
+        (json!({"add": ["at://did:plc:x/app.bsky.feed.like/3k"]}), "InvalidRequest"),
+        (json!({"remove": "everything"}), "InvalidRequest"),
+        (json!({"nuke": true}), "InvalidRequest"),
+    ] {
+        let (status, reply) = server.admin_post("/v1/feeds/curated/pool", &body).await;
+        assert_eq!((status, reply["error"].as_str()), (400, Some(error)), "{body}: {reply}");
+    }
+    let (status, reply) = server.admin_post("/v1/feeds/nope/pool", &json!({"add": []})).await;
+    assert_eq!((status, reply["error"].as_str()), (400, Some("UnknownFeed")));
+    let (_, pool) = server.admin_get("/v1/feeds/curated/pool").await;
+    assert_eq!(pool["size"], 3, "bad updates changed nothing");
+    let r = server.client.get(server.url("/v1/feeds/curated/pool")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
 }

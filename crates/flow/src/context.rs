@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use feedmixer_graph::{LikeGraph, UserId};
+use feedmixer_graph::{LikeGraph, PostId, UserId};
+use rustc_hash::FxHashSet;
 
 /// Read-only request state handed to every component.
 #[derive(Clone)]
@@ -18,6 +19,44 @@ pub struct RequestContext {
     pub quality_factor: f64,
     /// Keep what an explain trace needs (dropped posts, final scores).
     pub explain: bool,
+    /// The feed's candidate pool, when it has one: the posts it may show.
+    pub pool: Option<Arc<Pool>>,
+}
+
+/// A feed's candidate pool: post AT-URIs, looked up by string so posts
+/// join the pool before anyone likes them.
+#[derive(Debug, Default)]
+pub struct Pool {
+    posts: FxHashSet<Box<str>>,
+}
+
+impl Pool {
+    pub fn new(posts: impl IntoIterator<Item = String>) -> Self {
+        Pool {
+            posts: posts.into_iter().map(String::into_boxed_str).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.posts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.posts.is_empty()
+    }
+
+    pub fn contains(&self, uri: &str) -> bool {
+        self.posts.contains(uri)
+    }
+
+    /// Whether graph post `post` is in the pool.
+    pub fn has(&self, graph: &LikeGraph, post: PostId) -> bool {
+        self.posts.contains(graph.post_uri(post))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.posts.iter().map(|p| &**p)
+    }
 }
 
 impl RequestContext {
@@ -28,6 +67,7 @@ impl RequestContext {
             now_secs,
             quality_factor: 1.0,
             explain: false,
+            pool: None,
         }
     }
 

@@ -30,6 +30,7 @@ struct Stage<T: ?Sized> {
     kind: StageKind,
     budget: Duration,
     gate: Option<Gate>,
+    in_pool: bool,
     metrics: StageMetrics,
     component: Arc<T>,
 }
@@ -41,6 +42,7 @@ impl<T: ?Sized> Clone for Stage<T> {
             kind: self.kind,
             budget: self.budget,
             gate: self.gate.clone(),
+            in_pool: self.in_pool,
             metrics: self.metrics.clone(),
             component: Arc::clone(&self.component),
         }
@@ -286,7 +288,14 @@ impl Flow {
                         .push(report(stage, 0, 0, Duration::ZERO, None, true));
                     continue;
                 }
-                Some(Ok(Ok(found))) => found,
+                Some(Ok(Ok(mut found))) => {
+                    if stage.in_pool
+                        && let Some(pool) = &ctx.pool
+                    {
+                        found.retain(|(post, _)| pool.has(&ctx.graph, *post));
+                    }
+                    found
+                }
                 Some(Ok(Err(e))) => {
                     run.finish(stage, t, 0, 0, Some(e.0));
                     continue;
@@ -573,6 +582,7 @@ impl Builder<'_> {
                     kind: def.stage,
                     budget: stage.budget,
                     gate: stage.gate,
+                    in_pool: stage.in_pool,
                     component,
                 },
             )),

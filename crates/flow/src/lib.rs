@@ -30,7 +30,7 @@ pub use catalog::{Catalog, Feed, FeedInfo};
 pub use component::{
     CandidateSource, ComponentError, Predicate, Ranker, SourceInfo, SourceScores, Transform,
 };
-pub use context::RequestContext;
+pub use context::{Pool, RequestContext};
 pub use diagnostic::Diagnostic;
 pub use executor::{Flow, FlowOutput};
 pub use id::ComponentId;

@@ -240,3 +240,34 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &for_flow("registry-test", &changed)));
     }
 }
+
+#[cfg(test)]
+mod recovery {
+    use super::*;
+
+    #[test]
+    fn drops_under_injected_latency_and_recovers_after() {
+        let q = QualityFactor::new(
+            "recovery",
+            QualityFactorConfig {
+                initial_delay_secs: 0,
+                target_latency_ms: 10.0,
+                target_percentile: 95.0,
+                delta: 0.01,
+                ..Default::default()
+            },
+        );
+        for _ in 0..20 {
+            q.record(Duration::from_millis(50), false);
+        }
+        assert_eq!(q.value(), 0.1, "sustained slowness drives it to the floor");
+        for _ in 0..45 {
+            q.record(Duration::from_millis(2), false);
+        }
+        assert!((q.value() - 0.55).abs() < 1e-9, "{}", q.value());
+        for _ in 0..100 {
+            q.record(Duration::from_millis(2), false);
+        }
+        assert_eq!(q.value(), 1.0, "and back to the top once fast again");
+    }
+}

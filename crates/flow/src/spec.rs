@@ -103,6 +103,8 @@ pub struct StageDef {
     pub budget: Duration,
     /// When closed, the component is skipped for the request.
     pub gate: Option<Gate>,
+    /// Sources only: keep only candidates in the feed's pool (when it has one).
+    pub in_pool: bool,
     pub params: toml::Table,
     /// Line of the stage's table, and of each of its keys.
     pub line: usize,
@@ -110,7 +112,7 @@ pub struct StageDef {
 }
 
 /// Envelope keys the engine owns; everything else is the kind's.
-const ENVELOPE: [&str; 5] = ["id", "kind", "weight", "budget_ms", "gate"];
+const ENVELOPE: [&str; 6] = ["id", "kind", "weight", "budget_ms", "gate", "in_pool"];
 
 type RawTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
@@ -322,7 +324,9 @@ impl StageDef {
         let mut stage = self.clone();
         for (key, value) in overrides {
             match key.as_str() {
-                "id" | "kind" | "gate" => return Err(ParamError::new(key, "cannot be overridden")),
+                "id" | "kind" | "gate" | "in_pool" => {
+                    return Err(ParamError::new(key, "cannot be overridden"));
+                }
                 "weight" => stage.weight = parse_weight(value)?,
                 "budget_ms" => stage.budget = parse_budget(value)?,
                 _ => {
@@ -522,6 +526,7 @@ impl StageParser<'_> {
             weight: 1.0,
             budget: DEFAULT_BUDGET,
             gate: None,
+            in_pool: false,
             params: toml::Table::new(),
             line,
             key_lines,
@@ -537,10 +542,17 @@ impl StageParser<'_> {
                         }),
                     None => Err(ParamError::new("gate", "expected a condition string")),
                 },
-                "weight" | "budget_ms" if role != StageKind::Source => Err(ParamError::new(
+                "weight" | "budget_ms" | "in_pool" if role != StageKind::Source => Err(ParamError::new(
                     &key,
-                    "only sources take a weight or a budget",
+                    "only sources take a weight, a budget or in_pool",
                 )),
+                "in_pool" => match value.as_bool() {
+                    Some(b) => {
+                        stage.in_pool = b;
+                        Ok(())
+                    }
+                    None => Err(ParamError::new("in_pool", "expected true or false")),
+                },
                 "weight" => parse_weight(&value).map(|w| stage.weight = w),
                 "budget_ms" => parse_budget(&value).map(|b| stage.budget = b),
                 _ => {

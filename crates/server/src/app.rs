@@ -12,18 +12,22 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::XrpcError;
-use crate::routes::{describe, did, ops, personalize, skeleton, stats};
+use crate::routes::{describe, did, ops, personalize, pool, skeleton, stats};
 use crate::state::AppState;
 
 /// The AppView waits 10 s for a skeleton; answering later is useless.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// No request of ours has a large body.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest bodies are admin pool updates (10,000 URIs).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub fn app(state: Arc<AppState>) -> Router {
     let admin = Router::new()
         .route("/v1/personalize", post(personalize::personalize))
         .route("/v1/stats", get(stats::stats))
+        .route(
+            "/v1/feeds/{feed}/pool",
+            get(pool::get_pool).post(pool::update_pool),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_admin,

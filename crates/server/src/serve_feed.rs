@@ -94,6 +94,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     let viewer = request.viewer.and_then(|did| graph.user_id(did));
     let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
     ctx.explain = request.explain;
+    ctx.pool = state.pool(request.feed);
     let output = flow.run(&ctx).await;
     let session = Session {
         feed: request.feed.to_string(),

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
-use feedmixer_flow::{Catalog, Registry};
+use std::collections::BTreeMap;
+
+use feedmixer_flow::{Catalog, Pool, Registry};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
-use feedmixer_store::Store;
+use feedmixer_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ServiceConfig;
@@ -22,6 +24,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub sessions: Sessions,
     pub metrics: PrometheusHandle,
+    /// Candidate pools by feed, mirrored from the store so no request reads it.
+    pools: ArcSwap<BTreeMap<String, Arc<Pool>>>,
     ready: AtomicBool,
 }
 
@@ -44,6 +48,7 @@ impl AppState {
             graph: ArcSwap::from_pointee(GraphBuilder::new(0).build()),
             store,
             metrics,
+            pools: ArcSwap::from_pointee(BTreeMap::new()),
             ready: AtomicBool::new(false),
         }
     }
@@ -54,6 +59,35 @@ impl AppState {
         self.graph.store(Arc::new(graph));
         self.ready.store(true, Ordering::Release);
         crate::metrics::set_ready(true);
+    }
+
+    /// Loads every feed's candidate pool from the store.
+    pub async fn load_pools(&self) -> Result<(), StoreError> {
+        let mut pools = BTreeMap::new();
+        for feed in self.store.pool_feeds().await? {
+            let posts = self.store.pool(&feed).await?;
+            pools.insert(feed, Arc::new(Pool::new(posts)));
+        }
+        self.pools.store(Arc::new(pools));
+        Ok(())
+    }
+
+    /// Re-reads one feed's pool from the store after a change.
+    pub async fn reload_pool(&self, feed: &str) -> Result<(), StoreError> {
+        let posts = self.store.pool(feed).await?;
+        let mut pools = BTreeMap::clone(&self.pools.load());
+        if posts.is_empty() {
+            pools.remove(feed);
+        } else {
+            pools.insert(feed.to_string(), Arc::new(Pool::new(posts)));
+        }
+        self.pools.store(Arc::new(pools));
+        Ok(())
+    }
+
+    /// The feed's candidate pool, if it has one.
+    pub fn pool(&self, feed: &str) -> Option<Arc<Pool>> {
+        self.pools.load().get(feed).cloned()
     }
 
     pub fn is_ready(&self) -> bool {

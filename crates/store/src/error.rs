@@ -40,6 +40,16 @@ pub enum StoreError {
     #[error("meta key `{0}` is reserved for the store itself")]
     ReservedMetaKey(String),
 
+    /// A pool operation was given an empty feed name: the store keeps no
+    /// pool for it.
+    #[error("a feed pool needs a non-empty feed name")]
+    EmptyFeedName,
+
+    /// A pool update was given an empty post URI: the store never stores
+    /// one.
+    #[error("a feed pool cannot hold an empty post URI")]
+    EmptyPostUri,
+
     /// A capture being replayed could not be read (not: a line in it could
     /// not be decoded, which the replay counts and skips).
     #[error("cannot read the capture: {0}")]

@@ -7,6 +7,10 @@
 //! async so that a Redis store can sit behind it next to
 //! [`EmbeddedStore`], the single-file default.
 //!
+//! Next to the like log the store keeps each feed's candidate pool, the
+//! posts the feed may show, as operators set them through
+//! [`Store::update_pool`].
+//!
 //! # Semantics every backend keeps
 //!
 //! Jetstream delivers at least once, a replay window overlaps what is
@@ -116,12 +120,28 @@ pub struct StoreCounts {
     pub likers: u64,
 }
 
+/// What a pool update did.
+///
+/// `added` counts the posts in the pool afterwards that were not in it
+/// before, `removed` those in it before that are not any more, so the new
+/// `size` is always the old size plus `added` minus `removed`. A post both
+/// added and removed by one update was never in the pool, whatever it was
+/// before the update; it is counted once as removed when it was in the pool
+/// before, not at all when it was not.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub added: u64,
+    pub removed: u64,
+    pub size: u64,
+}
+
 /// The receiver of [`Store::scan_likes`]: called once per like, in
 /// `time_us` order.
 pub type LikeSink<'s> = dyn for<'a> FnMut(LikeRef<'a>) + Send + 's;
 
-/// The source of truth behind feedmixer: the like log and a small
-/// key-value space for service state (cursors and the like).
+/// The source of truth behind feedmixer: the like log, the feeds'
+/// candidate pools and a small key-value space for service state (cursors
+/// and the like).
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies events in order, all in one atomic, durable transaction:
@@ -145,4 +165,31 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a service value durably. Keys starting with `store.` belong
     /// to the store itself and are refused.
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Changes feed `feed`'s pool in one atomic, durable transaction: with
+    /// `replace`, the pool becomes exactly `add` (then `remove` is
+    /// applied); otherwise `add` are inserted (already present: not
+    /// counted) and `remove` deleted (absent: not counted). Returns the
+    /// counts and the pool's new size (see [`PoolStats`]).
+    ///
+    /// A post already in the pool keeps the time it was first added.
+    /// Validating feed names and URIs is the caller's job, but an empty
+    /// feed name ([`StoreError::EmptyFeedName`]) or an empty URI in `add`
+    /// or `remove` ([`StoreError::EmptyPostUri`]) is refused and nothing
+    /// is written.
+    async fn update_pool(
+        &self,
+        feed: &str,
+        add: &[String],
+        remove: &[String],
+        replace: bool,
+    ) -> Result<PoolStats, StoreError>;
+
+    /// Every post of feed `feed`'s pool, in URI order (empty when the feed
+    /// has none). An empty feed name is refused with
+    /// [`StoreError::EmptyFeedName`].
+    async fn pool(&self, feed: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The feeds that have a non-empty pool, sorted.
+    async fn pool_feeds(&self) -> Result<Vec<String>, StoreError>;
 }

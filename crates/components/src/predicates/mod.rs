@@ -2,6 +2,7 @@
 
 mod already_liked;
 mod author_blocklist;
+mod in_pool;
 mod max_post_age;
 mod min_likes;
 
@@ -12,4 +13,5 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.predicates.add(max_post_age::KIND);
     registry.predicates.add(min_likes::KIND);
     registry.predicates.add(author_blocklist::KIND);
+    registry.predicates.add(in_pool::KIND);
 }

@@ -1,6 +1,7 @@
 //! Candidate sources.
 
 mod discovery;
+mod pool;
 mod popular;
 mod shared_list;
 mod trending;
@@ -15,6 +16,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.sources.add(popular::KIND);
     registry.sources.add(velocity::KIND);
     registry.sources.add(discovery::KIND);
+    registry.sources.add(pool::KIND);
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod describe;
 pub mod did;
 pub mod ops;
 pub mod personalize;
+pub mod pool;
 pub mod skeleton;
 pub mod stats;
 

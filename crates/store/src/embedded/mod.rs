@@ -6,19 +6,20 @@
 //! see a consistent snapshot and never wait for writes.
 
 mod apply;
+mod pool;
 mod scan;
 mod schema;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTableMetadata};
 use tokio::sync::mpsc;
 
-use crate::{ApplyStats, LikeEvent, LikeSink, Store, StoreCounts, StoreError};
-use schema::{LIKE_LOG, LIKERS, META, RESERVED_META_PREFIX};
+use crate::{ApplyStats, LikeEvent, LikeSink, PoolStats, Store, StoreCounts, StoreError};
+use schema::{LIKE_LOG, LIKERS, META, POOL_SIZES, RESERVED_META_PREFIX};
 
 /// The database file inside the data dir.
 pub const DATABASE_FILE: &str = "feedmixer.redb";
@@ -195,6 +196,73 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+
+    async fn update_pool(
+        &self,
+        feed: &str,
+        add: &[String],
+        remove: &[String],
+        replace: bool,
+    ) -> Result<PoolStats, StoreError> {
+        pool::check(feed, add, remove)?;
+        let feed = feed.to_owned();
+        if add.is_empty() && remove.is_empty() && !replace {
+            // Nothing to change: spare the commit's sync.
+            let size = self
+                .blocking(move |db| {
+                    let txn = db.begin_read()?;
+                    let sizes = txn.open_table(POOL_SIZES)?;
+                    Ok(sizes.get(feed.as_str())?.map_or(0, |size| size.value()))
+                })
+                .await?;
+            return Ok(PoolStats {
+                size,
+                ..PoolStats::default()
+            });
+        }
+        let started = Instant::now();
+        let (add_len, remove_len) = (add.len(), remove.len());
+        let (add, remove) = (add.to_vec(), remove.to_vec());
+        let (feed, stats) = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let stats = pool::update(&txn, &feed, &add, &remove, replace, now_us())?;
+                txn.commit()?;
+                Ok((feed, stats))
+            })
+            .await?;
+        tracing::info!(
+            feed,
+            replace,
+            add = add_len,
+            remove = remove_len,
+            added = stats.added,
+            removed = stats.removed,
+            size = stats.size,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "updated feed pool"
+        );
+        Ok(stats)
+    }
+
+    async fn pool(&self, feed: &str) -> Result<Vec<String>, StoreError> {
+        pool::check(feed, &[], &[])?;
+        let feed = feed.to_owned();
+        self.blocking(move |db| pool::read(&db.begin_read()?, &feed))
+            .await
+    }
+
+    async fn pool_feeds(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(|db| pool::feeds(&db.begin_read()?)).await
+    }
+}
+
+/// Microseconds since the Unix epoch, as `time_us` is everywhere; 0 on a
+/// clock set before 1970.
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
 }
 
 #[cfg(test)]
@@ -241,6 +309,113 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("schema version 2"), "{err}");
+    }
+
+    /// A file written before the pool tables existed: version 1 with the
+    /// like-log tables and one like, and no pool table.
+    fn write_pre_pool_file(dir: &Path) {
+        let db = Database::create(dir.join(DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        schema::stamp_version(&txn, 1).unwrap();
+        txn.open_table(schema::LIKE_LOG)
+            .unwrap()
+            .insert(
+                (10, "did:plc:a", "k1"),
+                "at://did:plc:b/app.bsky.feed.post/p",
+            )
+            .unwrap();
+        txn.open_table(schema::LIKE_KEYS)
+            .unwrap()
+            .insert(("did:plc:a", "k1"), (10, 10))
+            .unwrap();
+        txn.open_table(schema::TOMBSTONES).unwrap();
+        txn.open_table(schema::DELETED_ACCOUNTS).unwrap();
+        txn.open_table(schema::LIKERS)
+            .unwrap()
+            .insert("did:plc:a", 1)
+            .unwrap();
+        txn.commit().unwrap();
+        let txn = db.begin_read().unwrap();
+        let tables: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|table| redb::TableHandle::name(&table).to_owned())
+            .collect();
+        assert!(
+            !tables.iter().any(|name| name.starts_with("pool")),
+            "{tables:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_pools_opens_with_empty_pools() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pre_pool_file(dir.path());
+        let post = "at://did:plc:b/app.bsky.feed.post/p".to_owned();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            assert_eq!(store.pool("news").await.unwrap(), Vec::<String>::new());
+            assert_eq!(store.pool_feeds().await.unwrap(), Vec::<String>::new());
+            assert_eq!(
+                store.counts().await.unwrap(),
+                StoreCounts {
+                    likes: 1,
+                    likers: 1
+                },
+                "the likes are still there"
+            );
+            let stats = store
+                .update_pool("news", std::slice::from_ref(&post), &[], false)
+                .await
+                .unwrap();
+            assert_eq!(
+                stats,
+                PoolStats {
+                    added: 1,
+                    removed: 0,
+                    size: 1
+                }
+            );
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.pool("news").await.unwrap(), [post]);
+        assert_eq!(
+            store.get_meta("store.schema_version").await.unwrap(),
+            Some(1u64.to_le_bytes().to_vec()),
+            "pools need no new schema version"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_post_kept_in_the_pool_keeps_its_time_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (p1, p2) = (
+            "at://did:plc:b/app.bsky.feed.post/1".to_owned(),
+            "at://did:plc:b/app.bsky.feed.post/2".to_owned(),
+        );
+        let added_us = |store: &EmbeddedStore, uri: &str| {
+            let txn = store.inner.db.begin_read().unwrap();
+            let pools = txn.open_table(schema::POOLS).unwrap();
+            pools.get(("f", uri)).unwrap().map(|at| at.value())
+        };
+        store
+            .update_pool("f", std::slice::from_ref(&p1), &[], false)
+            .await
+            .unwrap();
+        let first = added_us(&store, &p1).expect("p1 is in the pool");
+        assert!(first > 1_600_000_000_000_000, "µs since the epoch: {first}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        store
+            .update_pool("f", &[p1.clone(), p2.clone()], &[], true)
+            .await
+            .unwrap();
+        store
+            .update_pool("f", std::slice::from_ref(&p1), &[], false)
+            .await
+            .unwrap();
+        assert_eq!(added_us(&store, &p1), Some(first));
+        assert!(added_us(&store, &p2).unwrap() > first);
     }
 
     #[test]

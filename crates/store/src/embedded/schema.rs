@@ -10,9 +10,17 @@
 //! | `deleted_accounts` | `did`                  | `time_us`      | deleted accounts, so late older creates are stale |
 //! | `likers`           | `did`                  | live like count| its length is `counts().likers` without a scan |
 //! | `meta`             | `&str`                 | bytes          | service values and `store.schema_version` |
+//! | `pools`            | `(feed, post URI)`     | `time_us` added| the feeds' candidate pools; a feed's pool is the run of keys starting with it, in URI order |
+//! | `pool_sizes`       | `feed`                 | pool size      | only feeds with a non-empty pool: the size without a scan, and its keys are `pool_feeds` |
 //!
 //! The subject lives only in the log, not beside the key: every like is
 //! written once per table, and the scan (the hot read) never joins.
+//!
+//! The pool tables came after version 1 was released without them, and
+//! did not need a new version: `prepare` creates missing tables on every
+//! open, so a file written before them opens with empty pools, and a
+//! feedmixer that predates them never opens them, so it reads and writes
+//! a file that has them as before.
 
 use std::path::Path;
 
@@ -30,6 +38,9 @@ pub(super) const TOMBSTONES: TableDefinition<LikeKey, u64> = TableDefinition::ne
 pub(super) const DELETED_ACCOUNTS: TableDefinition<&str, u64> =
     TableDefinition::new("deleted_accounts");
 pub(super) const LIKERS: TableDefinition<&str, u64> = TableDefinition::new("likers");
+pub(super) type PoolKey<'a> = (&'a str, &'a str);
+pub(super) const POOLS: TableDefinition<PoolKey, u64> = TableDefinition::new("pools");
+pub(super) const POOL_SIZES: TableDefinition<&str, u64> = TableDefinition::new("pool_sizes");
 /// Must keep this name and type in every schema version: it is read before
 /// anything else to learn which version the file has.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -74,6 +85,8 @@ pub(super) fn prepare(txn: &WriteTransaction, dir: &Path) -> Result<(), StoreErr
     txn.open_table(TOMBSTONES)?;
     txn.open_table(DELETED_ACCOUNTS)?;
     txn.open_table(LIKERS)?;
+    txn.open_table(POOLS)?;
+    txn.open_table(POOL_SIZES)?;
     Ok(())
 }
 

@@ -1,0 +1,65 @@
+//! `in_pool`: keeps only posts in the feed's candidate pool, so a curated
+//! feed never shows what its operator did not admit. A feed without a pool
+//! is not restricted.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use feedmixer_flow::registry::Kind;
+use feedmixer_flow::{Candidate, ComponentError, Params, Predicate, RequestContext};
+use serde::Deserialize;
+
+pub const KIND: Kind<dyn Predicate> = Kind {
+    name: "in_pool",
+    description: "Keeps only posts in the feed's candidate pool",
+    build: |table| {
+        InPoolParams::from_table(table)?;
+        Ok(Arc::new(InPool))
+    },
+};
+
+/// No params: the table must be empty.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InPoolParams {}
+
+impl Params for InPoolParams {}
+
+pub struct InPool;
+
+#[async_trait]
+impl Predicate for InPool {
+    async fn keep(
+        &self,
+        ctx: &RequestContext,
+        candidates: &[Candidate],
+    ) -> Result<Vec<bool>, ComponentError> {
+        Ok(match &ctx.pool {
+            None => vec![true; candidates.len()],
+            Some(pool) => candidates
+                .iter()
+                .map(|c| pool.has(&ctx.graph, c.post))
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{candidate, ctx, graph, post};
+    use feedmixer_flow::Pool;
+
+    #[tokio::test]
+    async fn keeps_pool_posts_only_when_the_feed_has_a_pool() {
+        let (a, b) = (post("x", 1), post("x", 2));
+        let g = graph(&[("u", &a, 60), ("u", &b, 60)]);
+        let candidates = [candidate(&g, &a, &[1.0]), candidate(&g, &b, &[1.0])];
+        let mut c = ctx(&g, None);
+        assert_eq!(InPool.keep(&c, &candidates).await.unwrap(), vec![true, true]);
+        c.pool = Some(Arc::new(Pool::new([b.clone()])));
+        assert_eq!(InPool.keep(&c, &candidates).await.unwrap(), vec![false, true]);
+        c.pool = Some(Arc::new(Pool::default()));
+        assert_eq!(InPool.keep(&c, &candidates).await.unwrap(), vec![false, false]);
+    }
+}

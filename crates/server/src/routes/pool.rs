@@ -1,0 +1,84 @@
+//! `GET` / `POST /v1/feeds/{feed}/pool` (admin): a feed's candidate pool,
+//! the posts it may show. Writes go to the store first, then the in-process
+//! copy requests read is refreshed.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use feedmixer_atproto::AtUri;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::XrpcError;
+use crate::state::AppState;
+
+/// Posts one update may name, added and removed together.
+const MAX_POSTS_PER_UPDATE: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolUpdate {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    /// The pool becomes exactly `add` (then `remove` applies).
+    #[serde(default)]
+    replace: bool,
+}
+
+fn known_feed(state: &AppState, feed: &str) -> Result<(), XrpcError> {
+    if state.catalog.load().feed(feed).is_some() {
+        Ok(())
+    } else {
+        Err(XrpcError::unknown_feed(feed))
+    }
+}
+
+pub async fn get_pool(
+    State(state): State<Arc<AppState>>,
+    Path(feed): Path<String>,
+) -> Result<Json<Value>, XrpcError> {
+    known_feed(&state, &feed)?;
+    let posts = state.store.pool(&feed).await.map_err(XrpcError::internal)?;
+    Ok(Json(json!({ "feed": feed, "size": posts.len(), "posts": posts })))
+}
+
+pub async fn update_pool(
+    State(state): State<Arc<AppState>>,
+    Path(feed): Path<String>,
+    body: Result<Json<PoolUpdate>, JsonRejection>,
+) -> Result<Json<Value>, XrpcError> {
+    known_feed(&state, &feed)?;
+    let Json(update) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    if update.add.len() + update.remove.len() > MAX_POSTS_PER_UPDATE {
+        return Err(XrpcError::invalid_request(format!(
+            "at most {MAX_POSTS_PER_UPDATE} posts per update; send several"
+        )));
+    }
+    for (field, posts) in [("add", &update.add), ("remove", &update.remove)] {
+        if let Some((i, bad)) = posts
+            .iter()
+            .enumerate()
+            .find(|(_, p)| !AtUri::parse(p).is_ok_and(|u| u.is_post()))
+        {
+            return Err(XrpcError::invalid_request(format!(
+                "{field}[{i}]: {bad:?} is not a post AT-URI (at://DID/app.bsky.feed.post/RKEY)"
+            )));
+        }
+    }
+    let stats = state
+        .store
+        .update_pool(&feed, &update.add, &update.remove, update.replace)
+        .await
+        .map_err(XrpcError::internal)?;
+    state.reload_pool(&feed).await.map_err(XrpcError::internal)?;
+    Ok(Json(json!({
+        "feed": feed,
+        "added": stats.added,
+        "removed": stats.removed,
+        "size": stats.size,
+    })))
+}
