@@ -30,10 +30,11 @@ pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
 /// running catalog kept).
 pub const CONFIG_RELOADS: &str = "feedmixer_config_reloads_total";
 
-/// Latency buckets shared by every `_seconds` histogram: 100 us to 10 s.
-const BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+/// Latency buckets shared by every `_seconds` histogram: 100 us to 10 s,
+/// finer where feed latency targets sit (5-50 ms).
+const BUCKETS: [f64; 21] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.035,
+    0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
 /// Installs the process-wide Prometheus recorder once and returns its

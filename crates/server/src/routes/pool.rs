@@ -43,7 +43,9 @@ pub async fn get_pool(
 ) -> Result<Json<Value>, XrpcError> {
     known_feed(&state, &feed)?;
     let posts = state.store.pool(&feed).await.map_err(XrpcError::internal)?;
-    Ok(Json(json!({ "feed": feed, "size": posts.len(), "posts": posts })))
+    Ok(Json(
+        json!({ "feed": feed, "size": posts.len(), "posts": posts }),
+    ))
 }
 
 pub async fn update_pool(
@@ -74,7 +76,10 @@ pub async fn update_pool(
         .update_pool(&feed, &update.add, &update.remove, update.replace)
         .await
         .map_err(XrpcError::internal)?;
-    state.reload_pool(&feed).await.map_err(XrpcError::internal)?;
+    state
+        .reload_pool(&feed)
+        .await
+        .map_err(XrpcError::internal)?;
     Ok(Json(json!({
         "feed": feed,
         "added": stats.added,
