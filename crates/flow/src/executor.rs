@@ -345,14 +345,19 @@ impl Run<'_> {
         stage.gate.as_ref().is_none_or(|g| g.is_open(self.input))
     }
 
-    /// Past the request's deadline a component does not run: it is counted
-    /// as a timeout and the flow answers with what it has.
-    fn past_deadline<T: ?Sized>(&mut self, stage: &Stage<T>, candidates: usize) -> bool {
-        if Instant::now() < self.deadline {
-            return false;
-        }
-        stage.metrics.failed(FailureKind::Timeout);
-        let why = Some("past the request deadline".to_string());
+    /// Whether a stage after the sources runs. It does not past the
+    /// request's deadline (counted as a timeout: the flow answers with what
+    /// it has) nor when its gate is closed; either way it is reported as
+    /// skipped and passes its `candidates` on untouched.
+    fn enter<T: ?Sized>(&mut self, stage: &Stage<T>, candidates: usize) -> bool {
+        let why = if Instant::now() >= self.deadline {
+            stage.metrics.failed(FailureKind::Timeout);
+            Some("past the request deadline".to_string())
+        } else if !self.is_open(stage) {
+            None
+        } else {
+            return true;
+        };
         self.reports.push(report(
             stage,
             candidates,
@@ -361,7 +366,7 @@ impl Run<'_> {
             why,
             true,
         ));
-        true
+        false
     }
 
     /// A source's budget, cut short by the request's deadline.
@@ -406,18 +411,7 @@ impl Run<'_> {
         candidates: &mut Vec<Candidate>,
         enough: usize,
     ) {
-        if self.past_deadline(stage, candidates.len()) {
-            return;
-        }
-        if !self.is_open(stage) {
-            self.reports.push(report(
-                stage,
-                candidates.len(),
-                candidates.len(),
-                Duration::ZERO,
-                None,
-                true,
-            ));
+        if !self.enter(stage, candidates.len()) {
             return;
         }
         let t = Instant::now();
@@ -472,7 +466,7 @@ impl Run<'_> {
         sources: &[SourceInfo],
         candidates: &mut Vec<Candidate>,
     ) {
-        if self.past_deadline(stage, candidates.len()) {
+        if !self.enter(stage, candidates.len()) {
             return;
         }
         let t = Instant::now();
@@ -487,18 +481,7 @@ impl Run<'_> {
     }
 
     async fn transform(&mut self, stage: &Stage<dyn Transform>, candidates: &mut Vec<Candidate>) {
-        if self.past_deadline(stage, candidates.len()) {
-            return;
-        }
-        if !self.is_open(stage) {
-            self.reports.push(report(
-                stage,
-                candidates.len(),
-                candidates.len(),
-                Duration::ZERO,
-                None,
-                true,
-            ));
+        if !self.enter(stage, candidates.len()) {
             return;
         }
         let t = Instant::now();

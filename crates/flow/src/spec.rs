@@ -542,10 +542,9 @@ impl StageParser<'_> {
                         }),
                     None => Err(ParamError::new("gate", "expected a condition string")),
                 },
-                "weight" | "budget_ms" | "in_pool" if role != StageKind::Source => Err(ParamError::new(
-                    &key,
-                    "only sources take a weight, a budget or in_pool",
-                )),
+                "weight" | "budget_ms" | "in_pool" if role != StageKind::Source => Err(
+                    ParamError::new(&key, "only sources take a weight, a budget or in_pool"),
+                ),
                 "in_pool" => match value.as_bool() {
                     Some(b) => {
                         stage.in_pool = b;
