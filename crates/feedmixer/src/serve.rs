@@ -96,7 +96,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             if let Some(size) = demo {
                 demo::load_if_empty(store.as_ref(), size).await?;
             }
-            state.load_pools().await?;
+            state.load_feed_data().await?;
             let total = store.counts().await?.likes;
             let bar = progress::bar(total, "graph", "likes");
             let mut progress = |read: u64| {

@@ -518,7 +518,11 @@ fn flows_prints_the_resolved_flow_of_a_feed() {
 #[tokio::test]
 async fn a_curated_feed_shows_only_its_pool_and_operators_change_the_pool() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--demo", "--demo-size", "small"]).await;
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--demo", "--demo-size", "small"],
+    )
+    .await;
 
     let (status, pool) = server.admin_get("/v1/feeds/curated/pool").await;
     assert_eq!(status, 200, "{pool}");
@@ -528,7 +532,11 @@ async fn a_curated_feed_shows_only_its_pool_and_operators_change_the_pool() {
         .iter()
         .map(|p| p.as_str().unwrap().to_string())
         .collect();
-    assert!(members.len() > 50, "the demo fills the curated pool ({})", members.len());
+    assert!(
+        members.len() > 50,
+        "the demo fills the curated pool ({})",
+        members.len()
+    );
     assert_eq!(pool["size"].as_u64().unwrap() as usize, members.len());
 
     let (status, page) = server.skeleton("curated", 50, None).await;
@@ -536,13 +544,23 @@ async fn a_curated_feed_shows_only_its_pool_and_operators_change_the_pool() {
     let shown = posts(&page);
     assert!(!shown.is_empty());
     assert!(shown.iter().all(|p| members.contains(p)), "only pool posts");
-    let (_, page) = personalize(&server, json!({"user_did": VIEWER, "feed": "curated", "limit": 50})).await;
-    assert!(posts(&page).iter().all(|p| members.contains(p)), "personalized, still only pool posts");
+    let (_, page) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "curated", "limit": 50}),
+    )
+    .await;
+    assert!(
+        posts(&page).iter().all(|p| members.contains(p)),
+        "personalized, still only pool posts"
+    );
 
     // Replace the pool with three posts: the feed follows at once.
     let three: Vec<String> = shown.iter().take(3).cloned().collect();
     let (status, stats) = server
-        .admin_post("/v1/feeds/curated/pool", &json!({"add": three, "replace": true}))
+        .admin_post(
+            "/v1/feeds/curated/pool",
+            &json!({"add": three, "replace": true}),
+        )
         .await;
     assert_eq!(status, 200, "{stats}");
     assert_eq!(stats["size"], 3);
@@ -556,17 +574,125 @@ async fn a_curated_feed_shows_only_its_pool_and_operators_change_the_pool() {
     // Bad updates change nothing.
     for (body, error) in [
         (json!({"add": ["https://example.com/x"]}), "InvalidRequest"),
-        (json!({"add": ["at://did:plc:x/app.bsky.feed.like/3k"]}), "InvalidRequest"),
+        (
+            json!({"add": ["at://did:plc:x/app.bsky.feed.like/3k"]}),
+            "InvalidRequest",
+        ),
         (json!({"remove": "everything"}), "InvalidRequest"),
         (json!({"nuke": true}), "InvalidRequest"),
     ] {
         let (status, reply) = server.admin_post("/v1/feeds/curated/pool", &body).await;
-        assert_eq!((status, reply["error"].as_str()), (400, Some(error)), "{body}: {reply}");
+        assert_eq!(
+            (status, reply["error"].as_str()),
+            (400, Some(error)),
+            "{body}: {reply}"
+        );
     }
-    let (status, reply) = server.admin_post("/v1/feeds/nope/pool", &json!({"add": []})).await;
-    assert_eq!((status, reply["error"].as_str()), (400, Some("UnknownFeed")));
+    let (status, reply) = server
+        .admin_post("/v1/feeds/nope/pool", &json!({"add": []}))
+        .await;
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (400, Some("UnknownFeed"))
+    );
     let (_, pool) = server.admin_get("/v1/feeds/curated/pool").await;
     assert_eq!(pool["size"], 3, "bad updates changed nothing");
-    let r = server.client.get(server.url("/v1/feeds/curated/pool")).send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/v1/feeds/curated/pool"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn special_posts_are_pinned_rotated_and_sponsored() {
+    let dir = tempfile::tempdir().unwrap();
+    replay_small_demo(dir.path());
+    let server = Server::start(&dir.path().join("data"), &[]).await;
+    let (status, none) = server.admin_get("/v1/feeds/for-you/special-posts").await;
+    assert_eq!(status, 200);
+    assert_eq!(none["pinned"], json!([]));
+
+    let (_, plain) = server.skeleton("for-you", 10, None).await;
+    let plain = posts(&plain);
+    let pinned = "at://did:plc:feedmixerdemopublisher222/app.bsky.feed.post/3lannouncement";
+    let sponsored = plain[6].clone(); // a ranked post, moved to slot 3
+    let special = json!({
+        "pinned": [pinned],
+        "rotating": ["at://did:plc:feedmixerdemopublisher222/app.bsky.feed.post/3lrotating222"],
+        "rotate_every_minutes": 60,
+        "sponsored": [{"slot": 4, "post": sponsored}],
+    });
+    let r = server
+        .client
+        .put(server.url("/v1/feeds/for-you/special-posts"))
+        .bearer_auth(TOKEN)
+        .json(&special)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let (status, page) = server.skeleton("for-you", 10, None).await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["feed"].as_array().unwrap();
+    assert_eq!(
+        items[0]["post"], pinned,
+        "pinned first, though nobody liked it"
+    );
+    assert_eq!(
+        items[0]["reason"]["$type"],
+        "app.bsky.feed.defs#skeletonReasonPin"
+    );
+    assert!(
+        items[1]["post"]
+            .as_str()
+            .unwrap()
+            .ends_with("3lrotating222")
+    );
+    assert!(items[1].get("reason").is_none());
+    assert_eq!(items[3]["post"], sponsored.as_str(), "sponsored at slot 4");
+    let shown = posts(&page);
+    let unique: HashSet<&String> = shown.iter().collect();
+    assert_eq!(
+        unique.len(),
+        shown.len(),
+        "a sponsored post is not repeated"
+    );
+
+    // Bad settings change nothing.
+    for bad in [
+        json!({"pinned": ["https://example.com"]}),
+        json!({"sponsored": [{"slot": 0, "post": pinned}]}),
+        json!({"sponsored": [{"slot": 2, "post": pinned}, {"slot": 2, "post": sponsored}]}),
+        json!({"pinned": [], "surprise": 1}),
+    ] {
+        let r = server
+            .client
+            .put(server.url("/v1/feeds/for-you/special-posts"))
+            .bearer_auth(TOKEN)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let (_, kept) = server.admin_get("/v1/feeds/for-you/special-posts").await;
+    assert_eq!(kept["pinned"], json!([pinned]));
+    let r = server
+        .client
+        .put(server.url("/v1/feeds/for-you/special-posts"))
+        .json(&special)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Special posts survive a restart.
+    server.stop();
+    let server = Server::start(&dir.path().join("data"), &[]).await;
+    let (_, page) = server.skeleton("for-you", 3, None).await;
+    assert_eq!(posts(&page)[0], pinned);
 }

@@ -20,6 +20,12 @@ pub type SourceScores = Vec<(PostId, f32)>;
 #[async_trait]
 pub trait CandidateSource: Send + Sync {
     async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError>;
+
+    /// Posts the source places at fixed positions instead of ranking them
+    /// (pinned, sponsored). Most sources place nothing.
+    fn placements(&self, _ctx: &RequestContext) -> Vec<crate::placement::Placement> {
+        Vec::new()
+    }
 }
 
 /// Decides, per candidate, whether it stays.

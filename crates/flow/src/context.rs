@@ -21,6 +21,8 @@ pub struct RequestContext {
     pub explain: bool,
     /// The feed's candidate pool, when it has one: the posts it may show.
     pub pool: Option<Arc<Pool>>,
+    /// The feed's special posts (pinned, rotating, sponsored), if any.
+    pub special: Option<Arc<crate::placement::SpecialPosts>>,
 }
 
 /// A feed's candidate pool: post AT-URIs, looked up by string so posts
@@ -68,6 +70,7 @@ impl RequestContext {
             quality_factor: 1.0,
             explain: false,
             pool: None,
+            special: None,
         }
     }
 

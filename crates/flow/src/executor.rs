@@ -16,6 +16,7 @@ use crate::catalog::unknown_component;
 use crate::gate::{Gate, GateInput, Value};
 use crate::metrics::{FailureKind, FlowMetrics, StageMetrics};
 use crate::params::{Overrides, ParamError};
+use crate::placement::Placement;
 use crate::quality::{self, QualityFactor};
 use crate::registry::{Build, Registry};
 use crate::spec::{FLOW_PARAMS_ID, FlowDef, StageDef, StageKind};
@@ -90,6 +91,9 @@ pub struct StageReport {
 #[derive(Debug, Clone)]
 pub struct FlowOutput {
     pub posts: Vec<RankedPost>,
+    /// Posts placed at fixed positions by the sources that ran, in source
+    /// order; merge them with `placement::place`.
+    pub placements: Vec<Placement>,
     /// The final candidates with every source's score (only when explaining).
     pub ranked: Vec<Candidate>,
     /// False when the flow's eligibility gate turned the request away.
@@ -198,6 +202,7 @@ impl Flow {
             input: &input,
             reports: Vec::new(),
             deadline: started + self.deadline,
+            placements: Vec::new(),
         };
         if let Some(gate) = &self.eligible
             && !gate.is_open(&input)
@@ -246,6 +251,7 @@ impl Flow {
         self.metrics.record(elapsed);
         FlowOutput {
             posts,
+            placements: run.placements,
             ranked: if run.ctx.explain {
                 candidates
             } else {
@@ -265,6 +271,9 @@ impl Flow {
         let ctx = run.ctx;
         let open: Vec<bool> = self.sources.iter().map(|s| run.is_open(s)).collect();
         let budgets: Vec<Duration> = self.sources.iter().map(|s| run.budget(s)).collect();
+        for (stage, _) in self.sources.iter().zip(&open).filter(|(_, open)| **open) {
+            run.placements.extend(stage.component.placements(ctx));
+        }
         let results = join_all(self.sources.iter().zip(&open).zip(budgets).map(
             |((stage, &open), budget)| async move {
                 let t = Instant::now();
@@ -338,6 +347,7 @@ struct Run<'a> {
     input: &'a GateInput<'a>,
     reports: Vec<StageReport>,
     deadline: Instant,
+    placements: Vec<Placement>,
 }
 
 impl Run<'_> {

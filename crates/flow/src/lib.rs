@@ -21,6 +21,7 @@ pub mod gate;
 pub mod id;
 pub mod metrics;
 pub mod params;
+pub mod placement;
 pub mod quality;
 pub mod registry;
 pub mod spec;

@@ -12,7 +12,7 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::XrpcError;
-use crate::routes::{describe, did, ops, personalize, pool, skeleton, stats};
+use crate::routes::{describe, did, ops, personalize, pool, skeleton, special, stats};
 use crate::state::AppState;
 
 /// The AppView waits 10 s for a skeleton; answering later is useless.
@@ -27,6 +27,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             "/v1/feeds/{feed}/pool",
             get(pool::get_pool).post(pool::update_pool),
+        )
+        .route(
+            "/v1/feeds/{feed}/special-posts",
+            get(special::get_special).put(special::put_special),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use feedmixer_flow::Flow;
 use feedmixer_flow::executor::FlowOutput;
 use feedmixer_flow::gate::Value as ParamValue;
+use feedmixer_flow::placement::ListItem;
 use feedmixer_graph::LikeGraph;
 use serde_json::{Map, Value, json};
 
@@ -23,7 +24,7 @@ pub fn trace(
     flow: &Flow,
     preset: &str,
     output: &FlowOutput,
-    page: &[String],
+    page: &[ListItem],
 ) -> Value {
     let stages: Vec<Value> = output
         .stages
@@ -60,7 +61,7 @@ pub fn trace(
         })
         .collect();
 
-    let on_page: HashSet<&str> = page.iter().map(String::as_str).collect();
+    let on_page: HashSet<&str> = page.iter().map(|item| item.post.as_str()).collect();
     let scores: Vec<Value> = output
         .ranked
         .iter()
@@ -102,6 +103,10 @@ pub fn trace(
         "elapsed_ms": ms(output.elapsed),
         "source_weights": weights,
         "stages": stages,
+        "placed": output.placements.iter().map(|p| json!({
+            "post": p.post,
+            "kind": format!("{:?}", p.kind).to_lowercase(),
+        })).collect::<Vec<_>>(),
         "scores": scores,
     })
 }

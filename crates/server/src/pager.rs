@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use feedmixer_flow::placement::ListItem;
 use moka::sync::Cache;
 
 use crate::config::SessionConfig;
@@ -17,13 +18,14 @@ use crate::error::XrpcError;
 pub struct Session {
     pub feed: String,
     pub viewer: Option<String>,
-    pub posts: Vec<String>,
+    /// The whole list: ranked posts with placed ones merged in.
+    pub posts: Vec<ListItem>,
 }
 
 impl Session {
     /// Approximate heap bytes, for the cache's memory bound.
     fn weight(&self) -> u32 {
-        let strings: usize = self.posts.iter().map(|p| p.len() + 24).sum();
+        let strings: usize = self.posts.iter().map(|p| p.post.len() + 32).sum();
         (strings + self.feed.len() + 64).min(u32::MAX as usize) as u32
     }
 }

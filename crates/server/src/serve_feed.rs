@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use feedmixer_flow::placement::{ListItem, place};
 use feedmixer_flow::{Overrides, RequestContext};
 
 use crate::error::XrpcError;
@@ -35,7 +36,7 @@ pub struct PageRequest<'a> {
 /// One page: post AT-URIs and the cursor of the next page, if any.
 #[derive(Debug)]
 pub struct Page {
-    pub posts: Vec<String>,
+    pub posts: Vec<ListItem>,
     pub cursor: Option<String>,
     /// The explain trace, when asked for.
     pub explain: Option<serde_json::Value>,
@@ -95,15 +96,17 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
     ctx.explain = request.explain;
     ctx.pool = state.pool(request.feed);
+    ctx.special = state.special(request.feed);
     let output = flow.run(&ctx).await;
+    let ranked = output
+        .posts
+        .iter()
+        .map(|p| graph.post_uri(p.post).to_string())
+        .collect();
     let session = Session {
         feed: request.feed.to_string(),
         viewer: request.viewer.map(str::to_string),
-        posts: output
-            .posts
-            .iter()
-            .map(|p| graph.post_uri(p.post).to_string())
-            .collect(),
+        posts: place(ranked, &output.placements),
     };
     // A cursor whose list expired: recompute and continue at its offset.
     let offset = match cursor {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
 
+use feedmixer_flow::placement::SpecialPosts;
 use feedmixer_flow::{Catalog, Pool, Registry};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_store::{Store, StoreError};
@@ -13,6 +14,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ServiceConfig;
 use crate::pager::Sessions;
+
+/// The store's meta key holding a feed's special posts (JSON).
+fn special_posts_key(feed: &str) -> String {
+    format!("feed_special_posts:{feed}")
+}
 
 /// Shared server state. The graph and the catalog are swapped whole, so a
 /// request sees one consistent snapshot of each.
@@ -26,6 +32,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Candidate pools by feed, mirrored from the store so no request reads it.
     pools: ArcSwap<BTreeMap<String, Arc<Pool>>>,
+    /// Special posts by feed, mirrored from the store likewise.
+    special: ArcSwap<BTreeMap<String, Arc<SpecialPosts>>>,
     ready: AtomicBool,
 }
 
@@ -49,6 +57,7 @@ impl AppState {
             store,
             metrics,
             pools: ArcSwap::from_pointee(BTreeMap::new()),
+            special: ArcSwap::from_pointee(BTreeMap::new()),
             ready: AtomicBool::new(false),
         }
     }
@@ -61,8 +70,53 @@ impl AppState {
         crate::metrics::set_ready(true);
     }
 
+    /// Loads what operators set per feed: candidate pools and the special
+    /// posts of the configured feeds.
+    pub async fn load_feed_data(&self) -> Result<(), StoreError> {
+        self.load_pools().await?;
+        let feeds: Vec<String> = self.catalog.load().feeds.keys().cloned().collect();
+        let mut special = BTreeMap::new();
+        for feed in feeds {
+            if let Some(posts) = self.stored_special(&feed).await? {
+                special.insert(feed, Arc::new(posts));
+            }
+        }
+        self.special.store(Arc::new(special));
+        Ok(())
+    }
+
+    /// A feed's special posts as stored; unreadable JSON (never written by
+    /// us) is reported and treated as none.
+    async fn stored_special(&self, feed: &str) -> Result<Option<SpecialPosts>, StoreError> {
+        let Some(bytes) = self.store.get_meta(&special_posts_key(feed)).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(posts) => Ok(Some(posts)),
+            Err(e) => {
+                tracing::error!(feed, error = %e, "stored special posts are unreadable; ignoring them");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores a feed's special posts, then serves them.
+    pub async fn set_special(&self, feed: &str, posts: SpecialPosts) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(&posts).expect("special posts serialize");
+        self.store.set_meta(&special_posts_key(feed), &json).await?;
+        let mut all = BTreeMap::clone(&self.special.load());
+        all.insert(feed.to_string(), Arc::new(posts));
+        self.special.store(Arc::new(all));
+        Ok(())
+    }
+
+    /// The feed's special posts, if any were set.
+    pub fn special(&self, feed: &str) -> Option<Arc<SpecialPosts>> {
+        self.special.load().get(feed).cloned()
+    }
+
     /// Loads every feed's candidate pool from the store.
-    pub async fn load_pools(&self) -> Result<(), StoreError> {
+    async fn load_pools(&self) -> Result<(), StoreError> {
         let mut pools = BTreeMap::new();
         for feed in self.store.pool_feeds().await? {
             let posts = self.store.pool(&feed).await?;

@@ -56,10 +56,19 @@ mod tests {
         let g = graph(&[("u", &a, 60), ("u", &b, 60)]);
         let candidates = [candidate(&g, &a, &[1.0]), candidate(&g, &b, &[1.0])];
         let mut c = ctx(&g, None);
-        assert_eq!(InPool.keep(&c, &candidates).await.unwrap(), vec![true, true]);
+        assert_eq!(
+            InPool.keep(&c, &candidates).await.unwrap(),
+            vec![true, true]
+        );
         c.pool = Some(Arc::new(Pool::new([b.clone()])));
-        assert_eq!(InPool.keep(&c, &candidates).await.unwrap(), vec![false, true]);
+        assert_eq!(
+            InPool.keep(&c, &candidates).await.unwrap(),
+            vec![false, true]
+        );
         c.pool = Some(Arc::new(Pool::default()));
-        assert_eq!(InPool.keep(&c, &candidates).await.unwrap(), vec![false, false]);
+        assert_eq!(
+            InPool.keep(&c, &candidates).await.unwrap(),
+            vec![false, false]
+        );
     }
 }

@@ -4,6 +4,7 @@ mod discovery;
 mod pool;
 mod popular;
 mod shared_list;
+mod special_posts;
 mod trending;
 mod velocity;
 mod walk;
@@ -17,6 +18,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.sources.add(velocity::KIND);
     registry.sources.add(discovery::KIND);
     registry.sources.add(pool::KIND);
+    registry.sources.add(special_posts::KIND);
 }
 
 #[cfg(test)]

@@ -95,9 +95,17 @@ mod tests {
         ]);
         let source = PoolSource(PoolParams::default());
         let mut c_ctx = ctx(&g, None);
-        assert!(source.fetch(&c_ctx).await.unwrap().is_empty(), "no pool, nothing");
+        assert!(
+            source.fetch(&c_ctx).await.unwrap().is_empty(),
+            "no pool, nothing"
+        );
         let never_liked = "at://did:plc:x/app.bsky.feed.post/p9".to_string();
-        c_ctx.pool = Some(Arc::new(Pool::new([a.clone(), b.clone(), c.clone(), never_liked])));
+        c_ctx.pool = Some(Arc::new(Pool::new([
+            a.clone(),
+            b.clone(),
+            c.clone(),
+            never_liked,
+        ])));
         let found = source.fetch(&c_ctx).await.unwrap();
         let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(posts, vec![a.as_str(), b.as_str(), c.as_str()]);

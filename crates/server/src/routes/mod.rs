@@ -6,8 +6,10 @@ pub mod ops;
 pub mod personalize;
 pub mod pool;
 pub mod skeleton;
+pub mod special;
 pub mod stats;
 
+use feedmixer_flow::placement::PlacementKind;
 use serde::Serialize;
 
 /// A feed page as the lexicon shapes it (`app.bsky.feed.getFeedSkeleton`).
@@ -24,6 +26,9 @@ pub struct SkeletonPage {
 #[derive(Debug, Serialize)]
 pub struct SkeletonItem {
     pub post: String,
+    /// `skeletonReasonPin` for pinned posts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<serde_json::Value>,
 }
 
 impl From<crate::serve_feed::Page> for SkeletonPage {
@@ -32,7 +37,12 @@ impl From<crate::serve_feed::Page> for SkeletonPage {
             feed: page
                 .posts
                 .into_iter()
-                .map(|post| SkeletonItem { post })
+                .map(|item| SkeletonItem {
+                    reason: (item.placed == Some(PlacementKind::Pinned)).then(
+                        || serde_json::json!({ "$type": "app.bsky.feed.defs#skeletonReasonPin" }),
+                    ),
+                    post: item.post,
+                })
                 .collect(),
             cursor: page.cursor,
             explain: page.explain,

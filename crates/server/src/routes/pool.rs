@@ -29,7 +29,7 @@ pub struct PoolUpdate {
     replace: bool,
 }
 
-fn known_feed(state: &AppState, feed: &str) -> Result<(), XrpcError> {
+pub(crate) fn known_feed(state: &AppState, feed: &str) -> Result<(), XrpcError> {
     if state.catalog.load().feed(feed).is_some() {
         Ok(())
     } else {

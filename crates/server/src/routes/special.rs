@@ -1,0 +1,40 @@
+//! `GET` / `PUT /v1/feeds/{feed}/special-posts` (admin): a feed's pinned,
+//! rotating and sponsored posts, placed by a `special_posts` source.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use feedmixer_atproto::AtUri;
+use feedmixer_flow::placement::SpecialPosts;
+
+use crate::error::XrpcError;
+use crate::routes::pool::known_feed;
+use crate::state::AppState;
+
+pub async fn get_special(
+    State(state): State<Arc<AppState>>,
+    Path(feed): Path<String>,
+) -> Result<Json<SpecialPosts>, XrpcError> {
+    known_feed(&state, &feed)?;
+    let posts = state.special(&feed).map(|p| SpecialPosts::clone(&p));
+    Ok(Json(posts.unwrap_or_default()))
+}
+
+pub async fn put_special(
+    State(state): State<Arc<AppState>>,
+    Path(feed): Path<String>,
+    body: Result<Json<SpecialPosts>, JsonRejection>,
+) -> Result<Json<SpecialPosts>, XrpcError> {
+    known_feed(&state, &feed)?;
+    let Json(posts) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    posts
+        .validate(|uri| AtUri::parse(uri).is_ok_and(|u| u.is_post()))
+        .map_err(XrpcError::invalid_request)?;
+    state
+        .set_special(&feed, posts.clone())
+        .await
+        .map_err(XrpcError::internal)?;
+    Ok(Json(posts))
+}
