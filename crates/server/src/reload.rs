@@ -160,13 +160,16 @@ impl Change {
 struct Watched {
     flows_dir: PathBuf,
     feeds_file: PathBuf,
+    presets_file: PathBuf,
 }
 
 impl Watched {
     fn new(paths: &ConfigPaths) -> io::Result<Watched> {
+        let feeds_file = std::path::absolute(&paths.feeds_file)?;
         Ok(Watched {
             flows_dir: std::path::absolute(&paths.flows_dir)?,
-            feeds_file: std::path::absolute(&paths.feeds_file)?,
+            presets_file: feedmixer_flow::catalog::presets_file(&feeds_file),
+            feeds_file,
         })
     }
 
@@ -202,6 +205,7 @@ impl Watched {
                     rewatch_flows: true,
                 }
             } else if *path == self.feeds_file
+                || *path == self.presets_file
                 || self.is_flow_file(path)
                 || self.is_volume_swap(path)
             {
@@ -339,6 +343,7 @@ mod tests {
         Watched {
             flows_dir: PathBuf::from("/srv/fm/flows"),
             feeds_file: PathBuf::from("/srv/fm/config/feeds.toml"),
+            presets_file: PathBuf::from("/srv/fm/config/presets.toml"),
         }
     }
 
@@ -359,6 +364,7 @@ mod tests {
             "/srv/fm/flows/trending.toml",
             "/srv/fm/flows/new.toml",
             "/srv/fm/config/feeds.toml",
+            "/srv/fm/config/presets.toml",
             "/srv/fm/flows/..data",
             "/srv/fm/config/..data",
         ] {
@@ -442,6 +448,7 @@ mod tests {
         let beside = Watched {
             flows_dir: PathBuf::from("/srv/fm/flows"),
             feeds_file: PathBuf::from("/srv/fm/feeds.toml"),
+            presets_file: PathBuf::from("/srv/fm/presets.toml"),
         };
         assert_eq!(
             beside.dirs(),
