@@ -6,30 +6,20 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Server, TOKEN, VIEWER, feed_uri, feedmixer, posts};
+use support::{Server, TOKEN, VIEWER, feed_uri, feedmixer, feedmixer_ok, posts};
 
 /// Writes the small demo capture and replays it into `data_dir`; returns
 /// the capture's lines.
 fn replay_small_demo(dir: &Path) -> Vec<Value> {
     let capture = dir.join("demo.jsonl");
-    let out = feedmixer(&["demo-capture", "--size", "small", capture.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    feedmixer_ok(&["demo-capture", "--size", "small", capture.to_str().unwrap()]);
     let data = dir.join("data");
-    let out = feedmixer(&[
+    feedmixer_ok(&[
         "replay",
         capture.to_str().unwrap(),
         "--data-dir",
         data.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     std::fs::read_to_string(&capture)
         .unwrap()
         .lines()
@@ -392,17 +382,12 @@ fn replay_skips_malformed_lines_and_is_idempotent() {
     std::fs::write(&capture, lines.join("\n")).unwrap();
     let data = dir.path().join("data");
     for _ in 0..2 {
-        let out = feedmixer(&[
+        let out = feedmixer_ok(&[
             "replay",
             capture.to_str().unwrap(),
             "--data-dir",
             data.to_str().unwrap(),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("2 malformed"), "{stdout}");
         assert!(
@@ -498,12 +483,7 @@ async fn explain_traces_the_run_and_presets_apply_per_request() {
 
 #[test]
 fn flows_prints_the_resolved_flow_of_a_feed() {
-    let out = feedmixer(&["flows", "for-you", "--preset", "fast"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = feedmixer_ok(&["flows", "for-you", "--preset", "fast"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("preset \"fast\""), "{text}");
     assert!(

@@ -36,6 +36,17 @@ pub fn feedmixer(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs `feedmixer ARGS` and requires it to succeed.
+pub fn feedmixer_ok(args: &[&str]) -> Output {
+    let out = feedmixer(args);
+    assert!(
+        out.status.success(),
+        "feedmixer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A running `feedmixer serve`, killed on drop.
 pub struct Server {
     child: Child,
