@@ -48,6 +48,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    config.cursor_secret = std::env::var("FEEDMIXER_CURSOR_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    if config.cursor_secret.is_none() {
+        tracing::warn!(
+            "FEEDMIXER_CURSOR_KEY is not set: cursors are signed with a random key and do not survive a restart or cross replicas"
+        );
+    }
     if config.admin_token.is_none() {
         tracing::warn!("FEEDMIXER_ADMIN_TOKEN is not set: every /v1/* route answers 401");
     }

@@ -287,6 +287,19 @@ async fn paging_never_repeats_a_post() {
         cursor = page["cursor"].clone();
     }
 
+    // A cursor altered by the client is refused.
+    let (_, page) = server.skeleton("trending", 5, None).await;
+    let good = page["cursor"].as_str().unwrap().to_string();
+    assert!(good.len() < 100);
+    let mut forged = good.clone().into_bytes();
+    forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let (status, body) = server.skeleton("trending", 5, Some(&forged)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("InvalidRequest"))
+    );
+
     // A cursor is bound to its feed and viewer.
     let (_, page) = server.skeleton("trending", 5, None).await;
     let c = page["cursor"].as_str().unwrap();

@@ -26,6 +26,10 @@ pub struct ServiceConfig {
     /// Bearer token for /v1/*; from FEEDMIXER_ADMIN_TOKEN, never the file.
     #[serde(skip)]
     pub admin_token: Option<String>,
+    /// Secret cursors are signed with; from FEEDMIXER_CURSOR_KEY. Replicas
+    /// serving one feed need the same one.
+    #[serde(skip)]
+    pub cursor_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

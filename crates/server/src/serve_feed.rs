@@ -10,7 +10,7 @@ use feedmixer_flow::{Overrides, RequestContext};
 
 use crate::error::XrpcError;
 use crate::metrics::session_lookup;
-use crate::pager::{Cursor, Session};
+use crate::pager::{Cursor, CursorScope, Session};
 use crate::state::AppState;
 
 /// `limit` when the request gives none, and its bounds.
@@ -64,19 +64,24 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     if !state.is_ready() {
         return Err(XrpcError::not_ready());
     }
-    let cursor = request.cursor.map(Cursor::decode).transpose()?;
+    let scope = CursorScope {
+        feed: request.feed,
+        viewer: request.viewer,
+    };
+    let cursor = request
+        .cursor
+        .map(|text| state.sessions.decode(text, scope))
+        .transpose()?;
 
-    // Continue a session when its list is still cached.
+    // Continue a session when its list is still cached. The cursor's MAC
+    // already tied it to this feed and viewer.
     if let Some(cursor) = cursor
         && let Some(session) = state.sessions.get(cursor.session)
     {
-        if session.feed != request.feed || session.viewer.as_deref() != request.viewer {
-            return Err(XrpcError::invalid_request(
-                "cursor belongs to another feed or viewer",
-            ));
-        }
         session_lookup("hit");
         let mut page = cut(
+            state,
+            scope,
             cursor.session,
             &session,
             cursor.offset as usize,
@@ -117,7 +122,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         None => 0,
     };
     let (id, session) = state.sessions.insert(session);
-    let mut page = cut(id, &session, offset, request.limit);
+    let mut page = cut(state, scope, id, &session, offset, request.limit);
     if request.explain {
         let preset = request.preset.unwrap_or(&feed.preset);
         page.explain = Some(crate::explain::trace(
@@ -132,15 +137,22 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
 }
 
 /// The page at `offset` and the cursor after it (none at the end).
-fn cut(id: u64, session: &Session, offset: usize, limit: usize) -> Page {
+fn cut(
+    state: &AppState,
+    scope: CursorScope<'_>,
+    id: u64,
+    session: &Session,
+    offset: usize,
+    limit: usize,
+) -> Page {
     let start = offset.min(session.posts.len());
     let end = (start + limit).min(session.posts.len());
     let cursor = (end < session.posts.len()).then(|| {
-        Cursor {
+        let next = Cursor {
             session: id,
             offset: end as u32,
-        }
-        .encode()
+        };
+        state.sessions.cursor(next, scope)
     });
     Page {
         posts: session.posts[start..end].to_vec(),

@@ -13,7 +13,7 @@ use feedmixer_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ServiceConfig;
-use crate::pager::Sessions;
+use crate::pager::{CursorKey, Sessions};
 
 /// The store's meta key holding a feed's special posts (JSON).
 fn special_posts_key(feed: &str) -> String {
@@ -49,7 +49,13 @@ impl AppState {
     ) -> Self {
         crate::metrics::set_ready(false);
         AppState {
-            sessions: Sessions::new(&config.sessions),
+            sessions: Sessions::new(
+                &config.sessions,
+                config
+                    .cursor_secret
+                    .as_deref()
+                    .map_or_else(CursorKey::random, CursorKey::from_secret),
+            ),
             config,
             registry,
             catalog: ArcSwap::from_pointee(catalog),
