@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// Service config file; the feeds file sits beside it.
     #[arg(long, default_value = "config/feedmixer.toml")]
     config: PathBuf,
+    /// Refuse every mutating admin route with 503 (serving goes on).
+    #[arg(long, env = "FEEDMIXER_READ_ONLY")]
+    read_only: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -48,6 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    config.read_only = args.read_only;
     config.cursor_secret = std::env::var("FEEDMIXER_CURSOR_KEY")
         .ok()
         .filter(|k| !k.is_empty());

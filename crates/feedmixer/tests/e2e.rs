@@ -689,3 +689,52 @@ async fn special_posts_are_pinned_rotated_and_sponsored() {
     let (_, page) = server.skeleton("for-you", 3, None).await;
     assert_eq!(posts(&page)[0], pinned);
 }
+
+#[tokio::test]
+async fn read_only_mode_refuses_changes_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--demo", "--demo-size", "small", "--read-only"],
+    )
+    .await;
+    let (status, body) = server
+        .admin_post(
+            "/v1/feeds/curated/pool",
+            &json!({"add": [], "replace": true}),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("ReadOnly")));
+    let r = server
+        .client
+        .put(server.url("/v1/feeds/for-you/special-posts"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"pinned": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let (_, pool) = server.admin_get("/v1/feeds/curated/pool").await;
+    assert!(pool["size"].as_u64().unwrap() > 0, "the pool is untouched");
+    let (status, page) = server.skeleton("curated", 5, None).await;
+    assert_eq!(status, 200);
+    // reqId and feedContext within the lexicon's limits.
+    let req_id = page["reqId"].as_str().unwrap();
+    assert!(!req_id.is_empty() && req_id.len() <= 100);
+    for item in page["feed"].as_array().unwrap() {
+        let context = item["feedContext"].as_str().unwrap();
+        assert!(!context.is_empty() && context.len() <= 2000, "{item}");
+    }
+    let (_, personal) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 5}),
+    )
+    .await;
+    assert!(
+        personal["feed"][0]["feedContext"]
+            .as_str()
+            .unwrap()
+            .contains("walk"),
+        "{personal}"
+    );
+}

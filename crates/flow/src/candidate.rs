@@ -19,4 +19,6 @@ pub struct Candidate {
 pub struct RankedPost {
     pub post: PostId,
     pub score: f32,
+    /// Which sources proposed the post: bit i for the flow's source i.
+    pub sources: u64,
 }

@@ -245,6 +245,13 @@ impl Flow {
             .map(|c| RankedPost {
                 post: c.post,
                 score: c.score,
+                sources: c
+                    .source_scores
+                    .iter()
+                    .take(64)
+                    .enumerate()
+                    .filter(|(_, s)| **s > 0.0)
+                    .fold(0u64, |bits, (i, _)| bits | 1 << i),
             })
             .collect();
         let elapsed = started.elapsed();

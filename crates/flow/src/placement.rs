@@ -120,6 +120,16 @@ pub enum PlacementKind {
     Sponsored,
 }
 
+impl PlacementKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlacementKind::Pinned => "pinned",
+            PlacementKind::Rotating => "rotating",
+            PlacementKind::Sponsored => "sponsored",
+        }
+    }
+}
+
 /// Where a placed post goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
@@ -143,6 +153,9 @@ pub struct ListItem {
     pub post: String,
     /// `None` for a ranked post.
     pub placed: Option<PlacementKind>,
+    /// Why the post is here, echoed back by clients with interactions:
+    /// the ids of the sources that proposed it, or the placement.
+    pub context: String,
 }
 
 /// Merges placements into a ranked list of post URIs: top placements first,
@@ -150,7 +163,7 @@ pub struct ListItem {
 /// positions (or at the end of a shorter list). A post is never listed
 /// twice: a placed post leaves the ranked list, and the first placement of
 /// a post wins.
-pub fn place(ranked: Vec<String>, placements: &[Placement]) -> Vec<ListItem> {
+pub fn place(ranked: Vec<(String, String)>, placements: &[Placement]) -> Vec<ListItem> {
     let mut seen = std::collections::HashSet::new();
     let placements: Vec<&Placement> = placements
         .iter()
@@ -162,13 +175,18 @@ pub fn place(ranked: Vec<String>, placements: &[Placement]) -> Vec<ListItem> {
         .map(|p| ListItem {
             post: p.post.clone(),
             placed: Some(p.kind),
+            context: p.kind.as_str().to_string(),
         })
         .collect();
     list.extend(
         ranked
             .into_iter()
-            .filter(|uri| !seen.contains(uri.as_str()))
-            .map(|post| ListItem { post, placed: None }),
+            .filter(|(uri, _)| !seen.contains(uri.as_str()))
+            .map(|(post, context)| ListItem {
+                post,
+                placed: None,
+                context,
+            }),
     );
     let mut fixed: Vec<(usize, &Placement)> = placements
         .iter()
@@ -185,6 +203,7 @@ pub fn place(ranked: Vec<String>, placements: &[Placement]) -> Vec<ListItem> {
             ListItem {
                 post: p.post.clone(),
                 placed: Some(p.kind),
+                context: p.kind.as_str().to_string(),
             },
         );
     }
@@ -209,7 +228,9 @@ mod tests {
 
     #[test]
     fn places_top_then_fixed_slots_without_repeats() {
-        let ranked = ["a", "b", "c", "d", "pin"].map(String::from).to_vec();
+        let ranked = ["a", "b", "c", "d", "pin"]
+            .map(|p| (p.to_string(), "walk".to_string()))
+            .to_vec();
         let list = place(
             ranked,
             &[
@@ -227,6 +248,10 @@ mod tests {
         assert_eq!(list[0].placed, Some(PlacementKind::Pinned));
         assert_eq!(list[3].placed, Some(PlacementKind::Sponsored));
         assert_eq!(list[2].placed, None);
+        assert_eq!(
+            (list[2].context.as_str(), list[3].context.as_str()),
+            ("walk", "sponsored")
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
@@ -21,16 +22,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub fn app(state: Arc<AppState>) -> Router {
+    let writable = middleware::from_fn_with_state(state.clone(), crate::auth::require_writable);
     let admin = Router::new()
         .route("/v1/personalize", post(personalize::personalize))
         .route("/v1/stats", get(stats::stats))
         .route(
             "/v1/feeds/{feed}/pool",
-            get(pool::get_pool).post(pool::update_pool),
+            get(pool::get_pool).post(pool::update_pool.layer(writable.clone())),
         )
         .route(
             "/v1/feeds/{feed}/special-posts",
-            get(special::get_special).put(special::put_special),
+            get(special::get_special).put(special::put_special.layer(writable)),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -36,6 +36,20 @@ pub async fn require_admin(
     }
 }
 
+/// Turns a mutating route into 503 while the service is read-only
+/// (`--read-only` / `FEEDMIXER_READ_ONLY`), e.g. during a migration.
+pub async fn require_writable(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.config.read_only {
+        XrpcError::read_only().into_response()
+    } else {
+        next.run(request).await
+    }
+}
+
 /// Compares without an early exit, so timing does not reveal how much of a
 /// guess was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

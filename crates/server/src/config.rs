@@ -30,6 +30,9 @@ pub struct ServiceConfig {
     /// serving one feed need the same one.
     #[serde(skip)]
     pub cursor_secret: Option<String>,
+    /// Refuse every mutating route with 503 (`--read-only`).
+    #[serde(skip)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -49,6 +49,16 @@ impl XrpcError {
         }
     }
 
+    /// A write while the service is read-only.
+    pub fn read_only() -> Self {
+        XrpcError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "ReadOnly",
+            message: "feedmixer is read-only: changes are refused until it is writable again"
+                .into(),
+        }
+    }
+
     pub fn not_found() -> Self {
         XrpcError {
             status: StatusCode::NOT_FOUND,

@@ -37,6 +37,8 @@ pub struct PageRequest<'a> {
 #[derive(Debug)]
 pub struct Page {
     pub posts: Vec<ListItem>,
+    /// 16 hex digits naming this answer (the lexicon allows 100 chars).
+    pub req_id: String,
     pub cursor: Option<String>,
     /// The explain trace, when asked for.
     pub explain: Option<serde_json::Value>,
@@ -103,10 +105,19 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     ctx.pool = state.pool(request.feed);
     ctx.special = state.special(request.feed);
     let output = flow.run(&ctx).await;
+    let sources = flow.sources();
     let ranked = output
         .posts
         .iter()
-        .map(|p| graph.post_uri(p.post).to_string())
+        .map(|p| {
+            let proposed_by: Vec<&str> = sources
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < 64 && p.sources & (1 << i) != 0)
+                .map(|(_, s)| s.id.as_str())
+                .collect();
+            (graph.post_uri(p.post).to_string(), proposed_by.join(","))
+        })
         .collect();
     let session = Session {
         feed: request.feed.to_string(),
@@ -155,6 +166,7 @@ fn cut(
         state.sessions.cursor(next, scope)
     });
     Page {
+        req_id: format!("{:016x}", rand::random::<u64>()),
         posts: session.posts[start..end].to_vec(),
         cursor,
         explain: None,

@@ -18,6 +18,9 @@ pub struct SkeletonPage {
     pub feed: Vec<SkeletonItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// Identifies this answer; clients echo it with interactions.
+    #[serde(rename = "reqId")]
+    pub req_id: String,
     /// Only on internal routes asked to explain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<serde_json::Value>,
@@ -29,7 +32,13 @@ pub struct SkeletonItem {
     /// `skeletonReasonPin` for pinned posts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<serde_json::Value>,
+    /// Echoed back by clients with interactions (lexicon: at most 2000).
+    #[serde(rename = "feedContext", skip_serializing_if = "String::is_empty")]
+    pub feed_context: String,
 }
+
+/// The lexicon's bounds on `feedContext` and `reqId`.
+const MAX_FEED_CONTEXT: usize = 2000;
 
 impl From<crate::serve_feed::Page> for SkeletonPage {
     fn from(page: crate::serve_feed::Page) -> Self {
@@ -42,10 +51,24 @@ impl From<crate::serve_feed::Page> for SkeletonPage {
                         || serde_json::json!({ "$type": "app.bsky.feed.defs#skeletonReasonPin" }),
                     ),
                     post: item.post,
+                    feed_context: truncate(item.context, MAX_FEED_CONTEXT),
                 })
                 .collect(),
             cursor: page.cursor,
+            req_id: page.req_id,
             explain: page.explain,
         }
     }
+}
+
+/// At most `max` bytes, cut at a character boundary.
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
