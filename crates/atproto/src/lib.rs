@@ -1,13 +1,19 @@
 //! AT Protocol vocabulary shared by every feedmixer crate: identifiers
-//! (DIDs, AT-URIs, TIDs) and the Jetstream events the like graph is built from.
+//! (DIDs, AT-URIs, TIDs), the Jetstream events the like graph is built from,
+//! and the service JWTs (with the DID document keys that verify them) that
+//! identify a feed's viewer.
 //!
 //! Only this crate knows the wire shapes of the protocol; the rest of the
 //! workspace deals in the validated types defined here.
 
 pub mod aturi;
+pub mod did_doc;
 pub mod jetstream;
+pub mod jwt;
 pub mod tid;
 
 pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did};
+pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_url};
 pub use jetstream::{LIKE_COLLECTION, LikeEvent, ParseError};
+pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
 pub use tid::{Tid, TidError};
