@@ -5,7 +5,7 @@ use feedmixer_atproto::{AtUri, Tid};
 
 use crate::decay::exact;
 use crate::graph::{LikeGraph, PostId};
-use crate::rank::top_k;
+use crate::rank::into_top_k;
 
 /// What [`discovery_scores`] keeps and how it decays.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,9 +107,7 @@ pub fn discovery_scores(
             scores.push((p, score as f32));
         }
     }
-    let k = top_k(&mut scores, limit).len();
-    scores.truncate(k);
-    scores
+    into_top_k(scores, limit)
 }
 
 #[cfg(test)]

@@ -26,6 +26,13 @@ pub(crate) fn top_k(scores: &mut [(PostId, f32)], k: usize) -> &[(PostId, f32)] 
     top
 }
 
+/// `scores` cut down to its top `k`, in ranking order.
+pub(crate) fn into_top_k(mut scores: Vec<(PostId, f32)>, k: usize) -> Vec<(PostId, f32)> {
+    let kept = top_k(&mut scores, k).len();
+    scores.truncate(kept);
+    scores
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

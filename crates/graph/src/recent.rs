@@ -4,7 +4,7 @@
 
 use crate::decay::DecayTable;
 use crate::graph::{LikeGraph, PostId};
-use crate::rank::top_k;
+use crate::rank::into_top_k;
 
 /// Time-decayed like counts: every like with `ts >= now - window_secs`
 /// adds `decay(now - ts)` to its post, where `decay(age) = exp(-ln2 * age /
@@ -61,9 +61,7 @@ pub fn recent_like_scores_with_floor(
             scores.push((p, score));
         }
     }
-    let k = top_k(&mut scores, limit).len();
-    scores.truncate(k);
-    scores
+    into_top_k(scores, limit)
 }
 
 /// Likes of `p` with `from_secs <= ts < to_secs` (half-open, so adjacent

@@ -2,7 +2,7 @@
 //! those of the window before, scored by how far the rise is beyond chance.
 
 use crate::graph::{LikeGraph, PostId};
-use crate::rank::top_k;
+use crate::rank::into_top_k;
 use crate::recent::like_counts_in;
 
 /// Likes added to the previous window's count under the square root: it
@@ -64,9 +64,7 @@ pub fn like_velocity_scores(
             scores.push((p, score as f32));
         }
     }
-    let k = top_k(&mut scores, limit).len();
-    scores.truncate(k);
-    scores
+    into_top_k(scores, limit)
 }
 
 #[cfg(test)]
