@@ -8,12 +8,14 @@
 
 pub mod aturi;
 pub mod did_doc;
+pub mod interaction;
 pub mod jetstream;
 pub mod jwt;
 pub mod tid;
 
 pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did};
 pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_url};
+pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, LikeEvent, ParseError};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
 pub use tid::{Tid, TidError};

@@ -50,6 +50,10 @@ pub enum StoreError {
     #[error("a feed pool cannot hold an empty post URI")]
     EmptyPostUri,
 
+    /// An interaction with no viewer or no item, which no backend keeps.
+    #[error("invalid interaction: {0}")]
+    InvalidInteraction(String),
+
     /// A capture being replayed could not be read (not: a line in it could
     /// not be decoded, which the replay counts and skips).
     #[error("cannot read the capture: {0}")]

@@ -39,6 +39,7 @@
 
 mod embedded;
 mod error;
+mod interactions;
 pub mod replay;
 
 use std::fmt;
@@ -46,6 +47,7 @@ use std::fmt;
 pub use embedded::{DATABASE_FILE, EmbeddedStore};
 pub use error::StoreError;
 pub use feedmixer_atproto::LikeEvent;
+pub use interactions::{Interaction, InteractionLimits};
 pub use replay::{ReplayReport, replay};
 
 /// One live like, borrowed from the store's scan buffer for the duration
@@ -192,4 +194,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// The feeds that have a non-empty pool, sorted.
     async fn pool_feeds(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Adds a viewer's interactions, durably, keeping the bounded history
+    /// [`InteractionLimits`] describes (`now_us` decides what expired). An
+    /// empty viewer or item is refused and nothing is written.
+    async fn add_interactions(
+        &self,
+        viewer: &str,
+        items: &[Interaction],
+        limits: InteractionLimits,
+        now_us: u64,
+    ) -> Result<(), StoreError>;
+
+    /// The viewer's interactions no older than `since_us`, newest first.
+    async fn interactions(
+        &self,
+        viewer: &str,
+        since_us: u64,
+    ) -> Result<Vec<Interaction>, StoreError>;
+
+    /// A number that changes whenever the live likes change. Replicas poll
+    /// it to learn that their graph is behind the log.
+    async fn likes_version(&self) -> Result<u64, StoreError>;
 }

@@ -6,6 +6,7 @@
 //! see a consistent snapshot and never wait for writes.
 
 mod apply;
+mod interactions;
 mod pool;
 mod scan;
 mod schema;
@@ -15,11 +16,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTableMetadata};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::mpsc;
 
-use crate::{ApplyStats, LikeEvent, LikeSink, PoolStats, Store, StoreCounts, StoreError};
-use schema::{LIKE_LOG, LIKERS, META, POOL_SIZES, RESERVED_META_PREFIX};
+use crate::{
+    ApplyStats, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats, Store, StoreCounts,
+    StoreError,
+};
+use schema::{LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX};
 
 /// The database file inside the data dir.
 pub const DATABASE_FILE: &str = "feedmixer.redb";
@@ -132,6 +136,12 @@ impl Store for EmbeddedStore {
             .blocking(move |db| {
                 let txn = db.begin_write()?;
                 let stats = apply::apply(&txn, &owned)?;
+                if stats.created + stats.deleted + stats.likes_removed_by_account > 0 {
+                    let mut meta = txn.open_table(META)?;
+                    let version =
+                        read_u64(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))?;
+                    meta.insert(LIKES_VERSION_KEY, (version + 1).to_le_bytes().as_slice())?;
+                }
                 txn.commit()?;
                 Ok(stats)
             })
@@ -254,6 +264,58 @@ impl Store for EmbeddedStore {
 
     async fn pool_feeds(&self) -> Result<Vec<String>, StoreError> {
         self.blocking(|db| pool::feeds(&db.begin_read()?)).await
+    }
+
+    async fn add_interactions(
+        &self,
+        viewer: &str,
+        items: &[Interaction],
+        limits: InteractionLimits,
+        now_us: u64,
+    ) -> Result<(), StoreError> {
+        crate::interactions::check(viewer, items)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let (viewer, items) = (viewer.to_owned(), items.to_vec());
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            interactions::add(&txn, &viewer, &items, limits, now_us)?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn interactions(
+        &self,
+        viewer: &str,
+        since_us: u64,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        let viewer = viewer.to_owned();
+        self.blocking(move |db| interactions::read(&db.begin_read()?, &viewer, since_us))
+            .await
+    }
+
+    async fn likes_version(&self) -> Result<u64, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            read_u64(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+}
+
+/// A little-endian u64 meta value; absent is 0.
+fn read_u64(bytes: Option<Vec<u8>>) -> Result<u64, StoreError> {
+    match bytes {
+        None => Ok(0),
+        Some(bytes) => bytes
+            .as_slice()
+            .try_into()
+            .map(u64::from_le_bytes)
+            .map_err(|_| StoreError::Corrupt(format!("a counter of {} bytes", bytes.len()))),
     }
 }
 

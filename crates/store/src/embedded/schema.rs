@@ -12,11 +12,16 @@
 //! | `meta`             | `&str`                 | bytes          | service values and `store.schema_version` |
 //! | `pools`            | `(feed, post URI)`     | `time_us` added| the feeds' candidate pools; a feed's pool is the run of keys starting with it, in URI order |
 //! | `pool_sizes`       | `feed`                 | pool size      | only feeds with a non-empty pool: the size without a scan, and its keys are `pool_feeds` |
+//! | `interactions`     | viewer DID             | encoded history| a viewer's bounded interaction history, newest first (codec in `interactions.rs`) |
+//! | `interaction_ages` | `(newest_us, viewer)`  | `()`           | viewers by their newest interaction, so whole histories past the TTL are found without a scan |
 //!
 //! The subject lives only in the log, not beside the key: every like is
 //! written once per table, and the scan (the hot read) never joins.
 //!
-//! The pool tables came after version 1 was released without them, and
+//! The meta key `store.likes_version` counts the applies that changed the
+//! live likes (see `Store::likes_version`).
+//!
+//! The pool and interaction tables came after version 1 was released without them, and
 //! did not need a new version: `prepare` creates missing tables on every
 //! open, so a file written before them opens with empty pools, and a
 //! feedmixer that predates them never opens them, so it reads and writes
@@ -41,6 +46,9 @@ pub(super) const LIKERS: TableDefinition<&str, u64> = TableDefinition::new("like
 pub(super) type PoolKey<'a> = (&'a str, &'a str);
 pub(super) const POOLS: TableDefinition<PoolKey, u64> = TableDefinition::new("pools");
 pub(super) const POOL_SIZES: TableDefinition<&str, u64> = TableDefinition::new("pool_sizes");
+pub(super) const INTERACTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("interactions");
+pub(super) const INTERACTION_AGES: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("interaction_ages");
 /// Must keep this name and type in every schema version: it is read before
 /// anything else to learn which version the file has.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -48,6 +56,7 @@ pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 /// Meta keys under this prefix belong to the store.
 pub(super) const RESERVED_META_PREFIX: &str = "store.";
 const SCHEMA_VERSION_KEY: &str = "store.schema_version";
+pub(super) const LIKES_VERSION_KEY: &str = "store.likes_version";
 pub(super) const SCHEMA_VERSION: u64 = 1;
 
 /// Checks the file's schema version (stamping a new file with the current
@@ -87,6 +96,8 @@ pub(super) fn prepare(txn: &WriteTransaction, dir: &Path) -> Result<(), StoreErr
     txn.open_table(LIKERS)?;
     txn.open_table(POOLS)?;
     txn.open_table(POOL_SIZES)?;
+    txn.open_table(INTERACTIONS)?;
+    txn.open_table(INTERACTION_AGES)?;
     Ok(())
 }
 
