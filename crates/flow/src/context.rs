@@ -23,6 +23,9 @@ pub struct RequestContext {
     pub pool: Option<Arc<Pool>>,
     /// The feed's special posts (pinned, rotating, sponsored), if any.
     pub special: Option<Arc<crate::placement::SpecialPosts>>,
+    /// What the viewer told feeds through sendInteractions (verified
+    /// viewers with a history only).
+    pub feedback: Option<Arc<crate::Feedback>>,
 }
 
 /// A feed's candidate pool: post AT-URIs, looked up by string so posts
@@ -71,6 +74,7 @@ impl RequestContext {
             explain: false,
             pool: None,
             special: None,
+            feedback: None,
         }
     }
 

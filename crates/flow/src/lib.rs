@@ -17,6 +17,7 @@ pub mod component;
 pub mod context;
 pub mod diagnostic;
 pub mod executor;
+pub mod feedback;
 pub mod gate;
 pub mod id;
 pub mod metrics;
@@ -34,6 +35,7 @@ pub use component::{
 pub use context::{Pool, RequestContext};
 pub use diagnostic::Diagnostic;
 pub use executor::{Flow, FlowOutput};
+pub use feedback::Feedback;
 pub use id::ComponentId;
 pub use params::{Overrides, ParamError, Params};
 pub use registry::{Registry, Role};

@@ -2,6 +2,7 @@
 
 mod already_liked;
 mod author_blocklist;
+mod feedback;
 mod in_pool;
 mod max_post_age;
 mod min_likes;
@@ -14,4 +15,6 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.predicates.add(min_likes::KIND);
     registry.predicates.add(author_blocklist::KIND);
     registry.predicates.add(in_pool::KIND);
+    registry.predicates.add(feedback::NOT_SEEN);
+    registry.predicates.add(feedback::NOT_REQUESTED_LESS);
 }
