@@ -9,11 +9,16 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use feedmixer_flow::Catalog;
+use feedmixer_identity::{DidResolver, ResolverConfig, Verifier};
+use feedmixer_ingest::{IngestConfig, Ingester};
 use feedmixer_server::bootstrap::load_graph;
+use feedmixer_server::refresh::keep_graph_current;
 use feedmixer_server::reload::{self, ConfigPaths};
 use feedmixer_server::serve_feed::now_secs;
 use feedmixer_server::{AppState, ServiceConfig, serve};
 use feedmixer_store::{EmbeddedStore, Store};
+use std::time::Duration;
+use tokio::sync::watch;
 
 use crate::{demo, progress};
 
@@ -41,6 +46,14 @@ pub struct ServeArgs {
     /// Refuse every mutating admin route with 503 (serving goes on).
     #[arg(long, env = "FEEDMIXER_READ_ONLY")]
     read_only: bool,
+    /// PLC directory that viewers' did:plc documents are fetched from
+    /// (`{plc-url}/{did}`), to verify their service JWTs.
+    #[arg(long, env = "FEEDMIXER_PLC_URL", default_value = feedmixer_identity::DEFAULT_PLC_URL)]
+    plc_url: String,
+    /// Jetstream to ingest likes from (`wss://HOST`); without it nothing
+    /// is ingested and the graph holds what the store has.
+    #[arg(long, env = "FEEDMIXER_JETSTREAM_URL")]
+    jetstream_url: Option<String>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -52,6 +65,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .ok()
         .filter(|t| !t.is_empty());
     config.read_only = args.read_only;
+    config.plc_url = args.plc_url.clone();
     config.cursor_secret = std::env::var("FEEDMIXER_CURSOR_KEY")
         .ok()
         .filter(|k| !k.is_empty());
@@ -70,6 +84,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         feeds = catalog.feeds.len(),
         "flows and feeds loaded"
     );
+    let resolver = DidResolver::new(ResolverConfig {
+        plc_url: config.plc_url.clone(),
+        ..ResolverConfig::default()
+    })
+    .context("--plc-url")?;
+    let verifier = Verifier::new(Arc::new(resolver), config.service_did.clone());
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&args.data_dir)?);
     let retention_days = config.retention_days;
     let state = Arc::new(AppState::new(
@@ -77,6 +97,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         registry,
         catalog,
         store.clone(),
+        verifier,
         metrics,
     ));
     // Edits to flows and feeds go live without a restart; the service
@@ -101,13 +122,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "listening; not ready until the graph is built");
 
+    // One stop signal for the server and the background tasks.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let ingester = args
+        .jetstream_url
+        .map(|url| {
+            Ingester::new(IngestConfig {
+                url,
+                ..IngestConfig::default()
+            })
+        })
+        .transpose()
+        .context("--jetstream-url")?;
+
     let loader = {
         let state = state.clone();
         let demo = args.demo.then_some(args.demo_size);
+        let stop_rx = stop_rx.clone();
         tokio::spawn(async move {
             if let Some(size) = demo {
                 demo::load_if_empty(store.as_ref(), size).await?;
             }
+            // After the demo data: the demo loads only into an empty store.
+            let ingesting = ingester
+                .map(|ingester| tokio::spawn(ingester.run(store.clone(), stopped(stop_rx))));
             state.load_feed_data().await?;
             let total = store.counts().await?.likes;
             let bar = progress::bar(total, "graph", "likes");
@@ -116,6 +158,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::debug!(read, "building the graph");
             };
             let started = std::time::Instant::now();
+            let version = store.likes_version().await?;
             let graph =
                 load_graph(store.as_ref(), retention_days, now_secs(), &mut progress).await?;
             bar.finish_and_clear();
@@ -128,22 +171,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 "graph built; serving"
             );
             state.set_graph(graph);
-            anyhow::Ok(())
+            let interval = Duration::from_millis(state.config.graph.refresh_interval_ms);
+            tokio::spawn(keep_graph_current(state, interval, version));
+            anyhow::Ok(ingesting)
         })
     };
 
     // Serve until told to stop; a loader failure stops the server too.
+    let mut ingesting = None;
     let loader_failed = async {
         match loader.await {
-            Ok(Ok(())) => std::future::pending().await,
+            Ok(Ok(handle)) => {
+                ingesting = handle;
+                std::future::pending().await
+            }
             Ok(Err(e)) => e,
             Err(e) => anyhow::Error::new(e),
         }
     };
-    let server = serve(listener, state, shutdown_signal());
+    let server = serve(listener, state, stopped(stop_rx));
     tokio::select! {
         served = server => served.context("serving")?,
         failed = loader_failed => return Err(failed.context("loading the graph")),
+    }
+    // The ingester saw the same stop: let it flush what it holds.
+    if let Some(handle) = ingesting {
+        match tokio::time::timeout(Duration::from_secs(10), handle).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "ingest stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "ingest task failed"),
+            Err(_) => tracing::error!("ingest did not stop within 10 s"),
+        }
     }
     Ok(())
 }
@@ -159,6 +217,11 @@ fn load_or_report<T>(result: Result<T, Vec<feedmixer_flow::Diagnostic>>) -> anyh
             errors.len()
         )
     })
+}
+
+/// Resolves once the stop signal was sent (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 async fn shutdown_signal() {

@@ -13,7 +13,9 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::XrpcError;
-use crate::routes::{describe, did, ops, personalize, pool, skeleton, special, stats};
+use crate::routes::{
+    describe, did, interactions, ops, personalize, pool, skeleton, special, stats,
+};
 use crate::state::AppState;
 
 /// The AppView waits 10 s for a skeleton; answering later is useless.
@@ -23,6 +25,7 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub fn app(state: Arc<AppState>) -> Router {
     let writable = middleware::from_fn_with_state(state.clone(), crate::auth::require_writable);
+    let writable_xrpc = writable.clone();
     let admin = Router::new()
         .route("/v1/personalize", post(personalize::personalize))
         .route("/v1/stats", get(stats::stats))
@@ -48,6 +51,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route(
             "/xrpc/app.bsky.feed.getFeedSkeleton",
             get(skeleton::get_feed_skeleton),
+        )
+        .route(
+            "/xrpc/app.bsky.feed.sendInteractions",
+            post(interactions::send_interactions.layer(writable_xrpc)),
         )
         .route("/internal/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -33,13 +33,75 @@ pub struct ServiceConfig {
     /// Refuse every mutating route with 503 (`--read-only`).
     #[serde(skip)]
     pub read_only: bool,
+    /// Where did:plc documents are fetched (`--plc-url`,
+    /// `FEEDMIXER_PLC_URL`), never the file.
+    #[serde(skip, default = "default_plc_url")]
+    pub plc_url: String,
+    #[serde(default)]
+    pub interactions: InteractionConfig,
+    #[serde(default)]
+    pub graph: GraphConfig,
+}
+
+/// How the served graph follows the like log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphConfig {
+    /// How often the store is checked for new likes; a rebuild follows
+    /// when there are some (waiting at least twice the last rebuild).
+    pub refresh_interval_ms: u64,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        GraphConfig {
+            refresh_interval_ms: 1_000,
+        }
+    }
+}
+
+/// How much of each viewer's sendInteractions history is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InteractionConfig {
+    /// Entries per viewer (newest kept; one per post and event).
+    pub max_per_viewer: usize,
+    /// Entries older than this are dropped.
+    pub ttl_hours: u32,
+}
+
+impl Default for InteractionConfig {
+    fn default() -> Self {
+        InteractionConfig {
+            max_per_viewer: 2_000,
+            ttl_hours: 168,
+        }
+    }
+}
+
+impl InteractionConfig {
+    pub fn limits(&self) -> feedmixer_store::InteractionLimits {
+        feedmixer_store::InteractionLimits {
+            max_per_viewer: self.max_per_viewer,
+            ttl_us: u64::from(self.ttl_hours) * 3_600_000_000,
+        }
+    }
+}
+
+fn default_plc_url() -> String {
+    feedmixer_identity::DEFAULT_PLC_URL.to_string()
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
+    /// How long a ranked list stays cached behind its cursors.
     pub ttl_secs: u64,
     pub max_bytes: u64,
+    /// How long what a paging served is remembered: a cursor older than
+    /// its list but younger than this continues without repeats or gaps.
+    pub served_ttl_secs: u64,
+    pub max_served_bytes: u64,
 }
 
 impl Default for SessionConfig {
@@ -47,6 +109,8 @@ impl Default for SessionConfig {
         SessionConfig {
             ttl_secs: 1800,
             max_bytes: 256 << 20,
+            served_ttl_secs: 86_400,
+            max_served_bytes: 64 << 20,
         }
     }
 }
@@ -97,6 +161,22 @@ impl ServiceConfig {
         check(
             config.sessions.ttl_secs > 0,
             "sessions.ttl_secs: must be positive",
+        );
+        check(
+            (50..=3_600_000).contains(&config.graph.refresh_interval_ms),
+            "graph.refresh_interval_ms: 50..=3600000",
+        );
+        check(
+            (1..=100_000).contains(&config.interactions.max_per_viewer),
+            "interactions.max_per_viewer: 1..=100000",
+        );
+        check(
+            (1..=8_760).contains(&config.interactions.ttl_hours),
+            "interactions.ttl_hours: 1..=8760",
+        );
+        check(
+            config.sessions.served_ttl_secs >= config.sessions.ttl_secs,
+            "sessions.served_ttl_secs: must be at least sessions.ttl_secs",
         );
         if !errors.is_empty() {
             return Err(errors);

@@ -40,6 +40,25 @@ impl XrpcError {
         }
     }
 
+    /// A service JWT that failed verification.
+    pub fn bad_token(message: impl Into<String>) -> Self {
+        XrpcError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "BadJwt",
+            message: message.into(),
+        }
+    }
+
+    /// The viewer's identity cannot be checked right now (DID resolution
+    /// unavailable): retry later.
+    pub fn identity_unavailable() -> Self {
+        XrpcError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "IdentityUnavailable",
+            message: "cannot verify the viewer's identity right now; try again shortly".into(),
+        }
+    }
+
     /// Still loading the graph: try again shortly.
     pub fn not_ready() -> Self {
         XrpcError {

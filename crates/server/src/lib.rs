@@ -13,10 +13,12 @@ pub mod error;
 pub mod explain;
 pub mod metrics;
 pub mod pager;
+pub mod refresh;
 pub mod reload;
 pub mod routes;
 pub mod serve_feed;
 pub mod state;
+pub mod viewer;
 
 pub use app::{app, serve};
 pub use config::ServiceConfig;

@@ -70,7 +70,7 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// Every metric name this process exports, for checks of dashboards and
 /// alert rules against the code.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 33] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     READY,
@@ -80,6 +80,21 @@ pub const ALL: [&str; 18] = [
     GRAPH_MEMORY,
     SESSION_LOOKUPS,
     CONFIG_RELOADS,
+    crate::refresh::GRAPH_REBUILDS,
+    crate::refresh::GRAPH_REBUILD_DURATION,
+    crate::viewer::VIEWER_AUTH,
+    crate::routes::interactions::INTERACTIONS,
+    feedmixer_identity::DID_RESOLUTIONS,
+    feedmixer_identity::DID_RESOLUTION_DURATION,
+    feedmixer_identity::DID_CACHE_LOOKUPS,
+    feedmixer_ingest::metrics::EVENTS,
+    feedmixer_ingest::metrics::BATCHES,
+    feedmixer_ingest::metrics::LAG,
+    feedmixer_ingest::metrics::CURSOR_TIME,
+    feedmixer_ingest::metrics::CONNECTED,
+    feedmixer_ingest::metrics::RECONNECTS,
+    feedmixer_ingest::metrics::STORE_ERRORS,
+    feedmixer_ingest::metrics::APPLY_DURATION,
     feedmixer_flow::metrics::STAGE_DURATION,
     feedmixer_flow::metrics::STAGE_CANDIDATES_IN,
     feedmixer_flow::metrics::STAGE_CANDIDATES_OUT,

@@ -1,6 +1,11 @@
 //! Paging: a ranked list is computed once per session and cached; the
 //! opaque cursor names the session and the offset of the next page, so
 //! pages of one session never repeat a post.
+//!
+//! What a session has served is kept apart from its list, smaller and
+//! longer: when the list is gone (expired, evicted, or on a replica that
+//! never had it), the next page is recomputed without what was served, so
+//! paging neither repeats nor skips a post.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +27,20 @@ pub struct Session {
     pub viewer: Option<String>,
     /// The whole list: ranked posts with placed ones merged in.
     pub posts: Vec<ListItem>,
+    /// Posts served before this list was computed, when it continues a
+    /// paging whose earlier list is gone.
+    pub earlier: Served,
+}
+
+/// Hashes of the posts a paging has served, in order.
+pub type Served = Arc<[u64]>;
+
+/// A post's hash in a [`Served`] set: FNV-1a, stable across processes and
+/// versions, so any replica reads another's set.
+pub fn served_hash(uri: &str) -> u64 {
+    uri.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl Session {
@@ -118,9 +137,11 @@ impl Cursor {
     }
 }
 
-/// Ranked lists behind live cursors, bounded in bytes and time.
+/// Ranked lists behind live cursors and what each paging served, bounded
+/// in bytes and time.
 pub struct Sessions {
     cache: Cache<u64, Arc<Session>>,
+    served: Cache<u64, Served>,
     key: CursorKey,
 }
 
@@ -133,15 +154,35 @@ impl Sessions {
                 .weigher(|_, s: &Arc<Session>| s.weight())
                 .time_to_live(Duration::from_secs(config.ttl_secs))
                 .build(),
+            served: Cache::builder()
+                .max_capacity(config.max_served_bytes)
+                .weigher(|_, s: &Served| (s.len() * 8 + 48).min(u32::MAX as usize) as u32)
+                .time_to_live(Duration::from_secs(config.served_ttl_secs))
+                .build(),
         }
     }
 
-    /// Stores a new list and returns its id.
-    pub fn insert(&self, session: Session) -> (u64, Arc<Session>) {
+    /// Records that the session's pages up to `end` were served.
+    pub fn record_served(&self, id: u64, session: &Session, end: usize) {
+        let served: Served = session
+            .earlier
+            .iter()
+            .copied()
+            .chain(session.posts[..end].iter().map(|p| served_hash(&p.post)))
+            .collect();
+        self.served.insert(id, served);
+    }
+
+    /// What the paging of session `id` served, while it is remembered.
+    pub fn served(&self, id: u64) -> Option<Served> {
+        self.served.get(&id)
+    }
+
+    /// Stores a list under a new id.
+    pub fn insert(&self, session: Arc<Session>) -> u64 {
         let id = rand::random::<u64>();
-        let session = Arc::new(session);
-        self.cache.insert(id, session.clone());
-        (id, session)
+        self.cache.insert(id, session);
+        id
     }
 
     /// The cursor text for `cursor` in `scope`.

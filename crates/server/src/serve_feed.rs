@@ -10,8 +10,9 @@ use feedmixer_flow::{Overrides, RequestContext};
 
 use crate::error::XrpcError;
 use crate::metrics::session_lookup;
-use crate::pager::{Cursor, CursorScope, Session};
+use crate::pager::{Cursor, CursorScope, Served, Session, served_hash};
 use crate::state::AppState;
+use rustc_hash::FxHashSet;
 
 /// `limit` when the request gives none, and its bounds.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -95,6 +96,22 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         return Ok(page);
     }
 
+    // The list is gone: continue without what was served when that is
+    // remembered, else (a cursor older than the served set) at the offset.
+    let (earlier, offset): (Served, usize) = match cursor {
+        None => (Served::default(), 0),
+        Some(c) => match state.sessions.served(c.session) {
+            Some(served) => {
+                session_lookup("continued");
+                (served, 0)
+            }
+            None => {
+                session_lookup("expired");
+                (Served::default(), c.offset as usize)
+            }
+        },
+    };
+
     let flow = feed
         .flow_with(&state.registry, request.preset, request.overrides)
         .map_err(XrpcError::invalid_request)?;
@@ -104,6 +121,9 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     ctx.explain = request.explain;
     ctx.pool = state.pool(request.feed);
     ctx.special = state.special(request.feed);
+    if let Some(did) = request.viewer {
+        ctx.feedback = state.feedback(&graph, did).await;
+    }
     let output = flow.run(&ctx).await;
     let sources = flow.sources();
     let ranked = output
@@ -119,20 +139,24 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
             (graph.post_uri(p.post).to_string(), proposed_by.join(","))
         })
         .collect();
-    let session = Session {
+    let mut posts = place(ranked, &output.placements);
+    if !earlier.is_empty() {
+        let served: FxHashSet<u64> = earlier.iter().copied().collect();
+        posts.retain(|item| !served.contains(&served_hash(&item.post)));
+    }
+    let session = Arc::new(Session {
         feed: request.feed.to_string(),
         viewer: request.viewer.map(str::to_string),
-        posts: place(ranked, &output.placements),
+        posts,
+        earlier,
+    });
+    // A list that fits one page needs no cursor, so it is not kept (the
+    // app's `limit=1` polls would otherwise fill the cache).
+    let id = if offset + request.limit < session.posts.len() {
+        state.sessions.insert(Arc::clone(&session))
+    } else {
+        0
     };
-    // A cursor whose list expired: recompute and continue at its offset.
-    let offset = match cursor {
-        Some(c) => {
-            session_lookup("expired");
-            c.offset as usize
-        }
-        None => 0,
-    };
-    let (id, session) = state.sessions.insert(session);
     let mut page = cut(state, scope, id, &session, offset, request.limit);
     if request.explain {
         let preset = request.preset.unwrap_or(&feed.preset);
@@ -159,6 +183,7 @@ fn cut(
     let start = offset.min(session.posts.len());
     let end = (start + limit).min(session.posts.len());
     let cursor = (end < session.posts.len()).then(|| {
+        state.sessions.record_served(id, session, end);
         let next = Cursor {
             session: id,
             offset: end as u32,
@@ -171,6 +196,13 @@ fn cut(
         cursor,
         explain: None,
     }
+}
+
+/// Microseconds since the epoch, as interactions are stamped.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 pub fn now_secs() -> u32 {

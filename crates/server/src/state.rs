@@ -7,8 +7,9 @@ use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
 
 use feedmixer_flow::placement::SpecialPosts;
-use feedmixer_flow::{Catalog, Pool, Registry};
+use feedmixer_flow::{Catalog, Feedback, Pool, Registry};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
+use feedmixer_identity::Verifier;
 use feedmixer_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub graph: ArcSwap<LikeGraph>,
     pub store: Arc<dyn Store>,
     pub sessions: Sessions,
+    /// Checks viewers' service JWTs.
+    pub verifier: Verifier,
     pub metrics: PrometheusHandle,
     /// Candidate pools by feed, mirrored from the store so no request reads it.
     pools: ArcSwap<BTreeMap<String, Arc<Pool>>>,
@@ -45,6 +48,7 @@ impl AppState {
         registry: Registry,
         catalog: Catalog,
         store: Arc<dyn Store>,
+        verifier: Verifier,
         metrics: PrometheusHandle,
     ) -> Self {
         crate::metrics::set_ready(false);
@@ -61,6 +65,7 @@ impl AppState {
             catalog: ArcSwap::from_pointee(catalog),
             graph: ArcSwap::from_pointee(GraphBuilder::new(0).build()),
             store,
+            verifier,
             metrics,
             pools: ArcSwap::from_pointee(BTreeMap::new()),
             special: ArcSwap::from_pointee(BTreeMap::new()),
@@ -148,6 +153,22 @@ impl AppState {
     /// The feed's candidate pool, if it has one.
     pub fn pool(&self, feed: &str) -> Option<Arc<Pool>> {
         self.pools.load().get(feed).cloned()
+    }
+
+    /// The viewer's interaction history resolved against `graph`; `None`
+    /// without a history. A store failure is logged and personalizes
+    /// without it: a page beats an error.
+    pub async fn feedback(&self, graph: &LikeGraph, viewer: &str) -> Option<Arc<Feedback>> {
+        let limits = self.config.interactions.limits();
+        let since = crate::serve_feed::now_us().saturating_sub(limits.ttl_us);
+        match self.store.interactions(viewer, since).await {
+            Ok(history) if history.is_empty() => None,
+            Ok(history) => Some(Arc::new(Feedback::new(graph, &history))),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the viewer's interactions; ranking without them");
+                None
+            }
+        }
     }
 
     pub fn is_ready(&self) -> bool {

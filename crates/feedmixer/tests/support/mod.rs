@@ -27,6 +27,25 @@ pub fn feed_uri(rkey: &str) -> String {
     format!("at://{PUBLISHER}/app.bsky.feed.generator/{rkey}")
 }
 
+/// A copy of the shipped config in a temp dir whose feedmixer.toml keeps
+/// the shipped top-level keys and has `extra` (TOML tables) instead of the
+/// shipped tables. Returns the dir and the path to pass as `--config`.
+pub fn config_with(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["feeds.toml", "presets.toml"] {
+        std::fs::copy(root().join("config").join(file), dir.path().join(file)).unwrap();
+    }
+    let shipped = std::fs::read_to_string(root().join("config/feedmixer.toml")).unwrap();
+    let base: String = shipped
+        .lines()
+        .take_while(|line| !line.starts_with('['))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let path = dir.path().join("feedmixer.toml");
+    std::fs::write(&path, format!("{base}\n{extra}\n")).unwrap();
+    (dir, path)
+}
+
 /// Runs `feedmixer ARGS` from the workspace root to completion.
 pub fn feedmixer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_feedmixer"))
@@ -82,7 +101,10 @@ impl Server {
         let server = Server {
             child,
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: {
+                feedmixer_identity::install_crypto_provider();
+                reqwest::Client::new()
+            },
             log,
         };
         server.wait_ready().await;
@@ -123,6 +145,43 @@ impl Server {
             path.push_str(&format!("&cursor={c}"));
         }
         self.get(&path).await
+    }
+
+    /// A getFeedSkeleton page with `Authorization: Bearer TOKEN`.
+    pub async fn skeleton_as(
+        &self,
+        token: &str,
+        rkey: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> (u16, Value) {
+        let mut path = format!(
+            "/xrpc/app.bsky.feed.getFeedSkeleton?feed={}&limit={limit}",
+            feed_uri(rkey)
+        );
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = self
+            .client
+            .get(self.url(&path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A POST of `body` with an optional bearer token.
+    pub async fn post_as(&self, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// An admin POST with the test token.

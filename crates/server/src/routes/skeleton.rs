@@ -1,13 +1,13 @@
-//! `GET /xrpc/app.bsky.feed.getFeedSkeleton`: a page of a feed.
-//!
-//! Until viewer auth lands, every request is anonymous: an unverified token
-//! is never trusted, so the Authorization header is ignored.
+//! `GET /xrpc/app.bsky.feed.getFeedSkeleton`: a page of a feed,
+//! personalized for the viewer whose service JWT verifies (see
+//! [`crate::viewer`]).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use feedmixer_atproto::AtUri;
 use feedmixer_flow::Overrides;
 use serde::Deserialize;
@@ -16,6 +16,9 @@ use crate::error::XrpcError;
 use crate::routes::SkeletonPage;
 use crate::serve_feed::{PageRequest, page, parse_limit};
 use crate::state::AppState;
+use crate::viewer::authenticate;
+
+pub const METHOD: &str = "app.bsky.feed.getFeedSkeleton";
 
 /// Collection NSID of feed generator records.
 const GENERATOR_COLLECTION: &str = "app.bsky.feed.generator";
@@ -29,6 +32,7 @@ pub struct SkeletonQuery {
 
 pub async fn get_feed_skeleton(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     query: Result<Query<SkeletonQuery>, QueryRejection>,
 ) -> Result<Json<SkeletonPage>, XrpcError> {
     let Query(query) = query.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
@@ -38,9 +42,10 @@ pub async fn get_feed_skeleton(
         .ok_or_else(|| XrpcError::invalid_request("the feed parameter is required"))?;
     let rkey = feed_rkey(&state, feed)?;
     let limit = parse_limit(query.limit.as_deref())?;
+    let viewer = authenticate(&state, &headers, METHOD).await?;
     let request = PageRequest {
         feed: rkey,
-        viewer: None,
+        viewer: viewer.did(),
         limit,
         cursor: query.cursor.as_deref().filter(|c| !c.is_empty()),
         preset: None,

@@ -1,0 +1,172 @@
+//! `POST /xrpc/app.bsky.feed.sendInteractions`: what the viewer did with
+//! the posts we served (seen, show less, show more, ...), kept per viewer
+//! for the flows' feedback components.
+//!
+//! Only a verified viewer can write their own signals: no token or a bad
+//! one is 401, and a batch with anything malformed is refused whole.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use feedmixer_atproto::{AtUri, InteractionEvent};
+use feedmixer_store::Interaction;
+use metrics::counter;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::XrpcError;
+use crate::state::AppState;
+use crate::viewer::{Viewer, authenticate};
+
+pub const METHOD: &str = "app.bsky.feed.sendInteractions";
+/// Interactions received, by `event` (the lexicon name, or `unknown` for
+/// events without an item or with a token we do not know: skipped).
+pub const INTERACTIONS: &str = "feedmixer_interactions_total";
+/// The most interactions one call may carry (the app sends a few dozen
+/// every ~10 s).
+pub const MAX_PER_CALL: usize = 1_000;
+
+#[derive(Debug, Deserialize)]
+pub struct SendInteractions {
+    #[serde(default)]
+    feed: Option<String>,
+    interactions: Vec<InteractionItem>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InteractionItem {
+    #[serde(default)]
+    item: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default, rename = "feedContext")]
+    _feed_context: Option<String>,
+    #[serde(default, rename = "reqId")]
+    _req_id: Option<String>,
+}
+
+pub async fn send_interactions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<SendInteractions>, JsonRejection>,
+) -> Result<Json<Value>, XrpcError> {
+    let viewer = match authenticate(&state, &headers, METHOD).await? {
+        Viewer::Verified(did) => did,
+        Viewer::Anonymous => {
+            return Err(XrpcError::unauthorized(
+                "sendInteractions needs the viewer's service JWT",
+            ));
+        }
+        Viewer::Unverifiable => return Err(XrpcError::identity_unavailable()),
+    };
+    let Json(body) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let now_us = crate::serve_feed::now_us();
+    let (items, unknown) = parse(&body, now_us)?;
+
+    state
+        .store
+        .add_interactions(&viewer, &items, state.config.interactions.limits(), now_us)
+        .await
+        .map_err(XrpcError::internal)?;
+    for item in &items {
+        counter!(INTERACTIONS, "event" => item.event.name()).increment(1);
+    }
+    counter!(INTERACTIONS, "event" => "unknown").increment(unknown as u64);
+    Ok(Json(json!({})))
+}
+
+/// The interactions to keep and how many were skipped; any malformed part
+/// refuses the whole call.
+fn parse(body: &SendInteractions, now_us: u64) -> Result<(Vec<Interaction>, usize), XrpcError> {
+    if let Some(feed) = &body.feed {
+        AtUri::parse(feed).map_err(|e| XrpcError::invalid_request(format!("feed: {e}")))?;
+    }
+    if body.interactions.len() > MAX_PER_CALL {
+        return Err(XrpcError::invalid_request(format!(
+            "at most {MAX_PER_CALL} interactions per call, got {}",
+            body.interactions.len()
+        )));
+    }
+    let mut items = Vec::with_capacity(body.interactions.len());
+    let mut unknown = 0;
+    for (i, interaction) in body.interactions.iter().enumerate() {
+        if let Some(item) = &interaction.item {
+            AtUri::parse(item)
+                .map_err(|e| XrpcError::invalid_request(format!("interactions[{i}].item: {e}")))?;
+        }
+        let event = interaction
+            .event
+            .as_deref()
+            .and_then(InteractionEvent::from_token);
+        match (&interaction.item, event) {
+            (Some(item), Some(event)) => items.push(Interaction {
+                item: item.clone(),
+                event,
+                time_us: now_us,
+            }),
+            // The lexicon leaves both optional and its event set open.
+            _ => unknown += 1,
+        }
+    }
+    Ok((items, unknown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: Value) -> SendInteractions {
+        serde_json::from_value(json).unwrap()
+    }
+
+    const POST: &str = "at://did:plc:a/app.bsky.feed.post/3k";
+
+    #[test]
+    fn keeps_known_events_and_skips_the_rest() {
+        let (items, unknown) = parse(
+            &body(json!({"interactions": [
+                {"item": POST, "event": "app.bsky.feed.defs#requestLess", "feedContext": "walk"},
+                {"item": POST, "event": "app.bsky.feed.defs#somethingNew"},
+                {"event": "app.bsky.feed.defs#interactionSeen"},
+                {"item": POST},
+            ]})),
+            7,
+        )
+        .unwrap();
+        assert_eq!(
+            items,
+            vec![Interaction {
+                item: POST.into(),
+                event: InteractionEvent::RequestLess,
+                time_us: 7
+            }]
+        );
+        assert_eq!(unknown, 3);
+    }
+
+    #[test]
+    fn malformed_parts_refuse_the_call() {
+        let bad_item = body(json!({"interactions": [
+            {"item": POST, "event": "app.bsky.feed.defs#interactionSeen"},
+            {"item": "https://example.com", "event": "app.bsky.feed.defs#interactionSeen"},
+        ]}));
+        let err = parse(&bad_item, 0).unwrap_err();
+        assert_eq!(err.error, "InvalidRequest");
+        assert!(
+            err.message.contains("interactions[1].item"),
+            "{}",
+            err.message
+        );
+
+        let bad_feed = body(json!({"feed": "nope", "interactions": []}));
+        assert!(parse(&bad_feed, 0).is_err());
+
+        let too_many = body(json!({
+            "interactions": vec![json!({"item": POST}); MAX_PER_CALL + 1]
+        }));
+        assert!(parse(&too_many, 0).is_err());
+    }
+}
