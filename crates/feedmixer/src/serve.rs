@@ -139,6 +139,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .transpose()
         .context("--jetstream-url")?;
 
+    // Background tasks that cannot go on report here and stop the process.
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(1);
     let loader = {
         let state = state.clone();
         let demo = args.demo.then_some(args.demo_size);
@@ -148,8 +150,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 demo::load_if_empty(store.as_ref(), size).await?;
             }
             // After the demo data: the demo loads only into an empty store.
-            let ingesting = ingester
-                .map(|ingester| tokio::spawn(ingester.run(store.clone(), stopped(stop_rx))));
+            let ingesting = ingester.map(|ingester| {
+                state.watch_ingest(ingester.status());
+                let run = ingester.run(store.clone(), stopped(stop_rx));
+                let fatal = fatal_tx.clone();
+                tokio::spawn(async move {
+                    let result = run.await;
+                    // Ingest retries what can recover; an error here (a
+                    // corrupt stored cursor) needs the operator.
+                    if let Err(e) = &result {
+                        let _ = fatal.send(anyhow::anyhow!("ingest stopped: {e}")).await;
+                    }
+                    result
+                })
+            });
             state.load_feed_data().await?;
             let total = store.counts().await?.likes;
             let bar = progress::bar(total, "graph", "likes");
@@ -193,6 +207,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::select! {
         served = server => served.context("serving")?,
         failed = loader_failed => return Err(failed.context("loading the graph")),
+        Some(failed) = fatal_rx.recv() => return Err(failed),
     }
     // The ingester saw the same stop: let it flush what it holds.
     if let Some(handle) = ingesting {

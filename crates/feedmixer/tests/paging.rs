@@ -239,4 +239,45 @@ async fn new_likes_reach_later_pages_without_repeats() {
         "posts liked by the viewer's new neighbours reach the pages"
     );
     assert!(ingested(&server).await >= 5.0 + 20.0 * 35.0);
+    let (_, stats) = server.admin_get("/v1/stats").await;
+    assert_eq!(stats["ingest"]["connected"], true, "{stats}");
+    assert!(
+        stats["ingest"]["created"].as_u64().unwrap() >= 705,
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_ingest_cursor_stops_serve_with_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        use feedmixer_store::Store;
+        let store = feedmixer_store::EmbeddedStore::open(data.path()).unwrap();
+        store.set_meta("ingest_cursor", b"yesterday").await.unwrap();
+    }
+    let stream = jetstream(Vec::new(), 1).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_feedmixer"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .args(["--jetstream-url", &format!("ws://{stream}")])
+        .current_dir(root())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve kept running with a corrupt ingest cursor");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("ingest") && log.contains("yesterday"), "{log}");
 }

@@ -168,8 +168,33 @@ async fn a_rotated_key_is_picked_up_and_a_directory_outage_serves_anonymously() 
         .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(posts(&page), posts(&anonymous));
+
+    // A cursor minted for a verified paging, sent when the token cannot be
+    // checked: the paging starts over anonymously instead of failing.
+    let personal_cursor = {
+        dir.set_mode(Mode::Normal);
+        let (_, page) = server
+            .skeleton_as(&rotated.mint(&claims(VIEWER, SKELETON)), "for-you", 5, None)
+            .await;
+        page["cursor"].as_str().unwrap().to_string()
+    };
+    dir.set_mode(Mode::Status(503));
+    let (status, page) = server
+        .skeleton_as(
+            &stranger.mint(&claims(stranger_did, SKELETON)),
+            "for-you",
+            20,
+            Some(&personal_cursor),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(posts(&page), posts(&anonymous));
+    // Anyone else sending it is refused.
+    let (status, _) = server.skeleton("for-you", 20, Some(&personal_cursor)).await;
+    assert_eq!(status, 400);
+
     let metrics = server.metrics().await;
-    assert!(metrics.contains(r#"feedmixer_viewer_auth_total{outcome="unavailable"} 1"#));
+    assert!(metrics.contains(r#"feedmixer_viewer_auth_total{outcome="unavailable"} 2"#));
 }
 
 #[tokio::test]

@@ -37,6 +37,11 @@ const BUCKETS: [f64; 21] = [
     0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Graph rebuild time: 10 ms to 5 min.
+const REBUILD_BUCKETS: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 300.0,
+];
+
 /// Installs the process-wide Prometheus recorder once and returns its
 /// handle (tests call this many times in one process).
 pub fn install() -> PrometheusHandle {
@@ -45,6 +50,13 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .expect("buckets are not empty")
+                // A full match wins over the suffix: rebuilds of big graphs
+                // take longer than any request.
+                .set_buckets_for_metric(
+                    Matcher::Full(crate::refresh::GRAPH_REBUILD_DURATION.into()),
+                    &REBUILD_BUCKETS,
+                )
                 .expect("buckets are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");

@@ -3,9 +3,10 @@
 //! pages of one session never repeat a post.
 //!
 //! What a session has served is kept apart from its list, smaller and
-//! longer: when the list is gone (expired, evicted, or on a replica that
-//! never had it), the next page is recomputed without what was served, so
-//! paging neither repeats nor skips a post.
+//! longer: when the list is gone (expired or evicted), the next page is
+//! recomputed without what was served, so paging neither repeats nor skips
+//! a post. Both live in this process for now: a cursor taken to another
+//! process continues at its offset (counted as `expired`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -32,6 +32,10 @@ pub struct PageRequest<'a> {
     pub overrides: &'a Overrides,
     /// Return a trace of the run (internal routes only).
     pub explain: bool,
+    /// Start over instead of refusing a cursor minted for someone else:
+    /// set when a viewer's token could not be checked, so a paging that
+    /// began personalized goes on anonymously rather than failing.
+    pub restart_on_foreign_cursor: bool,
 }
 
 /// One page: post AT-URIs and the cursor of the next page, if any.
@@ -71,10 +75,15 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         feed: request.feed,
         viewer: request.viewer,
     };
-    let cursor = request
+    let cursor = match request
         .cursor
         .map(|text| state.sessions.decode(text, scope))
-        .transpose()?;
+        .transpose()
+    {
+        Ok(cursor) => cursor,
+        Err(_) if request.restart_on_foreign_cursor => None,
+        Err(e) => return Err(e),
+    };
 
     // Continue a session when its list is still cached. The cursor's MAC
     // already tied it to this feed and viewer.

@@ -1,7 +1,7 @@
 //! What every handler shares.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
@@ -10,8 +10,10 @@ use feedmixer_flow::placement::SpecialPosts;
 use feedmixer_flow::{Catalog, Feedback, Pool, Registry};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_identity::Verifier;
+use feedmixer_ingest::IngestStatus;
 use feedmixer_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
 
 use crate::config::ServiceConfig;
 use crate::pager::{CursorKey, Sessions};
@@ -38,6 +40,8 @@ pub struct AppState {
     /// Special posts by feed, mirrored from the store likewise.
     special: ArcSwap<BTreeMap<String, Arc<SpecialPosts>>>,
     ready: AtomicBool,
+    /// The Jetstream ingester's progress, when this process ingests.
+    ingest: OnceLock<watch::Receiver<IngestStatus>>,
 }
 
 impl AppState {
@@ -70,6 +74,7 @@ impl AppState {
             pools: ArcSwap::from_pointee(BTreeMap::new()),
             special: ArcSwap::from_pointee(BTreeMap::new()),
             ready: AtomicBool::new(false),
+            ingest: OnceLock::new(),
         }
     }
 
@@ -169,6 +174,16 @@ impl AppState {
                 None
             }
         }
+    }
+
+    /// Reports the ingester's progress in /v1/stats from now on.
+    pub fn watch_ingest(&self, status: watch::Receiver<IngestStatus>) {
+        let _ = self.ingest.set(status);
+    }
+
+    /// The ingester's latest progress, when this process ingests.
+    pub fn ingest_status(&self) -> Option<IngestStatus> {
+        self.ingest.get().map(|status| status.borrow().clone())
     }
 
     pub fn is_ready(&self) -> bool {

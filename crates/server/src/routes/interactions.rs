@@ -28,6 +28,8 @@ pub const INTERACTIONS: &str = "feedmixer_interactions_total";
 /// The most interactions one call may carry (the app sends a few dozen
 /// every ~10 s).
 pub const MAX_PER_CALL: usize = 1_000;
+/// The longest item URI kept (AT-URIs of posts are under 200 bytes).
+pub const MAX_ITEM_BYTES: usize = 2_048;
 
 #[derive(Debug, Deserialize)]
 pub struct SendInteractions {
@@ -94,6 +96,11 @@ fn parse(body: &SendInteractions, now_us: u64) -> Result<(Vec<Interaction>, usiz
     let mut unknown = 0;
     for (i, interaction) in body.interactions.iter().enumerate() {
         if let Some(item) = &interaction.item {
+            if item.len() > MAX_ITEM_BYTES {
+                return Err(XrpcError::invalid_request(format!(
+                    "interactions[{i}].item: longer than {MAX_ITEM_BYTES} bytes"
+                )));
+            }
             AtUri::parse(item)
                 .map_err(|e| XrpcError::invalid_request(format!("interactions[{i}].item: {e}")))?;
         }
@@ -163,6 +170,15 @@ mod tests {
 
         let bad_feed = body(json!({"feed": "nope", "interactions": []}));
         assert!(parse(&bad_feed, 0).is_err());
+
+        let long = format!(
+            "at://did:plc:a/app.bsky.feed.post/{}",
+            "x".repeat(MAX_ITEM_BYTES)
+        );
+        let too_long = body(
+            json!({"interactions": [{"item": long, "event": "app.bsky.feed.defs#interactionSeen"}]}),
+        );
+        assert!(parse(&too_long, 0).is_err());
 
         let too_many = body(json!({
             "interactions": vec![json!({"item": POST}); MAX_PER_CALL + 1]

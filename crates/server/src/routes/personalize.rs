@@ -64,6 +64,7 @@ pub async fn personalize(
         preset: body.preset.as_deref(),
         overrides: &overrides,
         explain: body.explain,
+        restart_on_foreign_cursor: false,
     };
     Ok(Json(page(&state, request).await?.into()))
 }

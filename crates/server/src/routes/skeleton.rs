@@ -16,7 +16,7 @@ use crate::error::XrpcError;
 use crate::routes::SkeletonPage;
 use crate::serve_feed::{PageRequest, page, parse_limit};
 use crate::state::AppState;
-use crate::viewer::authenticate;
+use crate::viewer::{Viewer, authenticate};
 
 pub const METHOD: &str = "app.bsky.feed.getFeedSkeleton";
 
@@ -51,6 +51,7 @@ pub async fn get_feed_skeleton(
         preset: None,
         overrides: &Overrides::new(),
         explain: false,
+        restart_on_foreign_cursor: viewer == Viewer::Unverifiable,
     };
     Ok(Json(page(&state, request).await?.into()))
 }

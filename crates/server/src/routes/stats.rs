@@ -1,4 +1,5 @@
-//! `GET /v1/stats` (admin): the size of the live graph.
+//! `GET /v1/stats` (admin): the size of the live graph and, when this
+//! process ingests, how far ingest got.
 
 use std::sync::Arc;
 
@@ -10,7 +11,27 @@ use crate::state::AppState;
 
 pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
     let graph = state.graph.load();
+    let ingest = state.ingest_status().map(|s| {
+        let now_us = crate::serve_feed::now_us();
+        json!({
+            "connected": s.connected,
+            "connections": s.connections,
+            "cursor_time_us": s.last_time_us,
+            "lag_secs": s.last_time_us.map(|t| now_us.saturating_sub(t) as f64 / 1e6),
+            "events_applied": s.events_applied,
+            "created": s.applied.created,
+            "deleted": s.applied.deleted,
+            "duplicates": s.applied.duplicates,
+            "stale": s.applied.stale,
+            "batches": s.batches,
+            "ignored": s.ignored,
+            "invalid": s.invalid,
+            "bot": s.bot,
+            "store_errors": s.store_errors,
+        })
+    });
     Json(json!({
+        "ingest": ingest,
         "ready": state.is_ready(),
         "users": graph.num_users(),
         "likers": graph.num_likers(),
