@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use feedmixer_atproto::LikeEvent;
 use feedmixer_demo::{DEMO_VIEWER, DemoSpec, generate};
+use feedmixer_graph::GraphChange;
 use feedmixer_graph::{
     GraphBuilder, LikeGraph, UserId, WalkParams, WalkScratch, recent_like_scores, walk,
 };
@@ -141,6 +142,47 @@ fn benches(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(likes.len() as u64));
     group.bench_function("demo_full", |b| b.iter(|| build(black_box(&likes))));
+    group.finish();
+
+    // Following the log: 1,000 new likes (new users on existing posts and
+    // existing users on new posts) and 100 removals applied to the graph.
+    let extra: Vec<(String, String)> = (0..1_000)
+        .map(|n| {
+            let post = graph
+                .post_uri((n * 37 % graph.num_posts()) as u32)
+                .to_string();
+            if n % 2 == 0 {
+                (format!("did:plc:follower{n:016}"), post)
+            } else {
+                let user = graph
+                    .user_did((n * 53 % graph.num_users()) as u32)
+                    .to_string();
+                (
+                    user,
+                    format!("at://did:plc:newauthor{n:014}/app.bsky.feed.post/3new{n}"),
+                )
+            }
+        })
+        .collect();
+    let mut changes: Vec<GraphChange<'_>> = extra
+        .iter()
+        .map(|(user, post)| GraphChange::Added {
+            user,
+            post,
+            ts: NOW_SECS - 60,
+        })
+        .collect();
+    for like in likes.iter().step_by(likes.len() / 100).take(100) {
+        changes.push(GraphChange::Removed {
+            user: &like.did,
+            post: &like.subject,
+        });
+    }
+    let mut group = c.benchmark_group("update");
+    group.sample_size(10);
+    group.bench_function("demo_1100_changes", |b| {
+        b.iter(|| graph.with_changes(graph.window_start(), black_box(&changes)))
+    });
     group.finish();
 
     let caps = [

@@ -91,6 +91,40 @@ impl GraphBuilder {
         true
     }
 
+    /// A builder holding `graph`'s likes no older than `window_start_secs`
+    /// except those of the `(user, post)` pairs in `dropped`, keeping its
+    /// ids: the start of [`LikeGraph::with_changes`].
+    pub(crate) fn from_graph(
+        graph: &LikeGraph,
+        window_start_secs: u32,
+        dropped: &rustc_hash::FxHashMap<UserId, Vec<PostId>>,
+    ) -> Self {
+        let mut likes = Vec::with_capacity(graph.num_likes());
+        for user in 0..graph.num_users() as UserId {
+            let gone = dropped.get(&user);
+            likes.extend(
+                graph
+                    .likes_of(user)
+                    .iter()
+                    .filter(|e| e.ts >= window_start_secs)
+                    .filter(|e| gone.is_none_or(|gone| !gone.contains(&e.id)))
+                    .map(|e| RawLike {
+                        user,
+                        post: e.id,
+                        ts: e.ts,
+                    }),
+            );
+        }
+        GraphBuilder {
+            window_start: window_start_secs,
+            users: graph.users.clone(),
+            posts: graph.posts.clone(),
+            post_author: graph.post_author.clone(),
+            likes,
+            in_order: false,
+        }
+    }
+
     /// Lays the likes out as time-ordered CSR in both directions and drops
     /// repeated pairs. The two directions are built on two threads.
     pub fn build(self) -> LikeGraph {

@@ -17,7 +17,7 @@ use rustc_hash::FxHasher;
 const EMPTY: u32 = u32::MAX;
 
 /// An append-only set of strings numbered `0..len` in insertion order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Interner {
     /// All strings, concatenated.
     arena: String,

@@ -25,6 +25,7 @@ mod pool;
 mod prefetch;
 mod rank;
 mod recent;
+mod update;
 mod velocity;
 mod walk;
 
@@ -33,5 +34,6 @@ pub use discovery::{DiscoveryParams, discovery_scores, post_created_secs};
 pub use graph::{Edge, LikeGraph, PostId, UserId};
 pub use pool::{ScratchGuard, ScratchPool};
 pub use recent::{like_counts_in, recent_like_scores, recent_like_scores_with_floor};
+pub use update::GraphChange;
 pub use velocity::like_velocity_scores;
 pub use walk::{WalkParams, WalkScratch, walk};

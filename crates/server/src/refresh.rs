@@ -1,85 +1,160 @@
 //! Keeps the served graph current with the store's like log.
 //!
 //! The graph is immutable (compact CSR arrays a walk reads without locks),
-//! so new likes reach it by rebuilding it from the log off the request
-//! path and swapping the snapshot; requests in flight finish on the one
-//! they started with. A rebuild runs when the store's likes version moved,
-//! and at least hourly so the retention window slides. Between rebuilds the
-//! refresher waits at least twice as long as the last rebuild took, so
-//! rebuilding never takes more than a third of a core.
+//! so new likes reach it as a new snapshot, made off the request path and
+//! swapped in; requests in flight finish on the one they started with.
+//! Every interval the refresher asks the store for the changes after the
+//! graph's version and applies them to the current graph
+//! ([`LikeGraph::with_changes`]); when the store no longer holds them, and
+//! hourly anyway, it rebuilds from the whole log. Between rounds it waits
+//! at least twice as long as the last one took, so following the log never
+//! takes more than a third of a core.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use feedmixer_graph::LikeGraph;
-use feedmixer_store::StoreError;
+use feedmixer_graph::{GraphChange, LikeGraph};
+use feedmixer_store::{Changes, StoreError};
 use metrics::{counter, histogram};
 
 use crate::bootstrap::load_graph;
 use crate::serve_feed::now_secs;
 use crate::state::AppState;
 
-/// Graph rebuilds by `result` (`ok`, `error`).
+/// Graph updates by `kind` (`update`: changes applied; `rebuild`: from
+/// the store) and `result` (`ok`, `error`).
 pub const GRAPH_REBUILDS: &str = "feedmixer_graph_rebuilds_total";
-/// Time to rebuild the graph from the store, seconds.
+/// Time to make a new graph, seconds, by `kind`.
 pub const GRAPH_REBUILD_DURATION: &str = "feedmixer_graph_rebuild_duration_seconds";
 
-/// A rebuild even without new likes after this long: the window slides.
+/// A full rebuild from the store after this long, even when following
+/// the log went fine: the window slides, and ids of posts that lost all
+/// their likes leave the interners.
 const MAX_AGE: Duration = Duration::from_secs(3600);
 
-/// Rebuilds the graph whenever the log changed, checking every
-/// `interval`; `version` is the likes version the current graph was built
-/// from. Runs until the task is dropped.
+/// Changes applied in one update at most; more follow at once.
+const MAX_CHANGES: usize = 200_000;
+
+/// Keeps the graph current: every `interval`, applies the store's changes
+/// after `version` (the version the current graph was built at) to the
+/// graph, or rebuilds it from the store when the store no longer holds
+/// them. Runs until the task is dropped.
 pub async fn keep_graph_current(state: Arc<AppState>, interval: Duration, mut version: u64) {
     let mut built_at = Instant::now();
     let mut pause = interval;
-    counter!(GRAPH_REBUILDS, "result" => "ok").increment(0);
-    counter!(GRAPH_REBUILDS, "result" => "error").increment(0);
+    for result in ["ok", "error"] {
+        for kind in ["update", "rebuild"] {
+            counter!(GRAPH_REBUILDS, "kind" => kind, "result" => result).increment(0);
+        }
+    }
     loop {
         tokio::time::sleep(pause).await;
-        let current = match state.store.likes_version().await {
-            Ok(current) => current,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the likes version; graph not refreshed");
-                continue;
-            }
-        };
-        if current == version && built_at.elapsed() < MAX_AGE {
-            continue;
-        }
         let started = Instant::now();
-        match rebuild(&state).await {
-            Ok(graph) => {
+        let step = if built_at.elapsed() >= MAX_AGE {
+            rebuild(&state)
+                .await
+                .map(|(graph, v)| (graph, v, "rebuild", false))
+        } else {
+            follow(&state, version).await
+        };
+        match step {
+            Ok((Some(graph), new_version, kind, more)) => {
                 let took = started.elapsed();
-                counter!(GRAPH_REBUILDS, "result" => "ok").increment(1);
-                histogram!(GRAPH_REBUILD_DURATION).record(took.as_secs_f64());
+                counter!(GRAPH_REBUILDS, "kind" => kind, "result" => "ok").increment(1);
+                histogram!(GRAPH_REBUILD_DURATION, "kind" => kind).record(took.as_secs_f64());
                 tracing::debug!(
+                    kind,
                     likes = graph.num_likes(),
                     ms = took.as_millis() as u64,
-                    "graph rebuilt"
+                    "graph updated"
                 );
                 state.set_graph(graph);
-                // Changes during the rebuild may be missing: the version
-                // read before it makes the next round catch them.
-                version = current;
-                built_at = Instant::now();
-                pause = interval.max(took * 2);
+                version = new_version;
+                if kind == "rebuild" {
+                    built_at = Instant::now();
+                }
+                pause = if more {
+                    Duration::ZERO
+                } else {
+                    interval.max(took * 2)
+                };
             }
-            Err(e) => {
-                counter!(GRAPH_REBUILDS, "result" => "error").increment(1);
-                tracing::error!(error = %e, "graph rebuild failed; serving the previous graph");
+            Ok((None, _, _, _)) => pause = interval,
+            Err((kind, e)) => {
+                counter!(GRAPH_REBUILDS, "kind" => kind, "result" => "error").increment(1);
+                tracing::error!(kind, error = %e, "graph update failed; serving the previous graph");
                 pause = interval.max(Duration::from_secs(5));
             }
         }
     }
 }
 
-/// Builds a new graph on a blocking thread: the build is CPU work that
-/// would otherwise stall a runtime worker serving requests.
-async fn rebuild(state: &Arc<AppState>) -> Result<LikeGraph, StoreError> {
+/// What one round produced: the new graph (none when nothing changed), the
+/// version it reflects, how it was made, and whether more changes wait.
+type Step = Result<(Option<LikeGraph>, u64, &'static str, bool), (&'static str, StoreError)>;
+
+/// Applies the changes after `version`, or rebuilds when they are gone.
+async fn follow(state: &Arc<AppState>, version: u64) -> Step {
+    let changes = match state.store.changes_since(version, MAX_CHANGES).await {
+        Ok(Changes::Since(changes)) => changes,
+        Ok(Changes::Trimmed) => {
+            tracing::info!(
+                version,
+                "the store no longer holds the changes after the graph; rebuilding"
+            );
+            return rebuild(state)
+                .await
+                .map(|(graph, v)| (graph, v, "rebuild", false));
+        }
+        Err(e) => return Err(("update", e)),
+    };
+    let Some(last) = changes.last().map(|c| c.seq) else {
+        return Ok((None, version, "update", false));
+    };
+    let more = changes.len() == MAX_CHANGES;
+    let graph = state.graph.load_full();
+    let window_start = window_start(state);
+    let updated = tokio::task::spawn_blocking(move || {
+        let changes: Vec<GraphChange<'_>> = changes
+            .iter()
+            .map(|c| {
+                if c.added {
+                    GraphChange::Added {
+                        user: &c.did,
+                        post: &c.subject,
+                        ts: (c.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32,
+                    }
+                } else {
+                    GraphChange::Removed {
+                        user: &c.did,
+                        post: &c.subject,
+                    }
+                }
+            })
+            .collect();
+        graph.with_changes(window_start, &changes)
+    })
+    .await
+    .map_err(|e| ("update", StoreError::from(e)))?;
+    Ok((Some(updated), last, "update", more))
+}
+
+fn window_start(state: &AppState) -> u32 {
+    now_secs().saturating_sub(state.config.retention_days.saturating_mul(86_400))
+}
+
+/// Builds a new graph from the store on a blocking thread (CPU work that
+/// would otherwise stall a runtime worker serving requests), with the
+/// store's version read before the scan: changes the scan already saw
+/// are applied again later, which changes nothing.
+async fn rebuild(
+    state: &Arc<AppState>,
+) -> Result<(Option<LikeGraph>, u64), (&'static str, StoreError)> {
+    let fail = |e| ("rebuild", e);
+    let version = state.store.likes_version().await.map_err(fail)?;
     let state = Arc::clone(state);
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    let graph = tokio::task::spawn_blocking(move || {
         handle.block_on(load_graph(
             state.store.as_ref(),
             state.config.retention_days,
@@ -87,5 +162,8 @@ async fn rebuild(state: &Arc<AppState>) -> Result<LikeGraph, StoreError> {
             &mut |_| {},
         ))
     })
-    .await?
+    .await
+    .map_err(|e| fail(StoreError::from(e)))?
+    .map_err(fail)?;
+    Ok((Some(graph), version))
 }

@@ -213,7 +213,37 @@ pub trait Store: Send + Sync + 'static {
         since_us: u64,
     ) -> Result<Vec<Interaction>, StoreError>;
 
-    /// A number that changes whenever the live likes change. Replicas poll
-    /// it to learn that their graph is behind the log.
+    /// The sequence number of the newest change to the live likes (0 before
+    /// any): it moves whenever a like is added or removed. A replica builds
+    /// its graph after reading it, then follows [`Store::changes_since`].
     async fn likes_version(&self) -> Result<u64, StoreError>;
+
+    /// The changes to the live likes after sequence number `after`, oldest
+    /// first, at most `max` of them (ask again from the last one's `seq`
+    /// for more). The store keeps a bounded tail of changes: when `after`
+    /// is older than that, the answer is [`Changes::Trimmed`] and the
+    /// caller rebuilds from [`Store::scan_likes`].
+    async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError>;
+}
+
+/// One change to the live likes, numbered in the order the store made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LikeChange {
+    pub seq: u64,
+    pub did: String,
+    /// AT-URI of the liked post.
+    pub subject: String,
+    /// The like's `time_us`.
+    pub time_us: u64,
+    /// `true`: the like became live; `false`: it was removed.
+    pub added: bool,
+}
+
+/// What [`Store::changes_since`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    /// The next changes (empty: none since).
+    Since(Vec<LikeChange>),
+    /// The store no longer holds the changes right after the asked number.
+    Trimmed,
 }

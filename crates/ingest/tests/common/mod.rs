@@ -392,4 +392,12 @@ impl Store for FlakyStore {
     async fn likes_version(&self) -> Result<u64, StoreError> {
         self.inner.likes_version().await
     }
+
+    async fn changes_since(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<feedmixer_store::Changes, StoreError> {
+        self.inner.changes_since(after, max).await
+    }
 }

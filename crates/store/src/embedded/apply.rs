@@ -17,21 +17,29 @@
 
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
-use super::schema::{DELETED_ACCOUNTS, LIKE_KEYS, LIKE_LOG, LIKERS, LikeKey, TOMBSTONES};
+use super::schema::{
+    DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, LikeKey, META,
+    TOMBSTONES, read_seq,
+};
 use crate::{ApplyStats, LikeEvent, StoreError};
 
 /// Applies `events` into `txn`; the caller commits.
 pub(super) fn apply(
     txn: &WriteTransaction,
     events: &[LikeEvent],
+    changes_kept: u64,
 ) -> Result<ApplyStats, StoreError> {
     let mut tables = Tables::open(txn)?;
+    let first_seq = tables.seq;
     let mut stats = ApplyStats::default();
     let mut by_did: Vec<&LikeEvent> = events.iter().collect();
     // Stable: each DID's events keep their order.
     by_did.sort_by(|a, b| a.did().cmp(b.did()));
     for run in by_did.chunk_by(|a, b| a.did() == b.did()) {
         tables.apply_did(run, &mut stats)?;
+    }
+    if tables.seq != first_seq {
+        tables.finish_changes(changes_kept)?;
     }
     Ok(stats)
 }
@@ -42,6 +50,10 @@ struct Tables<'txn> {
     tombstones: Table<'txn, LikeKey<'static>, u64>,
     accounts: Table<'txn, &'static str, u64>,
     likers: Table<'txn, &'static str, u64>,
+    changes: Table<'txn, u64, (&'static str, &'static str, u64, bool)>,
+    meta: Table<'txn, &'static str, &'static [u8]>,
+    /// The newest change's number.
+    seq: u64,
 }
 
 /// What the batch knows about one DID while applying its events.
@@ -62,13 +74,43 @@ impl Account<'_> {
 
 impl<'txn> Tables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        let meta = txn.open_table(META)?;
+        let seq = read_seq(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))?;
         Ok(Tables {
             log: txn.open_table(LIKE_LOG)?,
             keys: txn.open_table(LIKE_KEYS)?,
             tombstones: txn.open_table(TOMBSTONES)?,
             accounts: txn.open_table(DELETED_ACCOUNTS)?,
             likers: txn.open_table(LIKERS)?,
+            changes: txn.open_table(LIKE_CHANGES)?,
+            meta,
+            seq,
         })
+    }
+
+    /// Numbers a change to the live likes.
+    fn record(
+        &mut self,
+        did: &str,
+        subject: &str,
+        time_us: u64,
+        added: bool,
+    ) -> Result<(), StorageError> {
+        self.seq += 1;
+        self.changes
+            .insert(self.seq, (did, subject, time_us, added))?;
+        Ok(())
+    }
+
+    /// Stores the newest change's number and drops changes past the kept
+    /// tail.
+    fn finish_changes(&mut self, kept: u64) -> Result<(), StorageError> {
+        self.meta
+            .insert(LIKES_VERSION_KEY, self.seq.to_le_bytes().as_slice())?;
+        if let Some(cutoff) = self.seq.checked_sub(kept) {
+            self.changes.retain_in(..=cutoff, |_, _| false)?;
+        }
+        Ok(())
     }
 
     /// Applies the events of one DID, in order.
@@ -137,6 +179,7 @@ impl<'txn> Tables<'txn> {
             }
             None => {
                 self.log.insert((time_us, did, rkey), subject)?;
+                self.record(did, subject, time_us, true)?;
                 account.likes += 1;
                 stats.created += 1;
             }
@@ -156,7 +199,7 @@ impl<'txn> Tables<'txn> {
         match existing {
             Some((logged_us, newest_us)) if newest_us <= time_us => {
                 self.keys.remove((did, rkey))?;
-                self.log.remove((logged_us, did, rkey))?;
+                self.unlog(did, rkey, logged_us)?;
                 self.tombstones.insert((did, rkey), time_us)?;
                 account.likes = account.likes.saturating_sub(1);
                 stats.deleted += 1;
@@ -202,7 +245,7 @@ impl<'txn> Tables<'txn> {
         }
         for (rkey, logged_us) in &doomed {
             self.keys.remove((did, rkey.as_str()))?;
-            self.log.remove((*logged_us, did, rkey.as_str()))?;
+            self.unlog(did, rkey, *logged_us)?;
         }
         let removed = doomed.len() as u64;
         if removed > account.likes {
@@ -216,6 +259,18 @@ impl<'txn> Tables<'txn> {
         account.likes = account.likes.saturating_sub(removed);
         stats.accounts_deleted += 1;
         stats.likes_removed_by_account += removed;
+        Ok(())
+    }
+
+    /// Removes a like from the log and records the change.
+    fn unlog(&mut self, did: &str, rkey: &str, logged_us: u64) -> Result<(), StorageError> {
+        let subject = self
+            .log
+            .remove((logged_us, did, rkey))?
+            .map(|subject| subject.value().to_owned());
+        if let Some(subject) = subject {
+            self.record(did, &subject, logged_us, false)?;
+        }
         Ok(())
     }
 

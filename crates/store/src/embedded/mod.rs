@@ -20,10 +20,12 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTab
 use tokio::sync::mpsc;
 
 use crate::{
-    ApplyStats, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats, Store, StoreCounts,
-    StoreError,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, LikeSink,
+    PoolStats, Store, StoreCounts, StoreError,
 };
-use schema::{LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX};
+use schema::{
+    LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX,
+};
 
 /// The database file inside the data dir.
 pub const DATABASE_FILE: &str = "feedmixer.redb";
@@ -35,6 +37,8 @@ const LOCK_FILE: &str = "feedmixer.lock";
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
     dir: PathBuf,
+    /// Changes kept for [`Store::changes_since`].
+    changes_kept: u64,
 }
 
 /// Shared with the blocking tasks, so the data dir stays locked until the
@@ -82,7 +86,15 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             inner: Arc::new(Inner { db, _lock: lock }),
             dir: data_dir.to_path_buf(),
+            changes_kept: schema::CHANGES_KEPT,
         })
+    }
+
+    /// Keeps only the newest `kept` changes for [`Store::changes_since`]
+    /// (default 1,000,000): replicas further behind rebuild from the log.
+    pub fn with_changes_kept(mut self, kept: u64) -> Self {
+        self.changes_kept = kept.max(1);
+        self
     }
 
     /// The data dir the store lives in.
@@ -132,16 +144,11 @@ impl Store for EmbeddedStore {
         // The blocking task must own what it reads; a copy of the batch is
         // small next to the B-tree writes it feeds.
         let owned = events.to_vec();
+        let changes_kept = self.changes_kept;
         let stats = self
             .blocking(move |db| {
                 let txn = db.begin_write()?;
-                let stats = apply::apply(&txn, &owned)?;
-                if stats.created + stats.deleted + stats.likes_removed_by_account > 0 {
-                    let mut meta = txn.open_table(META)?;
-                    let version =
-                        read_u64(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))?;
-                    meta.insert(LIKES_VERSION_KEY, (version + 1).to_le_bytes().as_slice())?;
-                }
+                let stats = apply::apply(&txn, &owned, changes_kept)?;
                 txn.commit()?;
                 Ok(stats)
             })
@@ -301,21 +308,43 @@ impl Store for EmbeddedStore {
         self.blocking(|db| {
             let txn = db.begin_read()?;
             let meta = txn.open_table(META)?;
-            read_u64(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))
+            schema::read_seq(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))
         })
         .await
     }
-}
 
-/// A little-endian u64 meta value; absent is 0.
-fn read_u64(bytes: Option<Vec<u8>>) -> Result<u64, StoreError> {
-    match bytes {
-        None => Ok(0),
-        Some(bytes) => bytes
-            .as_slice()
-            .try_into()
-            .map(u64::from_le_bytes)
-            .map_err(|_| StoreError::Corrupt(format!("a counter of {} bytes", bytes.len()))),
+    async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let version = schema::read_seq(
+                txn.open_table(META)?
+                    .get(LIKES_VERSION_KEY)?
+                    .map(|v| v.value().to_vec()),
+            )?;
+            if version <= after {
+                return Ok(Changes::Since(Vec::new()));
+            }
+            let changes = txn.open_table(LIKE_CHANGES)?;
+            // The kept tail must start right after `after`.
+            let oldest = changes.first()?.map(|(seq, _)| seq.value());
+            if oldest.is_none_or(|oldest| oldest > after + 1) {
+                return Ok(Changes::Trimmed);
+            }
+            let mut out = Vec::new();
+            for entry in changes.range(after + 1..)?.take(max) {
+                let (seq, change) = entry?;
+                let (did, subject, time_us, added) = change.value();
+                out.push(LikeChange {
+                    seq: seq.value(),
+                    did: did.to_owned(),
+                    subject: subject.to_owned(),
+                    time_us,
+                    added,
+                });
+            }
+            Ok(Changes::Since(out))
+        })
+        .await
     }
 }
 

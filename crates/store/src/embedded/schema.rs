@@ -12,14 +12,15 @@
 //! | `meta`             | `&str`                 | bytes          | service values and `store.schema_version` |
 //! | `pools`            | `(feed, post URI)`     | `time_us` added| the feeds' candidate pools; a feed's pool is the run of keys starting with it, in URI order |
 //! | `pool_sizes`       | `feed`                 | pool size      | only feeds with a non-empty pool: the size without a scan, and its keys are `pool_feeds` |
+//! | `like_changes`     | `seq`                  | `(did, subject, time_us, added)` | every like added to or removed from the log, numbered; the newest `CHANGES_KEPT` are kept, for replicas following the log |
 //! | `interactions`     | viewer DID             | encoded history| a viewer's bounded interaction history, newest first (codec in `interactions.rs`) |
 //! | `interaction_ages` | `(newest_us, viewer)`  | `()`           | viewers by their newest interaction, so whole histories past the TTL are found without a scan |
 //!
 //! The subject lives only in the log, not beside the key: every like is
 //! written once per table, and the scan (the hot read) never joins.
 //!
-//! The meta key `store.likes_version` counts the applies that changed the
-//! live likes (see `Store::likes_version`).
+//! The meta key `store.likes_version` holds the newest change's `seq`
+//! (see `Store::likes_version`).
 //!
 //! The pool and interaction tables came after version 1 was released without them, and
 //! did not need a new version: `prepare` creates missing tables on every
@@ -46,6 +47,11 @@ pub(super) const LIKERS: TableDefinition<&str, u64> = TableDefinition::new("like
 pub(super) type PoolKey<'a> = (&'a str, &'a str);
 pub(super) const POOLS: TableDefinition<PoolKey, u64> = TableDefinition::new("pools");
 pub(super) const POOL_SIZES: TableDefinition<&str, u64> = TableDefinition::new("pool_sizes");
+pub(super) const LIKE_CHANGES: TableDefinition<u64, (&str, &str, u64, bool)> =
+    TableDefinition::new("like_changes");
+/// Changes kept for replicas following the log: a replica further behind
+/// rebuilds from the log itself.
+pub(super) const CHANGES_KEPT: u64 = 1_000_000;
 pub(super) const INTERACTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("interactions");
 pub(super) const INTERACTION_AGES: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("interaction_ages");
@@ -96,6 +102,7 @@ pub(super) fn prepare(txn: &WriteTransaction, dir: &Path) -> Result<(), StoreErr
     txn.open_table(LIKERS)?;
     txn.open_table(POOLS)?;
     txn.open_table(POOL_SIZES)?;
+    txn.open_table(LIKE_CHANGES)?;
     txn.open_table(INTERACTIONS)?;
     txn.open_table(INTERACTION_AGES)?;
     Ok(())
@@ -108,6 +115,18 @@ pub(super) fn stamp_version(txn: &WriteTransaction, version: u64) -> Result<(), 
     txn.open_table(META)?
         .insert(SCHEMA_VERSION_KEY, version.to_le_bytes().as_slice())?;
     Ok(())
+}
+
+/// The newest change's number from its meta value; absent is 0.
+pub(super) fn read_seq(bytes: Option<Vec<u8>>) -> Result<u64, StoreError> {
+    match bytes {
+        None => Ok(0),
+        Some(bytes) => bytes
+            .as_slice()
+            .try_into()
+            .map(u64::from_le_bytes)
+            .map_err(|_| StoreError::Corrupt(format!("likes version of {} bytes", bytes.len()))),
+    }
 }
 
 fn decode_version(bytes: &[u8]) -> Result<u64, StoreError> {
