@@ -187,7 +187,12 @@ async fn pages_neither_repeat_nor_skip_while_likes_arrive() {
         ingested(&server).await > before,
         "likes arrived while paging"
     );
-    assert!(metric(&metrics, r#"feedmixer_graph_rebuilds_total{result="ok"}"#) >= 1.0);
+    assert!(
+        metric(
+            &metrics,
+            r#"feedmixer_graph_rebuilds_total{kind="update",result="ok"}"#
+        ) >= 1.0
+    );
     assert!(
         metric(
             &metrics,
