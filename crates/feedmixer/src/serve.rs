@@ -90,7 +90,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
     .context("--plc-url")?;
     let verifier = Verifier::new(Arc::new(resolver), config.service_did.clone());
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&args.data_dir)?);
+    // Cursor state lives in the store's cache: bound it as configured.
+    let cache_bytes = config.sessions.max_bytes + config.sessions.max_served_bytes;
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(&args.data_dir)?.with_cache_bytes(cache_bytes));
     let retention_days = config.retention_days;
     let state = Arc::new(AppState::new(
         config,

@@ -5,8 +5,10 @@
 //! What a session has served is kept apart from its list, smaller and
 //! longer: when the list is gone (expired or evicted), the next page is
 //! recomputed without what was served, so paging neither repeats nor skips
-//! a post. Both live in this process for now: a cursor taken to another
-//! process continues at its offset (counted as `expired`).
+//! a post. Both are kept in the store's cache (`Store::cache_set`), so a
+//! cursor continues on any replica sharing the store; when the store cannot
+//! be reached, a page is recomputed and continues at the cursor's offset
+//! (counted as `expired`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +17,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use feedmixer_flow::placement::ListItem;
 use hmac::{Hmac, KeyInit, Mac};
-use moka::sync::Cache;
 use sha2::{Digest, Sha256};
+
+use feedmixer_store::Store;
 
 use crate::config::SessionConfig;
 use crate::error::XrpcError;
@@ -42,14 +45,6 @@ pub fn served_hash(uri: &str) -> u64 {
     uri.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-impl Session {
-    /// Approximate heap bytes, for the cache's memory bound.
-    fn weight(&self) -> u32 {
-        let strings: usize = self.posts.iter().map(|p| p.post.len() + 32).sum();
-        (strings + self.feed.len() + 64).min(u32::MAX as usize) as u32
-    }
 }
 
 /// Where the next page starts: a session and an offset, authenticated.
@@ -138,52 +133,81 @@ impl Cursor {
     }
 }
 
-/// Ranked lists behind live cursors and what each paging served, bounded
-/// in bytes and time.
+/// Ranked lists behind live cursors and what each paging served, in the
+/// store's cache.
 pub struct Sessions {
-    cache: Cache<u64, Arc<Session>>,
-    served: Cache<u64, Served>,
+    store: Arc<dyn Store>,
+    list_ttl: Duration,
+    served_ttl: Duration,
     key: CursorKey,
 }
 
 impl Sessions {
-    pub fn new(config: &SessionConfig, key: CursorKey) -> Self {
+    pub fn new(config: &SessionConfig, key: CursorKey, store: Arc<dyn Store>) -> Self {
         Sessions {
+            store,
+            list_ttl: Duration::from_secs(config.ttl_secs),
+            served_ttl: Duration::from_secs(config.served_ttl_secs),
             key,
-            cache: Cache::builder()
-                .max_capacity(config.max_bytes)
-                .weigher(|_, s: &Arc<Session>| s.weight())
-                .time_to_live(Duration::from_secs(config.ttl_secs))
-                .build(),
-            served: Cache::builder()
-                .max_capacity(config.max_served_bytes)
-                .weigher(|_, s: &Served| (s.len() * 8 + 48).min(u32::MAX as usize) as u32)
-                .time_to_live(Duration::from_secs(config.served_ttl_secs))
-                .build(),
         }
     }
 
+    /// Stores a list under a new id. A store failure is logged: the
+    /// cursors then lead to a recomputed list.
+    pub async fn insert(&self, session: &Session) -> u64 {
+        let id = rand::random::<u64>();
+        let bytes = codec::encode_session(session);
+        if let Err(e) = self
+            .store
+            .cache_set(&list_key(id), &bytes, self.list_ttl)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot store a ranked list; its next page is recomputed");
+        }
+        id
+    }
+
+    /// The list of session `id`, while it lives.
+    pub async fn get(&self, id: u64) -> Option<Session> {
+        let bytes = self.read(&list_key(id)).await?;
+        codec::decode_session(&bytes)
+            .inspect_err(|e| tracing::warn!(error = %e, "unreadable ranked list; recomputing"))
+            .ok()
+    }
+
     /// Records that the session's pages up to `end` were served.
-    pub fn record_served(&self, id: u64, session: &Session, end: usize) {
-        let served: Served = session
+    pub async fn record_served(&self, id: u64, session: &Session, end: usize) {
+        let served: Vec<u64> = session
             .earlier
             .iter()
             .copied()
             .chain(session.posts[..end].iter().map(|p| served_hash(&p.post)))
             .collect();
-        self.served.insert(id, served);
+        let bytes = codec::encode_served(&served);
+        if let Err(e) = self
+            .store
+            .cache_set(&served_key(id), &bytes, self.served_ttl)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot store what a paging served");
+        }
     }
 
     /// What the paging of session `id` served, while it is remembered.
-    pub fn served(&self, id: u64) -> Option<Served> {
-        self.served.get(&id)
+    pub async fn served(&self, id: u64) -> Option<Served> {
+        let bytes = self.read(&served_key(id)).await?;
+        codec::decode_served(&bytes)
+            .inspect_err(|e| tracing::warn!(error = %e, "unreadable served set"))
+            .ok()
     }
 
-    /// Stores a list under a new id.
-    pub fn insert(&self, session: Arc<Session>) -> u64 {
-        let id = rand::random::<u64>();
-        self.cache.insert(id, session);
-        id
+    async fn read(&self, key: &str) -> Option<Vec<u8>> {
+        self.store
+            .cache_get(key)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot read cursor state; recomputing"))
+            .ok()
+            .flatten()
     }
 
     /// The cursor text for `cursor` in `scope`.
@@ -195,9 +219,169 @@ impl Sessions {
     pub fn decode(&self, text: &str, scope: CursorScope<'_>) -> Result<Cursor, XrpcError> {
         Cursor::decode(text, &self.key, scope)
     }
+}
 
-    pub fn get(&self, id: u64) -> Option<Arc<Session>> {
-        self.cache.get(&id)
+fn list_key(id: u64) -> String {
+    format!("session:{id:016x}")
+}
+
+fn served_key(id: u64) -> String {
+    format!("served:{id:016x}")
+}
+
+mod codec {
+    //! Sessions as bytes in the store: length-prefixed fields, little
+    //! endian, a version byte first.
+
+    use std::sync::Arc;
+
+    use feedmixer_flow::placement::{ListItem, PlacementKind};
+
+    use super::{Served, Session};
+
+    const VERSION: u8 = 1;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cursor state: {0}")]
+    pub struct CodecError(&'static str);
+
+    pub fn encode_session(session: &Session) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + session.posts.len() * 120);
+        out.push(VERSION);
+        put_str(&mut out, &session.feed);
+        match &session.viewer {
+            Some(viewer) => {
+                out.push(1);
+                put_str(&mut out, viewer);
+            }
+            None => out.push(0),
+        }
+        put_hashes(&mut out, &session.earlier);
+        out.extend_from_slice(&(session.posts.len() as u32).to_le_bytes());
+        for item in &session.posts {
+            put_str(&mut out, &item.post);
+            out.push(match item.placed {
+                None => 0,
+                Some(PlacementKind::Pinned) => 1,
+                Some(PlacementKind::Rotating) => 2,
+                Some(PlacementKind::Sponsored) => 3,
+            });
+            put_str(&mut out, &item.context);
+        }
+        out
+    }
+
+    pub fn decode_session(bytes: &[u8]) -> Result<Session, CodecError> {
+        let mut r = Reader(bytes);
+        if r.u8()? != VERSION {
+            return Err(CodecError("unknown version"));
+        }
+        let feed = r.string()?;
+        let viewer = match r.u8()? {
+            0 => None,
+            1 => Some(r.string()?),
+            _ => return Err(CodecError("bad viewer flag")),
+        };
+        let earlier = r.hashes()?;
+        let n = r.u32()? as usize;
+        let mut posts = Vec::with_capacity(n.min(r.0.len()));
+        for _ in 0..n {
+            let post = r.string()?;
+            let placed = match r.u8()? {
+                0 => None,
+                1 => Some(PlacementKind::Pinned),
+                2 => Some(PlacementKind::Rotating),
+                3 => Some(PlacementKind::Sponsored),
+                _ => return Err(CodecError("bad placement")),
+            };
+            let context = r.string()?;
+            posts.push(ListItem {
+                post,
+                placed,
+                context,
+            });
+        }
+        r.end()?;
+        Ok(Session {
+            feed,
+            viewer,
+            posts,
+            earlier,
+        })
+    }
+
+    pub fn encode_served(served: &[u64]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + served.len() * 8);
+        out.push(VERSION);
+        put_hashes(&mut out, served);
+        out
+    }
+
+    pub fn decode_served(bytes: &[u8]) -> Result<Served, CodecError> {
+        let mut r = Reader(bytes);
+        if r.u8()? != VERSION {
+            return Err(CodecError("unknown version"));
+        }
+        let served = r.hashes()?;
+        r.end()?;
+        Ok(served)
+    }
+
+    fn put_str(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    fn put_hashes(out: &mut Vec<u8>, hashes: &[u64]) {
+        out.extend_from_slice(&(hashes.len() as u32).to_le_bytes());
+        for h in hashes {
+            out.extend_from_slice(&h.to_le_bytes());
+        }
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl Reader<'_> {
+        fn take(&mut self, n: usize) -> Result<&[u8], CodecError> {
+            if self.0.len() < n {
+                return Err(CodecError("truncated"));
+            }
+            let (head, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Ok(head)
+        }
+
+        fn u8(&mut self) -> Result<u8, CodecError> {
+            Ok(self.take(1)?[0])
+        }
+
+        fn u32(&mut self) -> Result<u32, CodecError> {
+            Ok(u32::from_le_bytes(
+                self.take(4)?.try_into().expect("4 bytes"),
+            ))
+        }
+
+        fn string(&mut self) -> Result<String, CodecError> {
+            let n = self.u32()? as usize;
+            String::from_utf8(self.take(n)?.to_vec()).map_err(|_| CodecError("not UTF-8"))
+        }
+
+        fn hashes(&mut self) -> Result<Arc<[u64]>, CodecError> {
+            let n = self.u32()? as usize;
+            let bytes = self.take(n.checked_mul(8).ok_or(CodecError("too long"))?)?;
+            Ok(bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect())
+        }
+
+        fn end(&self) -> Result<(), CodecError> {
+            if self.0.is_empty() {
+                Ok(())
+            } else {
+                Err(CodecError("trailing bytes"))
+            }
+        }
     }
 }
 
@@ -265,6 +449,72 @@ mod tests {
         ] {
             let err = Cursor::decode(bad, &key(), FEED).unwrap_err();
             assert_eq!(err.error, "InvalidRequest", "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod codec_tests {
+    use super::*;
+    use feedmixer_flow::placement::PlacementKind;
+    use proptest::prelude::*;
+
+    fn session(
+        posts: Vec<(String, u8, String)>,
+        earlier: Vec<u64>,
+        viewer: Option<String>,
+    ) -> Session {
+        Session {
+            feed: "for-you".into(),
+            viewer,
+            earlier: earlier.into(),
+            posts: posts
+                .into_iter()
+                .map(|(post, placed, context)| ListItem {
+                    post,
+                    placed: [
+                        None,
+                        Some(PlacementKind::Pinned),
+                        Some(PlacementKind::Rotating),
+                        Some(PlacementKind::Sponsored),
+                    ][placed as usize % 4],
+                    context,
+                })
+                .collect(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sessions_round_trip(
+            posts in proptest::collection::vec((".{0,30}", 0u8..4, ".{0,10}"), 0..20),
+            earlier in proptest::collection::vec(any::<u64>(), 0..20),
+            viewer in proptest::option::of("did:plc:[a-z]{4}"),
+        ) {
+            let s = session(posts, earlier, viewer);
+            let back = codec::decode_session(&codec::encode_session(&s)).unwrap();
+            prop_assert_eq!(back.feed, s.feed);
+            prop_assert_eq!(back.viewer, s.viewer);
+            prop_assert_eq!(back.posts, s.posts);
+            prop_assert_eq!(back.earlier, s.earlier);
+        }
+
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let _ = codec::decode_session(&bytes);
+            let _ = codec::decode_served(&bytes);
+        }
+    }
+
+    #[test]
+    fn served_sets_round_trip_and_truncation_is_refused() {
+        let bytes = codec::encode_served(&[1, 2, u64::MAX]);
+        assert_eq!(&*codec::decode_served(&bytes).unwrap(), &[1, 2, u64::MAX]);
+        assert!(codec::decode_served(&bytes[..bytes.len() - 1]).is_err());
+        let s = session(vec![("at://x".into(), 1, "walk".into())], vec![7], None);
+        let bytes = codec::encode_session(&s);
+        for cut in 0..bytes.len() {
+            assert!(codec::decode_session(&bytes[..cut]).is_err(), "{cut}");
         }
     }
 }

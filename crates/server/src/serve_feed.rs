@@ -87,8 +87,12 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
 
     // Continue a session when its list is still cached. The cursor's MAC
     // already tied it to this feed and viewer.
+    let cached = match cursor {
+        Some(cursor) => state.sessions.get(cursor.session).await,
+        None => None,
+    };
     if let Some(cursor) = cursor
-        && let Some(session) = state.sessions.get(cursor.session)
+        && let Some(session) = cached
     {
         session_lookup("hit");
         let mut page = cut(
@@ -98,7 +102,8 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
             &session,
             cursor.offset as usize,
             request.limit,
-        );
+        )
+        .await;
         if request.explain {
             page.explain = Some(crate::explain::from_session());
         }
@@ -109,7 +114,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     // remembered, else (a cursor older than the served set) at the offset.
     let (earlier, offset): (Served, usize) = match cursor {
         None => (Served::default(), 0),
-        Some(c) => match state.sessions.served(c.session) {
+        Some(c) => match state.sessions.served(c.session).await {
             Some(served) => {
                 session_lookup("continued");
                 (served, 0)
@@ -153,20 +158,20 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         let served: FxHashSet<u64> = earlier.iter().copied().collect();
         posts.retain(|item| !served.contains(&served_hash(&item.post)));
     }
-    let session = Arc::new(Session {
+    let session = Session {
         feed: request.feed.to_string(),
         viewer: request.viewer.map(str::to_string),
         posts,
         earlier,
-    });
+    };
     // A list that fits one page needs no cursor, so it is not kept (the
     // app's `limit=1` polls would otherwise fill the cache).
     let id = if offset + request.limit < session.posts.len() {
-        state.sessions.insert(Arc::clone(&session))
+        state.sessions.insert(&session).await
     } else {
         0
     };
-    let mut page = cut(state, scope, id, &session, offset, request.limit);
+    let mut page = cut(state, scope, id, &session, offset, request.limit).await;
     if request.explain {
         let preset = request.preset.unwrap_or(&feed.preset);
         page.explain = Some(crate::explain::trace(
@@ -181,7 +186,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
 }
 
 /// The page at `offset` and the cursor after it (none at the end).
-fn cut(
+async fn cut(
     state: &AppState,
     scope: CursorScope<'_>,
     id: u64,
@@ -191,14 +196,16 @@ fn cut(
 ) -> Page {
     let start = offset.min(session.posts.len());
     let end = (start + limit).min(session.posts.len());
-    let cursor = (end < session.posts.len()).then(|| {
-        state.sessions.record_served(id, session, end);
+    let cursor = if end < session.posts.len() {
+        state.sessions.record_served(id, session, end).await;
         let next = Cursor {
             session: id,
             offset: end as u32,
         };
-        state.sessions.cursor(next, scope)
-    });
+        Some(state.sessions.cursor(next, scope))
+    } else {
+        None
+    };
     Page {
         req_id: format!("{:016x}", rand::random::<u64>()),
         posts: session.posts[start..end].to_vec(),

@@ -63,6 +63,7 @@ impl AppState {
                     .cursor_secret
                     .as_deref()
                     .map_or_else(CursorKey::random, CursorKey::from_secret),
+                Arc::clone(&store),
             ),
             config,
             registry,

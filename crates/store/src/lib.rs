@@ -43,6 +43,7 @@ mod interactions;
 pub mod replay;
 
 use std::fmt;
+use std::time::Duration;
 
 pub use embedded::{DATABASE_FILE, EmbeddedStore};
 pub use error::StoreError;
@@ -224,6 +225,15 @@ pub trait Store: Send + Sync + 'static {
     /// is older than that, the answer is [`Changes::Trimmed`] and the
     /// caller rebuilds from [`Store::scan_likes`].
     async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError>;
+
+    /// Keeps `value` under `key` for `ttl`: derived state every replica
+    /// must see, such as the ranked lists behind cursors. Not durable: a
+    /// backend may drop an entry early (memory bound), and the embedded
+    /// store keeps these in memory only.
+    async fn cache_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+
+    /// A value stored with [`Store::cache_set`], while it lives.
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// One change to the live likes, numbered in the order the store made it.

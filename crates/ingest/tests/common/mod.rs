@@ -400,4 +400,17 @@ impl Store for FlakyStore {
     ) -> Result<feedmixer_store::Changes, StoreError> {
         self.inner.changes_since(after, max).await
     }
+
+    async fn cache_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.cache_set(key, value, ttl).await
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.cache_get(key).await
+    }
 }

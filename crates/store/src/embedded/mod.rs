@@ -6,6 +6,7 @@
 //! see a consistent snapshot and never wait for writes.
 
 mod apply;
+mod cache;
 mod interactions;
 mod pool;
 mod scan;
@@ -14,7 +15,7 @@ mod schema;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::mpsc;
@@ -39,6 +40,9 @@ pub struct EmbeddedStore {
     dir: PathBuf,
     /// Changes kept for [`Store::changes_since`].
     changes_kept: u64,
+    /// [`Store::cache_set`] values: one process owns the store, so they
+    /// need not leave it.
+    cache: cache::MemoryCache,
 }
 
 /// Shared with the blocking tasks, so the data dir stays locked until the
@@ -87,7 +91,15 @@ impl EmbeddedStore {
             inner: Arc::new(Inner { db, _lock: lock }),
             dir: data_dir.to_path_buf(),
             changes_kept: schema::CHANGES_KEPT,
+            cache: cache::MemoryCache::new(cache::DEFAULT_BYTES),
         })
+    }
+
+    /// Bounds the memory of [`Store::cache_set`] values (default 320 MiB);
+    /// the least recently used go first.
+    pub fn with_cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache = cache::MemoryCache::new(bytes);
+        self
     }
 
     /// Keeps only the newest `kept` changes for [`Store::changes_since`]
@@ -311,6 +323,15 @@ impl Store for EmbeddedStore {
             schema::read_seq(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))
         })
         .await
+    }
+
+    async fn cache_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        self.cache.set(key, value, ttl);
+        Ok(())
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.cache.get(key))
     }
 
     async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError> {
