@@ -24,6 +24,8 @@ pub const GRAPH_USERS: &str = "feedmixer_graph_users";
 pub const GRAPH_POSTS: &str = "feedmixer_graph_posts";
 pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
 pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
+/// 1 while the store answers, 0 while it cannot be reached.
+pub const STORE_UP: &str = "feedmixer_store_up";
 /// Requests answered from a cached ranked list vs recomputed, by `result`.
 pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
 /// Reloads of flows and feeds by `result` (`ok`, `error`: rejected, the
@@ -82,8 +84,9 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// Every metric name this process exports, for checks of dashboards and
 /// alert rules against the code.
-pub const ALL: [&str; 33] = [
+pub const ALL: [&str; 34] = [
     HTTP_REQUESTS,
+    STORE_UP,
     HTTP_DURATION,
     READY,
     GRAPH_USERS,
@@ -127,6 +130,10 @@ pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_POSTS).set(graph.num_posts() as f64);
     gauge!(GRAPH_LIKES).set(graph.num_likes() as f64);
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
+}
+
+pub fn store_up(up: bool) {
+    gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 pub fn session_lookup(result: &'static str) {

@@ -57,6 +57,7 @@ pub async fn keep_graph_current(state: Arc<AppState>, interval: Duration, mut ve
         } else {
             follow(&state, version).await
         };
+        state.set_store_reachable(step.is_ok());
         match step {
             Ok((Some(graph), new_version, kind, more)) => {
                 let took = started.elapsed();
@@ -83,7 +84,9 @@ pub async fn keep_graph_current(state: Arc<AppState>, interval: Duration, mut ve
             Err((kind, e)) => {
                 counter!(GRAPH_REBUILDS, "kind" => kind, "result" => "error").increment(1);
                 tracing::error!(kind, error = %e, "graph update failed; serving the previous graph");
-                pause = interval.max(Duration::from_secs(5));
+                // Retry soon: the store may be back any moment, and
+                // readiness reports it from these rounds.
+                pause = interval.max(Duration::from_secs(1));
             }
         }
     }

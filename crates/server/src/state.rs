@@ -42,6 +42,8 @@ pub struct AppState {
     ready: AtomicBool,
     /// The Jetstream ingester's progress, when this process ingests.
     ingest: OnceLock<watch::Receiver<IngestStatus>>,
+    /// Whether the last store call of the graph refresher succeeded.
+    store_reachable: AtomicBool,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             special: ArcSwap::from_pointee(BTreeMap::new()),
             ready: AtomicBool::new(false),
             ingest: OnceLock::new(),
+            store_reachable: AtomicBool::new(true),
         }
     }
 
@@ -85,6 +88,7 @@ impl AppState {
         self.graph.store(Arc::new(graph));
         self.ready.store(true, Ordering::Release);
         crate::metrics::set_ready(true);
+        crate::metrics::store_up(self.store_reachable());
     }
 
     /// Loads what operators set per feed: candidate pools and the special
@@ -175,6 +179,24 @@ impl AppState {
                 None
             }
         }
+    }
+
+    /// Records whether the store answered (the refresher asks it every
+    /// interval), for readiness and `feedmixer_store_up`.
+    pub fn set_store_reachable(&self, reachable: bool) {
+        let was = self.store_reachable.swap(reachable, Ordering::AcqRel);
+        if was != reachable {
+            if reachable {
+                tracing::info!("the store answers again");
+            } else {
+                tracing::warn!("the store is unreachable; serving from the graph and cached state");
+            }
+        }
+        crate::metrics::store_up(reachable);
+    }
+
+    pub fn store_reachable(&self) -> bool {
+        self.store_reachable.load(Ordering::Acquire)
     }
 
     /// Reports the ingester's progress in /v1/stats from now on.

@@ -1,0 +1,235 @@
+//! Key names and the byte encodings stored under them (see KEYS.md).
+
+use std::borrow::Cow;
+
+use crate::RedisStoreError;
+
+/// Fields of `{P}:state`.
+pub(crate) const SCHEMA_VERSION_FIELD: &str = "schema_version";
+pub(crate) const LIKERS_FIELD: &str = "likers";
+pub(crate) const LIKES_VERSION_FIELD: &str = "likes_version";
+
+/// Ends a field of a log member; a NUL inside a field is written `00 FF`.
+const FIELD_END: [u8; 2] = [0, 1];
+const ESCAPED_NUL: [u8; 2] = [0, 0xFF];
+/// Digits of a time in a log member or a script argument.
+pub(crate) const TIME_DIGITS: usize = 20;
+
+/// The names of the store's keys under one prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+    /// `{P}:log`
+    pub(crate) log: String,
+    /// `{P}:state`
+    pub(crate) state: String,
+    /// `{P}:changes`
+    pub(crate) changes: String,
+    /// `{P}:meta`
+    pub(crate) meta: String,
+    /// `{P}:pool-feeds`
+    pub(crate) pool_feeds: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Result<Self, RedisStoreError> {
+        if prefix.is_empty() || prefix.contains(['{', '}']) {
+            return Err(RedisStoreError::InvalidPrefix(prefix.to_owned()));
+        }
+        Ok(Keys {
+            prefix: prefix.to_owned(),
+            log: format!("{{{prefix}}}:log"),
+            state: format!("{{{prefix}}}:state"),
+            changes: format!("{{{prefix}}}:changes"),
+            meta: format!("{{{prefix}}}:meta"),
+            pool_feeds: format!("{{{prefix}}}:pool-feeds"),
+        })
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `{P}:did:DID`, in the like log's slot.
+    pub(crate) fn did(&self, did: &str) -> Vec<u8> {
+        let mut key = format!("{{{}}}:did:", self.prefix).into_bytes();
+        key.extend_from_slice(did.as_bytes());
+        key
+    }
+
+    /// `{P:pool:FEED}`, a slot per feed.
+    pub(crate) fn pool(&self, feed: &str) -> String {
+        format!("{{{}:pool:{feed}}}", self.prefix)
+    }
+
+    /// `{P:cache:KEY}`, a slot per key.
+    pub(crate) fn cache(&self, key: &str) -> String {
+        format!("{{{}:cache:{key}}}", self.prefix)
+    }
+
+    /// `{P:ix:VIEWER}`, a slot per viewer.
+    pub(crate) fn interactions(&self, viewer: &str) -> String {
+        format!("{{{}:ix:{viewer}}}", self.prefix)
+    }
+}
+
+/// A time as the scripts compare it: 20 zero-padded digits.
+pub(crate) fn time20(time_us: u64) -> String {
+    format!("{time_us:020}")
+}
+
+/// The log member of a like logged at `time_us`.
+pub(crate) fn like_member(time_us: u64, did: &str, rkey: &str, subject: &str) -> Vec<u8> {
+    let mut member = Vec::with_capacity(TIME_DIGITS + did.len() + rkey.len() + subject.len() + 4);
+    member.extend_from_slice(time20(time_us).as_bytes());
+    escape_into(&mut member, did);
+    member.extend_from_slice(&FIELD_END);
+    escape_into(&mut member, rkey);
+    member.extend_from_slice(&FIELD_END);
+    member.extend_from_slice(subject.as_bytes());
+    member
+}
+
+fn escape_into(out: &mut Vec<u8>, field: &str) {
+    for &byte in field.as_bytes() {
+        if byte == 0 {
+            out.extend_from_slice(&ESCAPED_NUL);
+        } else {
+            out.push(byte);
+        }
+    }
+}
+
+/// A log member taken apart; borrows the member unless a field held a NUL.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct DecodedLike<'a> {
+    pub(crate) time_us: u64,
+    pub(crate) did: Cow<'a, str>,
+    pub(crate) rkey: Cow<'a, str>,
+    pub(crate) subject: &'a str,
+}
+
+/// Takes a log member apart; `None` for bytes [`like_member`] never writes.
+pub(crate) fn decode_like(member: &[u8]) -> Option<DecodedLike<'_>> {
+    let time_us = parse_time(member.get(..TIME_DIGITS)?)?;
+    let (did, rest) = take_field(&member[TIME_DIGITS..])?;
+    let (rkey, rest) = take_field(rest)?;
+    Some(DecodedLike {
+        time_us,
+        did,
+        rkey,
+        subject: std::str::from_utf8(rest).ok()?,
+    })
+}
+
+fn parse_time(digits: &[u8]) -> Option<u64> {
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// One escaped field and what follows its end marker.
+fn take_field(bytes: &[u8]) -> Option<(Cow<'_, str>, &[u8])> {
+    let mut unescaped: Option<Vec<u8>> = None;
+    let mut start = 0;
+    let mut from = 0;
+    loop {
+        let nul = from + bytes[from..].iter().position(|&b| b == 0)?;
+        match bytes.get(nul + 1)? {
+            1 => {
+                let field = match unescaped {
+                    None => Cow::Borrowed(std::str::from_utf8(&bytes[..nul]).ok()?),
+                    Some(mut owned) => {
+                        owned.extend_from_slice(&bytes[start..nul]);
+                        Cow::Owned(String::from_utf8(owned).ok()?)
+                    }
+                };
+                return Some((field, &bytes[nul + 2..]));
+            }
+            0xFF => {
+                let owned = unescaped.get_or_insert_with(Vec::new);
+                owned.extend_from_slice(&bytes[start..nul]);
+                owned.push(0);
+                start = nul + 2;
+                from = start;
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_round_trip_even_with_nul_bytes() {
+        for (did, rkey, subject) in [
+            ("did:plc:a", "3k", "at://did:plc:b/app.bsky.feed.post/p"),
+            ("", "", ""),
+            ("did\0x", "\0", "s\0ubject"),
+            ("\0\0", "a\0\u{1}b", "\u{1}"),
+        ] {
+            let member = like_member(1_725_911_162_329_309, did, rkey, subject);
+            assert_eq!(
+                decode_like(&member),
+                Some(DecodedLike {
+                    time_us: 1_725_911_162_329_309,
+                    did: did.into(),
+                    rkey: rkey.into(),
+                    subject
+                })
+            );
+        }
+        let max = like_member(u64::MAX, "d", "r", "s");
+        assert_eq!(decode_like(&max).unwrap().time_us, u64::MAX);
+    }
+
+    #[test]
+    fn members_sort_as_time_did_rkey_tuples() {
+        let keys = [
+            (5, "did:plc:a", "k"),
+            (5, "did:plc:a", "k\0"),
+            (5, "did:plc:a", "k\u{1}"),
+            (5, "did:plc:a", "ka"),
+            (5, "did:plc:a\0", ""),
+            (5, "did:plc:a\u{1}", ""),
+            (5, "did:plc:ab", ""),
+            (6, "", ""),
+            (10, "a", "b"),
+        ];
+        let mut by_member = keys.to_vec();
+        by_member.sort_by_key(|(t, d, r)| like_member(*t, d, r, "zzz"));
+        let mut by_tuple = keys.to_vec();
+        by_tuple.sort();
+        assert_eq!(by_member, by_tuple);
+        assert_eq!(by_tuple, keys);
+    }
+
+    #[test]
+    fn foreign_bytes_do_not_decode() {
+        for bad in [
+            &b""[..],
+            b"0000000000000000000x",
+            b"00000000000000000001abc",
+            b"00000000000000000001a\0\x02b\0\x01",
+            b"00000000000000000001a\0\x01b\0\x01\xff",
+        ] {
+            assert_eq!(decode_like(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes_with_braces_are_refused() {
+        for bad in ["", "a{b", "}", "{fm}"] {
+            assert!(Keys::new(bad).is_err(), "{bad}");
+        }
+        let keys = Keys::new("fm").unwrap();
+        assert_eq!(keys.log, "{fm}:log");
+        assert_eq!(keys.did("did:plc:x"), b"{fm}:did:did:plc:x");
+        assert_eq!(keys.pool("news"), "{fm:pool:news}");
+        assert_eq!(keys.interactions("did:plc:v"), "{fm:ix:did:plc:v}");
+        assert_eq!(keys.cache("list:1"), "{fm:cache:list:1}");
+    }
+}

@@ -1,0 +1,299 @@
+//! The Redis backend of [`feedmixer_store::Store`], for a single Redis or a
+//! Redis Cluster shared by several serving replicas.
+//!
+//! [`RedisStore::connect`] opens an auto-reconnecting connection (a
+//! connection manager on a single Redis, the cluster client's async
+//! connection on a cluster) and checks the schema version stored under the
+//! key prefix. Every operation keeps the semantics the `Store` trait
+//! documents, with the differences Redis imposes listed under
+//! *Atomicity*, *Durability* and *Consistency of scans* below.
+//!
+#![doc = include_str!("../KEYS.md")]
+
+mod apply;
+mod cache;
+mod changes;
+mod conn;
+mod error;
+mod interactions;
+mod keys;
+mod pool;
+mod scan;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use feedmixer_store::{
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats, Store,
+    StoreCounts, StoreError,
+};
+use redis::AsyncCommands;
+
+pub use apply::APPLY_CHUNK_EVENTS;
+pub use changes::{CHANGES_PER_READ, DEFAULT_CHANGES_KEPT};
+pub use error::RedisStoreError;
+pub use scan::SCAN_CHUNK_LIKES;
+
+use conn::Conn;
+use error::backend;
+use keys::Keys;
+
+/// The key prefix when none is configured.
+pub const DEFAULT_PREFIX: &str = "fm";
+
+/// The schema version this store writes; a newer one is refused.
+const SCHEMA_VERSION: u64 = 1;
+/// Meta keys under this prefix belong to the store.
+const RESERVED_META_PREFIX: &str = "store.";
+/// How long connecting to a node may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one command may take, the biggest being a chunk's apply
+/// script or scan read.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the Redis is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One Redis, by URL (`redis://host:port/db`).
+    Single(String),
+    /// A Redis Cluster, by the URLs of some of its nodes; the client finds
+    /// the others.
+    Cluster(Vec<String>),
+}
+
+/// The like log, pools, meta and interaction histories in Redis, under one
+/// key prefix (see the crate docs for the keys).
+pub struct RedisStore {
+    conn: Conn,
+    keys: Keys,
+    /// Changes kept for [`Store::changes_since`].
+    changes_kept: u64,
+}
+
+impl RedisStore {
+    /// Connects to `target` and opens the store under `prefix` (usually
+    /// [`DEFAULT_PREFIX`]), stamping its schema version on first use.
+    ///
+    /// Fails when the prefix is empty or holds a brace, when Redis cannot
+    /// be reached, and when a newer feedmixer wrote the store.
+    pub async fn connect(target: RedisTarget, prefix: &str) -> Result<Self, StoreError> {
+        let started = Instant::now();
+        let keys = Keys::new(prefix).map_err(backend)?;
+        let cluster = matches!(target, RedisTarget::Cluster(_));
+        let mut conn = Conn::connect(target, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT)
+            .await
+            .map_err(backend)?;
+        let found = check_schema(&mut conn, &keys).await.map_err(backend)?;
+        tracing::info!(
+            prefix,
+            cluster,
+            schema_version = found,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "opened redis store"
+        );
+        Ok(RedisStore {
+            conn,
+            keys,
+            changes_kept: DEFAULT_CHANGES_KEPT,
+        })
+    }
+
+    /// Keeps only the newest `kept` changes for [`Store::changes_since`]
+    /// (default [`DEFAULT_CHANGES_KEPT`]); replicas further behind rebuild
+    /// from the log. Stores sharing a prefix should keep the same number:
+    /// each apply trims to its own.
+    pub fn with_changes_kept(mut self, kept: u64) -> Self {
+        self.changes_kept = kept.max(1);
+        self
+    }
+
+    /// The key prefix the store lives under.
+    pub fn prefix(&self) -> &str {
+        self.keys.prefix()
+    }
+
+    /// A handle on the shared connection: cheap, and each call gets its
+    /// own so that `&self` methods can run concurrently.
+    fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+}
+
+/// Stamps [`SCHEMA_VERSION`] on a new store and refuses a newer one.
+async fn check_schema(conn: &mut Conn, keys: &Keys) -> Result<u64, RedisStoreError> {
+    let _: bool = conn
+        .hset_nx(&keys.state, keys::SCHEMA_VERSION_FIELD, SCHEMA_VERSION)
+        .await?;
+    let found: Option<String> = conn.hget(&keys.state, keys::SCHEMA_VERSION_FIELD).await?;
+    let found = found
+        .as_deref()
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| RedisStoreError::Reply(format!("schema version {found:?}")))?;
+    if found > SCHEMA_VERSION {
+        return Err(RedisStoreError::NewerSchema {
+            prefix: keys.prefix().to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn apply(&self, events: &[LikeEvent]) -> Result<ApplyStats, StoreError> {
+        if events.is_empty() {
+            return Ok(ApplyStats::default());
+        }
+        let started = Instant::now();
+        let stats = apply::apply(&mut self.conn(), &self.keys, events, self.changes_kept)
+            .await
+            .map_err(backend)?;
+        tracing::debug!(
+            events = events.len(),
+            %stats,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "applied like events"
+        );
+        Ok(stats)
+    }
+
+    async fn scan_likes(&self, since_us: u64, sink: &mut LikeSink<'_>) -> Result<u64, StoreError> {
+        scan::scan(&self.conn, &self.keys, since_us, sink).await
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let (likes, likers): (u64, Option<u64>) = redis::pipe()
+            .zcard(&self.keys.log)
+            .hget(&self.keys.state, keys::LIKERS_FIELD)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(StoreCounts {
+            likes,
+            likers: likers.unwrap_or(0),
+        })
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn()
+            .hget(&self.keys.meta, key)
+            .await
+            .map_err(backend)
+    }
+
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        if key.starts_with(RESERVED_META_PREFIX) {
+            return Err(StoreError::ReservedMetaKey(key.to_owned()));
+        }
+        let _: () = self
+            .conn()
+            .hset(&self.keys.meta, key, value)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn update_pool(
+        &self,
+        feed: &str,
+        add: &[String],
+        remove: &[String],
+        replace: bool,
+    ) -> Result<PoolStats, StoreError> {
+        pool::check(feed, add, remove)?;
+        let started = Instant::now();
+        let stats = pool::update(
+            &mut self.conn(),
+            &self.keys,
+            feed,
+            add,
+            remove,
+            replace,
+            now_us(),
+        )
+        .await
+        .map_err(backend)?;
+        if !add.is_empty() || !remove.is_empty() || replace {
+            tracing::info!(
+                feed,
+                replace,
+                add = add.len(),
+                remove = remove.len(),
+                added = stats.added,
+                removed = stats.removed,
+                size = stats.size,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "updated feed pool"
+            );
+        }
+        Ok(stats)
+    }
+
+    async fn pool(&self, feed: &str) -> Result<Vec<String>, StoreError> {
+        pool::check(feed, &[], &[])?;
+        pool::read(&mut self.conn(), &self.keys, feed)
+            .await
+            .map_err(backend)
+    }
+
+    async fn pool_feeds(&self) -> Result<Vec<String>, StoreError> {
+        pool::feeds(&self.conn, &self.keys).await.map_err(backend)
+    }
+
+    async fn add_interactions(
+        &self,
+        viewer: &str,
+        items: &[Interaction],
+        limits: InteractionLimits,
+        now_us: u64,
+    ) -> Result<(), StoreError> {
+        interactions::check(viewer, items)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        interactions::add(&mut self.conn(), &self.keys, viewer, items, limits, now_us)
+            .await
+            .map_err(backend)
+    }
+
+    async fn interactions(
+        &self,
+        viewer: &str,
+        since_us: u64,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        interactions::read(&mut self.conn(), &self.keys, viewer, since_us).await
+    }
+
+    async fn likes_version(&self) -> Result<u64, StoreError> {
+        let version: Option<u64> = self
+            .conn()
+            .hget(&self.keys.state, keys::LIKES_VERSION_FIELD)
+            .await
+            .map_err(backend)?;
+        Ok(version.unwrap_or(0))
+    }
+
+    async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError> {
+        changes::since(&mut self.conn(), &self.keys, after, max).await
+    }
+
+    async fn cache_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        cache::set(&mut self.conn(), &self.keys, key, value, ttl)
+            .await
+            .map_err(backend)
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        cache::get(&mut self.conn(), &self.keys, key)
+            .await
+            .map_err(backend)
+    }
+}
+
+/// Microseconds since the Unix epoch, as `time_us` is everywhere; 0 on a
+/// clock set before 1970.
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
+}

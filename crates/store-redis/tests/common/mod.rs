@@ -1,0 +1,214 @@
+//! The backends the store tests run against, and helpers to drive them.
+//!
+//! Redis URLs come from the environment that `scripts/redis-test-servers`
+//! sets up; without them the Redis tests fail (they are never skipped
+//! silently) unless `FEEDMIXER_SKIP_REDIS=1`.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use feedmixer_store::{EmbeddedStore, LikeEvent, Store, StoreCounts};
+use feedmixer_store_redis::{RedisStore, RedisTarget};
+use tempfile::TempDir;
+
+pub const SINGLE_ENV: &str = "FEEDMIXER_TEST_REDIS_URL";
+pub const CLUSTER_ENV: &str = "FEEDMIXER_TEST_REDIS_CLUSTER";
+pub const SKIP_ENV: &str = "FEEDMIXER_SKIP_REDIS";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Single,
+    Cluster,
+}
+
+pub fn embedded() -> (TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+/// Where the test Redis of `backend` is, or `None` when the Redis tests
+/// are skipped on purpose. Panics when it is not configured.
+pub fn target(backend: Backend) -> Option<RedisTarget> {
+    if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
+        eprintln!("{SKIP_ENV}=1: skipping the {backend:?} Redis test");
+        return None;
+    }
+    let var = match backend {
+        Backend::Single => SINGLE_ENV,
+        Backend::Cluster => CLUSTER_ENV,
+    };
+    let value = std::env::var(var).unwrap_or_default();
+    if value.trim().is_empty() {
+        panic!(
+            "{var} is not set, so the Redis store cannot be tested. Run the tests through \
+             the test servers:\n\n    scripts/redis-test-servers run -- cargo test -p \
+             feedmixer-store-redis\n\n(or `scripts/redis-test-servers start DIR`, then \
+             `set -a; . DIR/env; set +a`). Set {SKIP_ENV}=1 to skip the Redis tests."
+        );
+    }
+    Some(match backend {
+        Backend::Single => RedisTarget::Single(value.trim().to_owned()),
+        Backend::Cluster => RedisTarget::Cluster(
+            value
+                .split(',')
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+                .collect(),
+        ),
+    })
+}
+
+/// A key prefix no other test (of this run or an earlier one) uses.
+pub fn fresh_prefix(test: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("test:{nanos:x}:{}:{n}:{test}", std::process::id())
+}
+
+/// A Redis store on a fresh prefix, or `None` when Redis tests are
+/// skipped.
+pub async fn redis(backend: Backend, test: &str) -> Option<RedisStore> {
+    let target = target(backend)?;
+    Some(
+        RedisStore::connect(target, &fresh_prefix(test))
+            .await
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot connect to the {backend:?} test Redis ({err}); is \
+                     scripts/redis-test-servers running?"
+                )
+            }),
+    )
+}
+
+/// What a scenario observed, line by line, to compare a backend with the
+/// embedded reference.
+#[derive(Debug, Default)]
+pub struct Transcript(Vec<String>);
+
+impl Transcript {
+    pub fn note(&mut self, what: &str, value: impl Debug) {
+        self.0.push(format!("{what}: {value:?}"));
+    }
+
+    /// Panics at the first line where `got` differs from `self`.
+    pub fn assert_matches(&self, got: &Transcript, backend: Backend) {
+        for (i, (want, got)) in self.0.iter().zip(&got.0).enumerate() {
+            assert!(
+                want == got,
+                "{backend:?} differs from the embedded store at step {i}:\n  embedded: {}\n  \
+                 {backend:?}: {}",
+                clip(want),
+                clip(got),
+            );
+        }
+        assert_eq!(
+            self.0.len(),
+            got.0.len(),
+            "{backend:?} took a different number of steps"
+        );
+    }
+}
+
+fn clip(line: &str) -> &str {
+    match line.char_indices().nth(2_000) {
+        Some((end, _)) => &line[..end],
+        None => line,
+    }
+}
+
+/// A like as the tests compare them: (did, rkey, subject, time_us).
+pub type Like = (String, String, String, u64);
+
+pub fn did(n: u32) -> String {
+    format!("did:plc:user{n:04}")
+}
+
+pub fn post(n: u32) -> String {
+    format!(
+        "at://did:plc:author{:03}/app.bsky.feed.post/3post{n:06}",
+        n % 7
+    )
+}
+
+pub fn create(did: &str, rkey: &str, subject: &str, time_us: u64) -> LikeEvent {
+    LikeEvent::Create {
+        did: did.into(),
+        rkey: rkey.into(),
+        subject: subject.into(),
+        time_us,
+    }
+}
+
+pub fn delete(did: &str, rkey: &str, time_us: u64) -> LikeEvent {
+    LikeEvent::Delete {
+        did: did.into(),
+        rkey: rkey.into(),
+        time_us,
+    }
+}
+
+pub fn account_deleted(did: &str, time_us: u64) -> LikeEvent {
+    LikeEvent::AccountDeleted {
+        did: did.into(),
+        time_us,
+    }
+}
+
+/// Every live like since `since_us`, in scan order.
+pub async fn scan(store: &dyn Store, since_us: u64) -> Vec<Like> {
+    let mut likes = Vec::new();
+    let delivered = store
+        .scan_likes(since_us, &mut |like| {
+            likes.push((
+                like.did.to_owned(),
+                like.rkey.to_owned(),
+                like.subject.to_owned(),
+                like.time_us,
+            ));
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered, likes.len() as u64);
+    likes
+}
+
+/// The whole observable state of the like log: every like and the counts.
+pub async fn snapshot(store: &dyn Store) -> (Vec<Like>, StoreCounts) {
+    (scan(store, 0).await, store.counts().await.unwrap())
+}
+
+/// A small deterministic generator (xorshift64*), so scenarios can draw
+/// "random" events that every backend sees identically.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i as u64 + 1) as usize);
+        }
+    }
+}

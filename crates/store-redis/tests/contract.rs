@@ -1,0 +1,1394 @@
+//! The `Store` contract, run against every backend: the embedded store
+//! (the reference), a single Redis and a Redis Cluster.
+//!
+//! Each scenario is one `async fn(&dyn Store, &mut Transcript)`: it checks
+//! what the trait promises with assertions, and notes what it observed in
+//! a transcript. The embedded variant runs it alone; each Redis variant
+//! runs it on a fresh embedded store and on Redis under a fresh key prefix
+//! and requires the same transcript, step for step.
+//!
+//! Run the Redis variants with `scripts/redis-test-servers run -- cargo
+//! test -p feedmixer-store-redis`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::*;
+use feedmixer_atproto::InteractionEvent;
+use feedmixer_store::{
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, PoolStats, Store,
+    StoreCounts, StoreError,
+};
+
+/// Generates the three variants of every scenario.
+macro_rules! contract {
+    ($($name:ident),+ $(,)?) => {
+        mod embedded {
+            use super::common::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (_dir, store) = embedded();
+                    super::$name(&store, &mut Transcript::default()).await;
+                }
+            )+
+        }
+        mod redis_single {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::against_reference(super::common::Backend::Single, stringify!($name), |store, transcript| {
+                        Box::pin(super::$name(store, transcript))
+                    })
+                    .await;
+                }
+            )+
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::against_reference(super::common::Backend::Cluster, stringify!($name), |store, transcript| {
+                        Box::pin(super::$name(store, transcript))
+                    })
+                    .await;
+                }
+            )+
+        }
+    };
+}
+
+type Scenario = for<'a> fn(
+    &'a dyn Store,
+    &'a mut Transcript,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Runs `scenario` on the embedded reference and on Redis, and compares.
+async fn against_reference(backend: Backend, name: &str, scenario: Scenario) {
+    let Some(redis) = redis(backend, name).await else {
+        return;
+    };
+    let (_dir, reference) = embedded();
+    let mut expected = Transcript::default();
+    scenario(&reference, &mut expected).await;
+    let mut got = Transcript::default();
+    scenario(&redis, &mut got).await;
+    expected.assert_matches(&got, backend);
+}
+
+contract!(
+    a_new_store_is_empty,
+    creates_are_stored_and_counted,
+    a_repeated_create_is_one_like_and_the_first_stays,
+    a_delete_removes_its_like_and_counts_missing_ones,
+    a_tombstone_makes_older_creates_stale,
+    a_delete_older_than_the_live_like_is_stale,
+    an_account_deletion_removes_the_accounts_likes_only,
+    after_an_account_deletion_older_creates_are_stale_and_newer_ones_count,
+    a_key_created_at_two_times_is_judged_by_the_newest,
+    replaying_the_same_events_changes_nothing,
+    liveness_ignores_the_order_of_events,
+    batching_does_not_matter_and_every_event_is_counted_once,
+    scan_streams_in_time_order_from_since,
+    a_run_of_equal_times_longer_than_a_scan_chunk_is_delivered_whole,
+    equal_times_scan_by_did_then_rkey_bytewise,
+    the_likes_version_moves_only_when_likes_change,
+    every_like_added_or_removed_is_a_numbered_change,
+    meta_values_round_trip_and_store_keys_are_refused,
+    pool_adds_and_removes_are_counted,
+    pool_updates_are_idempotent,
+    a_post_both_added_and_removed_ends_up_absent,
+    replace_makes_the_pool_exactly_the_added_posts,
+    pools_of_feeds_are_independent_even_when_names_are_prefixes,
+    pool_feeds_lists_non_empty_pools_sorted,
+    empty_feed_names_and_uris_are_refused_and_nothing_is_written,
+    pools_and_likes_do_not_touch,
+    concurrent_pool_updates_keep_the_size_in_step,
+    random_pool_updates_match_a_model,
+    histories_are_per_viewer_newest_first_and_deduplicated,
+    histories_are_bounded_and_drop_what_expired,
+    bad_interactions_are_refused_and_change_nothing,
+    cached_values_live_for_their_ttl,
+);
+
+const P1: &str = "at://did:plc:bob/app.bsky.feed.post/3p1";
+const P2: &str = "at://did:plc:bob/app.bsky.feed.post/3p2";
+
+fn like(did: &str, rkey: &str, subject: &str, time_us: u64) -> Like {
+    (did.into(), rkey.into(), subject.into(), time_us)
+}
+
+/// Applies and notes the stats.
+async fn apply(store: &dyn Store, t: &mut Transcript, events: &[LikeEvent]) -> ApplyStats {
+    let stats = store.apply(events).await.unwrap();
+    t.note("apply", stats);
+    stats
+}
+
+/// Notes the whole like log and its counts.
+async fn note_snapshot(store: &dyn Store, t: &mut Transcript) -> (Vec<Like>, StoreCounts) {
+    let snapshot = snapshot(store).await;
+    t.note("snapshot", &snapshot);
+    snapshot
+}
+
+fn total(stats: &ApplyStats) -> u64 {
+    stats.created
+        + stats.duplicates
+        + stats.deleted
+        + stats.missing_deletes
+        + stats.stale
+        + stats.accounts_deleted
+}
+
+// ---- the like log ----------------------------------------------------
+
+async fn a_new_store_is_empty(store: &dyn Store, t: &mut Transcript) {
+    assert_eq!(
+        note_snapshot(store, t).await,
+        (vec![], StoreCounts::default())
+    );
+    assert_eq!(apply(store, t, &[]).await, ApplyStats::default());
+    assert_eq!(scan(store, u64::MAX).await, []);
+    assert_eq!(store.pool_feeds().await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.pool("news").await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.get_meta("cursor").await.unwrap(), None);
+    assert_eq!(
+        store.interactions("did:plc:viewer", 0).await.unwrap(),
+        vec![]
+    );
+    let v0 = store.likes_version().await.unwrap();
+    assert_eq!(store.likes_version().await.unwrap(), v0, "stable");
+}
+
+async fn creates_are_stored_and_counted(store: &dyn Store, t: &mut Transcript) {
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 10),
+            create("did:plc:alice", "k2", P2, 20),
+            create("did:plc:carol", "k1", P1, 15),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            created: 3,
+            ..Default::default()
+        }
+    );
+    let (likes, counts) = note_snapshot(store, t).await;
+    assert_eq!(
+        likes,
+        [
+            like("did:plc:alice", "k1", P1, 10),
+            like("did:plc:carol", "k1", P1, 15),
+            like("did:plc:alice", "k2", P2, 20),
+        ]
+    );
+    assert_eq!(
+        counts,
+        StoreCounts {
+            likes: 3,
+            likers: 2
+        }
+    );
+}
+
+async fn a_repeated_create_is_one_like_and_the_first_stays(store: &dyn Store, t: &mut Transcript) {
+    apply(store, t, &[create("did:plc:alice", "k1", P1, 10)]).await;
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P2, 12),
+            create("did:plc:alice", "k1", P1, 10),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            duplicates: 2,
+            ..Default::default()
+        }
+    );
+    let (likes, counts) = note_snapshot(store, t).await;
+    assert_eq!(likes, [like("did:plc:alice", "k1", P1, 10)]);
+    assert_eq!(
+        counts,
+        StoreCounts {
+            likes: 1,
+            likers: 1
+        }
+    );
+}
+
+async fn a_delete_removes_its_like_and_counts_missing_ones(store: &dyn Store, t: &mut Transcript) {
+    apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 10),
+            create("did:plc:alice", "k2", P2, 11),
+        ],
+    )
+    .await;
+    let stats = apply(
+        store,
+        t,
+        &[
+            delete("did:plc:alice", "k1", 20),
+            delete("did:plc:alice", "nope", 21),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            deleted: 1,
+            missing_deletes: 1,
+            ..Default::default()
+        }
+    );
+    let (likes, counts) = note_snapshot(store, t).await;
+    assert_eq!(likes, [like("did:plc:alice", "k2", P2, 11)]);
+    assert_eq!(counts.likers, 1);
+
+    apply(store, t, &[delete("did:plc:alice", "k2", 22)]).await;
+    assert_eq!(
+        note_snapshot(store, t).await.1,
+        StoreCounts::default(),
+        "a DID without likes is no liker"
+    );
+}
+
+async fn a_tombstone_makes_older_creates_stale(store: &dyn Store, t: &mut Transcript) {
+    // The delete of a like the store never saw arrives first.
+    let stats = apply(store, t, &[delete("did:plc:alice", "k1", 20)]).await;
+    assert_eq!(stats.missing_deletes, 1);
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 10),
+            create("did:plc:alice", "k1", P1, 20),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            stale: 2,
+            ..Default::default()
+        },
+        "a delete wins a tie"
+    );
+    assert_eq!(note_snapshot(store, t).await.0, []);
+
+    // A create after the delete is a new like.
+    let stats = apply(store, t, &[create("did:plc:alice", "k1", P2, 30)]).await;
+    assert_eq!(stats.created, 1);
+    assert_eq!(
+        note_snapshot(store, t).await.0,
+        [like("did:plc:alice", "k1", P2, 30)]
+    );
+    // A replayed tombstone is stale now.
+    let stats = apply(store, t, &[delete("did:plc:alice", "k1", 20)]).await;
+    assert_eq!(stats.stale, 1);
+}
+
+async fn a_delete_older_than_the_live_like_is_stale(store: &dyn Store, t: &mut Transcript) {
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 10),
+            delete("did:plc:alice", "k1", 20),
+            create("did:plc:alice", "k1", P2, 30),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            created: 2,
+            deleted: 1,
+            ..Default::default()
+        }
+    );
+    let stats = apply(store, t, &[delete("did:plc:alice", "k1", 20)]).await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            stale: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        note_snapshot(store, t).await.0,
+        [like("did:plc:alice", "k1", P2, 30)]
+    );
+}
+
+async fn an_account_deletion_removes_the_accounts_likes_only(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    // did:plc:ab is a prefix of did:plc:abc: the deletion must not spill
+    // into it.
+    apply(
+        store,
+        t,
+        &[
+            create("did:plc:ab", "k1", P1, 10),
+            create("did:plc:ab", "k2", P2, 11),
+            create("did:plc:abc", "k1", P1, 12),
+            create("did:plc:aa", "k1", P1, 13),
+            delete("did:plc:ab", "k3", 14),
+        ],
+    )
+    .await;
+    let stats = apply(store, t, &[account_deleted("did:plc:ab", 20)]).await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            accounts_deleted: 1,
+            likes_removed_by_account: 2,
+            ..Default::default()
+        }
+    );
+    let (likes, counts) = note_snapshot(store, t).await;
+    let dids: Vec<_> = likes.into_iter().map(|like| like.0).collect();
+    assert_eq!(dids, ["did:plc:abc", "did:plc:aa"]);
+    assert_eq!(
+        counts,
+        StoreCounts {
+            likes: 2,
+            likers: 2
+        }
+    );
+    // An account without likes can be deleted too.
+    let stats = apply(store, t, &[account_deleted("did:plc:nobody", 5)]).await;
+    assert_eq!(stats.accounts_deleted, 1);
+    assert_eq!(stats.likes_removed_by_account, 0);
+}
+
+async fn after_an_account_deletion_older_creates_are_stale_and_newer_ones_count(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    apply(store, t, &[account_deleted("did:plc:alice", 20)]).await;
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 10),
+            create("did:plc:alice", "k2", P1, 20),
+            delete("did:plc:alice", "k3", 15),
+            create("did:plc:alice", "k4", P2, 25),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            stale: 3,
+            created: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        note_snapshot(store, t).await.0,
+        [like("did:plc:alice", "k4", P2, 25)]
+    );
+
+    // A replayed deletion is stale and keeps the newer like; a later one
+    // removes it.
+    let stats = apply(store, t, &[account_deleted("did:plc:alice", 20)]).await;
+    assert_eq!(stats.stale, 1);
+    assert_eq!(note_snapshot(store, t).await.0.len(), 1);
+    let stats = apply(store, t, &[account_deleted("did:plc:alice", 30)]).await;
+    assert_eq!(stats.likes_removed_by_account, 1);
+    assert_eq!(
+        note_snapshot(store, t).await,
+        (vec![], StoreCounts::default())
+    );
+}
+
+/// The same like seen through two Jetstream instances carries two
+/// `time_us`; a deletion stamped between them loses to the newer one.
+async fn a_key_created_at_two_times_is_judged_by_the_newest(store: &dyn Store, t: &mut Transcript) {
+    let first_seen = [
+        create("did:plc:alice", "k1", P1, 100),
+        create("did:plc:alice", "k1", P1, 103),
+    ];
+    apply(store, t, &first_seen).await;
+    let stats = apply(store, t, &[account_deleted("did:plc:alice", 101)]).await;
+    assert_eq!(stats.likes_removed_by_account, 0);
+    let stats = apply(store, t, &[delete("did:plc:alice", "k1", 102)]).await;
+    assert_eq!(stats.stale, 1);
+
+    let kept = [like("did:plc:alice", "k1", P1, 100)];
+    assert_eq!(
+        note_snapshot(store, t).await.0,
+        kept,
+        "logged at its first create"
+    );
+    apply(store, t, &first_seen).await;
+    assert_eq!(note_snapshot(store, t).await.0, kept);
+
+    let stats = apply(store, t, &[delete("did:plc:alice", "k1", 103)]).await;
+    assert_eq!(stats.deleted, 1);
+    apply(store, t, &first_seen).await;
+    assert_eq!(note_snapshot(store, t).await.0, []);
+}
+
+async fn replaying_the_same_events_changes_nothing(store: &dyn Store, t: &mut Transcript) {
+    let events = vec![
+        create("did:plc:alice", "k1", P1, 10),
+        create("did:plc:alice", "k2", P2, 11),
+        create("did:plc:bob", "k1", P1, 12),
+        delete("did:plc:alice", "k1", 13),
+        delete("did:plc:carol", "k9", 14),
+        create("did:plc:alice", "k1", P1, 15),
+        create("did:plc:dave", "k1", P2, 16),
+        account_deleted("did:plc:bob", 17),
+        create("did:plc:bob", "k2", P2, 18),
+    ];
+    let first = apply(store, t, &events).await;
+    assert_eq!(first.created, 6);
+    let before = note_snapshot(store, t).await;
+    let second = apply(store, t, &events).await;
+    assert_eq!(note_snapshot(store, t).await, before);
+    assert_eq!(
+        (second.created, second.deleted, second.accounts_deleted),
+        (0, 0, 0),
+        "{second:?}"
+    );
+    assert_eq!(total(&second), events.len() as u64);
+}
+
+/// Events over few keys, so duplicates, deletes, tombstones and account
+/// deletions collide often; prefix-related DIDs catch a range that spills.
+fn colliding_events(rng: &mut Rng, n: usize, namespace: &str) -> Vec<LikeEvent> {
+    const DIDS: [&str; 4] = ["a", "ab", "b", "c\0"];
+    const RKEYS: [&str; 4] = ["k1", "k2", "k3", "k1\0"];
+    (0..n)
+        .map(|_| {
+            let did = format!("did:plc:{namespace}{}", DIDS[rng.below(4) as usize]);
+            let rkey = RKEYS[rng.below(4) as usize];
+            let time_us = rng.below(24);
+            match rng.below(7) {
+                0..=3 => create(&did, rkey, &post(rng.below(3) as u32), time_us),
+                4 | 5 => delete(&did, rkey, time_us),
+                _ => account_deleted(&did, time_us),
+            }
+        })
+        .collect()
+}
+
+/// The live keys, with the namespace taken off their DIDs.
+fn live_keys(likes: &[Like], namespace: &str) -> BTreeSet<(String, String)> {
+    likes
+        .iter()
+        .filter_map(|(did, rkey, ..)| {
+            let rest = did.strip_prefix("did:plc:")?.strip_prefix(namespace)?;
+            Some((rest.to_owned(), rkey.clone()))
+        })
+        .collect()
+}
+
+async fn liveness_ignores_the_order_of_events(store: &dyn Store, t: &mut Transcript) {
+    let mut rng = Rng::new(7);
+    for round in 0..6 {
+        let base = colliding_events(&mut rng, 40, &format!("r{round}o-"));
+        // The same events in shuffled orders, each under its own DIDs.
+        let mut orders = Vec::new();
+        for shuffle in 0..4 {
+            let mut events = base.clone();
+            rng.shuffle(&mut events);
+            let namespace = format!("r{round}s{shuffle}-");
+            for event in &mut events {
+                match event {
+                    LikeEvent::Create { did, .. }
+                    | LikeEvent::Delete { did, .. }
+                    | LikeEvent::AccountDeleted { did, .. } => {
+                        *did = did.replace(&format!("r{round}o-"), &namespace);
+                    }
+                }
+            }
+            let stats = apply(store, t, &events).await;
+            assert_eq!(total(&stats), events.len() as u64);
+            orders.push(namespace);
+        }
+        apply(store, t, &base).await;
+        let likes = note_snapshot(store, t).await.0;
+        let reference = live_keys(&likes, &format!("r{round}o-"));
+        for namespace in &orders {
+            assert_eq!(
+                live_keys(&likes, namespace),
+                reference,
+                "round {round}, order {namespace}"
+            );
+        }
+    }
+}
+
+async fn batching_does_not_matter_and_every_event_is_counted_once(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    // More events than a Redis apply chunk, over few keys.
+    let mut rng = Rng::new(42);
+    let events = colliding_events(&mut rng, 2_600, "");
+    let whole = |namespace: &str| -> Vec<LikeEvent> {
+        events
+            .iter()
+            .cloned()
+            .map(|mut event| {
+                match &mut event {
+                    LikeEvent::Create { did, .. }
+                    | LikeEvent::Delete { did, .. }
+                    | LikeEvent::AccountDeleted { did, .. } => {
+                        *did = did.replacen("did:plc:", &format!("did:plc:{namespace}"), 1);
+                    }
+                }
+                event
+            })
+            .collect()
+    };
+    let one_batch = whole("x-");
+    let stats = apply(store, t, &one_batch).await;
+    assert_eq!(
+        total(&stats),
+        events.len() as u64,
+        "every event counted once"
+    );
+
+    let mut sum = ApplyStats::default();
+    let mut rest = &whole("y-")[..];
+    while !rest.is_empty() {
+        let (batch, after) = rest.split_at((1 + rng.below(300) as usize).min(rest.len()));
+        sum.add(&apply(store, t, batch).await);
+        rest = after;
+    }
+    assert_eq!(total(&sum), events.len() as u64);
+    assert_eq!(
+        sum, stats,
+        "each event is judged by the state before it: the cuts between batches change nothing"
+    );
+
+    let likes = note_snapshot(store, t).await.0;
+    let strip = |namespace: &str| -> Vec<Like> {
+        likes
+            .iter()
+            .filter_map(|(did, rkey, subject, time_us)| {
+                let rest = did.strip_prefix("did:plc:")?.strip_prefix(namespace)?;
+                Some((rest.to_owned(), rkey.clone(), subject.clone(), *time_us))
+            })
+            .collect()
+    };
+    assert_eq!(strip("x-"), strip("y-"));
+
+    let changes = all_changes(store, 0).await;
+    assert_eq!(changes.len() as u64, store.likes_version().await.unwrap());
+    t.note("changes", &changes);
+}
+
+async fn scan_streams_in_time_order_from_since(store: &dyn Store, t: &mut Transcript) {
+    // More likes than a scan chunk, applied out of time order.
+    const LIKES: u32 = 20_000;
+    let events: Vec<_> = (0..LIKES)
+        .map(|i| {
+            let time_us = u64::from((i * 7_919) % LIKES) * 10;
+            create(&did(i % 500), &format!("3k{i:08}"), &post(i % 300), time_us)
+        })
+        .collect();
+    let stats = apply(store, t, &events).await;
+    assert_eq!(stats.created, u64::from(LIKES));
+
+    let all = scan(store, 0).await;
+    assert_eq!(all.len(), LIKES as usize);
+    assert!(all.windows(2).all(|w| w[0].3 <= w[1].3), "time order");
+    t.note("all", &all);
+
+    for since in [1, 50_000, 100_000, 100_001, 199_990, 199_991] {
+        let tail = scan(store, since).await;
+        assert!(tail.iter().all(|like| like.3 >= since));
+        assert_eq!(tail[..], all[all.len() - tail.len()..], "since {since}");
+        t.note("since", (since, tail.len()));
+    }
+    let since = scan(store, 100_000).await;
+    assert_eq!(since.len(), 10_000);
+    assert_eq!(since[0].3, 100_000, "since_us is inclusive");
+    assert_eq!(scan(store, u64::MAX).await, []);
+    assert_eq!(
+        store.counts().await.unwrap(),
+        StoreCounts {
+            likes: u64::from(LIKES),
+            likers: 500
+        }
+    );
+}
+
+async fn a_run_of_equal_times_longer_than_a_scan_chunk_is_delivered_whole(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    // Three Redis scan chunks stamped the same time, between two others.
+    let mut events = vec![create("did:plc:first", "k", P1, 6)];
+    events.extend((0..12_001u32).map(|i| create(&did(i % 3_000), &format!("k{i}"), P2, 7)));
+    events.push(create("did:plc:last", "k", P1, 8));
+    // Out of order, so the store orders the tie.
+    events.reverse();
+    apply(store, t, &events).await;
+    let all = scan(store, 0).await;
+    assert_eq!(all.len(), 12_003);
+    assert_eq!(all[0].0, "did:plc:first");
+    assert_eq!(all[12_002].0, "did:plc:last");
+    let keys: Vec<_> = all.iter().map(|like| (like.3, &like.0, &like.1)).collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "(time, did, rkey)");
+    assert_eq!(scan(store, 7).await.len(), 12_002);
+    assert_eq!(scan(store, 8).await.len(), 1);
+    t.note("all", &all);
+}
+
+async fn equal_times_scan_by_did_then_rkey_bytewise(store: &dyn Store, t: &mut Transcript) {
+    // Byte order, even around NUL and other control bytes.
+    let keys = [
+        ("did:plc:b", "k1"),
+        ("did:plc:a", "k2"),
+        ("did:plc:a", "k1"),
+        ("did:plc:a", "k1\0"),
+        ("did:plc:a", "k1\u{1}"),
+        ("did:plc:a\0", "k"),
+        ("did:plc:a\u{1}", "k"),
+        ("did:plc:ab", ""),
+        ("did:plc:a", ""),
+        ("did:plc:é", "k"),
+    ];
+    let events: Vec<_> = keys
+        .iter()
+        .map(|(did, rkey)| create(did, rkey, "at://s\0ubject", 5))
+        .collect();
+    apply(store, t, &events).await;
+    let scanned: Vec<_> = note_snapshot(store, t)
+        .await
+        .0
+        .into_iter()
+        .map(|like| (like.0, like.1))
+        .collect();
+    let mut sorted: Vec<(String, String)> = keys
+        .iter()
+        .map(|(did, rkey)| (did.to_string(), rkey.to_string()))
+        .collect();
+    sorted.sort();
+    assert_eq!(scanned, sorted);
+    // Deleting and account-deleting such keys finds them.
+    let stats = apply(
+        store,
+        t,
+        &[
+            delete("did:plc:a", "k1\0", 6),
+            account_deleted("did:plc:a\0", 6),
+        ],
+    )
+    .await;
+    assert_eq!((stats.deleted, stats.likes_removed_by_account), (1, 1));
+    assert_eq!(scan(store, 0).await.len(), keys.len() - 2);
+}
+
+async fn the_likes_version_moves_only_when_likes_change(store: &dyn Store, t: &mut Transcript) {
+    let mut last = store.likes_version().await.unwrap();
+    let mut step = async |events: &[LikeEvent], moves: bool, t: &mut Transcript| {
+        apply(store, t, events).await;
+        let now = store.likes_version().await.unwrap();
+        assert_eq!(now != last, moves, "{events:?}");
+        t.note("version moved", now != last);
+        last = now;
+    };
+    step(&[create(&did(1), "r1", &post(1), 10)], true, t).await;
+    step(&[create(&did(1), "r1", &post(1), 10)], false, t).await;
+    step(&[delete(&did(1), "nope", 10)], false, t).await;
+    step(&[create(&did(1), "nope", &post(1), 5)], false, t).await;
+    step(&[delete(&did(1), "r1", 20)], true, t).await;
+    step(&[create(&did(2), "r1", &post(1), 30)], true, t).await;
+    step(&[account_deleted(&did(3), 30)], false, t).await;
+    step(&[account_deleted(&did(2), 40)], true, t).await;
+    step(&[], false, t).await;
+}
+
+fn change(seq: u64, did: &str, subject: &str, time_us: u64, added: bool) -> LikeChange {
+    LikeChange {
+        seq,
+        did: did.into(),
+        subject: subject.into(),
+        time_us,
+        added,
+    }
+}
+
+/// The changes after `after`, at most `max`; panics when trimmed.
+async fn changes(store: &dyn Store, after: u64, max: usize) -> Vec<LikeChange> {
+    match store.changes_since(after, max).await.unwrap() {
+        Changes::Since(changes) => changes,
+        Changes::Trimmed => panic!("trimmed after {after}"),
+    }
+}
+
+/// Every change after `after`, read page by page.
+async fn all_changes(store: &dyn Store, mut after: u64) -> Vec<LikeChange> {
+    let mut all = Vec::new();
+    loop {
+        let page = changes(store, after, 3_000).await;
+        let Some(last) = page.last() else {
+            return all;
+        };
+        assert_eq!(page[0].seq, after + 1, "no gap");
+        assert!(page.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        after = last.seq;
+        all.extend(page);
+    }
+}
+
+async fn every_like_added_or_removed_is_a_numbered_change(store: &dyn Store, t: &mut Transcript) {
+    assert_eq!(store.likes_version().await.unwrap(), 0);
+    assert!(changes(store, 0, 1_000).await.is_empty());
+    assert!(changes(store, u64::MAX, 1_000).await.is_empty());
+    let (a, b) = (did(1), did(2));
+    apply(
+        store,
+        t,
+        &[
+            // Out of DID order: both backends number DID by DID.
+            create(&b, "r1", &post(1), 12),
+            create(&a, "r1", &post(1), 10),
+            create(&a, "r2", &post(2), 11),
+            // A duplicate and a stale delete change nothing.
+            create(&a, "r1", &post(1), 10),
+            delete(&b, "r1", 5),
+        ],
+    )
+    .await;
+    let version = store.likes_version().await.unwrap();
+    assert_eq!(version, 3);
+    let first = changes(store, 0, 1_000).await;
+    t.note("changes", &first);
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|c| c.added));
+    assert_eq!(first.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
+
+    apply(store, t, &[delete(&a, "r2", 20)]).await;
+    apply(store, t, &[account_deleted(&b, 30)]).await;
+    assert_eq!(
+        changes(store, version, 1_000).await,
+        [
+            change(4, &a, &post(2), 11, false),
+            change(5, &b, &post(1), 12, false),
+        ]
+    );
+    assert_eq!(store.likes_version().await.unwrap(), 5);
+    assert!(changes(store, 5, 1_000).await.is_empty());
+    assert!(
+        changes(store, 9, 1_000).await.is_empty(),
+        "ahead of the store"
+    );
+    // At most `max`, oldest first.
+    assert_eq!(
+        changes(store, 0, 2)
+            .await
+            .iter()
+            .map(|c| c.seq)
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert!(changes(store, 0, 0).await.is_empty());
+    // Subjects and DIDs come back whatever bytes they hold; the time is
+    // the like's log time (its first create).
+    apply(
+        store,
+        t,
+        &[
+            create("did:plc:\0\u{1}x", "k\0", "at://s\0\u{1}ubject", 40),
+            create("did:plc:\0\u{1}x", "k\0", "at://other", 45),
+            delete("did:plc:\0\u{1}x", "k\0", 50),
+        ],
+    )
+    .await;
+    assert_eq!(
+        changes(store, 5, 1_000).await,
+        [
+            change(6, "did:plc:\0\u{1}x", "at://s\0\u{1}ubject", 40, true),
+            change(7, "did:plc:\0\u{1}x", "at://s\0\u{1}ubject", 40, false),
+        ]
+    );
+}
+
+// ---- meta ------------------------------------------------------------
+
+async fn meta_values_round_trip_and_store_keys_are_refused(store: &dyn Store, t: &mut Transcript) {
+    assert_eq!(store.get_meta("cursor").await.unwrap(), None);
+    store.set_meta("cursor", b"1725911162329309").await.unwrap();
+    store.set_meta("binary", &[0, 1, 255, 0]).await.unwrap();
+    store.set_meta("", b"empty key").await.unwrap();
+    assert_eq!(
+        store.get_meta("cursor").await.unwrap().as_deref(),
+        Some(&b"1725911162329309"[..])
+    );
+    store.set_meta("cursor", b"2").await.unwrap();
+    assert_eq!(store.get_meta("cursor").await.unwrap().unwrap(), b"2");
+    assert_eq!(
+        store.get_meta("binary").await.unwrap().unwrap(),
+        [0, 1, 255, 0]
+    );
+    assert_eq!(store.get_meta("").await.unwrap().unwrap(), b"empty key");
+    store.set_meta("empty", b"").await.unwrap();
+    assert_eq!(store.get_meta("empty").await.unwrap().unwrap(), b"");
+    for key in ["store.schema_version", "store.likes_version", "store."] {
+        let err = store.set_meta(key, b"x").await.unwrap_err();
+        assert!(matches!(err, StoreError::ReservedMetaKey(_)), "{err}");
+        t.note("refused", err.to_string());
+    }
+    assert_eq!(store.get_meta("store.").await.unwrap(), None);
+    assert_eq!(store.get_meta("curso").await.unwrap(), None);
+}
+
+// ---- pools -----------------------------------------------------------
+
+fn uri(n: u32) -> String {
+    format!("at://did:plc:author/app.bsky.feed.post/3p{n:03}")
+}
+
+fn uris(ns: impl IntoIterator<Item = u32>) -> Vec<String> {
+    ns.into_iter().map(uri).collect()
+}
+
+fn stats(added: u64, removed: u64, size: u64) -> PoolStats {
+    PoolStats {
+        added,
+        removed,
+        size,
+    }
+}
+
+async fn update(
+    store: &dyn Store,
+    t: &mut Transcript,
+    feed: &str,
+    add: &[String],
+    remove: &[String],
+    replace: bool,
+) -> PoolStats {
+    let stats = store.update_pool(feed, add, remove, replace).await.unwrap();
+    t.note("pool update", stats);
+    stats
+}
+
+async fn pool_adds_and_removes_are_counted(store: &dyn Store, t: &mut Transcript) {
+    assert_eq!(
+        update(store, t, "news", &uris([3, 1, 2]), &[], false).await,
+        stats(3, 0, 3)
+    );
+    assert_eq!(
+        store.pool("news").await.unwrap(),
+        uris([1, 2, 3]),
+        "in URI order"
+    );
+    assert_eq!(
+        update(store, t, "news", &uris([4]), &uris([1, 9]), false).await,
+        stats(1, 1, 3),
+        "an absent post removed is not counted"
+    );
+    assert_eq!(store.pool("news").await.unwrap(), uris([2, 3, 4]));
+    // URI order is byte order.
+    let odd = vec!["at://Z".to_owned(), "at://a".into(), "at://a\0".into()];
+    update(store, t, "odd", &odd, &[], false).await;
+    assert_eq!(
+        store.pool("odd").await.unwrap(),
+        ["at://Z", "at://a", "at://a\0"]
+    );
+}
+
+async fn pool_updates_are_idempotent(store: &dyn Store, t: &mut Transcript) {
+    assert_eq!(
+        update(store, t, "news", &uris([1, 2, 1, 2]), &[], false).await,
+        stats(2, 0, 2),
+        "a post repeated in one update is counted once"
+    );
+    assert_eq!(
+        update(store, t, "news", &uris([1, 2]), &[], false).await,
+        stats(0, 0, 2),
+        "posts already present are not counted"
+    );
+    assert_eq!(
+        update(store, t, "news", &[], &uris([2, 2]), false).await,
+        stats(0, 1, 1)
+    );
+    assert_eq!(
+        update(store, t, "news", &[], &uris([2]), false).await,
+        stats(0, 0, 1)
+    );
+    assert_eq!(
+        update(store, t, "news", &[], &[], false).await,
+        stats(0, 0, 1),
+        "an empty update reports the size"
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            update(store, t, "news", &uris([5, 6]), &[], true)
+                .await
+                .size,
+            2
+        );
+        assert_eq!(store.pool("news").await.unwrap(), uris([5, 6]));
+    }
+    assert_eq!(
+        update(store, t, "never", &[], &[], false).await,
+        stats(0, 0, 0)
+    );
+}
+
+async fn a_post_both_added_and_removed_ends_up_absent(store: &dyn Store, t: &mut Transcript) {
+    update(store, t, "news", &uris([1]), &[], false).await;
+    assert_eq!(
+        update(store, t, "news", &uris([1, 2, 3]), &uris([1, 2]), false).await,
+        stats(1, 1, 1),
+        "1 was present and is removed; 2 never enters; 3 is added"
+    );
+    assert_eq!(store.pool("news").await.unwrap(), uris([3]));
+    assert_eq!(
+        update(store, t, "other", &uris([1]), &uris([1]), false).await,
+        stats(0, 0, 0)
+    );
+    assert_eq!(store.pool_feeds().await.unwrap(), ["news"]);
+}
+
+async fn replace_makes_the_pool_exactly_the_added_posts(store: &dyn Store, t: &mut Transcript) {
+    update(store, t, "news", &uris([1, 2, 3]), &[], false).await;
+    assert_eq!(
+        update(store, t, "news", &uris([2, 3, 4, 5]), &[], true).await,
+        stats(2, 1, 4),
+        "kept posts are neither added nor removed"
+    );
+    assert_eq!(store.pool("news").await.unwrap(), uris([2, 3, 4, 5]));
+    assert_eq!(
+        update(store, t, "news", &uris([3, 4, 6]), &uris([4, 6, 7]), true).await,
+        stats(0, 3, 1),
+        "remove applies after the replace: 2, 4 and 5 go, 6 never enters"
+    );
+    assert_eq!(store.pool("news").await.unwrap(), uris([3]));
+    assert_eq!(
+        update(store, t, "news", &[], &[], true).await,
+        stats(0, 1, 0),
+        "replacing with nothing empties the pool"
+    );
+    assert_eq!(store.pool("news").await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.pool_feeds().await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        update(store, t, "fresh", &uris([1]), &[], true).await,
+        stats(1, 0, 1),
+        "replacing a pool that does not exist creates it"
+    );
+    assert_eq!(store.pool_feeds().await.unwrap(), ["fresh"]);
+}
+
+async fn pools_of_feeds_are_independent_even_when_names_are_prefixes(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    update(store, t, "a", &uris([1, 2]), &[], false).await;
+    update(store, t, "ab", &uris([2, 3]), &[], false).await;
+    update(store, t, "b", &uris([9]), &[], false).await;
+    // Names that would break a naive key scheme.
+    update(store, t, "c}x", &uris([4]), &[], false).await;
+    update(store, t, "{c", &uris([5]), &[], false).await;
+    assert_eq!(store.pool("a").await.unwrap(), uris([1, 2]));
+    assert_eq!(store.pool("ab").await.unwrap(), uris([2, 3]));
+    assert_eq!(store.pool("b").await.unwrap(), uris([9]));
+    assert_eq!(store.pool("c}x").await.unwrap(), uris([4]));
+    assert_eq!(store.pool("{c").await.unwrap(), uris([5]));
+    assert_eq!(store.pool("c").await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.pool("a ").await.unwrap(), Vec::<String>::new());
+
+    assert_eq!(update(store, t, "a", &[], &[], true).await, stats(0, 2, 0));
+    assert_eq!(store.pool("ab").await.unwrap(), uris([2, 3]));
+    assert_eq!(
+        update(store, t, "ab", &uris([7]), &uris([2]), false).await,
+        stats(1, 1, 2)
+    );
+    assert_eq!(
+        update(store, t, "a", &uris([2]), &[], false).await,
+        stats(1, 0, 1),
+        "2 left `ab`, not `a`"
+    );
+    assert_eq!(store.pool("a").await.unwrap(), uris([2]));
+    assert_eq!(store.pool("ab").await.unwrap(), uris([3, 7]));
+    assert_eq!(
+        store.pool_feeds().await.unwrap(),
+        ["a", "ab", "b", "c}x", "{c"]
+    );
+}
+
+async fn pool_feeds_lists_non_empty_pools_sorted(store: &dyn Store, t: &mut Transcript) {
+    for feed in ["zeta", "alpha", "Mid", "alpha-2"] {
+        update(store, t, feed, &uris([1]), &[], false).await;
+    }
+    update(store, t, "never", &[], &uris([1]), false).await;
+    assert_eq!(
+        store.pool_feeds().await.unwrap(),
+        ["Mid", "alpha", "alpha-2", "zeta"]
+    );
+    update(store, t, "alpha", &[], &uris([1]), false).await;
+    assert_eq!(
+        store.pool_feeds().await.unwrap(),
+        ["Mid", "alpha-2", "zeta"],
+        "an emptied pool is no longer listed"
+    );
+    update(store, t, "alpha", &uris([2]), &[], false).await;
+    assert_eq!(
+        store.pool_feeds().await.unwrap(),
+        ["Mid", "alpha", "alpha-2", "zeta"],
+        "and is again once refilled"
+    );
+}
+
+async fn empty_feed_names_and_uris_are_refused_and_nothing_is_written(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    update(store, t, "news", &uris([1]), &[], false).await;
+    let err = store
+        .update_pool("", &uris([2]), &[], false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::EmptyFeedName), "{err}");
+    t.note("refused", err.to_string());
+    for replace in [false, true] {
+        let err = store.update_pool("", &[], &[], replace).await.unwrap_err();
+        assert!(matches!(err, StoreError::EmptyFeedName), "{err}");
+    }
+    assert!(matches!(
+        store.pool("").await,
+        Err(StoreError::EmptyFeedName)
+    ));
+
+    let with_empty = vec![uri(2), String::new()];
+    let err = store
+        .update_pool("news", &with_empty, &[], true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::EmptyPostUri), "{err}");
+    t.note("refused", err.to_string());
+    let err = store
+        .update_pool("news", &[], &with_empty, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::EmptyPostUri), "{err}");
+
+    assert_eq!(store.pool("news").await.unwrap(), uris([1]), "unchanged");
+    assert_eq!(store.pool_feeds().await.unwrap(), ["news"]);
+}
+
+async fn pools_and_likes_do_not_touch(store: &dyn Store, t: &mut Transcript) {
+    apply(store, t, &[create("did:plc:alice", "k1", &uri(1), 10)]).await;
+    update(store, t, "news", &uris([1, 2]), &[], false).await;
+    apply(store, t, &[delete("did:plc:alice", "k1", 20)]).await;
+    assert_eq!(store.pool("news").await.unwrap(), uris([1, 2]));
+    update(store, t, "news", &[], &[], true).await;
+    assert_eq!(note_snapshot(store, t).await.1, StoreCounts::default());
+}
+
+/// Which racing update wins is up to the backend: the transcript notes
+/// only that the size matches the posts.
+async fn concurrent_pool_updates_keep_the_size_in_step(store: &dyn Store, t: &mut Transcript) {
+    let updates = (0..16u32).map(|i| async move {
+        // Overlapping ranges, so updates race on the same posts.
+        let add = uris(i * 5..i * 5 + 10);
+        let remove = uris([i * 5 + 2]);
+        store.update_pool("news", &add, &remove, false).await
+    });
+    for result in futures::future::join_all(updates).await {
+        result.unwrap();
+    }
+    let pool = store.pool("news").await.unwrap();
+    let size = store
+        .update_pool("news", &[], &[], false)
+        .await
+        .unwrap()
+        .size;
+    assert_eq!(size, pool.len() as u64);
+    t.note("size matches", size == pool.len() as u64);
+}
+
+async fn random_pool_updates_match_a_model(store: &dyn Store, t: &mut Transcript) {
+    let mut rng = Rng::new(3);
+    let mut model: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for _ in 0..150 {
+        let feed = ["a", "ab", "b"][rng.below(3) as usize].to_owned();
+        let mut posts = || -> Vec<String> {
+            let n = rng.below(6);
+            (0..n).map(|_| uri(rng.below(8) as u32)).collect()
+        };
+        let (add, remove) = (posts(), posts());
+        let replace = rng.below(5) == 0;
+
+        let before = model.get(&feed).cloned().unwrap_or_default();
+        let mut after = if replace {
+            BTreeSet::new()
+        } else {
+            before.clone()
+        };
+        after.extend(add.iter().cloned());
+        remove.iter().for_each(|uri| {
+            after.remove(uri);
+        });
+        let expected = stats(
+            after.difference(&before).count() as u64,
+            before.difference(&after).count() as u64,
+            after.len() as u64,
+        );
+        if after.is_empty() {
+            model.remove(&feed);
+        } else {
+            model.insert(feed.clone(), after);
+        }
+        assert_eq!(
+            update(store, t, &feed, &add, &remove, replace).await,
+            expected
+        );
+    }
+    assert_eq!(
+        store.pool_feeds().await.unwrap(),
+        model.keys().cloned().collect::<Vec<_>>()
+    );
+    for feed in ["a", "ab", "b"] {
+        let expected: Vec<String> = model.get(feed).into_iter().flatten().cloned().collect();
+        assert_eq!(store.pool(feed).await.unwrap(), expected);
+    }
+}
+
+// ---- interactions ----------------------------------------------------
+
+const VIEWER: &str = "did:plc:viewer";
+/// Times far from 0, and a TTL long enough that a Redis key set to expire
+/// with its newest entry does not vanish while the scenario runs.
+const T0: u64 = 1_725_000_000_000_000;
+const LIMITS: InteractionLimits = InteractionLimits {
+    max_per_viewer: 4,
+    ttl_us: 600_000_000,
+};
+
+fn event(item: &str, event: InteractionEvent, time_us: u64) -> Interaction {
+    Interaction {
+        item: item.into(),
+        event,
+        time_us,
+    }
+}
+
+async fn history(
+    store: &dyn Store,
+    t: &mut Transcript,
+    viewer: &str,
+    since: u64,
+) -> Vec<Interaction> {
+    let history = store.interactions(viewer, since).await.unwrap();
+    t.note("history", &history);
+    history
+}
+
+async fn histories_are_per_viewer_newest_first_and_deduplicated(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    let batch = [
+        event("at://a", InteractionEvent::Seen, T0 + 100),
+        event("at://b", InteractionEvent::Seen, T0 + 110),
+        event("at://a", InteractionEvent::RequestLess, T0 + 120),
+        event("at://a", InteractionEvent::Seen, T0 + 130),
+    ];
+    store
+        .add_interactions(VIEWER, &batch, LIMITS, T0 + 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        history(store, t, VIEWER, 0).await,
+        vec![
+            event("at://a", InteractionEvent::Seen, T0 + 130),
+            event("at://a", InteractionEvent::RequestLess, T0 + 120),
+            event("at://b", InteractionEvent::Seen, T0 + 110),
+        ]
+    );
+    assert_eq!(history(store, t, VIEWER, T0 + 115).await.len(), 2);
+    assert_eq!(
+        history(store, t, VIEWER, T0 + 120).await.len(),
+        2,
+        "inclusive"
+    );
+    assert!(history(store, t, "did:plc:other", 0).await.is_empty());
+
+    // An older repeat does not move an entry back; a newer one moves it.
+    store
+        .add_interactions(
+            VIEWER,
+            &[
+                event("at://b", InteractionEvent::Seen, T0 + 50),
+                event("at://a", InteractionEvent::RequestLess, T0 + 140),
+            ],
+            LIMITS,
+            T0 + 200,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        history(store, t, VIEWER, 0).await,
+        vec![
+            event("at://a", InteractionEvent::RequestLess, T0 + 140),
+            event("at://a", InteractionEvent::Seen, T0 + 130),
+            event("at://b", InteractionEvent::Seen, T0 + 110),
+        ]
+    );
+    // Every event kind round-trips.
+    let kinds: Vec<_> = feedmixer_atproto::INTERACTION_EVENTS
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| event("at://k", *kind, T0 + 1_000 + i as u64))
+        .collect();
+    let roomy = InteractionLimits {
+        max_per_viewer: 100,
+        ..LIMITS
+    };
+    store
+        .add_interactions("did:plc:kinds", &kinds, roomy, T0 + 2_000)
+        .await
+        .unwrap();
+    let mut newest_first = kinds.clone();
+    newest_first.reverse();
+    assert_eq!(history(store, t, "did:plc:kinds", 0).await, newest_first);
+    // Nothing to add writes nothing.
+    store
+        .add_interactions("did:plc:nobody", &[], LIMITS, T0)
+        .await
+        .unwrap();
+    assert!(history(store, t, "did:plc:nobody", 0).await.is_empty());
+}
+
+async fn histories_are_bounded_and_drop_what_expired(store: &dyn Store, t: &mut Transcript) {
+    let many: Vec<_> = (0..10)
+        .map(|n| event(&format!("at://p{n}"), InteractionEvent::Seen, T0 + 100 + n))
+        .collect();
+    store
+        .add_interactions(VIEWER, &many, LIMITS, T0 + 200)
+        .await
+        .unwrap();
+    let kept = history(store, t, VIEWER, 0).await;
+    assert_eq!(
+        kept.iter().map(|i| i.time_us - T0).collect::<Vec<_>>(),
+        vec![109, 108, 107, 106]
+    );
+
+    // Later, past the TTL of the old entries but not of a new one: the old
+    // ones go with the write.
+    let later = T0 + 109 + LIMITS.ttl_us + 1;
+    store
+        .add_interactions(
+            VIEWER,
+            &[
+                event("at://new", InteractionEvent::Like, later - 10),
+                event("at://too-old", InteractionEvent::Like, T0 + 5),
+            ],
+            LIMITS,
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        history(store, t, VIEWER, 0).await,
+        vec![event("at://new", InteractionEvent::Like, later - 10)]
+    );
+
+    // A bound of zero keeps nothing.
+    let none = InteractionLimits {
+        max_per_viewer: 0,
+        ..LIMITS
+    };
+    store
+        .add_interactions(
+            "did:plc:zero",
+            &[event("at://x", InteractionEvent::Seen, T0)],
+            none,
+            T0,
+        )
+        .await
+        .unwrap();
+    assert!(history(store, t, "did:plc:zero", 0).await.is_empty());
+}
+
+async fn bad_interactions_are_refused_and_change_nothing(store: &dyn Store, t: &mut Transcript) {
+    let good = event("at://a", InteractionEvent::Seen, T0);
+    let err = store
+        .add_interactions("", std::slice::from_ref(&good), LIMITS, T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInteraction(_)), "{err}");
+    t.note("refused", err.to_string());
+    let long = event(&"x".repeat(70_000), InteractionEvent::Seen, T0);
+    for bad in [event("", InteractionEvent::Seen, T0), long] {
+        let err = store
+            .add_interactions(VIEWER, &[good.clone(), bad], LIMITS, T0)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInteraction(_)), "{err}");
+        t.note("refused", err.to_string());
+    }
+    assert!(history(store, t, VIEWER, 0).await.is_empty());
+    assert!(history(store, t, "", 0).await.is_empty());
+}
+
+// ---- cached values -----------------------------------------------------
+
+async fn cached_values_live_for_their_ttl(store: &dyn Store, t: &mut Transcript) {
+    use std::time::Duration;
+    store
+        .cache_set("a", b"one", Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .cache_set("b", b"two", Duration::from_millis(50))
+        .await
+        .unwrap();
+    store
+        .cache_set("c}{", &[0, 255], Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .cache_set("", b"", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let get = async |key: &str, t: &mut Transcript| {
+        let value = store.cache_get(key).await.unwrap();
+        t.note(key, &value);
+        value
+    };
+    assert_eq!(get("a", t).await.as_deref(), Some(&b"one"[..]));
+    assert_eq!(get("b", t).await.as_deref(), Some(&b"two"[..]));
+    assert_eq!(get("c}{", t).await.as_deref(), Some(&[0, 255][..]));
+    assert_eq!(get("", t).await.as_deref(), Some(&b""[..]));
+    assert_eq!(get("c", t).await, None);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get("b", t).await, None, "expired");
+    // Setting again replaces the value and its lifetime.
+    store
+        .cache_set("a", b"uno", Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(get("a", t).await.as_deref(), Some(&b"uno"[..]));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get("a", t).await, None);
+    // Cached values are not meta values.
+    assert_eq!(store.get_meta("c}{").await.unwrap(), None);
+}

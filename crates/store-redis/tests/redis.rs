@@ -1,0 +1,395 @@
+//! What only the Redis store has: connecting, key prefixes, the schema
+//! version under a prefix, reconnection, histories that expire by
+//! themselves, and the hash tags that keep the like log in one slot.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use feedmixer_atproto::InteractionEvent;
+use feedmixer_store::{Changes, Interaction, InteractionLimits, Store, StoreError};
+use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
+
+/// A plain connection to the first node of `target`, to look at or
+/// tamper with what the store wrote.
+async fn raw(target: &RedisTarget) -> redis::aio::MultiplexedConnection {
+    let url = match target {
+        RedisTarget::Single(url) => url.clone(),
+        RedisTarget::Cluster(urls) => urls[0].clone(),
+    };
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// A raw cluster connection, routing by key.
+async fn raw_cluster(target: &RedisTarget) -> redis::cluster_async::ClusterConnection {
+    let RedisTarget::Cluster(urls) = target else {
+        panic!("not a cluster")
+    };
+    redis::cluster::ClusterClient::new(urls.clone())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap()
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+#[test]
+fn the_default_prefix_is_fm() {
+    assert_eq!(DEFAULT_PREFIX, "fm");
+}
+
+#[tokio::test]
+async fn prefixes_with_braces_or_empty_are_refused() {
+    // Refused before connecting: any URL will do.
+    for prefix in ["", "a{b", "c}"] {
+        let err = RedisStore::connect(RedisTarget::Single("redis://127.0.0.1:1".into()), prefix)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StoreError::Backend(_)), "{err}");
+        assert!(
+            err.to_string().contains("invalid redis key prefix"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_an_error_not_a_hang() {
+    let started = Instant::now();
+    let err = RedisStore::connect(RedisTarget::Single("redis://127.0.0.1:1".into()), "fm")
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+    assert!(matches!(err, StoreError::Backend(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+async fn a_newer_schema_is_refused(backend: Backend) {
+    let Some(target) = target(backend) else {
+        return;
+    };
+    let prefix = fresh_prefix("newer_schema");
+    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    assert_eq!(store.prefix(), prefix);
+    drop(store);
+    let state = format!("{{{prefix}}}:state");
+    let version: u64 = match &target {
+        RedisTarget::Single(_) => {
+            redis::AsyncCommands::hget(&mut raw(&target).await, &state, "schema_version")
+                .await
+                .unwrap()
+        }
+        RedisTarget::Cluster(_) => {
+            redis::AsyncCommands::hget(&mut raw_cluster(&target).await, &state, "schema_version")
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(version, 1, "stamped on first use");
+    match &target {
+        RedisTarget::Single(_) => {
+            let _: () =
+                redis::AsyncCommands::hset(&mut raw(&target).await, &state, "schema_version", 2)
+                    .await
+                    .unwrap();
+        }
+        RedisTarget::Cluster(_) => {
+            let _: () = redis::AsyncCommands::hset(
+                &mut raw_cluster(&target).await,
+                &state,
+                "schema_version",
+                2,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let err = RedisStore::connect(target, &prefix)
+        .await
+        .err()
+        .expect("newer schema refused");
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_single() {
+    a_newer_schema_is_refused(Backend::Single).await;
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_cluster() {
+    a_newer_schema_is_refused(Backend::Cluster).await;
+}
+
+/// Data written through one store is there for another on the same
+/// prefix, and only there.
+async fn stores_share_a_prefix_and_only_it(backend: Backend) {
+    let Some(target) = target(backend) else {
+        return;
+    };
+    let prefix = fresh_prefix("shared");
+    let writer = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    writer
+        .apply(&[create("did:plc:a", "k", "at://p", 1)])
+        .await
+        .unwrap();
+    writer.set_meta("cursor", b"1").await.unwrap();
+    let reader = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    assert_eq!(scan(&reader, 0).await.len(), 1);
+    assert_eq!(reader.get_meta("cursor").await.unwrap().unwrap(), b"1");
+    assert_eq!(
+        reader.likes_version().await.unwrap(),
+        writer.likes_version().await.unwrap()
+    );
+    let other = RedisStore::connect(target, &fresh_prefix("other"))
+        .await
+        .unwrap();
+    assert_eq!(scan(&other, 0).await.len(), 0);
+    assert_eq!(other.get_meta("cursor").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn stores_share_a_prefix_and_only_it_single() {
+    stores_share_a_prefix_and_only_it(Backend::Single).await;
+}
+
+#[tokio::test]
+async fn stores_share_a_prefix_and_only_it_cluster() {
+    stores_share_a_prefix_and_only_it(Backend::Cluster).await;
+}
+
+/// Redis drops an idle viewer's history when its newest entry expires,
+/// without another write.
+async fn histories_expire_by_themselves(backend: Backend) {
+    let Some(target) = target(backend) else {
+        return;
+    };
+    let store = RedisStore::connect(target.clone(), &fresh_prefix("expire"))
+        .await
+        .unwrap();
+    let limits = InteractionLimits {
+        max_per_viewer: 10,
+        ttl_us: 600_000,
+    };
+    let now = now_us();
+    let seen = |item: &str, time_us| Interaction {
+        item: item.into(),
+        event: InteractionEvent::Seen,
+        time_us,
+    };
+    store
+        .add_interactions("did:plc:idle", &[seen("at://a", now)], limits, now)
+        .await
+        .unwrap();
+    // The long-lived viewer's newest entry is an hour ahead.
+    let long = InteractionLimits {
+        ttl_us: 3_600_000_000,
+        ..limits
+    };
+    store
+        .add_interactions("did:plc:busy", &[seen("at://b", now)], long, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.interactions("did:plc:idle", 0).await.unwrap().len(),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(
+        store
+            .interactions("did:plc:idle", 0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired with its newest entry"
+    );
+    assert_eq!(
+        store.interactions("did:plc:busy", 0).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn histories_expire_by_themselves_single() {
+    histories_expire_by_themselves(Backend::Single).await;
+}
+
+#[tokio::test]
+async fn histories_expire_by_themselves_cluster() {
+    histories_expire_by_themselves(Backend::Cluster).await;
+}
+
+/// The like log's keys share one hash slot (so the apply script may touch
+/// them all on a cluster); pools and histories get slots of their own.
+#[tokio::test]
+async fn the_like_log_lives_in_one_slot() {
+    let Some(target) = target(Backend::Cluster) else {
+        return;
+    };
+    let prefix = fresh_prefix("slots");
+    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    store
+        .apply(&[
+            create("did:plc:a", "k", "at://p", 1),
+            create("did:plc:b", "k", "at://p", 2),
+        ])
+        .await
+        .unwrap();
+    store.set_meta("cursor", b"2").await.unwrap();
+    store
+        .update_pool("news", &["at://p".to_owned()], &[], false)
+        .await
+        .unwrap();
+    let mut conn = raw(&target).await;
+    let mut slot = async |key: &str| -> u64 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    let log_slot = slot(&format!("{{{prefix}}}:log")).await;
+    for key in [
+        "state",
+        "meta",
+        "pool-feeds",
+        "did:did:plc:a",
+        "did:did:plc:b",
+    ] {
+        assert_eq!(
+            slot(&format!("{{{prefix}}}:{key}")).await,
+            log_slot,
+            "{key}"
+        );
+    }
+    assert_eq!(slot(&prefix).await, log_slot);
+    assert_eq!(
+        slot(&format!("{{{prefix}:pool:news}}")).await,
+        slot(&format!("{prefix}:pool:news")).await
+    );
+}
+
+/// The connection comes back by itself after Redis drops it.
+#[tokio::test]
+async fn the_store_reconnects_after_its_connection_is_killed() {
+    let Some(RedisTarget::Single(url)) = target(Backend::Single) else {
+        return;
+    };
+    // A database no other test uses, so that its connections are the
+    // store's and killing them leaves the other tests alone.
+    const DB: u32 = 7;
+    let target = RedisTarget::Single(format!("{}/{DB}", url.trim_end_matches('/')));
+    let store = RedisStore::connect(target.clone(), &fresh_prefix("reconnect"))
+        .await
+        .unwrap();
+    store.set_meta("k", b"v").await.unwrap();
+    let mut admin = raw(&RedisTarget::Single(url)).await;
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = clients
+        .lines()
+        .filter(|line| line.split(' ').any(|field| field == format!("db={DB}")))
+        .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
+        .collect();
+    assert!(!ids.is_empty(), "{clients}");
+    for id in ids {
+        let _: redis::Value = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+    }
+    // The request that finds the connection dead may fail; one of the
+    // next ones must succeed.
+    let started = Instant::now();
+    loop {
+        match store.get_meta("k").await {
+            Ok(value) => {
+                assert_eq!(value.unwrap(), b"v");
+                break;
+            }
+            Err(err) if started.elapsed() < Duration::from_secs(10) => {
+                eprintln!("while reconnecting: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("did not reconnect: {err}"),
+        }
+    }
+}
+
+/// A store keeping few changes tells a follower further behind to
+/// rebuild, as the embedded store does with the same bound.
+async fn a_follower_behind_the_kept_tail_is_told_to_rebuild(backend: Backend) {
+    let Some(target) = target(backend) else {
+        return;
+    };
+    let store = RedisStore::connect(target, &fresh_prefix("kept"))
+        .await
+        .unwrap()
+        .with_changes_kept(3);
+    let (_dir, reference) = embedded();
+    let reference = reference.with_changes_kept(3);
+    let stores: [&dyn Store; 2] = [&reference, &store];
+    let mut seen = Vec::new();
+    for store in stores {
+        let events: Vec<_> = (0..5)
+            .map(|n| create(&did(n), "r", &post(n), 10 + u64::from(n)))
+            .collect();
+        store.apply(&events).await.unwrap();
+        assert_eq!(store.likes_version().await.unwrap(), 5);
+        assert_eq!(store.changes_since(0, 10).await.unwrap(), Changes::Trimmed);
+        assert_eq!(store.changes_since(1, 10).await.unwrap(), Changes::Trimmed);
+        let Changes::Since(tail) = store.changes_since(2, 10).await.unwrap() else {
+            panic!("the tail after 2 is kept")
+        };
+        assert_eq!(tail.iter().map(|c| c.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        // Up to date is never trimmed.
+        assert_eq!(
+            store.changes_since(5, 10).await.unwrap(),
+            Changes::Since(vec![])
+        );
+        // A batch bigger than an apply chunk trims to the bound too.
+        let many: Vec<_> = (0..2_500)
+            .map(|n| create(&did(n), "many", &post(n), 100 + u64::from(n)))
+            .collect();
+        store.apply(&many).await.unwrap();
+        assert_eq!(store.likes_version().await.unwrap(), 2_505);
+        assert_eq!(
+            store.changes_since(2_501, 10).await.unwrap(),
+            Changes::Trimmed
+        );
+        let Changes::Since(tail) = store.changes_since(2_502, 10).await.unwrap() else {
+            panic!("the last three are kept")
+        };
+        seen.push(tail);
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[tokio::test]
+async fn a_follower_behind_the_kept_tail_is_told_to_rebuild_single() {
+    a_follower_behind_the_kept_tail_is_told_to_rebuild(Backend::Single).await;
+}
+
+#[tokio::test]
+async fn a_follower_behind_the_kept_tail_is_told_to_rebuild_cluster() {
+    a_follower_behind_the_kept_tail_is_told_to_rebuild(Backend::Cluster).await;
+}
