@@ -6,6 +6,7 @@ mod progress;
 mod replay;
 mod serve;
 mod show;
+mod store_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,8 +37,8 @@ enum Command {
     /// Load a Jetstream JSONL capture into the store.
     Replay {
         file: PathBuf,
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: store_args::StoreArgs,
     },
     /// Write the demo dataset as a Jetstream JSONL capture.
     DemoCapture {
@@ -66,8 +67,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
         Command::Check { paths } => return check::run(&paths),
-        Command::Replay { file, data_dir } => {
-            runtime().and_then(|rt| rt.block_on(replay::run(&file, &data_dir)))
+        Command::Replay { file, store } => {
+            runtime().and_then(|rt| rt.block_on(replay::run(&file, &store)))
         }
         Command::DemoCapture { file, size } => demo::write_capture(&file, size),
         Command::Flows {

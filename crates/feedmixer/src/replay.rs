@@ -5,18 +5,20 @@ use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::Context;
-use feedmixer_store::{EmbeddedStore, replay};
+use feedmixer_store::replay;
+
+use crate::store_args::StoreArgs;
 
 use crate::progress;
 
-pub async fn run(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
-    let store = EmbeddedStore::open(data_dir)?;
+pub async fn run(file: &Path, store: &StoreArgs) -> anyhow::Result<()> {
+    let store = store.open(0).await?;
     let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress::bytes_bar(size, "replay");
     let reader = BufReader::with_capacity(1 << 20, input);
     let mut progress = |bytes: u64| bar.set_position(bytes);
-    let report = replay(&store, reader, 10_000, &mut progress).await?;
+    let report = replay(store.as_ref(), reader, 10_000, &mut progress).await?;
     bar.finish_and_clear();
     let s = &report.stats;
     println!(

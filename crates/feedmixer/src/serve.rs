@@ -16,10 +16,10 @@ use feedmixer_server::refresh::keep_graph_current;
 use feedmixer_server::reload::{self, ConfigPaths};
 use feedmixer_server::serve_feed::now_secs;
 use feedmixer_server::{AppState, ServiceConfig, serve};
-use feedmixer_store::{EmbeddedStore, Store};
 use std::time::Duration;
 use tokio::sync::watch;
 
+use crate::store_args::StoreArgs;
 use crate::{demo, progress};
 
 #[derive(Args)]
@@ -27,9 +27,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Directory of the embedded store.
-    #[arg(long, default_value = "data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Fill an empty store with the demo dataset first.
     #[arg(long)]
     demo: bool,
@@ -92,8 +91,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let verifier = Verifier::new(Arc::new(resolver), config.service_did.clone());
     // Cursor state lives in the store's cache: bound it as configured.
     let cache_bytes = config.sessions.max_bytes + config.sessions.max_served_bytes;
-    let store: Arc<dyn Store> =
-        Arc::new(EmbeddedStore::open(&args.data_dir)?.with_cache_bytes(cache_bytes));
+    let store = args.store.open(cache_bytes).await?;
     let retention_days = config.retention_days;
     let state = Arc::new(AppState::new(
         config,

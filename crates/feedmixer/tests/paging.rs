@@ -7,56 +7,14 @@
 mod support;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use feedmixer_atproto::LikeEvent;
 use feedmixer_identity::testkit::{Directory, TestKey, now};
-use futures::SinkExt;
 use serde_json::json;
 use support::*;
-use tokio_tungstenite::tungstenite::Message;
 
 const PAGES: usize = 10;
 const LIMIT: usize = 10;
-
-/// A Jetstream stand-in: every connection gets the events not yet sent,
-/// `per_tick` of them every 50 ms.
-async fn jetstream(events: Vec<String>, per_tick: usize) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let events = std::sync::Arc::new(tokio::sync::Mutex::new(events.into_iter()));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let events = events.clone();
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                loop {
-                    let batch: Vec<String> = events.lock().await.by_ref().take(per_tick).collect();
-                    for line in batch {
-                        if ws.send(Message::text(line)).await.is_err() {
-                            return;
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            });
-        }
-    });
-    addr
-}
-
-fn like(did: &str, rkey: u64, post: &str, time_us: u64) -> String {
-    LikeEvent::Create {
-        did: did.to_string(),
-        rkey: format!("3lk{rkey:010}"),
-        subject: post.to_string(),
-        time_us,
-    }
-    .to_jetstream_json()
-}
 
 fn now_us() -> u64 {
     SystemTime::now()

@@ -55,7 +55,7 @@ pub struct GraphConfig {
 impl Default for GraphConfig {
     fn default() -> Self {
         GraphConfig {
-            refresh_interval_ms: 1_000,
+            refresh_interval_ms: 500,
         }
     }
 }

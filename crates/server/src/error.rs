@@ -59,6 +59,17 @@ impl XrpcError {
         }
     }
 
+    /// A write the store could not take (unreachable, failing): nothing
+    /// was kept; try again later.
+    pub fn store_unavailable() -> Self {
+        XrpcError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "StoreUnavailable",
+            message: "the store cannot take this right now; nothing was kept, try again shortly"
+                .into(),
+        }
+    }
+
     /// Still loading the graph: try again shortly.
     pub fn not_ready() -> Self {
         XrpcError {

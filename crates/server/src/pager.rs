@@ -11,6 +11,7 @@
 //! (counted as `expired`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -19,7 +20,7 @@ use feedmixer_flow::placement::ListItem;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-use feedmixer_store::Store;
+use feedmixer_store::{Store, StoreError};
 
 use crate::config::SessionConfig;
 use crate::error::XrpcError;
@@ -137,33 +138,87 @@ impl Cursor {
 /// store's cache.
 pub struct Sessions {
     store: Arc<dyn Store>,
+    health: StoreHealth,
     list_ttl: Duration,
     served_ttl: Duration,
     key: CursorKey,
 }
 
+/// Whether the store answers, shared by everything that calls it on the
+/// request path: while it does not, those calls are skipped rather than
+/// left to time out one by one.
+#[derive(Clone, Default)]
+pub struct StoreHealth(Arc<AtomicBool>);
+
+impl StoreHealth {
+    pub fn new() -> Self {
+        StoreHealth(Arc::new(AtomicBool::new(true)))
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Sets the state; returns the previous one.
+    pub fn set(&self, up: bool) -> bool {
+        self.0.swap(up, Ordering::AcqRel)
+    }
+
+    /// Runs a store call on the request path: skipped while the store is
+    /// down, bounded by [`REQUEST_STORE_TIMEOUT`]; a failure is logged and
+    /// is `None`, and the caller carries on without the value.
+    pub async fn call<T>(
+        &self,
+        what: &'static str,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Option<T> {
+        if !self.is_up() {
+            return None;
+        }
+        match tokio::time::timeout(REQUEST_STORE_TIMEOUT, call).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                tracing::warn!(what, error = %e, "store call failed; going on without it");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(what, "store call timed out; going on without it");
+                None
+            }
+        }
+    }
+}
+
+/// The longest a request waits on one store call.
+pub const REQUEST_STORE_TIMEOUT: Duration = Duration::from_millis(250);
+
 impl Sessions {
-    pub fn new(config: &SessionConfig, key: CursorKey, store: Arc<dyn Store>) -> Self {
+    pub fn new(
+        config: &SessionConfig,
+        key: CursorKey,
+        store: Arc<dyn Store>,
+        health: StoreHealth,
+    ) -> Self {
         Sessions {
             store,
+            health,
             list_ttl: Duration::from_secs(config.ttl_secs),
             served_ttl: Duration::from_secs(config.served_ttl_secs),
             key,
         }
     }
 
-    /// Stores a list under a new id. A store failure is logged: the
-    /// cursors then lead to a recomputed list.
+    /// Stores a list under a new id. When that fails, the cursors lead to a
+    /// recomputed list.
     pub async fn insert(&self, session: &Session) -> u64 {
         let id = rand::random::<u64>();
         let bytes = codec::encode_session(session);
-        if let Err(e) = self
-            .store
-            .cache_set(&list_key(id), &bytes, self.list_ttl)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot store a ranked list; its next page is recomputed");
-        }
+        self.health
+            .call(
+                "store a ranked list",
+                self.store.cache_set(&list_key(id), &bytes, self.list_ttl),
+            )
+            .await;
         id
     }
 
@@ -184,13 +239,13 @@ impl Sessions {
             .chain(session.posts[..end].iter().map(|p| served_hash(&p.post)))
             .collect();
         let bytes = codec::encode_served(&served);
-        if let Err(e) = self
-            .store
-            .cache_set(&served_key(id), &bytes, self.served_ttl)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot store what a paging served");
-        }
+        self.health
+            .call(
+                "store what a paging served",
+                self.store
+                    .cache_set(&served_key(id), &bytes, self.served_ttl),
+            )
+            .await;
     }
 
     /// What the paging of session `id` served, while it is remembered.
@@ -202,11 +257,9 @@ impl Sessions {
     }
 
     async fn read(&self, key: &str) -> Option<Vec<u8>> {
-        self.store
-            .cache_get(key)
+        self.health
+            .call("read cursor state", self.store.cache_get(key))
             .await
-            .inspect_err(|e| tracing::warn!(error = %e, "cannot read cursor state; recomputing"))
-            .ok()
             .flatten()
     }
 

@@ -32,6 +32,10 @@ pub const GRAPH_REBUILD_DURATION: &str = "feedmixer_graph_rebuild_duration_secon
 /// their likes leave the interners.
 const MAX_AGE: Duration = Duration::from_secs(3600);
 
+/// How long a round waits for the store to list changes: past this the
+/// store counts as unreachable (readiness says degraded) until it answers.
+const STORE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Changes applied in one update at most; more follow at once.
 const MAX_CHANGES: usize = 200_000;
 
@@ -98,7 +102,17 @@ type Step = Result<(Option<LikeGraph>, u64, &'static str, bool), (&'static str, 
 
 /// Applies the changes after `version`, or rebuilds when they are gone.
 async fn follow(state: &Arc<AppState>, version: u64) -> Step {
-    let changes = match state.store.changes_since(version, MAX_CHANGES).await {
+    let asked = tokio::time::timeout(
+        STORE_CALL_TIMEOUT,
+        state.store.changes_since(version, MAX_CHANGES),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(StoreError::Backend(
+            "the store did not answer in time".into(),
+        ))
+    });
+    let changes = match asked {
         Ok(Changes::Since(changes)) => changes,
         Ok(Changes::Trimmed) => {
             tracing::info!(

@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use crate::config::ServiceConfig;
-use crate::pager::{CursorKey, Sessions};
+use crate::pager::{CursorKey, Sessions, StoreHealth};
 
 /// The store's meta key holding a feed's special posts (JSON).
 fn special_posts_key(feed: &str) -> String {
@@ -42,8 +42,8 @@ pub struct AppState {
     ready: AtomicBool,
     /// The Jetstream ingester's progress, when this process ingests.
     ingest: OnceLock<watch::Receiver<IngestStatus>>,
-    /// Whether the last store call of the graph refresher succeeded.
-    store_reachable: AtomicBool,
+    /// Whether the store answers (set by the graph refresher's rounds).
+    pub store_health: StoreHealth,
 }
 
 impl AppState {
@@ -58,6 +58,7 @@ impl AppState {
         metrics: PrometheusHandle,
     ) -> Self {
         crate::metrics::set_ready(false);
+        let store_health = StoreHealth::new();
         AppState {
             sessions: Sessions::new(
                 &config.sessions,
@@ -66,6 +67,7 @@ impl AppState {
                     .as_deref()
                     .map_or_else(CursorKey::random, CursorKey::from_secret),
                 Arc::clone(&store),
+                store_health.clone(),
             ),
             config,
             registry,
@@ -78,7 +80,7 @@ impl AppState {
             special: ArcSwap::from_pointee(BTreeMap::new()),
             ready: AtomicBool::new(false),
             ingest: OnceLock::new(),
-            store_reachable: AtomicBool::new(true),
+            store_health,
         }
     }
 
@@ -171,20 +173,20 @@ impl AppState {
     pub async fn feedback(&self, graph: &LikeGraph, viewer: &str) -> Option<Arc<Feedback>> {
         let limits = self.config.interactions.limits();
         let since = crate::serve_feed::now_us().saturating_sub(limits.ttl_us);
-        match self.store.interactions(viewer, since).await {
-            Ok(history) if history.is_empty() => None,
-            Ok(history) => Some(Arc::new(Feedback::new(graph, &history))),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the viewer's interactions; ranking without them");
-                None
-            }
-        }
+        let history = self
+            .store_health
+            .call(
+                "read the viewer's interactions",
+                self.store.interactions(viewer, since),
+            )
+            .await?;
+        (!history.is_empty()).then(|| Arc::new(Feedback::new(graph, &history)))
     }
 
     /// Records whether the store answered (the refresher asks it every
     /// interval), for readiness and `feedmixer_store_up`.
     pub fn set_store_reachable(&self, reachable: bool) {
-        let was = self.store_reachable.swap(reachable, Ordering::AcqRel);
+        let was = self.store_health.set(reachable);
         if was != reachable {
             if reachable {
                 tracing::info!("the store answers again");
@@ -196,7 +198,7 @@ impl AppState {
     }
 
     pub fn store_reachable(&self) -> bool {
-        self.store_reachable.load(Ordering::Acquire)
+        self.store_health.is_up()
     }
 
     /// Reports the ingester's progress in /v1/stats from now on.

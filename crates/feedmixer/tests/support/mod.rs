@@ -9,7 +9,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
+use feedmixer_atproto::LikeEvent;
+use futures::SinkExt;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
 
 pub const TOKEN: &str = "test-admin-token";
 pub const PUBLISHER: &str = "did:plc:feedmixerdemopublisher222";
@@ -90,6 +95,11 @@ impl Server {
             .current_dir(root())
             .env("RUST_LOG", "info")
             .env_remove("FEEDMIXER_ADMIN_TOKEN")
+            // The store is chosen by the test's args alone.
+            .env_remove("REDIS_URL")
+            .env_remove("REDIS_CLUSTER_NODES")
+            // Replicas of one test must sign cursors alike.
+            .env("FEEDMIXER_CURSOR_KEY", "e2e-cursor-key")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(token) = token {
@@ -273,6 +283,75 @@ pub fn posts(page: &Value) -> Vec<String> {
         .iter()
         .map(|item| item["post"].as_str().expect("a post URI").to_string())
         .collect()
+}
+
+/// A Jetstream stand-in: every connection gets the events not yet sent,
+/// `per_tick` of them every 50 ms.
+pub async fn jetstream(events: Vec<String>, per_tick: usize) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let events = std::sync::Arc::new(tokio::sync::Mutex::new(events.into_iter()));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                loop {
+                    let batch: Vec<String> = events.lock().await.by_ref().take(per_tick).collect();
+                    for line in batch {
+                        if ws.send(Message::text(line)).await.is_err() {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+pub fn like(did: &str, rkey: u64, post: &str, time_us: u64) -> String {
+    LikeEvent::Create {
+        did: did.to_string(),
+        rkey: format!("3lk{rkey:010}"),
+        subject: post.to_string(),
+        time_us,
+    }
+    .to_jetstream_json()
+}
+
+/// The single Redis the test script started
+/// (`scripts/redis-test-servers`), or `None` when `FEEDMIXER_SKIP_REDIS=1`
+/// says to run without. Without either, the test fails: a test that
+/// silently skips would look like a pass.
+pub fn test_redis_url() -> Option<String> {
+    if std::env::var_os("FEEDMIXER_SKIP_REDIS").is_some_and(|v| v == "1") {
+        return None;
+    }
+    Some(std::env::var("FEEDMIXER_TEST_REDIS_URL").expect(
+        "FEEDMIXER_TEST_REDIS_URL is not set: run the tests through \
+         `scripts/redis-test-servers run -- cargo test` (or set FEEDMIXER_SKIP_REDIS=1)",
+    ))
+}
+
+/// A key prefix no other test uses, so tests can share one Redis.
+pub fn unique_prefix(test: &str) -> String {
+    format!("e2e-{test}-{:x}", rand_suffix())
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
 }
 
 /// The value of one series (name and labels exactly as exported) in a

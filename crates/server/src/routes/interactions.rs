@@ -72,7 +72,10 @@ pub async fn send_interactions(
         .store
         .add_interactions(&viewer, &items, state.config.interactions.limits(), now_us)
         .await
-        .map_err(XrpcError::internal)?;
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot store interactions");
+            XrpcError::store_unavailable()
+        })?;
     for item in &items {
         counter!(INTERACTIONS, "event" => item.event.name()).increment(1);
     }
