@@ -49,7 +49,9 @@ async fn apply_chunk(
     invocation
         .key(&keys.log)
         .key(&keys.state)
-        .key(&keys.changes);
+        .key(&keys.changes)
+        .key(&keys.tombstones)
+        .key(&keys.deleted_accounts);
     // Each DID's number (1-based), in the order of its key.
     let mut dids: Vec<&str> = Vec::new();
     let mut did_number: HashMap<&str, usize> = HashMap::new();

@@ -8,6 +8,7 @@ use crate::RedisStoreError;
 pub(crate) const SCHEMA_VERSION_FIELD: &str = "schema_version";
 pub(crate) const LIKERS_FIELD: &str = "likers";
 pub(crate) const LIKES_VERSION_FIELD: &str = "likes_version";
+pub(crate) const PRUNED_BEFORE_FIELD: &str = "pruned_before";
 
 /// Ends a field of a log member; a NUL inside a field is written `00 FF`.
 const FIELD_END: [u8; 2] = [0, 1];
@@ -25,6 +26,10 @@ pub(crate) struct Keys {
     pub(crate) state: String,
     /// `{P}:changes`
     pub(crate) changes: String,
+    /// `{P}:tombstones`
+    pub(crate) tombstones: String,
+    /// `{P}:deleted-accounts`
+    pub(crate) deleted_accounts: String,
     /// `{P}:meta`
     pub(crate) meta: String,
     /// `{P}:pool-feeds`
@@ -41,6 +46,8 @@ impl Keys {
             log: format!("{{{prefix}}}:log"),
             state: format!("{{{prefix}}}:state"),
             changes: format!("{{{prefix}}}:changes"),
+            tombstones: format!("{{{prefix}}}:tombstones"),
+            deleted_accounts: format!("{{{prefix}}}:deleted-accounts"),
             meta: format!("{{{prefix}}}:meta"),
             pool_feeds: format!("{{{prefix}}}:pool-feeds"),
         })
@@ -70,6 +77,11 @@ impl Keys {
     /// `{P:ix:VIEWER}`, a slot per viewer.
     pub(crate) fn interactions(&self, viewer: &str) -> String {
         format!("{{{}:ix:{viewer}}}", self.prefix)
+    }
+
+    /// `{P:lease:NAME}`, a slot per lease.
+    pub(crate) fn lease(&self, name: &str) -> String {
+        format!("{{{}:lease:{name}}}", self.prefix)
     }
 }
 
@@ -120,6 +132,45 @@ pub(crate) fn decode_like(member: &[u8]) -> Option<DecodedLike<'_>> {
         rkey,
         subject: std::str::from_utf8(rest).ok()?,
     })
+}
+
+/// Digits of a DID's length in a tombstone index member.
+const DID_LENGTH_DIGITS: usize = 10;
+
+/// The `{P}:tombstones` member of the tombstone of `(did, rkey)` recorded
+/// at `time_us`: `T20 ‖ L10 ‖ did ‖ rkey`, `L10` the DID's length in
+/// bytes. Written by the scripts; here for tests.
+#[cfg(test)]
+pub(crate) fn tombstone_member(time_us: u64, did: &str, rkey: &str) -> Vec<u8> {
+    format!(
+        "{}{:0width$}{did}{rkey}",
+        time20(time_us),
+        did.len(),
+        width = DID_LENGTH_DIGITS
+    )
+    .into_bytes()
+}
+
+/// A `{P}:tombstones` member taken apart: its DID and record key; `None`
+/// for bytes the scripts never write.
+pub(crate) fn decode_tombstone(member: &[u8]) -> Option<(&str, &str)> {
+    parse_time(member.get(..TIME_DIGITS)?)?;
+    let length = member.get(TIME_DIGITS..TIME_DIGITS + DID_LENGTH_DIGITS)?;
+    if !length.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let length: usize = std::str::from_utf8(length).ok()?.parse().ok()?;
+    let start = TIME_DIGITS + DID_LENGTH_DIGITS;
+    let end = start.checked_add(length)?;
+    let did = std::str::from_utf8(member.get(start..end)?).ok()?;
+    let rkey = std::str::from_utf8(&member[end..]).ok()?;
+    Some((did, rkey))
+}
+
+/// A `{P}:deleted-accounts` member (`T20 ‖ did`) taken apart: its DID.
+pub(crate) fn decode_deleted_account(member: &[u8]) -> Option<&str> {
+    parse_time(member.get(..TIME_DIGITS)?)?;
+    std::str::from_utf8(&member[TIME_DIGITS..]).ok()
 }
 
 fn parse_time(digits: &[u8]) -> Option<u64> {
@@ -221,6 +272,35 @@ mod tests {
     }
 
     #[test]
+    fn deletion_members_decode_and_sort_by_time() {
+        let member = tombstone_member(42, "did:plc:a\0b", "k\0\u{1}");
+        assert_eq!(
+            decode_tombstone(&member),
+            Some(("did:plc:a\0b", "k\0\u{1}"))
+        );
+        assert_eq!(
+            decode_tombstone(&tombstone_member(u64::MAX, "", "")),
+            Some(("", ""))
+        );
+        assert!(tombstone_member(9, "did:plc:zz", "k") < tombstone_member(10, "did:plc:a", "k"));
+        for bad in [
+            &b""[..],
+            b"00000000000000000001",
+            b"000000000000000000010000000010did:plc:a",
+            b"00000000000000000001000000000xdk",
+            b"0000000000000000000x0000000001dk",
+        ] {
+            assert_eq!(decode_tombstone(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            decode_deleted_account(b"00000000000000000042did:plc:a"),
+            Some("did:plc:a")
+        );
+        assert_eq!(decode_deleted_account(b"0000000000000000004"), None);
+        assert_eq!(decode_deleted_account(b"0000000000000000004xdid"), None);
+    }
+
+    #[test]
     fn prefixes_with_braces_are_refused() {
         for bad in ["", "a{b", "}", "{fm}"] {
             assert!(Keys::new(bad).is_err(), "{bad}");
@@ -231,5 +311,8 @@ mod tests {
         assert_eq!(keys.pool("news"), "{fm:pool:news}");
         assert_eq!(keys.interactions("did:plc:v"), "{fm:ix:did:plc:v}");
         assert_eq!(keys.cache("list:1"), "{fm:cache:list:1}");
+        assert_eq!(keys.tombstones, "{fm}:tombstones");
+        assert_eq!(keys.deleted_accounts, "{fm}:deleted-accounts");
+        assert_eq!(keys.lease("ingest"), "{fm:lease:ingest}");
     }
 }

@@ -17,20 +17,23 @@ mod conn;
 mod error;
 mod interactions;
 mod keys;
+mod lease;
 mod pool;
+mod prune;
 mod scan;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use feedmixer_store::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats, Store,
-    StoreCounts, StoreError,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats,
+    PruneStats, Store, StoreCounts, StoreError,
 };
 use redis::AsyncCommands;
 
 pub use apply::APPLY_CHUNK_EVENTS;
 pub use changes::{CHANGES_PER_READ, DEFAULT_CHANGES_KEPT};
 pub use error::RedisStoreError;
+pub use prune::PRUNE_CHUNK;
 pub use scan::SCAN_CHUNK_LIKES;
 
 use conn::Conn;
@@ -60,8 +63,9 @@ pub enum RedisTarget {
     Cluster(Vec<String>),
 }
 
-/// The like log, pools, meta and interaction histories in Redis, under one
-/// key prefix (see the crate docs for the keys).
+/// The like log, pools, meta, interaction histories, cached values and
+/// leases in Redis, under one key prefix (see the crate docs for the
+/// keys).
 pub struct RedisStore {
     conn: Conn,
     keys: Keys,
@@ -285,6 +289,39 @@ impl Store for RedisStore {
 
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         cache::get(&mut self.conn(), &self.keys, key)
+            .await
+            .map_err(backend)
+    }
+
+    async fn prune(&self, before_us: u64, max_likes: usize) -> Result<PruneStats, StoreError> {
+        let started = Instant::now();
+        let stats = prune::prune(&mut self.conn(), &self.keys, before_us, max_likes)
+            .await
+            .map_err(backend)?;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if stats.likes + stats.tombstones + stats.accounts > 0 {
+            tracing::info!(before_us, %stats, elapsed_ms, "pruned the like log");
+        } else {
+            tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");
+        }
+        Ok(stats)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        lease::check(name, holder)?;
+        lease::acquire(&mut self.conn(), &self.keys, name, holder, ttl)
+            .await
+            .map_err(backend)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        lease::check(name, holder)?;
+        lease::release(&mut self.conn(), &self.keys, name, holder)
             .await
             .map_err(backend)
     }

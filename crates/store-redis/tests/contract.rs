@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use feedmixer_atproto::InteractionEvent;
 use feedmixer_store::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, PoolStats, Store,
-    StoreCounts, StoreError,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, PoolStats,
+    PruneStats, Store, StoreCounts, StoreError,
 };
 
 /// Generates the three variants of every scenario.
@@ -110,6 +110,18 @@ contract!(
     histories_are_bounded_and_drop_what_expired,
     bad_interactions_are_refused_and_change_nothing,
     cached_values_live_for_their_ttl,
+    pruning_removes_old_likes_and_keeps_the_counts,
+    pruning_drops_old_deletions_and_keeps_newer_ones,
+    events_older_than_the_horizon_are_stale,
+    replaying_everything_after_a_prune_brings_nothing_back,
+    a_like_created_on_both_sides_of_the_horizon_stays_pruned,
+    pruning_is_bounded_and_says_when_more_remain,
+    the_horizon_only_moves_forward,
+    pruning_leaves_pools_meta_and_histories_alone,
+    pruning_while_applying_keeps_the_counts_in_step,
+    a_lease_has_one_holder_until_it_expires_or_is_released,
+    contending_holders_get_the_lease_once,
+    bad_leases_are_refused,
 );
 
 const P1: &str = "at://did:plc:bob/app.bsky.feed.post/3p1";
@@ -1391,4 +1403,499 @@ async fn cached_values_live_for_their_ttl(store: &dyn Store, t: &mut Transcript)
     assert_eq!(get("a", t).await, None);
     // Cached values are not meta values.
     assert_eq!(store.get_meta("c}{").await.unwrap(), None);
+}
+
+// ---- retention -----------------------------------------------------------
+
+/// Prunes and notes the stats.
+async fn prune(store: &dyn Store, t: &mut Transcript, before_us: u64, max: usize) -> PruneStats {
+    let stats = store.prune(before_us, max).await.unwrap();
+    t.note("prune", stats);
+    stats
+}
+
+fn pruned(likes: u64, tombstones: u64, accounts: u64, more: bool) -> PruneStats {
+    PruneStats {
+        likes,
+        tombstones,
+        accounts,
+        more,
+    }
+}
+
+async fn pruning_removes_old_likes_and_keeps_the_counts(store: &dyn Store, t: &mut Transcript) {
+    // alice has likes on both sides of 100, bob only before, carol only
+    // after.
+    apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 10),
+            create("did:plc:alice", "k2", P2, 99),
+            create("did:plc:alice", "k3", P1, 100),
+            create("did:plc:bob", "k1", P1, 50),
+            create("did:plc:bob", "k2", P2, 60),
+            create("did:plc:carol", "k1", P2, 150),
+        ],
+    )
+    .await;
+    let version = store.likes_version().await.unwrap();
+    assert_eq!(prune(store, t, 100, 1_000).await, pruned(4, 0, 0, false));
+    let (likes, counts) = note_snapshot(store, t).await;
+    assert_eq!(
+        likes,
+        [
+            like("did:plc:alice", "k3", P1, 100),
+            like("did:plc:carol", "k1", P2, 150),
+        ],
+        "before_us is exclusive"
+    );
+    assert_eq!(
+        counts,
+        StoreCounts {
+            likes: 2,
+            likers: 2
+        },
+        "bob has no likes left"
+    );
+    assert_eq!(
+        store.likes_version().await.unwrap(),
+        version,
+        "pruning is no numbered change"
+    );
+    assert!(changes(store, version, 100).await.is_empty());
+
+    // Nothing left to prune: a no-op.
+    assert_eq!(prune(store, t, 100, 1_000).await, pruned(0, 0, 0, false));
+    // The likers keep counting right afterwards.
+    apply(
+        store,
+        t,
+        &[
+            create("did:plc:bob", "k3", P1, 200),
+            delete("did:plc:alice", "k3", 201),
+        ],
+    )
+    .await;
+    assert_eq!(
+        note_snapshot(store, t).await.1,
+        StoreCounts {
+            likes: 2,
+            likers: 2
+        }
+    );
+    assert_eq!(prune(store, t, 1_000, 1_000).await, pruned(2, 1, 0, false));
+    assert_eq!(
+        note_snapshot(store, t).await,
+        (vec![], StoreCounts::default())
+    );
+}
+
+async fn pruning_drops_old_deletions_and_keeps_newer_ones(store: &dyn Store, t: &mut Transcript) {
+    apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 10),
+            create("did:plc:alice", "k2", P1, 11),
+            // Removes k1: a tombstone at 20.
+            delete("did:plc:alice", "k1", 20),
+            // Tombstones of likes never seen, one on each side of 100.
+            delete("did:plc:alice", "old", 30),
+            delete("did:plc:alice", "new", 120),
+            // Account deletions on each side: bob's removes his like.
+            create("did:plc:bob", "k1", P2, 40),
+            account_deleted("did:plc:bob", 45),
+            account_deleted("did:plc:carol", 130),
+            // A tombstone moved past the horizon counts once, as newer.
+            delete("did:plc:dave", "k1", 50),
+            delete("did:plc:dave", "k1", 140),
+        ],
+    )
+    .await;
+    assert_eq!(prune(store, t, 100, 1_000).await, pruned(1, 2, 1, false));
+    assert_eq!(note_snapshot(store, t).await.1, StoreCounts::default());
+    // The deletions at or after the horizon still judge what comes.
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "new", P1, 110),
+            create("did:plc:carol", "k1", P1, 125),
+            create("did:plc:dave", "k1", P1, 135),
+            create("did:plc:bob", "k2", P1, 101),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            stale: 3,
+            created: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        note_snapshot(store, t).await.0,
+        [like("did:plc:bob", "k2", P1, 101)]
+    );
+    assert_eq!(prune(store, t, 200, 1_000).await, pruned(1, 2, 1, false));
+}
+
+async fn events_older_than_the_horizon_are_stale(store: &dyn Store, t: &mut Transcript) {
+    apply(store, t, &[create("did:plc:alice", "k1", P1, 150)]).await;
+    prune(store, t, 100, 1_000).await;
+    let version = store.likes_version().await.unwrap();
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:bob", "k1", P1, 99),
+            delete("did:plc:bob", "k2", 99),
+            account_deleted("did:plc:bob", 99),
+            // Even one that would otherwise remove a live like.
+            account_deleted("did:plc:alice", 0),
+            create("did:plc:alice", "k1", P2, 1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            stale: 5,
+            ..Default::default()
+        }
+    );
+    assert_eq!(store.likes_version().await.unwrap(), version);
+    assert_eq!(
+        prune(store, t, 100, 1_000).await,
+        pruned(0, 0, 0, false),
+        "stale events leave nothing to prune"
+    );
+    // The horizon itself is inside the window.
+    let stats = apply(
+        store,
+        t,
+        &[
+            create("did:plc:bob", "k1", P1, 100),
+            delete("did:plc:bob", "k2", 100),
+            account_deleted("did:plc:carol", 100),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            created: 1,
+            missing_deletes: 1,
+            accounts_deleted: 1,
+            ..Default::default()
+        }
+    );
+    note_snapshot(store, t).await;
+}
+
+async fn replaying_everything_after_a_prune_brings_nothing_back(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    let mut rng = Rng::new(11);
+    for round in 0..4 {
+        let events = colliding_events(&mut rng, 300, &format!("r{round}-"));
+        apply(store, t, &events).await;
+        let horizon = 4 + rng.below(16);
+        let stats = prune(store, t, horizon, 10_000).await;
+        assert!(!stats.more);
+        let (likes, counts) = note_snapshot(store, t).await;
+        assert!(likes.iter().all(|like| like.3 >= horizon), "{likes:?}");
+
+        let replay = apply(store, t, &events).await;
+        assert_eq!(
+            (replay.created, replay.deleted, replay.accounts_deleted),
+            (0, 0, 0),
+            "{replay:?}"
+        );
+        assert_eq!(total(&replay), events.len() as u64);
+        assert_eq!(note_snapshot(store, t).await, (likes, counts));
+    }
+}
+
+async fn a_like_created_on_both_sides_of_the_horizon_stays_pruned(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    // Two Jetstream instances stamped the same create 95 and 105.
+    let seen = [
+        create("did:plc:alice", "k1", P1, 95),
+        create("did:plc:alice", "k1", P1, 105),
+    ];
+    apply(store, t, &seen).await;
+    apply(store, t, &[delete("did:plc:alice", "k2", 40)]).await;
+    assert_eq!(
+        prune(store, t, 100, 1_000).await,
+        pruned(1, 1, 0, false),
+        "judged by its log time, its first create"
+    );
+    assert_eq!(note_snapshot(store, t).await.0, []);
+    let stats = apply(store, t, &seen).await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            stale: 2,
+            ..Default::default()
+        },
+        "its key keeps a tombstone at the newer create"
+    );
+    // That tombstone goes once the horizon passes it.
+    assert_eq!(prune(store, t, 106, 1_000).await, pruned(0, 1, 0, false));
+    // A newer delete of the key is one of a like the store does not have.
+    let stats = apply(store, t, &[delete("did:plc:alice", "k1", 200)]).await;
+    assert_eq!(stats.missing_deletes, 1);
+}
+
+async fn pruning_is_bounded_and_says_when_more_remain(store: &dyn Store, t: &mut Transcript) {
+    // More old likes and tombstones than a Redis prune chunk.
+    const OLD: u32 = 2_500;
+    let mut events: Vec<_> = (0..OLD)
+        .map(|i| create(&did(i % 700), &format!("k{i}"), &post(i), u64::from(i % 97)))
+        .collect();
+    events.extend((0..OLD).map(|i| delete(&did(i % 300), &format!("gone{i}"), u64::from(i % 89))));
+    events.extend((0..40).map(|i| account_deleted(&did(1_000 + i), u64::from(i))));
+    events.push(create("did:plc:kept", "k", P1, 1_000));
+    apply(store, t, &events).await;
+
+    assert_eq!(
+        prune(store, t, 500, 0).await,
+        pruned(0, 0, 0, true),
+        "a bound of zero only moves the horizon"
+    );
+    assert_eq!(
+        apply(store, t, &[create("did:plc:late", "k", P1, 200)])
+            .await
+            .stale,
+        1
+    );
+    let first = prune(store, t, 500, 1_100).await;
+    assert_eq!(first, pruned(1_100, 1_100, 40, true));
+    let counts = note_snapshot(store, t).await.1;
+    assert_eq!(counts.likes, u64::from(OLD) - 1_100 + 1);
+
+    let mut total = first;
+    while total.more {
+        total.add(&prune(store, t, 500, 1_000).await);
+    }
+    assert_eq!(
+        total,
+        pruned(u64::from(OLD), u64::from(OLD), 40, false),
+        "every old like and deletion, each once"
+    );
+    assert_eq!(
+        note_snapshot(store, t).await,
+        (
+            vec![like("did:plc:kept", "k", P1, 1_000)],
+            StoreCounts {
+                likes: 1,
+                likers: 1
+            }
+        )
+    );
+}
+
+async fn the_horizon_only_moves_forward(store: &dyn Store, t: &mut Transcript) {
+    apply(
+        store,
+        t,
+        &[
+            create("did:plc:alice", "k1", P1, 150),
+            create("did:plc:alice", "k2", P1, 250),
+        ],
+    )
+    .await;
+    assert_eq!(prune(store, t, 200, 1_000).await, pruned(1, 0, 0, false));
+    // Asked for an older horizon: the store keeps its own.
+    assert_eq!(prune(store, t, 100, 1_000).await, pruned(0, 0, 0, false));
+    assert_eq!(
+        apply(store, t, &[create("did:plc:bob", "k1", P1, 150)])
+            .await
+            .stale,
+        1
+    );
+    assert_eq!(prune(store, t, 300, 1_000).await, pruned(1, 0, 0, false));
+    assert_eq!(
+        apply(store, t, &[create("did:plc:bob", "k1", P1, 250)])
+            .await
+            .stale,
+        1
+    );
+    assert_eq!(note_snapshot(store, t).await.1, StoreCounts::default());
+}
+
+async fn pruning_leaves_pools_meta_and_histories_alone(store: &dyn Store, t: &mut Transcript) {
+    apply(store, t, &[create("did:plc:alice", "k1", &uri(1), 10)]).await;
+    update(store, t, "news", &uris([1, 2]), &[], false).await;
+    store.set_meta("cursor", b"10").await.unwrap();
+    store
+        .add_interactions(
+            VIEWER,
+            &[event("at://a", InteractionEvent::Seen, T0)],
+            LIMITS,
+            T0,
+        )
+        .await
+        .unwrap();
+    prune(store, t, T0 + 1, 1_000).await;
+    assert_eq!(store.pool("news").await.unwrap(), uris([1, 2]));
+    assert_eq!(store.get_meta("cursor").await.unwrap().unwrap(), b"10");
+    assert_eq!(history(store, t, VIEWER, 0).await.len(), 1);
+    assert_eq!(note_snapshot(store, t).await.1, StoreCounts::default());
+}
+
+/// Which events land before the prune sees them is up to the race: the
+/// transcript notes only that the counts match the log.
+async fn pruning_while_applying_keeps_the_counts_in_step(store: &dyn Store, t: &mut Transcript) {
+    let mut rng = Rng::new(5);
+    let batches: Vec<Vec<LikeEvent>> = (0..8)
+        .map(|_| {
+            (0..400)
+                .map(|_| {
+                    let (did, rkey) = (did(rng.below(60) as u32), format!("k{}", rng.below(8)));
+                    let time_us = rng.below(2_000);
+                    match rng.below(8) {
+                        0..=4 => create(&did, &rkey, &post(rng.below(9) as u32), time_us),
+                        5 | 6 => delete(&did, &rkey, time_us),
+                        _ => account_deleted(&did, time_us),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let writer = async {
+        for batch in &batches {
+            store.apply(batch).await.unwrap();
+        }
+    };
+    let pruner = async {
+        for before_us in (0..=1_000).step_by(125) {
+            while store.prune(before_us, 50).await.unwrap().more {}
+            tokio::task::yield_now().await;
+        }
+    };
+    futures::future::join(writer, pruner).await;
+    while store.prune(1_000, 1_000).await.unwrap().more {}
+
+    let (likes, counts) = snapshot(store).await;
+    let likers: BTreeSet<&String> = likes.iter().map(|like| &like.0).collect();
+    let in_step = counts.likes == likes.len() as u64 && counts.likers == likers.len() as u64;
+    assert!(
+        in_step,
+        "{counts:?}: {} likes of {}",
+        likes.len(),
+        likers.len()
+    );
+    assert!(likes.iter().all(|like| like.3 >= 1_000));
+    t.note("in step", in_step);
+    // Replaying it all now brings nothing back.
+    for batch in &batches {
+        let stats = store.apply(batch).await.unwrap();
+        assert_eq!((stats.created, stats.deleted), (0, 0), "{stats:?}");
+    }
+    assert_eq!(snapshot(store).await, (likes, counts));
+}
+
+// ---- leases --------------------------------------------------------------
+
+async fn a_lease_has_one_holder_until_it_expires_or_is_released(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    use std::time::Duration;
+    const LONG: Duration = Duration::from_secs(60);
+    let acquire = async |name: &str, holder: &str, ttl: Duration, t: &mut Transcript| {
+        let held = store.acquire_lease(name, holder, ttl).await.unwrap();
+        t.note(&format!("{holder} acquires {name}"), held);
+        held
+    };
+    assert!(acquire("ingest", "replica-a", LONG, t).await, "free");
+    assert!(!acquire("ingest", "replica-b", LONG, t).await, "held by a");
+    assert!(acquire("ingest", "replica-a", LONG, t).await, "renewed");
+    assert!(
+        acquire("ingest:2", "replica-b", LONG, t).await,
+        "another name is another lease"
+    );
+
+    // A release by someone else changes nothing.
+    store.release_lease("ingest", "replica-b").await.unwrap();
+    store.release_lease("nothing", "replica-b").await.unwrap();
+    assert!(!acquire("ingest", "replica-b", LONG, t).await);
+    // The holder's release frees it at once.
+    store.release_lease("ingest", "replica-a").await.unwrap();
+    assert!(acquire("ingest", "replica-b", Duration::from_millis(200), t).await);
+    assert!(!acquire("ingest", "replica-a", LONG, t).await);
+
+    // Not renewed, it expires.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(acquire("ingest", "replica-a", LONG, t).await, "expired");
+    assert!(!acquire("ingest", "replica-b", LONG, t).await);
+    // A renewal sets the TTL anew, shorter or longer.
+    assert!(acquire("ingest", "replica-a", Duration::from_millis(200), t).await);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(acquire("ingest", "replica-b", LONG, t).await);
+    // An expired holder's release does not take the lease from the next.
+    store.release_lease("ingest", "replica-a").await.unwrap();
+    assert!(!acquire("ingest", "replica-a", LONG, t).await);
+    // Leases are not meta or cached values.
+    assert_eq!(store.get_meta("ingest").await.unwrap(), None);
+    assert_eq!(store.cache_get("ingest").await.unwrap(), None);
+}
+
+async fn contending_holders_get_the_lease_once(store: &dyn Store, t: &mut Transcript) {
+    use std::time::Duration;
+    let holders: Vec<String> = (0..16).map(|i| format!("replica-{i}")).collect();
+    let attempts = holders.iter().map(|holder| async move {
+        let held = store
+            .acquire_lease("ingest", holder, Duration::from_secs(60))
+            .await
+            .unwrap();
+        (holder, held)
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners: Vec<_> = results.iter().filter(|(_, held)| *held).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    t.note("winners", winners.len());
+    let winner = winners[0].0;
+    for holder in &holders {
+        let held = store
+            .acquire_lease("ingest", holder, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(held, holder == winner, "{holder}");
+    }
+}
+
+async fn bad_leases_are_refused(store: &dyn Store, t: &mut Transcript) {
+    use std::time::Duration;
+    for (name, holder) in [("", "replica-a"), ("ingest", "")] {
+        let err = store
+            .acquire_lease(name, holder, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidLease(_)), "{err}");
+        t.note("refused", err.to_string());
+        let err = store.release_lease(name, holder).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidLease(_)), "{err}");
+    }
+    // Names and holders with any bytes work.
+    for name in ["a}{b", "x\0y", "é"] {
+        let held = store
+            .acquire_lease(name, "h\0\u{1}", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(held, "{name:?}");
+        assert!(
+            !store
+                .acquire_lease(name, "h", Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+    }
 }

@@ -265,6 +265,8 @@ async fn the_like_log_lives_in_one_slot() {
     for key in [
         "state",
         "meta",
+        "tombstones",
+        "deleted-accounts",
         "pool-feeds",
         "did:did:plc:a",
         "did:did:plc:b",
@@ -392,4 +394,123 @@ async fn a_follower_behind_the_kept_tail_is_told_to_rebuild_single() {
 #[tokio::test]
 async fn a_follower_behind_the_kept_tail_is_told_to_rebuild_cluster() {
     a_follower_behind_the_kept_tail_is_told_to_rebuild(Backend::Cluster).await;
+}
+
+/// Pruning everything leaves none of the DIDs' state, indexes or likers
+/// behind (Redis drops a hash once its last field goes), and the changes
+/// stream as it was.
+async fn pruning_everything_leaves_no_did_state(backend: Backend) {
+    let Some(target) = target(backend) else {
+        return;
+    };
+    let prefix = fresh_prefix("prune-all");
+    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    let dids = ["did:plc:a", "did:plc:b\0", "did:plc:c"];
+    store
+        .apply(&[
+            create(dids[0], "k1", "at://p", 10),
+            create(dids[0], "k2", "at://p", 11),
+            create(dids[0], "k3", "at://p", 12),
+            delete(dids[0], "k2", 13),
+            delete(dids[1], "never", 14),
+            create(dids[2], "k1", "at://p", 15),
+            account_deleted(dids[2], 16),
+        ])
+        .await
+        .unwrap();
+    let version = store.likes_version().await.unwrap();
+    let stats = store.prune(1_000, 1_000).await.unwrap();
+    assert_eq!((stats.likes, stats.tombstones, stats.accounts), (2, 2, 1));
+    assert_eq!(store.likes_version().await.unwrap(), version);
+
+    let mut keys: Vec<Vec<u8>> = dids
+        .iter()
+        .map(|did| {
+            let mut key = format!("{{{prefix}}}:did:").into_bytes();
+            key.extend_from_slice(did.as_bytes());
+            key
+        })
+        .collect();
+    for key in ["log", "tombstones", "deleted-accounts"] {
+        keys.push(format!("{{{prefix}}}:{key}").into_bytes());
+    }
+    let state = format!("{{{prefix}}}:state");
+    let changes = format!("{{{prefix}}}:changes");
+    let (exists, likers, stream): (u64, Option<u64>, u64) = match &target {
+        RedisTarget::Single(_) => {
+            let mut conn = raw(&target).await;
+            redis::pipe()
+                .exists(&keys)
+                .hget(&state, "likers")
+                .cmd("XLEN")
+                .arg(&changes)
+                .query_async(&mut conn)
+                .await
+                .unwrap()
+        }
+        RedisTarget::Cluster(_) => {
+            let mut conn = raw_cluster(&target).await;
+            redis::pipe()
+                .exists(&keys)
+                .hget(&state, "likers")
+                .cmd("XLEN")
+                .arg(&changes)
+                .query_async(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(exists, 0, "no key of {keys:?} is left");
+    assert_eq!(likers.unwrap_or(0), 0);
+    assert_eq!(stream, version, "pruning appends no change");
+}
+
+#[tokio::test]
+async fn pruning_everything_leaves_no_did_state_single() {
+    pruning_everything_leaves_no_did_state(Backend::Single).await;
+}
+
+#[tokio::test]
+async fn pruning_everything_leaves_no_did_state_cluster() {
+    pruning_everything_leaves_no_did_state(Backend::Cluster).await;
+}
+
+/// A lease is one key with the holder's TTL, which Redis expires.
+#[tokio::test]
+async fn a_lease_is_a_key_with_a_ttl() {
+    let Some(target) = target(Backend::Single) else {
+        return;
+    };
+    let prefix = fresh_prefix("lease");
+    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    assert!(
+        store
+            .acquire_lease("ingest", "replica-a", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    let mut conn = raw(&target).await;
+    let key = format!("{{{prefix}:lease:ingest}}");
+    let (holder, ttl_ms): (String, i64) = redis::pipe()
+        .get(&key)
+        .pttl(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(holder, "replica-a");
+    assert!((29_000..=30_000).contains(&ttl_ms), "{ttl_ms}");
+    // A sub-millisecond TTL is a millisecond, never PX 0 (an error).
+    assert!(
+        store
+            .acquire_lease("ingest", "replica-a", Duration::from_micros(1))
+            .await
+            .unwrap()
+    );
+    store.release_lease("ingest", "replica-a").await.unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!exists);
 }

@@ -54,6 +54,10 @@ pub enum StoreError {
     #[error("invalid interaction: {0}")]
     InvalidInteraction(String),
 
+    /// A lease with an empty name or holder, which no backend keeps.
+    #[error("invalid lease: {0}")]
+    InvalidLease(String),
+
     /// A capture being replayed could not be read (not: a line in it could
     /// not be decoded, which the replay counts and skips).
     #[error("cannot read the capture: {0}")]

@@ -36,6 +36,38 @@
 //!   error;
 //! - an event whose effect is already recorded (a replayed delete or
 //!   account deletion, a create older than a recorded deletion) is stale.
+//!
+//! # Retention
+//!
+//! The log keeps a window, not all of history: [`Store::prune`] forgets
+//! what lies before a horizon (callers pass `now - retention`). The store
+//! records the horizon, and from then on every event stamped before it is
+//! stale, whatever it is: the store no longer holds what such an event
+//! would be judged against (the likes, tombstones and account deletions
+//! before the horizon are gone), and nothing it could do would fall inside
+//! the window. So a replay of old events after a prune brings back none of
+//! the pruned likes, and deletions older than the horizon, which could
+//! only ever make events older than themselves stale, can be dropped.
+//!
+//! A like whose key was also created at or after the horizon (two
+//! Jetstream instances stamped it on both sides) is judged by its log time,
+//! its first create, and pruned; its key keeps a tombstone at its newest
+//! create, so a replay of that create is stale too.
+//!
+//! Pruning is not a change to the live likes as [`Store::changes_since`]
+//! numbers them (see [`Store::prune`] for why): replicas drop old likes by
+//! their own window.
+//!
+//! # Leases
+//!
+//! [`Store::acquire_lease`] and [`Store::release_lease`] give one of
+//! several replicas sharing a store a job only one should run (the
+//! Jetstream ingester). A lease has one holder and expires unless renewed.
+//! It is advisory, not a fence: a holder that stalls past its TTL (a long
+//! pause, a partition) may still be working when another takes over, and a
+//! Redis failover can lose a lease. The guarded work must tolerate a short
+//! overlap; ingest does, since applying is idempotent. The embedded store,
+//! which one process owns, keeps its leases in memory.
 
 mod embedded;
 mod error;
@@ -76,7 +108,8 @@ pub struct ApplyStats {
     /// store's history); the tombstone is recorded all the same.
     pub missing_deletes: u64,
     /// Events superseded by a newer delete, account deletion or create of
-    /// the same key, including replays of events already applied.
+    /// the same key, including replays of events already applied, and
+    /// events stamped before the prune horizon.
     pub stale: u64,
     /// Account deletions applied.
     pub accounts_deleted: u64,
@@ -110,6 +143,44 @@ impl fmt::Display for ApplyStats {
             self.stale,
             self.accounts_deleted,
             self.likes_removed_by_account
+        )
+    }
+}
+
+/// What one [`Store::prune`] call removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PruneStats {
+    /// Live likes that left the log.
+    pub likes: u64,
+    /// Tombstones (of deleted keys) dropped.
+    pub tombstones: u64,
+    /// Account deletions dropped.
+    pub accounts: u64,
+    /// Whether likes, tombstones or account deletions older than the
+    /// horizon remain (the call stopped at its bound): call again.
+    pub more: bool,
+}
+
+impl PruneStats {
+    /// Adds another call's counts, for totals over a loop of calls; `more`
+    /// is the other call's.
+    pub fn add(&mut self, other: &PruneStats) {
+        self.likes += other.likes;
+        self.tombstones += other.tombstones;
+        self.accounts += other.accounts;
+        self.more = other.more;
+    }
+}
+
+impl fmt::Display for PruneStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} likes, {} tombstones, {} account deletions pruned{}",
+            self.likes,
+            self.tombstones,
+            self.accounts,
+            if self.more { ", more to prune" } else { "" }
         )
     }
 }
@@ -149,7 +220,8 @@ pub type LikeSink<'s> = dyn for<'a> FnMut(LikeRef<'a>) + Send + 's;
 pub trait Store: Send + Sync + 'static {
     /// Applies events in order, all in one atomic, durable transaction:
     /// when this returns `Ok`, every event is on disk; when it returns
-    /// `Err`, none is.
+    /// `Err`, none is. Events stamped before the prune horizon (see
+    /// [`Store::prune`]) are counted stale and change nothing.
     async fn apply(&self, events: &[LikeEvent]) -> Result<ApplyStats, StoreError>;
 
     /// Calls `sink` for every live like with `time_us >= since_us`, in
@@ -215,7 +287,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Interaction>, StoreError>;
 
     /// The sequence number of the newest change to the live likes (0 before
-    /// any): it moves whenever a like is added or removed. A replica builds
+    /// any): it moves whenever [`Store::apply`] adds or removes a like
+    /// (not when [`Store::prune`] does). A replica builds
     /// its graph after reading it, then follows [`Store::changes_since`].
     async fn likes_version(&self) -> Result<u64, StoreError>;
 
@@ -234,6 +307,67 @@ pub trait Store: Send + Sync + 'static {
 
     /// A value stored with [`Store::cache_set`], while it lives.
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Forgets what lies before `before_us` (callers pass `now -
+    /// retention`, a retention of at least a day: Jetstream replays about
+    /// 24 hours, so no event that old is still to come).
+    ///
+    /// First the store moves its prune horizon to `before_us`, durably;
+    /// the horizon only moves forward (a `before_us` below it changes
+    /// nothing, and the call prunes up to the horizon). From then on,
+    /// [`Store::apply`] counts every event stamped before the horizon as
+    /// stale, so replaying old events does not bring pruned likes back.
+    /// Then, before the horizon:
+    ///
+    /// - live likes with `time_us` (their log time) before it leave the
+    ///   log, and [`Store::counts`] with them;
+    /// - tombstones and account deletions recorded before it are dropped;
+    /// - interaction histories, pools, meta, cached values and leases are
+    ///   untouched (histories expire by their own TTL).
+    ///
+    /// Work is bounded: a call removes at most `max_likes` likes, and at
+    /// most as many tombstones and as many account deletions, each kind in
+    /// time order, and returns [`PruneStats::more`] when some remain; call
+    /// it in a loop to prune a backlog without holding writers up long.
+    /// Likes still waiting are already outside the window (events about
+    /// them are stale). A pruned like whose key was also created at or
+    /// after the horizon leaves a tombstone there (see the crate docs); one
+    /// replacing a tombstone from before the horizon counts that one among
+    /// the tombstones dropped, beyond the bound.
+    ///
+    /// Pruned likes are not numbered changes: [`Store::likes_version`]
+    /// does not move and [`Store::changes_since`] does not list them.
+    /// Followers keep a window of their own (the serving graph drops likes
+    /// older than `now - retention_days` at every update and rebuilds
+    /// hourly), so the removals would change nothing for them, while at
+    /// steady state pruning removes as many likes as ingest adds: listing
+    /// them would double the changes and halve how far a follower can fall
+    /// behind before it must rebuild, and the first prune of a long log
+    /// would push every follower past the kept tail at once. A follower
+    /// keeping a longer window than the store keeps the pruned likes until
+    /// its next rebuild.
+    async fn prune(&self, before_us: u64, max_likes: usize) -> Result<PruneStats, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now
+    /// (a TTL under a millisecond counts as one): `Ok(true)` when `holder`
+    /// holds it afterwards (it was free, expired, or already held by
+    /// `holder`), `Ok(false)` when someone else holds it. An empty name or
+    /// holder is refused with [`StoreError::InvalidLease`].
+    ///
+    /// A holder renews well within its TTL (every third of it, say) and
+    /// stops the guarded work when a renewal says `false` or keeps failing
+    /// until the TTL has run out; see the crate docs on what a lease does
+    /// not guarantee.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease `name` up if `holder` holds it (a no-op otherwise,
+    /// also when it expired), so another may take it at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 /// One change to the live likes, numbered in the order the store made it.

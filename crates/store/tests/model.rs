@@ -1,13 +1,14 @@
 //! Property tests of the embedded store against a plain in-memory model of
 //! the like-log rules, on random event sequences over a few keys (so that
-//! duplicates, deletes, tombstones and account deletions collide often).
+//! duplicates, deletes, tombstones and account deletions collide often),
+//! with prunes between them.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
-use feedmixer_store::{LikeEvent, Store, StoreCounts};
+use feedmixer_store::{LikeEvent, PruneStats, Store, StoreCounts};
 use proptest::prelude::*;
 
 /// The rules of the crate docs, written as directly as possible.
@@ -17,6 +18,8 @@ struct Model {
     likes: BTreeMap<(String, String), (String, u64, u64)>,
     tombstones: BTreeMap<(String, String), u64>,
     deleted_accounts: BTreeMap<String, u64>,
+    /// Events stamped before it are stale.
+    horizon: u64,
 }
 
 impl Model {
@@ -30,7 +33,45 @@ impl Model {
                 .is_some_and(|&at| at >= time_us)
     }
 
+    /// Forgets what lies before `before_us` (or the horizon, if later),
+    /// all of it; returns what went.
+    fn prune(&mut self, before_us: u64) -> PruneStats {
+        self.horizon = self.horizon.max(before_us);
+        let horizon = self.horizon;
+        let mut stats = PruneStats::default();
+        let old: Vec<_> = self
+            .likes
+            .iter()
+            .filter(|(_, (_, logged, _))| *logged < horizon)
+            .map(|(key, (_, _, newest))| (key.clone(), *newest))
+            .collect();
+        for (key, newest) in old {
+            self.likes.remove(&key);
+            stats.likes += 1;
+            // Created again at or after the horizon: its replay stays
+            // stale.
+            if newest >= horizon {
+                let tombstone = self.tombstones.entry(key).or_insert(newest);
+                if *tombstone < horizon {
+                    // An old tombstone replaced counts as dropped.
+                    stats.tombstones += 1;
+                }
+                *tombstone = (*tombstone).max(newest);
+            }
+        }
+        let tombstones = self.tombstones.len();
+        self.tombstones.retain(|_, at| *at >= horizon);
+        stats.tombstones += (tombstones - self.tombstones.len()) as u64;
+        let accounts = self.deleted_accounts.len();
+        self.deleted_accounts.retain(|_, at| *at >= horizon);
+        stats.accounts = (accounts - self.deleted_accounts.len()) as u64;
+        stats
+    }
+
     fn apply(&mut self, event: &LikeEvent) {
+        if event.time_us() < self.horizon {
+            return;
+        }
         match event {
             LikeEvent::Create {
                 did,
@@ -157,6 +198,53 @@ proptest! {
                 live_keys(scan(&in_order, 0).await),
                 live_keys(scan(&reordered, 0).await)
             );
+            Ok(())
+        })?;
+    }
+
+    /// Prunes between batches (looping over bounded calls) leave what
+    /// the model keeps, count what it drops, and after them replaying
+    /// every event applied so far changes nothing.
+    #[test]
+    fn pruning_matches_the_model(
+        batches in prop::collection::vec(
+            (prop::collection::vec(event(), 0..25), 0..14u64, 1..6usize),
+            1..4,
+        ),
+    ) {
+        runtime().block_on(async {
+            let (_dir, store) = open_temp();
+            let mut model = Model::default();
+            let mut applied = Vec::new();
+            for (events, before_us, max) in batches {
+                store.apply(&events).await.unwrap();
+                events.iter().for_each(|event| model.apply(event));
+                applied.extend(events);
+
+                let mut total = PruneStats { more: true, ..PruneStats::default() };
+                let mut calls = 0;
+                while total.more {
+                    let stats = store.prune(before_us, max).await.unwrap();
+                    // A pruned like may take its key's old tombstone
+                    // along.
+                    prop_assert!(stats.likes <= max as u64);
+                    prop_assert!(stats.tombstones <= (max as u64) + stats.likes);
+                    prop_assert!(stats.accounts <= max as u64);
+                    total.add(&stats);
+                    calls += 1;
+                    prop_assert!(calls <= 200, "prune does not finish");
+                }
+                prop_assert_eq!(total, model.prune(before_us));
+                let pruned = snapshot(&store).await;
+                prop_assert_eq!(&pruned, &model.snapshot());
+
+                let replay = store.apply(&applied).await.unwrap();
+                prop_assert_eq!(
+                    (replay.created, replay.deleted, replay.accounts_deleted, replay.missing_deletes),
+                    (0, 0, 0, 0)
+                );
+                prop_assert_eq!(snapshot(&store).await, pruned);
+            }
             Ok(())
         })?;
     }

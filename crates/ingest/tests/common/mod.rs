@@ -413,4 +413,25 @@ impl Store for FlakyStore {
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.cache_get(key).await
     }
+
+    async fn prune(
+        &self,
+        before_us: u64,
+        max_likes: usize,
+    ) -> Result<feedmixer_store::PruneStats, StoreError> {
+        self.inner.prune(before_us, max_likes).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.acquire_lease(name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
 }

@@ -3,7 +3,9 @@
 -- KEYS[1]   the like log            {P}:log
 -- KEYS[2]   the store's counters    {P}:state
 -- KEYS[3]   the numbered changes    {P}:changes
--- KEYS[4..] the DID states          {P}:did:DID, one per DID of the chunk
+-- KEYS[4]   the tombstones by time  {P}:tombstones
+-- KEYS[5]   the account deletions by time  {P}:deleted-accounts
+-- KEYS[6..] the DID states          {P}:did:DID, one per DID of the chunk
 -- ARGV[1]   how many changes to keep
 -- ARGV[2]   how many DIDs the chunk has, m
 -- ARGV[3 .. 2+m]  the DIDs, in the order of their keys
@@ -13,13 +15,16 @@
 --             'd', j, rkey, T20               a delete
 --             'a', j, T20                     an account deletion
 -- Times are 20-digit strings: comparing them as strings compares every
--- u64 exactly.
+-- u64 exactly. An event stamped before the prune horizon
+-- (`pruned_before` in {P}:state) is stale.
 --
 -- Returns {created, duplicates, deleted, missing_deletes, stale,
 -- accounts_deleted, likes_removed_by_account}.
 
 local log, state, changes = KEYS[1], KEYS[2], KEYS[3]
+local tombstones, deleted_accounts = KEYS[4], KEYS[5]
 local dids = tonumber(ARGV[2])
+local horizon = redis.call('HGET', state, 'pruned_before')
 -- The newest change's number (Lua numbers are exact far beyond it).
 local seq = tonumber(redis.call('HGET', state, 'likes_version') or '0')
 local first_seq = seq
@@ -55,6 +60,27 @@ local function bytes_less(x, y)
   return #x < #y
 end
 
+-- Records the tombstone of `rkey` of DID `did_name` (key `did`) at t, and
+-- moves its index entry from its `old` time (or false) to t.
+local function set_tombstone(did, did_name, rkey, old, t)
+  local tail = string.format('%010d', #did_name) .. did_name .. rkey
+  if old then
+    redis.call('ZREM', tombstones, old .. tail)
+  end
+  redis.call('HSET', did, 't:' .. rkey, t)
+  redis.call('ZADD', tombstones, 0, t .. tail)
+end
+
+-- Records the deletion of account `did_name` (key `did`) at t, and moves
+-- its index entry from its `old` time (or false) to t.
+local function set_account_deleted(did, did_name, old, t)
+  if old then
+    redis.call('ZREM', deleted_accounts, old .. did_name)
+  end
+  redis.call('HSET', did, 'a', t)
+  redis.call('ZADD', deleted_accounts, 0, t .. did_name)
+end
+
 -- Counts `count` live likes of the DID gone.
 local function unlive(did, count)
   if redis.call('HINCRBY', did, 'n', -count) <= 0 then
@@ -63,11 +89,24 @@ local function unlive(did, count)
   end
 end
 
+-- Arguments per event, by op.
+local EVENT_WIDTH = {c = 5, d = 4, a = 3}
+
 local i, argc = 3 + dids, #ARGV
 while i <= argc do
   local j = tonumber(ARGV[i + 1])
-  local op, did, did_name = ARGV[i], KEYS[3 + j], ARGV[2 + j]
-  if op == 'c' then
+  local op, did, did_name = ARGV[i], KEYS[5 + j], ARGV[2 + j]
+  local width = EVENT_WIDTH[op]
+  if not width then
+    return redis.error_reply('feedmixer apply: unknown event op ' .. tostring(op))
+  end
+  -- The event's time follows its DID and, but for an account deletion,
+  -- its record key.
+  local at = (op == 'a') and ARGV[i + 2] or ARGV[i + 3]
+  if horizon and at < horizon then
+    stale = stale + 1
+    i = i + width
+  elseif op == 'c' then
     local rkey, t, member = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
     i = i + 5
     local field = 'l:' .. rkey
@@ -101,7 +140,7 @@ while i <= argc do
         redis.call('HDEL', did, field)
         redis.call('ZREM', log, string.sub(live, 21))
         record(did_name, string.sub(live, 21), '0')
-        redis.call('HSET', did, 't:' .. rkey, t)
+        set_tombstone(did, did_name, rkey, known[3], t)
         unlive(did, 1)
         deleted = deleted + 1
       else
@@ -111,7 +150,7 @@ while i <= argc do
     elseif deleted_since(known[2], known[3], t) then
       stale = stale + 1
     else
-      redis.call('HSET', did, 't:' .. rkey, t)
+      set_tombstone(did, did_name, rkey, known[3], t)
       missing = missing + 1
     end
   elseif op == 'a' then
@@ -121,7 +160,7 @@ while i <= argc do
     if account and account >= t then
       stale = stale + 1
     else
-      redis.call('HSET', did, 'a', t)
+      set_account_deleted(did, did_name, account, t)
       local fields = redis.call('HGETALL', did)
       local doomed = {}
       for j = 1, #fields, 2 do
@@ -145,8 +184,6 @@ while i <= argc do
       accounts = accounts + 1
       removed = removed + gone
     end
-  else
-    return redis.error_reply('feedmixer apply: unknown event op ' .. tostring(op))
   end
 end
 

@@ -1,7 +1,8 @@
 //! Applying like events inside one redb write transaction.
 //!
 //! The rules are the crate's (see the crate docs): per `(did, rkey)` the
-//! newest `time_us` wins and a deletion wins a tie. For that, a live key
+//! newest `time_us` wins and a deletion wins a tie, and an event stamped
+//! before the prune horizon is stale. For that, a live key
 //! keeps two times: `logged_us`, where its like sits in the log (its first
 //! create), and `newest_us`, the newest create of the key seen, which is
 //! what deletions are compared with.
@@ -18,8 +19,8 @@
 use redb::{ReadableTable, StorageError, Table, WriteTransaction};
 
 use super::schema::{
-    DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, LikeKey, META,
-    TOMBSTONES, read_seq,
+    ACCOUNT_AGES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS, LIKE_LOG, LIKERS, LIKES_VERSION_KEY,
+    LikeKey, META, PRUNED_BEFORE_KEY, TOMBSTONE_AGES, TOMBSTONES, read_horizon, read_seq,
 };
 use crate::{ApplyStats, LikeEvent, StoreError};
 
@@ -30,13 +31,19 @@ pub(super) fn apply(
     changes_kept: u64,
 ) -> Result<ApplyStats, StoreError> {
     let mut tables = Tables::open(txn)?;
+    let horizon = read_horizon(
+        tables
+            .meta
+            .get(PRUNED_BEFORE_KEY)?
+            .map(|v| v.value().to_vec()),
+    )?;
     let first_seq = tables.seq;
     let mut stats = ApplyStats::default();
     let mut by_did: Vec<&LikeEvent> = events.iter().collect();
     // Stable: each DID's events keep their order.
     by_did.sort_by(|a, b| a.did().cmp(b.did()));
     for run in by_did.chunk_by(|a, b| a.did() == b.did()) {
-        tables.apply_did(run, &mut stats)?;
+        tables.apply_did(run, horizon, &mut stats)?;
     }
     if tables.seq != first_seq {
         tables.finish_changes(changes_kept)?;
@@ -44,14 +51,16 @@ pub(super) fn apply(
     Ok(stats)
 }
 
-struct Tables<'txn> {
-    log: Table<'txn, (u64, &'static str, &'static str), &'static str>,
-    keys: Table<'txn, LikeKey<'static>, (u64, u64)>,
-    tombstones: Table<'txn, LikeKey<'static>, u64>,
-    accounts: Table<'txn, &'static str, u64>,
-    likers: Table<'txn, &'static str, u64>,
+pub(super) struct Tables<'txn> {
+    pub(super) log: Table<'txn, (u64, &'static str, &'static str), &'static str>,
+    pub(super) keys: Table<'txn, LikeKey<'static>, (u64, u64)>,
+    pub(super) tombstones: Table<'txn, LikeKey<'static>, u64>,
+    pub(super) tombstone_ages: Table<'txn, (u64, &'static str, &'static str), ()>,
+    pub(super) accounts: Table<'txn, &'static str, u64>,
+    pub(super) account_ages: Table<'txn, (u64, &'static str), ()>,
+    pub(super) likers: Table<'txn, &'static str, u64>,
     changes: Table<'txn, u64, (&'static str, &'static str, u64, bool)>,
-    meta: Table<'txn, &'static str, &'static [u8]>,
+    pub(super) meta: Table<'txn, &'static str, &'static [u8]>,
     /// The newest change's number.
     seq: u64,
 }
@@ -73,14 +82,16 @@ impl Account<'_> {
 }
 
 impl<'txn> Tables<'txn> {
-    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         let meta = txn.open_table(META)?;
         let seq = read_seq(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))?;
         Ok(Tables {
             log: txn.open_table(LIKE_LOG)?,
             keys: txn.open_table(LIKE_KEYS)?,
             tombstones: txn.open_table(TOMBSTONES)?,
+            tombstone_ages: txn.open_table(TOMBSTONE_AGES)?,
             accounts: txn.open_table(DELETED_ACCOUNTS)?,
+            account_ages: txn.open_table(ACCOUNT_AGES)?,
             likers: txn.open_table(LIKERS)?,
             changes: txn.open_table(LIKE_CHANGES)?,
             meta,
@@ -113,10 +124,42 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Applies the events of one DID, in order.
+    /// Records the tombstone of `(did, rkey)` at `time_us`, and indexes it
+    /// by its time.
+    pub(super) fn set_tombstone(
+        &mut self,
+        did: &str,
+        rkey: &str,
+        time_us: u64,
+    ) -> Result<(), StorageError> {
+        let old = self
+            .tombstones
+            .insert((did, rkey), time_us)?
+            .map(|at| at.value());
+        if let Some(old) = old {
+            self.tombstone_ages.remove((old, did, rkey))?;
+        }
+        self.tombstone_ages.insert((time_us, did, rkey), ())?;
+        Ok(())
+    }
+
+    /// Records the deletion of account `did` at `time_us`, and indexes it
+    /// by its time.
+    fn set_account_deleted(&mut self, did: &str, time_us: u64) -> Result<(), StorageError> {
+        let old = self.accounts.insert(did, time_us)?.map(|at| at.value());
+        if let Some(old) = old {
+            self.account_ages.remove((old, did))?;
+        }
+        self.account_ages.insert((time_us, did), ())?;
+        Ok(())
+    }
+
+    /// Applies the events of one DID, in order; those stamped before
+    /// `horizon` are stale.
     fn apply_did(
         &mut self,
         events: &[&LikeEvent],
+        horizon: u64,
         stats: &mut ApplyStats,
     ) -> Result<(), StorageError> {
         let did = events[0].did();
@@ -127,6 +170,10 @@ impl<'txn> Tables<'txn> {
         };
         let likes_before = account.likes;
         for event in events {
+            if event.time_us() < horizon {
+                stats.stale += 1;
+                continue;
+            }
             match event {
                 LikeEvent::Create {
                     rkey,
@@ -200,7 +247,7 @@ impl<'txn> Tables<'txn> {
             Some((logged_us, newest_us)) if newest_us <= time_us => {
                 self.keys.remove((did, rkey))?;
                 self.unlog(did, rkey, logged_us)?;
-                self.tombstones.insert((did, rkey), time_us)?;
+                self.set_tombstone(did, rkey, time_us)?;
                 account.likes = account.likes.saturating_sub(1);
                 stats.deleted += 1;
             }
@@ -209,7 +256,7 @@ impl<'txn> Tables<'txn> {
             Some(_) => stats.stale += 1,
             None if self.deleted_since(account, rkey, time_us)? => stats.stale += 1,
             None => {
-                self.tombstones.insert((did, rkey), time_us)?;
+                self.set_tombstone(did, rkey, time_us)?;
                 stats.missing_deletes += 1;
             }
         }
@@ -228,7 +275,7 @@ impl<'txn> Tables<'txn> {
             return Ok(());
         }
         account.deleted_at = Some(time_us);
-        self.accounts.insert(did, time_us)?;
+        self.set_account_deleted(did, time_us)?;
         // (did, "") sorts before every key of the DID: the DID's likes are
         // the run of keys from there that still start with it.
         let mut doomed = Vec::new();

@@ -8,7 +8,9 @@
 mod apply;
 mod cache;
 mod interactions;
+pub(crate) mod lease;
 mod pool;
+mod prune;
 mod scan;
 mod schema;
 
@@ -22,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, LikeSink,
-    PoolStats, Store, StoreCounts, StoreError,
+    PoolStats, PruneStats, Store, StoreCounts, StoreError,
 };
 use schema::{
     LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX,
@@ -43,6 +45,8 @@ pub struct EmbeddedStore {
     /// [`Store::cache_set`] values: one process owns the store, so they
     /// need not leave it.
     cache: cache::MemoryCache,
+    /// [`Store::acquire_lease`] leases, in memory for the same reason.
+    leases: lease::Leases,
 }
 
 /// Shared with the blocking tasks, so the data dir stays locked until the
@@ -92,6 +96,7 @@ impl EmbeddedStore {
             dir: data_dir.to_path_buf(),
             changes_kept: schema::CHANGES_KEPT,
             cache: cache::MemoryCache::new(cache::DEFAULT_BYTES),
+            leases: lease::Leases::default(),
         })
     }
 
@@ -334,6 +339,36 @@ impl Store for EmbeddedStore {
         Ok(self.cache.get(key))
     }
 
+    async fn prune(&self, before_us: u64, max_likes: usize) -> Result<PruneStats, StoreError> {
+        let started = Instant::now();
+        let stats = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let stats = prune::prune(&txn, before_us, max_likes)?;
+                txn.commit()?;
+                Ok(stats)
+            })
+            .await?;
+        log_prune(before_us, &stats, started);
+        Ok(stats)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        lease::check(name, holder)?;
+        Ok(self.leases.acquire(name, holder, ttl))
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        lease::check(name, holder)?;
+        self.leases.release(name, holder);
+        Ok(())
+    }
+
     async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError> {
         self.blocking(move |db| {
             let txn = db.begin_read()?;
@@ -366,6 +401,17 @@ impl Store for EmbeddedStore {
             Ok(Changes::Since(out))
         })
         .await
+    }
+}
+
+/// Logs a prune call: at `info` when it removed something, else at
+/// `debug` (a caller looping on an empty backlog stays quiet).
+fn log_prune(before_us: u64, stats: &PruneStats, started: Instant) {
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if stats.likes + stats.tombstones + stats.accounts > 0 {
+        tracing::info!(before_us, %stats, elapsed_ms, "pruned the like log");
+    } else {
+        tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");
     }
 }
 
@@ -528,6 +574,158 @@ mod tests {
             .unwrap();
         assert_eq!(added_us(&store, &p1), Some(first));
         assert!(added_us(&store, &p2).unwrap() > first);
+    }
+
+    /// A file written before the tombstone and account-deletion age
+    /// indexes: a like, two tombstones and two account deletions, on each
+    /// side of 100.
+    fn write_pre_age_index_file(dir: &Path) {
+        drop(EmbeddedStore::open(dir).unwrap());
+        let db = Database::create(dir.join(DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(schema::TOMBSTONE_AGES).unwrap();
+        txn.delete_table(schema::ACCOUNT_AGES).unwrap();
+        txn.open_table(schema::LIKE_LOG)
+            .unwrap()
+            .insert((10, "did:plc:a", "k1"), "at://p")
+            .unwrap();
+        txn.open_table(schema::LIKE_KEYS)
+            .unwrap()
+            .insert(("did:plc:a", "k1"), (10, 10))
+            .unwrap();
+        txn.open_table(schema::LIKERS)
+            .unwrap()
+            .insert("did:plc:a", 1)
+            .unwrap();
+        let mut tombstones = txn.open_table(schema::TOMBSTONES).unwrap();
+        tombstones.insert(("did:plc:a", "old"), 20).unwrap();
+        tombstones.insert(("did:plc:a", "new"), 120).unwrap();
+        drop(tombstones);
+        let mut accounts = txn.open_table(schema::DELETED_ACCOUNTS).unwrap();
+        accounts.insert("did:plc:b", 30).unwrap();
+        accounts.insert("did:plc:c", 130).unwrap();
+        drop(accounts);
+        txn.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_the_age_indexes_gets_them_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        write_pre_age_index_file(dir.path());
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.prune(100, 1_000).await.unwrap(),
+            PruneStats {
+                likes: 1,
+                tombstones: 1,
+                accounts: 1,
+                more: false
+            }
+        );
+        // The newer ones are still there and still judge creates.
+        let stats = store
+            .apply(&[
+                LikeEvent::Create {
+                    did: "did:plc:a".into(),
+                    rkey: "new".into(),
+                    subject: "at://p".into(),
+                    time_us: 110,
+                },
+                LikeEvent::Create {
+                    did: "did:plc:c".into(),
+                    rkey: "k".into(),
+                    subject: "at://p".into(),
+                    time_us: 125,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(stats.stale, 2);
+        assert_eq!(
+            store.prune(200, 1_000).await.unwrap(),
+            PruneStats {
+                likes: 0,
+                tombstones: 1,
+                accounts: 1,
+                more: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_entry_older_than_its_tombstone_drops_nothing() {
+        // What a feedmixer that predates the index leaves when it moves an
+        // indexed tombstone: the entry at the old time.
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        {
+            let txn = store.inner.db.begin_write().unwrap();
+            txn.open_table(schema::TOMBSTONES)
+                .unwrap()
+                .insert(("did:plc:a", "k"), 150)
+                .unwrap();
+            txn.open_table(schema::TOMBSTONE_AGES)
+                .unwrap()
+                .insert((50, "did:plc:a", "k"), ())
+                .unwrap();
+            txn.open_table(schema::DELETED_ACCOUNTS)
+                .unwrap()
+                .insert("did:plc:b", 160)
+                .unwrap();
+            txn.open_table(schema::ACCOUNT_AGES)
+                .unwrap()
+                .insert((60, "did:plc:b"), ())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        assert_eq!(
+            store.prune(100, 1_000).await.unwrap(),
+            PruneStats::default()
+        );
+        let stats = store
+            .apply(&[
+                LikeEvent::Delete {
+                    did: "did:plc:a".into(),
+                    rkey: "k".into(),
+                    time_us: 140,
+                },
+                LikeEvent::AccountDeleted {
+                    did: "did:plc:b".into(),
+                    time_us: 150,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(stats.stale, 2, "both deletions are still recorded");
+    }
+
+    #[tokio::test]
+    async fn the_prune_horizon_persists_and_is_the_stores_own() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store.prune(1_000, 10).await.unwrap();
+            let err = store
+                .set_meta("store.pruned_before", &0u64.to_le_bytes())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::ReservedMetaKey(_)), "{err}");
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get_meta("store.pruned_before").await.unwrap(),
+            Some(1_000u64.to_le_bytes().to_vec())
+        );
+        let stats = store
+            .apply(&[LikeEvent::Create {
+                did: "did:plc:a".into(),
+                rkey: "k".into(),
+                subject: "at://p".into(),
+                time_us: 999,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(stats.stale, 1);
     }
 
     #[test]

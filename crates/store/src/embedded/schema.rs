@@ -7,7 +7,9 @@
 //! | `like_log`         | `(time_us, did, rkey)` | subject AT-URI | the live likes in time order: what `scan_likes` streams |
 //! | `like_keys`        | `(did, rkey)`          | `(logged_us, newest_us)` | dedup by record key; `logged_us` finds the like's log entry, `newest_us` is the newest create of the key seen (see `apply`); a DID prefix range for account deletion |
 //! | `tombstones`       | `(did, rkey)`          | `time_us`      | deleted keys, so late older creates are stale |
+//! | `tombstone_ages`   | `(time_us, did, rkey)` | `()`           | the tombstones by time, so `prune` finds the old ones without a scan |
 //! | `deleted_accounts` | `did`                  | `time_us`      | deleted accounts, so late older creates are stale |
+//! | `account_ages`     | `(time_us, did)`       | `()`           | the account deletions by time, for `prune` |
 //! | `likers`           | `did`                  | live like count| its length is `counts().likers` without a scan |
 //! | `meta`             | `&str`                 | bytes          | service values and `store.schema_version` |
 //! | `pools`            | `(feed, post URI)`     | `time_us` added| the feeds' candidate pools; a feed's pool is the run of keys starting with it, in URI order |
@@ -20,17 +22,28 @@
 //! written once per table, and the scan (the hot read) never joins.
 //!
 //! The meta key `store.likes_version` holds the newest change's `seq`
-//! (see `Store::likes_version`).
+//! (see `Store::likes_version`), `store.pruned_before` the prune horizon
+//! (absent: 0; see `Store::prune`), both as little-endian `u64`.
 //!
 //! The pool and interaction tables came after version 1 was released without them, and
 //! did not need a new version: `prepare` creates missing tables on every
 //! open, so a file written before them opens with empty pools, and a
 //! feedmixer that predates them never opens them, so it reads and writes
 //! a file that has them as before.
+//!
+//! The two age indexes came later still, the same way. When `prepare` finds
+//! them missing it builds them from `tombstones` and `deleted_accounts`,
+//! once. A feedmixer that predates them (and pruning) still reads and
+//! writes the file, harmlessly: the tombstones it records are not indexed,
+//! so `prune` never drops them, but they are inert once the horizon passes
+//! them; an index entry it leaves behind by overwriting a tombstone is
+//! checked against the tombstone's time before anything is dropped; and an
+//! old create it accepts despite the horizon is pruned again by the next
+//! `prune`.
 
 use std::path::Path;
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use crate::StoreError;
 
@@ -41,8 +54,12 @@ pub(super) const LIKE_LOG: TableDefinition<(u64, &str, &str), &str> =
 pub(super) const LIKE_KEYS: TableDefinition<LikeKey, (u64, u64)> =
     TableDefinition::new("like_keys");
 pub(super) const TOMBSTONES: TableDefinition<LikeKey, u64> = TableDefinition::new("tombstones");
+pub(super) const TOMBSTONE_AGES: TableDefinition<(u64, &str, &str), ()> =
+    TableDefinition::new("tombstone_ages");
 pub(super) const DELETED_ACCOUNTS: TableDefinition<&str, u64> =
     TableDefinition::new("deleted_accounts");
+pub(super) const ACCOUNT_AGES: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("account_ages");
 pub(super) const LIKERS: TableDefinition<&str, u64> = TableDefinition::new("likers");
 pub(super) type PoolKey<'a> = (&'a str, &'a str);
 pub(super) const POOLS: TableDefinition<PoolKey, u64> = TableDefinition::new("pools");
@@ -63,6 +80,7 @@ pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(super) const RESERVED_META_PREFIX: &str = "store.";
 const SCHEMA_VERSION_KEY: &str = "store.schema_version";
 pub(super) const LIKES_VERSION_KEY: &str = "store.likes_version";
+pub(super) const PRUNED_BEFORE_KEY: &str = "store.pruned_before";
 pub(super) const SCHEMA_VERSION: u64 = 1;
 
 /// Checks the file's schema version (stamping a new file with the current
@@ -95,16 +113,39 @@ pub(super) fn prepare(txn: &WriteTransaction, dir: &Path) -> Result<(), StoreErr
             }
         }
     }
+    let has_age_indexes = txn
+        .list_tables()?
+        .any(|table| table.name() == TOMBSTONE_AGES.name());
     txn.open_table(LIKE_LOG)?;
     txn.open_table(LIKE_KEYS)?;
     txn.open_table(TOMBSTONES)?;
     txn.open_table(DELETED_ACCOUNTS)?;
+    if !has_age_indexes {
+        build_age_indexes(txn)?;
+    }
     txn.open_table(LIKERS)?;
     txn.open_table(POOLS)?;
     txn.open_table(POOL_SIZES)?;
     txn.open_table(LIKE_CHANGES)?;
     txn.open_table(INTERACTIONS)?;
     txn.open_table(INTERACTION_AGES)?;
+    Ok(())
+}
+
+/// Indexes the tombstones and account deletions of a file written before
+/// the age indexes by their time.
+fn build_age_indexes(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut tombstone_ages = txn.open_table(TOMBSTONE_AGES)?;
+    for entry in txn.open_table(TOMBSTONES)?.iter()? {
+        let (key, time_us) = entry?;
+        let (did, rkey) = key.value();
+        tombstone_ages.insert((time_us.value(), did, rkey), ())?;
+    }
+    let mut account_ages = txn.open_table(ACCOUNT_AGES)?;
+    for entry in txn.open_table(DELETED_ACCOUNTS)?.iter()? {
+        let (did, time_us) = entry?;
+        account_ages.insert((time_us.value(), did.value()), ())?;
+    }
     Ok(())
 }
 
@@ -119,13 +160,22 @@ pub(super) fn stamp_version(txn: &WriteTransaction, version: u64) -> Result<(), 
 
 /// The newest change's number from its meta value; absent is 0.
 pub(super) fn read_seq(bytes: Option<Vec<u8>>) -> Result<u64, StoreError> {
+    read_u64("likes version", bytes)
+}
+
+/// The prune horizon from its meta value; absent is 0.
+pub(super) fn read_horizon(bytes: Option<Vec<u8>>) -> Result<u64, StoreError> {
+    read_u64("prune horizon", bytes)
+}
+
+fn read_u64(what: &str, bytes: Option<Vec<u8>>) -> Result<u64, StoreError> {
     match bytes {
         None => Ok(0),
         Some(bytes) => bytes
             .as_slice()
             .try_into()
             .map(u64::from_le_bytes)
-            .map_err(|_| StoreError::Corrupt(format!("likes version of {} bytes", bytes.len()))),
+            .map_err(|_| StoreError::Corrupt(format!("{what} of {} bytes", bytes.len()))),
     }
 }
 

@@ -1,0 +1,153 @@
+//! Pruning the embedded store: the likes, tombstones and account deletions
+//! before the horizon, each kind in time order and bounded per call, in
+//! one write transaction.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::apply::Tables;
+use super::schema::{PRUNED_BEFORE_KEY, read_horizon};
+use crate::{PruneStats, StoreError};
+
+/// Prunes into `txn` (see [`crate::Store::prune`]); the caller commits.
+pub(super) fn prune(
+    txn: &WriteTransaction,
+    before_us: u64,
+    max: usize,
+) -> Result<PruneStats, StoreError> {
+    let mut tables = Tables::open(txn)?;
+    let stored = read_horizon(
+        tables
+            .meta
+            .get(PRUNED_BEFORE_KEY)?
+            .map(|v| v.value().to_vec()),
+    )?;
+    let horizon = stored.max(before_us);
+    if horizon != stored {
+        tables
+            .meta
+            .insert(PRUNED_BEFORE_KEY, horizon.to_le_bytes().as_slice())?;
+    }
+    let (likes, replaced) = prune_likes(&mut tables, horizon, max)?;
+    let mut stats = PruneStats {
+        likes,
+        tombstones: replaced,
+        ..PruneStats::default()
+    };
+
+    // (horizon, "", "") sorts before every key stamped at the horizon.
+    let tombstones: Vec<(u64, String, String)> = tables
+        .tombstone_ages
+        .range(..(horizon, "", ""))?
+        .take(max)
+        .map(|entry| {
+            entry.map(|(key, _)| {
+                let (time_us, did, rkey) = key.value();
+                (time_us, did.to_owned(), rkey.to_owned())
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    for (time_us, did, rkey) in &tombstones {
+        tables
+            .tombstone_ages
+            .remove((*time_us, did.as_str(), rkey.as_str()))?;
+        // An index entry left behind by a feedmixer that predates it may
+        // be older than its tombstone: check the tombstone itself.
+        let key = (did.as_str(), rkey.as_str());
+        let recorded = tables.tombstones.get(key)?.map(|at| at.value());
+        if recorded.is_some_and(|at| at < horizon) {
+            tables.tombstones.remove(key)?;
+            stats.tombstones += 1;
+        }
+    }
+
+    let accounts: Vec<(u64, String)> = tables
+        .account_ages
+        .range(..(horizon, ""))?
+        .take(max)
+        .map(|entry| {
+            entry.map(|(key, _)| {
+                let (time_us, did) = key.value();
+                (time_us, did.to_owned())
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    for (time_us, did) in &accounts {
+        tables.account_ages.remove((*time_us, did.as_str()))?;
+        let recorded = tables.accounts.get(did.as_str())?.map(|at| at.value());
+        if recorded.is_some_and(|at| at < horizon) {
+            tables.accounts.remove(did.as_str())?;
+            stats.accounts += 1;
+        }
+    }
+
+    stats.more = tables.log.range(..(horizon, "", ""))?.next().is_some()
+        || tables
+            .tombstone_ages
+            .range(..(horizon, "", ""))?
+            .next()
+            .is_some()
+        || tables.account_ages.range(..(horizon, ""))?.next().is_some();
+    Ok(stats)
+}
+
+/// Removes the oldest likes logged before `horizon`, at most `max`, and
+/// returns how many went, and how many tombstones from before the horizon
+/// their keys' new tombstones replaced.
+fn prune_likes(
+    tables: &mut Tables<'_>,
+    horizon: u64,
+    max: usize,
+) -> Result<(u64, u64), StoreError> {
+    let doomed: Vec<(u64, String, String)> = tables
+        .log
+        .range(..(horizon, "", ""))?
+        .take(max)
+        .map(|entry| {
+            entry.map(|(key, _)| {
+                let (time_us, did, rkey) = key.value();
+                (time_us, did.to_owned(), rkey.to_owned())
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut gone_by_did: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut replaced = 0;
+    for (time_us, did, rkey) in &doomed {
+        tables.log.remove((*time_us, did.as_str(), rkey.as_str()))?;
+        let times = tables
+            .keys
+            .remove((did.as_str(), rkey.as_str()))?
+            .map(|times| times.value());
+        match times {
+            // Also created at or after the horizon: a replay of that
+            // create must not bring the like back.
+            Some((_, newest_us)) if newest_us >= horizon => {
+                let tombstone = tables
+                    .tombstones
+                    .get((did.as_str(), rkey.as_str()))?
+                    .map(|at| at.value());
+                if tombstone.is_none_or(|at| at < newest_us) {
+                    tables.set_tombstone(did, rkey, newest_us)?;
+                }
+                if tombstone.is_some_and(|at| at < horizon) {
+                    replaced += 1;
+                }
+            }
+            Some(_) => {}
+            None => tracing::warn!(did, rkey, time_us, "a logged like without its key"),
+        }
+        *gone_by_did.entry(did).or_default() += 1;
+    }
+    for (did, gone) in gone_by_did {
+        let likes = tables.likers.get(did)?.map_or(0, |count| count.value());
+        if gone > likes {
+            tracing::warn!(did, gone, counted = likes, "liker count below its likes");
+        }
+        match likes.saturating_sub(gone) {
+            0 => tables.likers.remove(did)?,
+            left => tables.likers.insert(did, left)?,
+        };
+    }
+    Ok((doomed.len() as u64, replaced))
+}
