@@ -47,7 +47,21 @@ impl DemoSize {
 
 /// Fills an empty store with the demo dataset through the same `apply`
 /// path a replay takes. A store that already holds likes is left alone.
-pub async fn load_if_empty(store: &dyn Store, size: DemoSize) -> anyhow::Result<()> {
+pub async fn load_if_empty(store: &dyn Store, size: DemoSize, holder: &str) -> anyhow::Result<()> {
+    // Replicas started together on one empty Redis: one loads, the others
+    // follow its likes through the log.
+    if !store
+        .acquire_lease("demo-load", holder, std::time::Duration::from_secs(1800))
+        .await?
+    {
+        tracing::info!("another replica loads the demo data");
+        return Ok(());
+    }
+    // The lease is kept after loading; it expires on its own.
+    load_unless_filled(store, size).await
+}
+
+async fn load_unless_filled(store: &dyn Store, size: DemoSize) -> anyhow::Result<()> {
     let counts = store.counts().await?;
     if counts.likes > 0 {
         tracing::info!(

@@ -2,6 +2,7 @@
 
 mod check;
 mod demo;
+mod ingest_lease;
 mod progress;
 mod replay;
 mod serve;

@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 use feedmixer_flow::Catalog;
 use feedmixer_identity::{DidResolver, ResolverConfig, Verifier};
-use feedmixer_ingest::{IngestConfig, Ingester};
+use feedmixer_ingest::IngestConfig;
 use feedmixer_server::bootstrap::load_graph;
+use feedmixer_server::prune::keep_store_pruned;
 use feedmixer_server::refresh::keep_graph_current;
 use feedmixer_server::reload::{self, ConfigPaths};
 use feedmixer_server::serve_feed::now_secs;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::store_args::StoreArgs;
-use crate::{demo, progress};
+use crate::{demo, ingest_lease, progress};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -129,17 +130,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let ingester = args
+    let ingest = args
         .jetstream_url
-        .map(|url| {
-            Ingester::new(IngestConfig {
-                url,
-                ..IngestConfig::default()
-            })
+        .map(|url| IngestConfig {
+            url,
+            ..IngestConfig::default()
         })
+        .map(|config| config.validate().map(|()| config))
         .transpose()
         .context("--jetstream-url")?;
 
+    // How this process names itself in the store's leases.
+    let holder = ingest_lease::holder_id();
     // Background tasks that cannot go on report here and stop the process.
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(1);
     let loader = {
@@ -148,22 +150,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let stop_rx = stop_rx.clone();
         tokio::spawn(async move {
             if let Some(size) = demo {
-                demo::load_if_empty(store.as_ref(), size).await?;
+                demo::load_if_empty(store.as_ref(), size, &holder).await?;
             }
             // After the demo data: the demo loads only into an empty store.
-            let ingesting = ingester.map(|ingester| {
-                state.watch_ingest(ingester.status());
-                let run = ingester.run(store.clone(), stopped(stop_rx));
-                let fatal = fatal_tx.clone();
-                tokio::spawn(async move {
-                    let result = run.await;
-                    // Ingest retries what can recover; an error here (a
-                    // corrupt stored cursor) needs the operator.
-                    if let Err(e) = &result {
-                        let _ = fatal.send(anyhow::anyhow!("ingest stopped: {e}")).await;
-                    }
-                    result
-                })
+            let ingesting = ingest.map(|config| {
+                let run = ingest_lease::run(
+                    config,
+                    holder.clone(),
+                    store.clone(),
+                    state.clone(),
+                    stop_rx,
+                    fatal_tx.clone(),
+                );
+                tokio::spawn(run)
             });
             state.load_feed_data().await?;
             let total = store.counts().await?.likes;
@@ -187,7 +186,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             );
             state.set_graph(graph);
             let interval = Duration::from_millis(state.config.graph.refresh_interval_ms);
-            tokio::spawn(keep_graph_current(state, interval, version));
+            tokio::spawn(keep_graph_current(state.clone(), interval, version));
+            tokio::spawn(keep_store_pruned(state, holder));
             anyhow::Ok(ingesting)
         })
     };
@@ -210,11 +210,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         failed = loader_failed => return Err(failed.context("loading the graph")),
         Some(failed) = fatal_rx.recv() => return Err(failed),
     }
-    // The ingester saw the same stop: let it flush what it holds.
+    // Ingest saw the same stop: let it flush what it holds and give up
+    // its lease.
     if let Some(handle) = ingesting {
         match tokio::time::timeout(Duration::from_secs(10), handle).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::error!(error = %e, "ingest stopped with an error"),
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "ingest task failed"),
             Err(_) => tracing::error!("ingest did not stop within 10 s"),
         }

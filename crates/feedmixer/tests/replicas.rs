@@ -285,3 +285,56 @@ async fn a_redis_outage_degrades_serving_and_heals_by_itself() {
     let (status, _) = a.skeleton("for-you", 10, None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn one_replica_ingests_and_a_standby_takes_over() {
+    let Some(url) = test_redis_url() else { return };
+    let prefix = unique_prefix("lease");
+    let data = tempfile::tempdir().unwrap();
+    let (_config_dir, config) = config_with("[ingest]\nlease_ttl_secs = 2\n");
+    let fresh = "at://did:plc:leaseauthor2222222222222/app.bsky.feed.post/3fresh";
+    // A steady stream: 10 likes every 50 ms for a while.
+    let events: Vec<String> = (0..4_000u64)
+        .map(|n| like(&format!("did:plc:leasefan{n:0>17}"), n, fresh, now_us() + n))
+        .collect();
+    let stream = jetstream(events, 10).await;
+    let args = [
+        "--redis-url",
+        url.as_str(),
+        "--redis-prefix",
+        prefix.as_str(),
+        "--config",
+        config.to_str().unwrap(),
+        "--jetstream-url",
+    ];
+    let stream_url = format!("ws://{stream}");
+    let a = Server::start(data.path(), &[&args[..], &[stream_url.as_str()]].concat()).await;
+    // A takes the lease first; B, started after, stands by.
+    wait_for(&a, Duration::from_secs(10), |s| {
+        s["ingest"]["role"] == "leader"
+    })
+    .await;
+    let b = Server::start(data.path(), &[&args[..], &[stream_url.as_str()]].concat()).await;
+    wait_for(&b, Duration::from_secs(10), |s| {
+        s["ingest"]["role"] == "standby"
+    })
+    .await;
+    wait_for(&a, Duration::from_secs(10), |s| {
+        s["ingest"]["created"].as_u64() > Some(0)
+    })
+    .await;
+    assert_eq!(
+        stats(&b).await["ingest"]["created"],
+        json!(0),
+        "B does not ingest"
+    );
+
+    // A dies without giving the lease up: B takes over once it lapses and
+    // resumes from the cursor A stored.
+    a.stop();
+    let took = wait_for(&b, Duration::from_secs(20), |s| {
+        s["ingest"]["role"] == "leader" && s["ingest"]["created"].as_u64() > Some(0)
+    })
+    .await;
+    eprintln!("standby ingesting {took:?} after the leader died (lease 2 s)");
+}

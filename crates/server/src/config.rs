@@ -41,6 +41,23 @@ pub struct ServiceConfig {
     pub interactions: InteractionConfig,
     #[serde(default)]
     pub graph: GraphConfig,
+    #[serde(default)]
+    pub ingest: IngestLeaseConfig,
+}
+
+/// How replicas share Jetstream ingest: one holds the store lease.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestLeaseConfig {
+    /// A lease not renewed for this long passes to a standby replica; the
+    /// holder renews it every third of it.
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for IngestLeaseConfig {
+    fn default() -> Self {
+        IngestLeaseConfig { lease_ttl_secs: 15 }
+    }
 }
 
 /// How the served graph follows the like log.
@@ -162,6 +179,10 @@ impl ServiceConfig {
         check(
             config.sessions.ttl_secs > 0,
             "sessions.ttl_secs: must be positive",
+        );
+        check(
+            (1..=3_600).contains(&config.ingest.lease_ttl_secs),
+            "ingest.lease_ttl_secs: 1..=3600",
         );
         check(
             (50..=3_600_000).contains(&config.graph.refresh_interval_ms),

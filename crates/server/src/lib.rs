@@ -13,6 +13,7 @@ pub mod error;
 pub mod explain;
 pub mod metrics;
 pub mod pager;
+pub mod prune;
 pub mod refresh;
 pub mod reload;
 pub mod routes;

@@ -84,8 +84,9 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// Every metric name this process exports, for checks of dashboards and
 /// alert rules against the code.
-pub const ALL: [&str; 34] = [
+pub const ALL: [&str; 35] = [
     HTTP_REQUESTS,
+    crate::prune::PRUNED,
     STORE_UP,
     HTTP_DURATION,
     READY,

@@ -62,6 +62,11 @@ pub async fn keep_graph_current(state: Arc<AppState>, interval: Duration, mut ve
             follow(&state, version).await
         };
         state.set_store_reachable(step.is_ok());
+        if step.is_ok()
+            && let Err(e) = state.follow_feed_data().await
+        {
+            tracing::warn!(error = %e, "cannot check for new pools or special posts");
+        }
         match step {
             Ok((Some(graph), new_version, kind, more)) => {
                 let took = started.elapsed();
@@ -126,6 +131,24 @@ async fn follow(state: &Arc<AppState>, version: u64) -> Step {
         Err(e) => return Err(("update", e)),
     };
     let Some(last) = changes.last().map(|c| c.seq) else {
+        // Nothing new, unless the store went back: it lost writes (a Redis
+        // restored from an older file), and only a rebuild shows what it
+        // holds now.
+        let now = state
+            .store
+            .likes_version()
+            .await
+            .map_err(|e| ("update", e))?;
+        if now < version {
+            tracing::warn!(
+                graph = version,
+                store = now,
+                "the store's log went back; rebuilding"
+            );
+            return rebuild(state)
+                .await
+                .map(|(graph, v)| (graph, v, "rebuild", false));
+        }
         return Ok((None, version, "update", false));
     };
     let more = changes.len() == MAX_CHANGES;

@@ -1,7 +1,7 @@
 //! What every handler shares.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
@@ -23,6 +23,10 @@ fn special_posts_key(feed: &str) -> String {
     format!("feed_special_posts:{feed}")
 }
 
+/// The meta key that changes (to a random value) whenever an operator
+/// changes a feed's pool or special posts, so every replica reloads them.
+const FEED_DATA_VERSION_KEY: &str = "feed_data_version";
+
 /// Shared server state. The graph and the catalog are swapped whole, so a
 /// request sees one consistent snapshot of each.
 pub struct AppState {
@@ -40,10 +44,14 @@ pub struct AppState {
     /// Special posts by feed, mirrored from the store likewise.
     special: ArcSwap<BTreeMap<String, Arc<SpecialPosts>>>,
     ready: AtomicBool,
-    /// The Jetstream ingester's progress, when this process ingests.
-    ingest: OnceLock<watch::Receiver<IngestStatus>>,
+    /// The Jetstream ingester's progress (the last one this process ran)
+    /// and this replica's part: `leader` ingests, `standby` waits for the
+    /// lease.
+    ingest: Mutex<Option<(watch::Receiver<IngestStatus>, &'static str)>>,
     /// Whether the store answers (set by the graph refresher's rounds).
     pub store_health: StoreHealth,
+    /// The feed data version the pools and special posts were loaded at.
+    feed_data_version: Mutex<Option<Vec<u8>>>,
 }
 
 impl AppState {
@@ -79,8 +87,9 @@ impl AppState {
             pools: ArcSwap::from_pointee(BTreeMap::new()),
             special: ArcSwap::from_pointee(BTreeMap::new()),
             ready: AtomicBool::new(false),
-            ingest: OnceLock::new(),
+            ingest: Mutex::new(None),
             store_health,
+            feed_data_version: Mutex::new(None),
         }
     }
 
@@ -96,6 +105,7 @@ impl AppState {
     /// Loads what operators set per feed: candidate pools and the special
     /// posts of the configured feeds.
     pub async fn load_feed_data(&self) -> Result<(), StoreError> {
+        let version = self.store.get_meta(FEED_DATA_VERSION_KEY).await?;
         self.load_pools().await?;
         let feeds: Vec<String> = self.catalog.load().feeds.keys().cloned().collect();
         let mut special = BTreeMap::new();
@@ -105,6 +115,37 @@ impl AppState {
             }
         }
         self.special.store(Arc::new(special));
+        *self
+            .feed_data_version
+            .lock()
+            .expect("feed data version lock") = version;
+        Ok(())
+    }
+
+    /// Reloads pools and special posts when an operator changed them
+    /// through any replica since they were loaded here.
+    pub async fn follow_feed_data(&self) -> Result<(), StoreError> {
+        let version = self.store.get_meta(FEED_DATA_VERSION_KEY).await?;
+        let current = self
+            .feed_data_version
+            .lock()
+            .expect("feed data version lock")
+            .clone();
+        if version != current {
+            tracing::info!("pools or special posts changed; reloading them");
+            self.load_feed_data().await?;
+        }
+        Ok(())
+    }
+
+    /// Tells every replica that pools or special posts changed.
+    async fn bump_feed_data_version(&self) -> Result<(), StoreError> {
+        let version = rand::random::<u64>().to_le_bytes();
+        self.store.set_meta(FEED_DATA_VERSION_KEY, &version).await?;
+        *self
+            .feed_data_version
+            .lock()
+            .expect("feed data version lock") = Some(version.to_vec());
         Ok(())
     }
 
@@ -127,6 +168,7 @@ impl AppState {
     pub async fn set_special(&self, feed: &str, posts: SpecialPosts) -> Result<(), StoreError> {
         let json = serde_json::to_vec(&posts).expect("special posts serialize");
         self.store.set_meta(&special_posts_key(feed), &json).await?;
+        self.bump_feed_data_version().await?;
         let mut all = BTreeMap::clone(&self.special.load());
         all.insert(feed.to_string(), Arc::new(posts));
         self.special.store(Arc::new(all));
@@ -151,6 +193,7 @@ impl AppState {
 
     /// Re-reads one feed's pool from the store after a change.
     pub async fn reload_pool(&self, feed: &str) -> Result<(), StoreError> {
+        self.bump_feed_data_version().await?;
         let posts = self.store.pool(feed).await?;
         let mut pools = BTreeMap::clone(&self.pools.load());
         if posts.is_empty() {
@@ -201,14 +244,29 @@ impl AppState {
         self.store_health.is_up()
     }
 
-    /// Reports the ingester's progress in /v1/stats from now on.
+    /// Reports this ingester's progress in /v1/stats from now on.
     pub fn watch_ingest(&self, status: watch::Receiver<IngestStatus>) {
-        let _ = self.ingest.set(status);
+        let mut ingest = self.ingest.lock().expect("ingest status lock");
+        *ingest = Some((status, "leader"));
     }
 
-    /// The ingester's latest progress, when this process ingests.
-    pub fn ingest_status(&self) -> Option<IngestStatus> {
-        self.ingest.get().map(|status| status.borrow().clone())
+    /// Records whether this replica ingests (`leader`) or waits for the
+    /// lease (`standby`).
+    pub fn set_ingest_role(&self, role: &'static str) {
+        let mut ingest = self.ingest.lock().expect("ingest status lock");
+        match ingest.as_mut() {
+            Some((_, current)) => *current = role,
+            None => *ingest = Some((watch::channel(IngestStatus::default()).1, role)),
+        }
+    }
+
+    /// The last ingester's progress and this replica's role, when it was
+    /// given a Jetstream to ingest.
+    pub fn ingest_status(&self) -> Option<(IngestStatus, &'static str)> {
+        let ingest = self.ingest.lock().expect("ingest status lock");
+        ingest
+            .as_ref()
+            .map(|(status, role)| (status.borrow().clone(), *role))
     }
 
     pub fn is_ready(&self) -> bool {

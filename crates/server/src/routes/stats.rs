@@ -11,9 +11,10 @@ use crate::state::AppState;
 
 pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
     let graph = state.graph.load();
-    let ingest = state.ingest_status().map(|s| {
+    let ingest = state.ingest_status().map(|(s, role)| {
         let now_us = crate::serve_feed::now_us();
         json!({
+            "role": role,
             "connected": s.connected,
             "connections": s.connections,
             "cursor_time_us": s.last_time_us,

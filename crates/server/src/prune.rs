@@ -1,0 +1,70 @@
+//! Keeps the store to the retention window: hourly, one replica (the one
+//! that takes the store lease `prune`) drops what the window left behind,
+//! in bounded steps so writers never wait long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::counter;
+
+use crate::serve_feed::now_us;
+use crate::state::AppState;
+
+/// What pruning removed, by `what` (`likes`, `tombstones`, `accounts`).
+pub const PRUNED: &str = "feedmixer_pruned_total";
+
+const EVERY: Duration = Duration::from_secs(3600);
+/// Likes removed per store call.
+const STEP: usize = 20_000;
+/// Held for most of a round's period, so one replica prunes per round.
+const LEASE_TTL: Duration = Duration::from_secs(50 * 60);
+
+/// Prunes every hour until the task is dropped, the first time a minute
+/// after start (the graph is built by then).
+pub async fn keep_store_pruned(state: Arc<AppState>, holder: String) {
+    for what in ["likes", "tombstones", "accounts"] {
+        counter!(PRUNED, "what" => what).increment(0);
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    loop {
+        match state.store.acquire_lease("prune", &holder, LEASE_TTL).await {
+            Ok(true) => prune_once(&state).await,
+            Ok(false) => tracing::debug!("another replica prunes this round"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the prune lease; skipping this round")
+            }
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+async fn prune_once(state: &AppState) {
+    let retention_us = u64::from(state.config.retention_days) * 86_400 * 1_000_000;
+    let before_us = now_us().saturating_sub(retention_us);
+    let (mut likes, mut tombstones, mut accounts) = (0, 0, 0);
+    loop {
+        match state.store.prune(before_us, STEP).await {
+            Ok(stats) => {
+                likes += stats.likes;
+                tombstones += stats.tombstones;
+                accounts += stats.accounts;
+                counter!(PRUNED, "what" => "likes").increment(stats.likes);
+                counter!(PRUNED, "what" => "tombstones").increment(stats.tombstones);
+                counter!(PRUNED, "what" => "accounts").increment(stats.accounts);
+                if !stats.more {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning stopped; the next round goes on");
+                break;
+            }
+        }
+    }
+    tracing::info!(
+        likes,
+        tombstones,
+        accounts,
+        "pruned what the retention window left behind"
+    );
+}
