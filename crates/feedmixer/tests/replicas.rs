@@ -262,7 +262,12 @@ async fn a_redis_outage_degrades_serving_and_heals_by_itself() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(metric(&a.metrics().await, "feedmixer_store_up"), 0.0);
+    let metrics = a.metrics().await;
+    assert_eq!(metric(&metrics, "feedmixer_store_up"), 0.0);
+    assert!(
+        metrics.contains("feedmixer_store_request_errors_total{"),
+        "requests that went on without the store are counted"
+    );
     let (status, _) = a.skeleton("trending", 10, None).await;
     assert_eq!(status, 200);
 
@@ -337,4 +342,64 @@ async fn one_replica_ingests_and_a_standby_takes_over() {
     })
     .await;
     eprintln!("standby ingesting {took:?} after the leader died (lease 2 s)");
+}
+
+#[tokio::test]
+async fn serves_from_a_redis_cluster() {
+    if test_redis_url().is_none() {
+        return;
+    }
+    let nodes = std::env::var("FEEDMIXER_TEST_REDIS_CLUSTER")
+        .expect("FEEDMIXER_TEST_REDIS_CLUSTER is set by scripts/redis-test-servers");
+    let prefix = unique_prefix("cluster");
+    let data = tempfile::tempdir().unwrap();
+    let args = [
+        "--redis-cluster-nodes",
+        nodes.as_str(),
+        "--redis-prefix",
+        prefix.as_str(),
+    ];
+    let a = Server::start(
+        data.path(),
+        &[&args[..], &["--demo", "--demo-size", "small"]].concat(),
+    )
+    .await;
+    let b = Server::start(data.path(), &args).await;
+    assert_eq!(stats(&a).await["likes"], stats(&b).await["likes"]);
+    let first = personalize(
+        &a,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 10}),
+    )
+    .await;
+    let second = personalize(
+        &b,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 10, "cursor": first["cursor"]}),
+    )
+    .await;
+    let (one, two) = (posts(&first), posts(&second));
+    assert_eq!((one.len(), two.len()), (10, 10));
+    assert!(
+        one.iter().all(|p| !two.contains(p)),
+        "no repeats across replicas"
+    );
+    // A pinned post set through A is served by B without a restart.
+    let pinned = "at://did:plc:feedmixerdemopublisher222/app.bsky.feed.post/3lclusterpin";
+    let r = a
+        .client
+        .put(a.url("/v1/feeds/for-you/special-posts"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"pinned": [pinned]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, page) = b.skeleton("for-you", 5, None).await;
+        if posts(&page).first().map(String::as_str) == Some(pinned) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never pinned A's post: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

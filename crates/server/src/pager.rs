@@ -169,20 +169,23 @@ impl StoreHealth {
     /// is `None`, and the caller carries on without the value.
     pub async fn call<T>(
         &self,
-        what: &'static str,
+        op: &'static str,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Option<T> {
         if !self.is_up() {
+            crate::metrics::store_error(op, "skipped");
             return None;
         }
         match tokio::time::timeout(REQUEST_STORE_TIMEOUT, call).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
-                tracing::warn!(what, error = %e, "store call failed; going on without it");
+                crate::metrics::store_error(op, "error");
+                tracing::warn!(op, error = %e, "store call failed; going on without it");
                 None
             }
             Err(_) => {
-                tracing::warn!(what, "store call timed out; going on without it");
+                crate::metrics::store_error(op, "timeout");
+                tracing::warn!(op, "store call timed out; going on without it");
                 None
             }
         }
@@ -215,7 +218,7 @@ impl Sessions {
         let bytes = codec::encode_session(session);
         self.health
             .call(
-                "store a ranked list",
+                "store_list",
                 self.store.cache_set(&list_key(id), &bytes, self.list_ttl),
             )
             .await;
@@ -241,7 +244,7 @@ impl Sessions {
         let bytes = codec::encode_served(&served);
         self.health
             .call(
-                "store what a paging served",
+                "store_served",
                 self.store
                     .cache_set(&served_key(id), &bytes, self.served_ttl),
             )
@@ -258,7 +261,7 @@ impl Sessions {
 
     async fn read(&self, key: &str) -> Option<Vec<u8>> {
         self.health
-            .call("read cursor state", self.store.cache_get(key))
+            .call("read_cursor_state", self.store.cache_get(key))
             .await
             .flatten()
     }

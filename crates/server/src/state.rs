@@ -218,10 +218,7 @@ impl AppState {
         let since = crate::serve_feed::now_us().saturating_sub(limits.ttl_us);
         let history = self
             .store_health
-            .call(
-                "read the viewer's interactions",
-                self.store.interactions(viewer, since),
-            )
+            .call("read_interactions", self.store.interactions(viewer, since))
             .await?;
         (!history.is_empty()).then(|| Arc::new(Feedback::new(graph, &history)))
     }
