@@ -14,26 +14,6 @@ use crate::keys::Keys;
 
 static ADD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/interactions.lua")));
 
-/// Refuses what no backend stores: an empty viewer or item, or an item
-/// too long for the embedded store (the same limit everywhere).
-pub(crate) fn check(viewer: &str, items: &[Interaction]) -> Result<(), StoreError> {
-    if viewer.is_empty() {
-        return Err(StoreError::InvalidInteraction("empty viewer DID".into()));
-    }
-    for item in items {
-        if item.item.is_empty() {
-            return Err(StoreError::InvalidInteraction("empty item URI".into()));
-        }
-        if item.item.len() > usize::from(u16::MAX) {
-            return Err(StoreError::InvalidInteraction(format!(
-                "item URI of {} bytes",
-                item.item.len()
-            )));
-        }
-    }
-    Ok(())
-}
-
 fn member(interaction: &Interaction) -> Vec<u8> {
     let mut member = Vec::with_capacity(1 + interaction.item.len());
     member.push(interaction.event.code());
@@ -41,7 +21,7 @@ fn member(interaction: &Interaction) -> Vec<u8> {
     member
 }
 
-/// Merges `items` into the viewer's history; the caller has [`check`]ed
+/// Merges `items` into the viewer's history; the caller has [`checks`](feedmixer_store::checks)-ed
 /// them.
 pub(crate) async fn add(
     conn: &mut Conn,

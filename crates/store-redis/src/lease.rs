@@ -5,7 +5,6 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use feedmixer_store::StoreError;
 use redis::Script;
 
 use crate::RedisStoreError;
@@ -19,17 +18,6 @@ static ACQUIRE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/lease_acquire.lua")));
 static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/lease_release.lua")));
-
-/// Refuses what no backend keeps: an empty lease name or holder.
-pub(crate) fn check(name: &str, holder: &str) -> Result<(), StoreError> {
-    if name.is_empty() {
-        return Err(StoreError::InvalidLease("empty lease name".into()));
-    }
-    if holder.is_empty() {
-        return Err(StoreError::InvalidLease("empty lease holder".into()));
-    }
-    Ok(())
-}
 
 pub(crate) async fn acquire(
     conn: &mut Conn,

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use feedmixer_store::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats,
-    PruneStats, Store, StoreCounts, StoreError,
+    PruneStats, Store, StoreCounts, StoreError, checks,
 };
 use redis::AsyncCommands;
 
@@ -204,7 +204,7 @@ impl Store for RedisStore {
         remove: &[String],
         replace: bool,
     ) -> Result<PoolStats, StoreError> {
-        pool::check(feed, add, remove)?;
+        checks::pool_update(feed, add, remove)?;
         let started = Instant::now();
         let stats = pool::update(
             &mut self.conn(),
@@ -234,7 +234,7 @@ impl Store for RedisStore {
     }
 
     async fn pool(&self, feed: &str) -> Result<Vec<String>, StoreError> {
-        pool::check(feed, &[], &[])?;
+        checks::pool_update(feed, &[], &[])?;
         pool::read(&mut self.conn(), &self.keys, feed)
             .await
             .map_err(backend)
@@ -251,7 +251,7 @@ impl Store for RedisStore {
         limits: InteractionLimits,
         now_us: u64,
     ) -> Result<(), StoreError> {
-        interactions::check(viewer, items)?;
+        checks::interactions(viewer, items)?;
         if items.is_empty() {
             return Ok(());
         }
@@ -313,14 +313,14 @@ impl Store for RedisStore {
         holder: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        lease::check(name, holder)?;
+        checks::lease(name, holder)?;
         lease::acquire(&mut self.conn(), &self.keys, name, holder, ttl)
             .await
             .map_err(backend)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        lease::check(name, holder)?;
+        checks::lease(name, holder)?;
         lease::release(&mut self.conn(), &self.keys, name, holder)
             .await
             .map_err(backend)

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use feedmixer_store::{PoolStats, StoreError};
+use feedmixer_store::PoolStats;
 use redis::{AsyncCommands, Script};
 
 use crate::RedisStoreError;
@@ -13,18 +13,7 @@ use crate::keys::Keys;
 
 static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/pool.lua")));
 
-/// Refuses what the store must never hold: an empty feed name or URI.
-pub(crate) fn check(feed: &str, add: &[String], remove: &[String]) -> Result<(), StoreError> {
-    if feed.is_empty() {
-        return Err(StoreError::EmptyFeedName);
-    }
-    if add.iter().chain(remove).any(|uri| uri.is_empty()) {
-        return Err(StoreError::EmptyPostUri);
-    }
-    Ok(())
-}
-
-/// Applies one pool update; the caller has [`check`]ed the arguments.
+/// Applies one pool update; the caller has [`checks`](feedmixer_store::checks)-ed the arguments.
 pub(crate) async fn update(
     conn: &mut Conn,
     keys: &Keys,

@@ -38,26 +38,6 @@ impl Default for InteractionLimits {
     }
 }
 
-/// Refuses what no backend stores: an empty viewer or item, or an item
-/// too long to encode.
-pub(crate) fn check(viewer: &str, items: &[Interaction]) -> Result<(), StoreError> {
-    if viewer.is_empty() {
-        return Err(StoreError::InvalidInteraction("empty viewer DID".into()));
-    }
-    for item in items {
-        if item.item.is_empty() {
-            return Err(StoreError::InvalidInteraction("empty item URI".into()));
-        }
-        if item.item.len() > usize::from(u16::MAX) {
-            return Err(StoreError::InvalidInteraction(format!(
-                "item URI of {} bytes",
-                item.item.len()
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `history` with `new` merged in and the limits applied, newest first.
 pub(crate) fn merge(
     mut history: Vec<Interaction>,

@@ -69,10 +69,13 @@
 //! overlap; ingest does, since applying is idempotent. The embedded store,
 //! which one process owns, keeps its leases in memory.
 
+pub mod checks;
 mod embedded;
 mod error;
 mod interactions;
 pub mod replay;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::fmt;
 use std::time::Duration;

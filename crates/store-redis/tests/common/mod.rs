@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use feedmixer_store::{EmbeddedStore, LikeEvent, Store, StoreCounts};
+use feedmixer_store::EmbeddedStore;
 use feedmixer_store_redis::{RedisStore, RedisTarget};
 use tempfile::TempDir;
 
@@ -125,66 +125,10 @@ fn clip(line: &str) -> &str {
     }
 }
 
-/// A like as the tests compare them: (did, rkey, subject, time_us).
-pub type Like = (String, String, String, u64);
-
-pub fn did(n: u32) -> String {
-    format!("did:plc:user{n:04}")
-}
-
-pub fn post(n: u32) -> String {
-    format!(
-        "at://did:plc:author{:03}/app.bsky.feed.post/3post{n:06}",
-        n % 7
-    )
-}
-
-pub fn create(did: &str, rkey: &str, subject: &str, time_us: u64) -> LikeEvent {
-    LikeEvent::Create {
-        did: did.into(),
-        rkey: rkey.into(),
-        subject: subject.into(),
-        time_us,
-    }
-}
-
-pub fn delete(did: &str, rkey: &str, time_us: u64) -> LikeEvent {
-    LikeEvent::Delete {
-        did: did.into(),
-        rkey: rkey.into(),
-        time_us,
-    }
-}
-
-pub fn account_deleted(did: &str, time_us: u64) -> LikeEvent {
-    LikeEvent::AccountDeleted {
-        did: did.into(),
-        time_us,
-    }
-}
-
-/// Every live like since `since_us`, in scan order.
-pub async fn scan(store: &dyn Store, since_us: u64) -> Vec<Like> {
-    let mut likes = Vec::new();
-    let delivered = store
-        .scan_likes(since_us, &mut |like| {
-            likes.push((
-                like.did.to_owned(),
-                like.rkey.to_owned(),
-                like.subject.to_owned(),
-                like.time_us,
-            ));
-        })
-        .await
-        .unwrap();
-    assert_eq!(delivered, likes.len() as u64);
-    likes
-}
-
-/// The whole observable state of the like log: every like and the counts.
-pub async fn snapshot(store: &dyn Store) -> (Vec<Like>, StoreCounts) {
-    (scan(store, 0).await, store.counts().await.unwrap())
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use feedmixer_store::testkit::{
+    Like, account_deleted, create, delete, did, post, scan, snapshot,
+};
 
 /// A small deterministic generator (xorshift64*), so scenarios can draw
 /// "random" events that every backend sees identically.

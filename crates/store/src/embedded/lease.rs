@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::StoreError;
-
 /// The shortest TTL a lease is taken for, as on Redis (whole
 /// milliseconds).
 const MIN_TTL: Duration = Duration::from_millis(1);
@@ -19,17 +17,6 @@ pub(super) struct Leases(Mutex<HashMap<String, Lease>>);
 struct Lease {
     holder: String,
     until: Instant,
-}
-
-/// Refuses what no backend keeps: an empty lease name or holder.
-pub(crate) fn check(name: &str, holder: &str) -> Result<(), StoreError> {
-    if name.is_empty() {
-        return Err(StoreError::InvalidLease("empty lease name".into()));
-    }
-    if holder.is_empty() {
-        return Err(StoreError::InvalidLease("empty lease holder".into()));
-    }
-    Ok(())
 }
 
 impl Leases {

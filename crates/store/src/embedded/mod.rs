@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, LikeSink,
-    PoolStats, PruneStats, Store, StoreCounts, StoreError,
+    PoolStats, PruneStats, Store, StoreCounts, StoreError, checks,
 };
 use schema::{
     LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX,
@@ -238,7 +238,7 @@ impl Store for EmbeddedStore {
         remove: &[String],
         replace: bool,
     ) -> Result<PoolStats, StoreError> {
-        pool::check(feed, add, remove)?;
+        checks::pool_update(feed, add, remove)?;
         let feed = feed.to_owned();
         if add.is_empty() && remove.is_empty() && !replace {
             // Nothing to change: spare the commit's sync.
@@ -280,7 +280,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn pool(&self, feed: &str) -> Result<Vec<String>, StoreError> {
-        pool::check(feed, &[], &[])?;
+        checks::pool_update(feed, &[], &[])?;
         let feed = feed.to_owned();
         self.blocking(move |db| pool::read(&db.begin_read()?, &feed))
             .await
@@ -297,7 +297,7 @@ impl Store for EmbeddedStore {
         limits: InteractionLimits,
         now_us: u64,
     ) -> Result<(), StoreError> {
-        crate::interactions::check(viewer, items)?;
+        checks::interactions(viewer, items)?;
         if items.is_empty() {
             return Ok(());
         }
@@ -359,12 +359,12 @@ impl Store for EmbeddedStore {
         holder: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        lease::check(name, holder)?;
+        checks::lease(name, holder)?;
         Ok(self.leases.acquire(name, holder, ttl))
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        lease::check(name, holder)?;
+        checks::lease(name, holder)?;
         self.leases.release(name, holder);
         Ok(())
     }

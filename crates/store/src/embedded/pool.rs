@@ -13,19 +13,8 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, StorageError, WriteTra
 use super::schema::{POOL_SIZES, POOLS, PoolKey};
 use crate::{PoolStats, StoreError};
 
-/// Refuses what the store must never hold: an empty feed name or URI.
-pub(super) fn check(feed: &str, add: &[String], remove: &[String]) -> Result<(), StoreError> {
-    if feed.is_empty() {
-        return Err(StoreError::EmptyFeedName);
-    }
-    if add.iter().chain(remove).any(|uri| uri.is_empty()) {
-        return Err(StoreError::EmptyPostUri);
-    }
-    Ok(())
-}
-
 /// Applies one pool update into `txn`, stamping new posts `now_us`; the
-/// caller has [`check`]ed the arguments and commits.
+/// caller has [`checks`](crate::checks)-ed the arguments and commits.
 pub(super) fn update(
     txn: &WriteTransaction,
     feed: &str,
