@@ -12,7 +12,7 @@ use crate::store_args::StoreArgs;
 use crate::progress;
 
 pub async fn run(file: &Path, store: &StoreArgs) -> anyhow::Result<()> {
-    let store = store.open(0).await?;
+    let store = store.open().await?;
     let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress::bytes_bar(size, "replay");

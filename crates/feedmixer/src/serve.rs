@@ -90,9 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
     .context("--plc-url")?;
     let verifier = Verifier::new(Arc::new(resolver), config.service_did.clone());
-    // Cursor state lives in the store's cache: bound it as configured.
-    let cache_bytes = config.sessions.max_bytes + config.sessions.max_served_bytes;
-    let store = args.store.open(cache_bytes).await?;
+    let store = args.store.open().await?;
     let retention_days = config.retention_days;
     let state = Arc::new(AppState::new(
         config,

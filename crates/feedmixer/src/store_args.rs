@@ -32,10 +32,9 @@ pub struct StoreArgs {
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 
 impl StoreArgs {
-    /// Opens the selected store. The embedded store keeps cursor state in
-    /// at most `cache_bytes` of memory. Redis is retried for a minute: a
-    /// replica may start before its Redis does.
-    pub async fn open(&self, cache_bytes: u64) -> anyhow::Result<Arc<dyn Store>> {
+    /// Opens the selected store. Redis is retried for a minute: a replica
+    /// may start before its Redis does.
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         let target = match (&self.redis_url, &self.redis_cluster_nodes) {
             (Some(url), _) => RedisTarget::Single(url.clone()),
             (None, Some(nodes)) => {
@@ -50,8 +49,7 @@ impl StoreArgs {
                 RedisTarget::Cluster(nodes)
             }
             (None, None) => {
-                let store = EmbeddedStore::open(&self.data_dir)?.with_cache_bytes(cache_bytes);
-                return Ok(Arc::new(store));
+                return Ok(Arc::new(EmbeddedStore::open(&self.data_dir)?));
             }
         };
         let started = Instant::now();

@@ -114,7 +114,8 @@ fn default_plc_url() -> String {
 pub struct SessionConfig {
     /// How long a ranked list stays cached behind its cursors.
     pub ttl_secs: u64,
-    /// Memory for ranked lists (embedded store; Redis has its own bound).
+    /// Memory for ranked lists in each process (with Redis, they are also
+    /// kept there, under Redis' own memory bound).
     pub max_bytes: u64,
     /// How long what a paging served is remembered: a cursor older than
     /// its list but younger than this continues without repeats or gaps.

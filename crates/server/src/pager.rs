@@ -5,10 +5,10 @@
 //! What a session has served is kept apart from its list, smaller and
 //! longer: when the list is gone (expired or evicted), the next page is
 //! recomputed without what was served, so paging neither repeats nor skips
-//! a post. Both are kept in the store's cache (`Store::cache_set`), so a
-//! cursor continues on any replica sharing the store; when the store cannot
-//! be reached, a page is recomputed and continues at the cursor's offset
-//! (counted as `expired`).
+//! a post. With a shared store both are kept in its cache
+//! (`Store::cache_set`), so a cursor continues on any replica; when the
+//! store cannot be reached, a page is recomputed and continues at the
+//! cursor's offset (counted as `expired`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +21,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use feedmixer_store::{Store, StoreError};
+use moka::sync::Cache;
 
 use crate::config::SessionConfig;
 use crate::error::XrpcError;
@@ -35,6 +36,18 @@ pub struct Session {
     /// Posts served before this list was computed, when it continues a
     /// paging whose earlier list is gone.
     pub earlier: Served,
+}
+
+impl Session {
+    /// Approximate heap bytes, for the in-memory cache's bound.
+    fn weight(&self) -> u32 {
+        let strings: usize = self
+            .posts
+            .iter()
+            .map(|p| p.post.len() + p.context.len() + 32)
+            .sum();
+        (strings + self.earlier.len() * 8 + self.feed.len() + 64).min(u32::MAX as usize) as u32
+    }
 }
 
 /// Hashes of the posts a paging has served, in order.
@@ -134,14 +147,22 @@ impl Cursor {
     }
 }
 
-/// Ranked lists behind live cursors and what each paging served, in the
-/// store's cache.
+/// Ranked lists behind live cursors and what each paging served.
+///
+/// Lists never change once made, so each process keeps the ones it made or
+/// read in memory, decoded. With a shared store (Redis) they are also
+/// written there, for the other replicas, and what pagings served lives
+/// only there (it changes with every page); with a store no other process
+/// sees, both stay in memory and nothing is encoded.
 pub struct Sessions {
     store: Arc<dyn Store>,
     health: StoreHealth,
     list_ttl: Duration,
     served_ttl: Duration,
     key: CursorKey,
+    lists: Cache<u64, Arc<Session>>,
+    /// What pagings served, when the store is not shared.
+    served: Cache<u64, Served>,
 }
 
 /// Whether the store answers, shared by everything that calls it on the
@@ -202,45 +223,73 @@ impl Sessions {
         store: Arc<dyn Store>,
         health: StoreHealth,
     ) -> Self {
+        let list_ttl = Duration::from_secs(config.ttl_secs);
+        let served_ttl = Duration::from_secs(config.served_ttl_secs);
         Sessions {
             store,
             health,
-            list_ttl: Duration::from_secs(config.ttl_secs),
-            served_ttl: Duration::from_secs(config.served_ttl_secs),
+            list_ttl,
+            served_ttl,
             key,
+            lists: Cache::builder()
+                .max_capacity(config.max_bytes)
+                .weigher(|_, s: &Arc<Session>| s.weight())
+                .time_to_live(list_ttl)
+                .build(),
+            served: Cache::builder()
+                .max_capacity(config.max_served_bytes)
+                .weigher(|_, s: &Served| (s.len() * 8 + 48).min(u32::MAX as usize) as u32)
+                .time_to_live(served_ttl)
+                .build(),
         }
     }
 
-    /// Stores a list under a new id. When that fails, the cursors lead to a
-    /// recomputed list.
-    pub async fn insert(&self, session: &Session) -> u64 {
+    /// Keeps a list under a new id. When the shared store cannot take it,
+    /// other replicas recompute the list for its cursors.
+    pub async fn insert(&self, session: Arc<Session>) -> u64 {
         let id = rand::random::<u64>();
-        let bytes = codec::encode_session(session);
-        self.health
-            .call(
-                "store_list",
-                self.store.cache_set(&list_key(id), &bytes, self.list_ttl),
-            )
-            .await;
+        if self.store.shared() {
+            let bytes = codec::encode_session(&session);
+            self.health
+                .call(
+                    "store_list",
+                    self.store.cache_set(&list_key(id), &bytes, self.list_ttl),
+                )
+                .await;
+        }
+        self.lists.insert(id, session);
         id
     }
 
     /// The list of session `id`, while it lives.
-    pub async fn get(&self, id: u64) -> Option<Session> {
+    pub async fn get(&self, id: u64) -> Option<Arc<Session>> {
+        if let Some(session) = self.lists.get(&id) {
+            return Some(session);
+        }
+        if !self.store.shared() {
+            return None;
+        }
         let bytes = self.read(&list_key(id)).await?;
-        codec::decode_session(&bytes)
+        let session = codec::decode_session(&bytes)
             .inspect_err(|e| tracing::warn!(error = %e, "unreadable ranked list; recomputing"))
-            .ok()
+            .ok()?;
+        let session = Arc::new(session);
+        self.lists.insert(id, Arc::clone(&session));
+        Some(session)
     }
 
     /// Records that the session's pages up to `end` were served.
     pub async fn record_served(&self, id: u64, session: &Session, end: usize) {
-        let served: Vec<u64> = session
+        let served: Served = session
             .earlier
             .iter()
             .copied()
             .chain(session.posts[..end].iter().map(|p| served_hash(&p.post)))
             .collect();
+        if !self.store.shared() {
+            self.served.insert(id, served);
+            return;
+        }
         let bytes = codec::encode_served(&served);
         self.health
             .call(
@@ -253,6 +302,9 @@ impl Sessions {
 
     /// What the paging of session `id` served, while it is remembered.
     pub async fn served(&self, id: u64) -> Option<Served> {
+        if !self.store.shared() {
+            return self.served.get(&id);
+        }
         let bytes = self.read(&served_key(id)).await?;
         codec::decode_served(&bytes)
             .inspect_err(|e| tracing::warn!(error = %e, "unreadable served set"))

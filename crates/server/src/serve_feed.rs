@@ -158,16 +158,16 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         let served: FxHashSet<u64> = earlier.iter().copied().collect();
         posts.retain(|item| !served.contains(&served_hash(&item.post)));
     }
-    let session = Session {
+    let session = Arc::new(Session {
         feed: request.feed.to_string(),
         viewer: request.viewer.map(str::to_string),
         posts,
         earlier,
-    };
+    });
     // A list that fits one page needs no cursor, so it is not kept (the
     // app's `limit=1` polls would otherwise fill the cache).
     let id = if offset + request.limit < session.posts.len() {
-        state.sessions.insert(&session).await
+        state.sessions.insert(Arc::clone(&session)).await
     } else {
         0
     };

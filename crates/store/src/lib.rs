@@ -311,6 +311,13 @@ pub trait Store: Send + Sync + 'static {
     /// A value stored with [`Store::cache_set`], while it lives.
     async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Whether other processes see this store: when not, derived state
+    /// need not go through [`Store::cache_set`] at all, and callers keep it
+    /// in their own memory instead.
+    fn shared(&self) -> bool {
+        true
+    }
+
     /// Forgets what lies before `before_us` (callers pass `now -
     /// retention`, a retention of at least a day: Jetstream replays about
     /// 24 hours, so no event that old is still to come).

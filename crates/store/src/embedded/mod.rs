@@ -339,6 +339,11 @@ impl Store for EmbeddedStore {
         Ok(self.cache.get(key))
     }
 
+    /// One process owns the data dir.
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn prune(&self, before_us: u64, max_likes: usize) -> Result<PruneStats, StoreError> {
         let started = Instant::now();
         let stats = self
