@@ -244,10 +244,15 @@ impl Sessions {
         }
     }
 
+    /// An id for a paging whose list is not kept (yet).
+    pub fn new_id(&self) -> u64 {
+        rand::random::<u64>()
+    }
+
     /// Keeps a list under a new id. When the shared store cannot take it,
     /// other replicas recompute the list for its cursors.
     pub async fn insert(&self, session: Arc<Session>) -> u64 {
-        let id = rand::random::<u64>();
+        let id = self.new_id();
         if self.store.shared() {
             let bytes = codec::encode_session(&session);
             self.health

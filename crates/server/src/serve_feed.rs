@@ -164,12 +164,17 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         posts,
         earlier,
     });
-    // A list that fits one page needs no cursor, so it is not kept (the
-    // app's `limit=1` polls would otherwise fill the cache).
-    let id = if offset + request.limit < session.posts.len() {
+    // A first page keeps only what it served, not its list: most pagings
+    // end there (the app's `limit=1` polls always do), and a second page
+    // recomputes the list without what the first served, which is as
+    // gap-free. From the second page on the list is kept. A list that fits
+    // the page needs no cursor at all.
+    let id = if offset + request.limit >= session.posts.len() {
+        0
+    } else if cursor.is_some() {
         state.sessions.insert(Arc::clone(&session)).await
     } else {
-        0
+        state.sessions.new_id()
     };
     let mut page = cut(state, scope, id, &session, offset, request.limit).await;
     if request.explain {
