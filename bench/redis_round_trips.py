@@ -13,8 +13,9 @@ binary on it:
 3. per request kind, REQUESTS sequential requests with Redis' command
    counters reset before: commands per request (from INFO commandstats) and
    latency percentiles. Kinds: an anonymous trending page, a personalized
-   first page (for-you), the next page with that page's cursor (list
-   cached in Redis), and the same next page on the other replica.
+   first page (for-you, which keeps only what it served), the second page
+   (recomputed without what the first served, its list kept in Redis), and
+   the third page from that kept list, on the same and the other replica.
 
     bench/redis_round_trips.py [--requests 300] [--size full|small]
 
@@ -103,7 +104,7 @@ def measure(redis_port, name, n, request):
     calls = commands(redis_port)
     times.sort()
     pct = lambda p: times[min(len(times) - 1, int(p * len(times)))] * 1000
-    print(f"{name:34} {calls / n:5.2f} Redis commands/request   "
+    print(f"{name:38} {calls / n:5.2f} Redis commands/request   "
           f"p50 {pct(0.5):6.2f} ms  p99 {pct(0.99):6.2f} ms")
 
 
@@ -143,11 +144,15 @@ def main():
         measure(redis_port, "personalized first page", args.requests,
                 lambda: call(base_a, "/v1/personalize", first)[1])
         page, _ = call(base_a, "/v1/personalize", first)
-        nxt = dict(first, cursor=page["cursor"])
-        measure(redis_port, "next page (same replica)", args.requests,
-                lambda: call(base_a, "/v1/personalize", nxt)[1])
-        measure(redis_port, "next page (other replica)", args.requests,
-                lambda: call(base_b, "/v1/personalize", nxt)[1])
+        second = dict(first, cursor=page["cursor"])
+        measure(redis_port, "second page (recomputed)", args.requests,
+                lambda: call(base_a, "/v1/personalize", second)[1])
+        page, _ = call(base_a, "/v1/personalize", second)
+        third = dict(first, cursor=page["cursor"])
+        measure(redis_port, "third page (kept list, same replica)", args.requests,
+                lambda: call(base_a, "/v1/personalize", third)[1])
+        measure(redis_port, "third page (kept list, other replica)", args.requests,
+                lambda: call(base_b, "/v1/personalize", third)[1])
     finally:
         for p in procs:
             p.terminate()
