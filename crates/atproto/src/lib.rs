@@ -7,6 +7,7 @@
 //! workspace deals in the validated types defined here.
 
 pub mod aturi;
+pub mod clock;
 pub mod did_doc;
 pub mod interaction;
 pub mod jetstream;
