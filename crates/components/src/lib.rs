@@ -1,9 +1,13 @@
-//! The component kinds flows are made of, one module per kind, each
-//! registering itself (name, description, build) in [`registry`].
+//! The component kinds flows are made of, and the features they read:
+//! one file per kind under its role's folder, one file per feature (its
+//! model and its hydrator) under `features/`. Each registers itself
+//! (`feedmixer_flow::register!`); a new file is all a new kind needs.
 //!
 //! Components compute and return; timing, counting, budgets and fail-open
-//! are the executor's (feedmixer-flow), never a component's.
+//! are the executor's (feedmixer-flow), never a component's, and what a
+//! component reads per request comes to it as a feature.
 
+pub mod features;
 pub mod predicates;
 pub mod rankers;
 pub mod sources;
@@ -11,14 +15,10 @@ pub mod transforms;
 
 use feedmixer_flow::Registry;
 
-/// Every kind this build knows, by role.
+/// Every kind and hydrator this build knows. (Calling it also links this
+/// crate, whose kinds register themselves, into the program.)
 pub fn registry() -> Registry {
-    let mut registry = Registry::default();
-    sources::register(&mut registry);
-    predicates::register(&mut registry);
-    rankers::register(&mut registry);
-    transforms::register(&mut registry);
-    registry
+    Registry::registered()
 }
 
 /// Hours as whole seconds, saturating: params speak hours, the graph

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use feedmixer_graph::PostId;
 
+use crate::placement::Placement;
 use crate::{Candidate, RequestContext};
 
 /// Why a component could not produce its result. The executor counts it
@@ -16,16 +17,27 @@ pub struct ComponentError(pub String);
 /// better; scales differ between sources, the ranker normalizes).
 pub type SourceScores = Vec<(PostId, f32)>;
 
+/// What a source found: posts to rank and, rarely, posts to place at
+/// fixed positions instead of ranking them (pinned, sponsored).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Fetched {
+    pub scores: SourceScores,
+    pub placements: Vec<Placement>,
+}
+
+impl From<SourceScores> for Fetched {
+    fn from(scores: SourceScores) -> Self {
+        Fetched {
+            scores,
+            placements: Vec::new(),
+        }
+    }
+}
+
 /// Produces candidates. Sources run concurrently, each within its budget.
 #[async_trait]
 pub trait CandidateSource: Send + Sync {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError>;
-
-    /// Posts the source places at fixed positions instead of ranking them
-    /// (pinned, sponsored). Most sources place nothing.
-    fn placements(&self, _ctx: &RequestContext) -> Vec<crate::placement::Placement> {
-        Vec::new()
-    }
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError>;
 }
 
 /// Decides, per candidate, whether it stays.

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use feedmixer_graph::{LikeGraph, PostId, UserId};
-use rustc_hash::FxHashSet;
+use feedmixer_graph::{LikeGraph, UserId};
+
+use crate::feature::{Feature, FeatureMap};
 
 /// Read-only request state handed to every component.
 #[derive(Clone)]
@@ -13,55 +14,19 @@ pub struct RequestContext {
     /// The viewer, when known to the graph. `None` for anonymous requests
     /// and for viewers with no likes in the window.
     pub viewer: Option<UserId>,
+    /// The viewer whose service JWT verified, known to the graph or not
+    /// (hydrators load their history by it). `None` when anonymous.
+    pub viewer_did: Option<Arc<str>>,
+    /// The feed (record key) being served, when there is one.
+    pub feed: Option<Arc<str>>,
     /// The request's clock, unix seconds: every component sees the same now.
     pub now_secs: u32,
     /// Quality factor in (0, 1]: components scale their effort by it.
     pub quality_factor: f64,
     /// Keep what an explain trace needs (dropped posts, final scores).
     pub explain: bool,
-    /// The feed's candidate pool, when it has one: the posts it may show.
-    pub pool: Option<Arc<Pool>>,
-    /// The feed's special posts (pinned, rotating, sponsored), if any.
-    pub special: Option<Arc<crate::placement::SpecialPosts>>,
-    /// What the viewer told feeds through sendInteractions (verified
-    /// viewers with a history only).
-    pub feedback: Option<Arc<crate::Feedback>>,
-}
-
-/// A feed's candidate pool: post AT-URIs, looked up by string so posts
-/// join the pool before anyone likes them.
-#[derive(Debug, Default)]
-pub struct Pool {
-    posts: FxHashSet<Box<str>>,
-}
-
-impl Pool {
-    pub fn new(posts: impl IntoIterator<Item = String>) -> Self {
-        Pool {
-            posts: posts.into_iter().map(String::into_boxed_str).collect(),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.posts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.posts.is_empty()
-    }
-
-    pub fn contains(&self, uri: &str) -> bool {
-        self.posts.contains(uri)
-    }
-
-    /// Whether graph post `post` is in the pool.
-    pub fn has(&self, graph: &LikeGraph, post: PostId) -> bool {
-        self.posts.contains(graph.post_uri(post))
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.posts.iter().map(|p| &**p)
-    }
+    /// What the flow's hydrators loaded: components read it by key.
+    pub features: FeatureMap,
 }
 
 impl RequestContext {
@@ -69,13 +34,30 @@ impl RequestContext {
         RequestContext {
             graph,
             viewer,
+            viewer_did: None,
+            feed: None,
             now_secs,
             quality_factor: 1.0,
             explain: false,
-            pool: None,
-            special: None,
-            feedback: None,
+            features: FeatureMap::new(),
         }
+    }
+
+    /// The context for feed `feed`.
+    pub fn for_feed(mut self, feed: &str) -> Self {
+        self.feed = Some(feed.into());
+        self
+    }
+
+    /// The context of a verified viewer.
+    pub fn with_viewer_did(mut self, did: Option<&str>) -> Self {
+        self.viewer_did = did.map(Arc::from);
+        self
+    }
+
+    /// Feature `F`, when the flow's hydrators loaded it.
+    pub fn feature<F: Feature>(&self) -> Option<&F::Value> {
+        self.features.get::<F>()
     }
 
     /// How many posts the viewer liked in the window (0 when anonymous).

@@ -1,8 +1,10 @@
 //! Builds a flow's components and runs them in RecommendationFlow order:
-//! eligibility -> sources (concurrent, budgeted, fail-open) -> merge ->
-//! predicates -> ranker -> transforms -> validations (lazily, until enough
-//! results) -> result transforms -> truncation. All bookkeeping lives here:
-//! gates, timing, counting, budgets, fail-open and the quality factor.
+//! eligibility -> hydrators (the features the components read; concurrent,
+//! budgeted, fail-open) -> sources (concurrent, budgeted, fail-open) ->
+//! merge -> predicates -> ranker -> transforms -> validations (lazily,
+//! until enough results) -> result transforms -> truncation. All
+//! bookkeeping lives here: gates, timing, counting, budgets, fail-open and
+//! the quality factor.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,17 +15,23 @@ use rustc_hash::FxHashMap;
 use smallvec::smallvec;
 
 use crate::catalog::unknown_component;
+use crate::feature::{FeatureKey, FeatureMap};
 use crate::gate::{Gate, GateInput, Value};
+use crate::hydrator::{HydratorKind, Hydrators};
 use crate::metrics::{FailureKind, FlowMetrics, StageMetrics};
 use crate::params::{Overrides, ParamError};
 use crate::placement::Placement;
 use crate::quality::{self, QualityFactor};
-use crate::registry::{Build, Registry};
+use crate::registry::{Build, Registry, Role};
 use crate::spec::{FLOW_PARAMS_ID, FlowDef, StageDef, StageKind};
 use crate::{
-    Candidate, CandidateSource, Predicate, RankedPost, Ranker, RequestContext, SourceInfo,
-    Transform,
+    Candidate, CandidateSource, Fetched, Predicate, RankedPost, Ranker, RequestContext, SourceInfo,
+    SourceScores, Transform,
 };
+
+/// The predicate kind a source's `in_pool = true` applies to what the
+/// source found.
+pub const IN_POOL_KIND: &str = "in_pool";
 
 /// A component with its identity, gate and metric handles.
 struct Stage<T: ?Sized> {
@@ -31,7 +39,8 @@ struct Stage<T: ?Sized> {
     kind: StageKind,
     budget: Duration,
     gate: Option<Gate>,
-    in_pool: bool,
+    /// Sources with `in_pool = true`: the predicate their candidates pass.
+    filter: Option<Arc<dyn Predicate>>,
     metrics: StageMetrics,
     component: Arc<T>,
 }
@@ -43,11 +52,18 @@ impl<T: ?Sized> Clone for Stage<T> {
             kind: self.kind,
             budget: self.budget,
             gate: self.gate.clone(),
-            in_pool: self.in_pool,
+            filter: self.filter.clone(),
             metrics: self.metrics.clone(),
             component: Arc::clone(&self.component),
         }
     }
+}
+
+/// A hydrator the flow's components need, with its metric handles.
+#[derive(Clone)]
+struct Hydration {
+    kind: HydratorKind,
+    metrics: StageMetrics,
 }
 
 /// A runnable flow: every component built with its resolved params.
@@ -58,6 +74,7 @@ pub struct Flow {
     deadline: Duration,
     params: BTreeMap<String, Value>,
     eligible: Option<Gate>,
+    hydrations: Vec<Hydration>,
     sources: Vec<Stage<dyn CandidateSource>>,
     source_info: Vec<SourceInfo>,
     predicates: Vec<Stage<dyn Predicate>>,
@@ -79,7 +96,12 @@ pub struct StageReport {
     /// True when the gate was closed: the component did not run.
     pub skipped: bool,
     pub candidates_in: usize,
+    /// For a source, what it proposed: ranked candidates and placed posts.
     pub candidates_out: usize,
+    /// Posts a source placed at fixed positions (counted in `candidates_out`).
+    pub placed: usize,
+    /// Features a hydrator filled.
+    pub features: Vec<&'static str>,
     pub elapsed: Duration,
     /// `None` when the component succeeded.
     pub failure: Option<String>,
@@ -127,6 +149,7 @@ impl Flow {
             .unwrap_or_default();
         let mut builder = Builder {
             flow: &def.name,
+            registry,
             overrides,
             errors: &mut errors,
         };
@@ -143,6 +166,9 @@ impl Flow {
         let transforms = builder.build_all(&def.transforms, transform_kinds);
         let validations = builder.build_all(&def.validations, predicate_kinds);
         let result_transforms = builder.build_all(&def.result_transforms, transform_kinds);
+        let hydrations = hydrations(def, registry)
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
         match ranker {
             Some(ranker) if errors.is_empty() => {
                 let (source_info, sources) = built_sources.into_iter().unzip();
@@ -152,6 +178,7 @@ impl Flow {
                     deadline: def.deadline,
                     params,
                     eligible: def.eligible.clone(),
+                    hydrations,
                     sources,
                     source_info,
                     predicates: predicates.into_iter().map(|(_, s)| s).collect(),
@@ -177,38 +204,45 @@ impl Flow {
         &self.quality
     }
 
-    /// Runs the flow. Never fails: a component that errors or runs out of
-    /// budget is counted and skipped, and the request still answers. The
-    /// components see the flow's current quality factor; the run's latency
-    /// (and any component failure) feeds it back, unless the eligibility
-    /// gate turned the request away (a fast path that says nothing about
-    /// load).
-    pub async fn run(&self, ctx: &RequestContext) -> FlowOutput {
+    /// Runs the flow with the process's `hydrators`. Never fails: a
+    /// component or hydrator that errors or runs out of budget is counted
+    /// and skipped, and the request still answers. The components see the
+    /// flow's current quality factor; the run's latency (and any component
+    /// failure) feeds it back, unless the eligibility gate turned the
+    /// request away (a fast path that says nothing about load). A hydrator
+    /// failure does not count as a failure there: it is the store's, not
+    /// the flow's load.
+    pub async fn run(&self, ctx: &RequestContext, hydrators: &Hydrators) -> FlowOutput {
         let started = Instant::now();
+        let deadline = started + self.deadline;
         let quality_factor = self.quality.value();
-        let ctx = &RequestContext {
+        let mut ctx = RequestContext {
             quality_factor,
             ..ctx.clone()
         };
-        let viewer_likes = ctx.viewer_like_count();
         let input = GateInput {
-            viewer_likes,
+            viewer_likes: ctx.viewer_like_count(),
             quality_factor,
             anonymous: ctx.viewer.is_none(),
             params: &self.params,
         };
+        let eligible = self.eligible.as_ref().is_none_or(|g| g.is_open(&input));
+        let reports = if eligible {
+            self.hydrate(&mut ctx, hydrators, deadline).await
+        } else {
+            Vec::new()
+        };
         let mut run = Run {
-            ctx,
+            ctx: &ctx,
             input: &input,
-            reports: Vec::new(),
-            deadline: started + self.deadline,
+            reports,
+            deadline,
             placements: Vec::new(),
         };
-        if let Some(gate) = &self.eligible
-            && !gate.is_open(&input)
-        {
+        if !eligible {
             return self.output(run, Vec::new(), false, started);
         }
+        let hydration_reports = run.reports.len();
 
         let mut candidates = self.fetch(&mut run).await;
         for stage in &self.predicates {
@@ -227,7 +261,9 @@ impl Flow {
         }
         candidates.truncate(self.max_results);
 
-        let failed = run.reports.iter().any(|r| r.failure.is_some());
+        let failed = run.reports[hydration_reports..]
+            .iter()
+            .any(|r| r.failure.is_some());
         let output = self.output(run, candidates, true, started);
         self.quality.record(output.elapsed, failed);
         output
@@ -272,20 +308,94 @@ impl Flow {
         }
     }
 
+    /// Runs the hydrators the flow needs concurrently, each within its
+    /// budget, and puts what they loaded in `ctx`; returns their reports.
+    async fn hydrate(
+        &self,
+        ctx: &mut RequestContext,
+        hydrators: &Hydrators,
+        deadline: Instant,
+    ) -> Vec<StageReport> {
+        if self.hydrations.is_empty() {
+            return Vec::new();
+        }
+        let request = &*ctx;
+        let results = join_all(self.hydrations.iter().map(|h| async move {
+            let t = Instant::now();
+            let budget = h
+                .kind
+                .budget
+                .min(deadline.saturating_duration_since(Instant::now()));
+            let result = match hydrators.get(h.kind.name) {
+                Some(hydrator) => {
+                    match tokio::time::timeout(budget, hydrator.hydrate(request)).await {
+                        Ok(Ok(filled)) => Ok(filled),
+                        Ok(Err(e)) => Err((FailureKind::Failure, e.0)),
+                        Err(_) => Err((FailureKind::Timeout, over_budget(h.kind.budget, t))),
+                    }
+                }
+                None => Err((FailureKind::Failure, "not built in this process".into())),
+            };
+            (t, result)
+        }))
+        .await;
+        let mut features = FeatureMap::new();
+        let mut reports = Vec::with_capacity(results.len());
+        for (h, (t, result)) in self.hydrations.iter().zip(results) {
+            let elapsed = t.elapsed();
+            let mut report = StageReport {
+                stage: StageKind::Hydrator,
+                component: h.kind.name.to_string(),
+                gate: None,
+                skipped: false,
+                candidates_in: 0,
+                candidates_out: 0,
+                placed: 0,
+                features: Vec::new(),
+                elapsed,
+                failure: None,
+                dropped: Vec::new(),
+            };
+            h.metrics.record(elapsed, 0, 0);
+            match result {
+                Ok(filled) => {
+                    report.features = filled.keys().map(|k| k.name).collect();
+                    let stray = features.merge(filled, h.kind.provides);
+                    debug_assert!(stray.is_empty(), "{} filled {stray:?}", h.kind.name);
+                    report
+                        .features
+                        .retain(|name| !stray.iter().any(|k| k.name == *name));
+                }
+                Err((kind, why)) => {
+                    h.metrics.failed(kind);
+                    report.failure = Some(why);
+                }
+            }
+            reports.push(report);
+        }
+        ctx.features = features;
+        reports
+    }
+
     /// Runs every open source concurrently within its budget and merges
-    /// what they found, one candidate per post, in source order.
+    /// what they found, one candidate per post, in source order; the posts
+    /// sources place go to the run's placements, in source order.
     async fn fetch(&self, run: &mut Run<'_>) -> Vec<Candidate> {
         let ctx = run.ctx;
         let open: Vec<bool> = self.sources.iter().map(|s| run.is_open(s)).collect();
         let budgets: Vec<Duration> = self.sources.iter().map(|s| run.budget(s)).collect();
-        for (stage, _) in self.sources.iter().zip(&open).filter(|(_, open)| **open) {
-            run.placements.extend(stage.component.placements(ctx));
-        }
         let results = join_all(self.sources.iter().zip(&open).zip(budgets).map(
             |((stage, &open), budget)| async move {
                 let t = Instant::now();
                 let result = if open {
-                    Some(tokio::time::timeout(budget, stage.component.fetch(ctx)).await)
+                    let fetched = async {
+                        let mut fetched = stage.component.fetch(ctx).await?;
+                        if let Some(filter) = &stage.filter {
+                            keep_passing(ctx, filter.as_ref(), &mut fetched.scores).await?;
+                        }
+                        Ok::<_, crate::ComponentError>(fetched)
+                    };
+                    Some(tokio::time::timeout(budget, fetched).await)
                 } else {
                     None
                 };
@@ -298,37 +408,31 @@ impl Flow {
         let mut index: FxHashMap<u32, usize> = FxHashMap::default();
         let mut candidates: Vec<Candidate> = Vec::new();
         for (position, (stage, (t, result))) in self.sources.iter().zip(results).enumerate() {
-            let found = match result {
+            let Fetched {
+                scores: found,
+                placements,
+            } = match result {
                 None => {
                     run.reports
                         .push(report(stage, 0, 0, Duration::ZERO, None, true));
                     continue;
                 }
-                Some(Ok(Ok(mut found))) => {
-                    if stage.in_pool
-                        && let Some(pool) = &ctx.pool
-                    {
-                        found.retain(|(post, _)| pool.has(&ctx.graph, *post));
-                    }
-                    found
-                }
+                Some(Ok(Ok(fetched))) => fetched,
                 Some(Ok(Err(e))) => {
                     run.finish(stage, t, 0, 0, Some(e.0));
                     continue;
                 }
                 Some(Err(_)) => {
                     stage.metrics.failed(FailureKind::Timeout);
-                    let why = if t.elapsed() + Duration::from_millis(1) >= stage.budget {
-                        format!("over its {} ms budget", stage.budget.as_millis())
-                    } else {
-                        "past the request deadline".to_string()
-                    };
+                    let why = over_budget(stage.budget, t);
                     run.reports
                         .push(report(stage, 0, 0, t.elapsed(), Some(why), false));
                     continue;
                 }
             };
-            run.finish(stage, t, 0, found.len(), None);
+            let placed = placements.len();
+            run.finish(stage, t, 0, found.len() + placed, None).placed = placed;
+            run.placements.extend(placements);
             for (post, score) in found {
                 let slot = *index.entry(post).or_insert_with(|| {
                     candidates.push(Candidate {
@@ -529,14 +633,105 @@ fn report<T: ?Sized>(
         skipped,
         candidates_in,
         candidates_out,
+        placed: 0,
+        features: Vec::new(),
         elapsed,
         failure,
         dropped: Vec::new(),
     }
 }
 
+/// Why a component's or hydrator's run, started at `t`, was cut off: its
+/// own budget, or the request's deadline cutting that short.
+fn over_budget(budget: Duration, t: Instant) -> String {
+    if t.elapsed() + Duration::from_millis(1) >= budget {
+        format!("over its {} ms budget", budget.as_millis())
+    } else {
+        "past the request deadline".to_string()
+    }
+}
+
+/// Keeps the scores of the posts `filter` keeps.
+async fn keep_passing(
+    ctx: &RequestContext,
+    filter: &dyn Predicate,
+    scores: &mut SourceScores,
+) -> Result<(), crate::ComponentError> {
+    let candidates: Vec<Candidate> = scores
+        .iter()
+        .map(|&(post, _)| Candidate {
+            post,
+            author: ctx.graph.post_author(post),
+            source_scores: smallvec![],
+            score: 0.0,
+        })
+        .collect();
+    let keep = filter.keep(ctx, &candidates).await?;
+    if keep.len() != scores.len() {
+        return Err(crate::ComponentError(format!(
+            "its pool filter returned {} verdicts for {} candidates",
+            keep.len(),
+            scores.len()
+        )));
+    }
+    let mut verdicts = keep.into_iter();
+    scores.retain(|_| verdicts.next().unwrap_or(true));
+    Ok(())
+}
+
+/// The hydrators `def`'s components need, one per feature they read, in
+/// registry order; the error names a feature no hydrator provides (the
+/// loader reports that with its line first).
+fn hydrations(def: &FlowDef, registry: &Registry) -> Result<Vec<Hydration>, (String, ParamError)> {
+    let mut needed: Vec<HydratorKind> = Vec::new();
+    for stage in def.stages() {
+        for feature in stage_reads(stage, registry) {
+            let Some(provider) = registry.provider(feature) else {
+                return Err((
+                    stage.id.to_string(),
+                    ParamError {
+                        field: None,
+                        message: format!(
+                            "reads feature {:?}, which no hydrator provides",
+                            feature.name
+                        ),
+                    },
+                ));
+            };
+            if !needed.iter().any(|h| h.name == provider.name) {
+                needed.push(*provider);
+            }
+        }
+    }
+    needed.sort_by_key(|h| h.name);
+    Ok(needed
+        .into_iter()
+        .map(|kind| Hydration {
+            metrics: StageMetrics::new(&def.name, StageKind::Hydrator.as_str(), kind.name),
+            kind,
+        })
+        .collect())
+}
+
+/// The features a stage's component reads, its `in_pool` filter's included.
+pub(crate) fn stage_reads(stage: &StageDef, registry: &Registry) -> Vec<FeatureKey> {
+    let mut reads: Vec<FeatureKey> = stage
+        .stage
+        .role()
+        .and_then(|role| registry.info(role, &stage.kind).ok())
+        .map(|k| k.reads.to_vec())
+        .unwrap_or_default();
+    if stage.in_pool
+        && let Ok(filter) = registry.info(Role::Predicate, IN_POOL_KIND)
+    {
+        reads.extend_from_slice(filter.reads);
+    }
+    reads
+}
+
 struct Builder<'a> {
     flow: &'a str,
+    registry: &'a Registry,
     overrides: &'a Overrides,
     errors: &'a mut Vec<(String, ParamError)>,
 }
@@ -568,10 +763,20 @@ impl Builder<'_> {
                 message,
             })?;
             let component = build(stage.params.clone())?;
-            Ok((stage, component))
+            let filter = if stage.in_pool {
+                let kind = self
+                    .registry
+                    .predicates
+                    .get(IN_POOL_KIND)
+                    .map_err(|message| ParamError::new("in_pool", message))?;
+                Some((kind.build)(toml::Table::new())?)
+            } else {
+                None
+            };
+            Ok((stage, component, filter))
         });
         match built {
-            Ok((stage, component)) => Some((
+            Ok((stage, component, filter)) => Some((
                 SourceInfo {
                     id: id.clone(),
                     weight: stage.weight,
@@ -582,7 +787,7 @@ impl Builder<'_> {
                     kind: def.stage,
                     budget: stage.budget,
                     gate: stage.gate,
-                    in_pool: stage.in_pool,
+                    filter,
                     component,
                 },
             )),

@@ -1,5 +1,6 @@
 //! Every metric the flow framework emits, named in one place. Labels are
 //! bounded: flow, stage, component and outcome, never a DID or a URI.
+//! Hydrators are recorded like components, under stage `hydrator`.
 
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub const COMPONENT_FAILURES: &str = "feedmixer_component_failures_total";
 pub const FLOW_DURATION: &str = "feedmixer_flow_duration_seconds";
 /// Flow runs.
 pub const FLOW_REQUESTS: &str = "feedmixer_flow_requests_total";
+/// Gauge of each flow's current quality factor.
+pub const QUALITY_FACTOR: &str = "feedmixer_quality_factor";
 
 /// Why a component contributed nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,54 +13,32 @@ use std::time::{Duration, Instant};
 
 use metrics::{Gauge, gauge};
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
 
-use crate::params::{ParamError, Params, check_range};
+use crate::metrics::QUALITY_FACTOR;
+use crate::params;
+use crate::params::check_range;
 
-/// Gauge of each flow's current quality factor.
-pub const QUALITY_FACTOR: &str = "feedmixer_quality_factor";
-
-/// A flow's `[quality_factor]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct QualityFactorConfig {
-    /// Lowest and highest values, and where it starts.
-    pub min: f64,
-    pub max: f64,
-    pub default: f64,
-    /// No adjustment before the flow has run this long (warm-up).
-    pub initial_delay_secs: u64,
-    /// The latency the target percentile should sit at.
-    pub target_latency_ms: f64,
-    /// The percentile held at the target, 50 <= p < 100.
-    pub target_percentile: f64,
-    /// Step up after a fast request.
-    pub delta: f64,
-}
-
-impl Default for QualityFactorConfig {
-    fn default() -> Self {
-        QualityFactorConfig {
-            min: 0.1,
-            max: 1.0,
-            default: 1.0,
-            initial_delay_secs: 60,
-            target_latency_ms: 100.0,
-            target_percentile: 95.0,
-            delta: 0.001,
-        }
+params! {
+    /// A flow's `[quality_factor]` table.
+    pub struct QualityFactorConfig {
+        /// The lowest value.
+        min: f64 = 0.1, in 0.0..=1.0;
+        /// The highest value.
+        max: f64 = 1.0, bounds "min..=1";
+        /// Where it starts.
+        default: f64 = 1.0, bounds "min..=max";
+        /// No adjustment before the flow has run this long (warm-up).
+        initial_delay_secs: u64 = 60, in 0..=86_400;
+        /// The latency the target percentile should sit at.
+        target_latency_ms: f64 = 100.0, in 0.1..=60_000.0;
+        /// The percentile held at the target.
+        target_percentile: f64 = 95.0, in 50.0..=99.99;
+        /// Step up after a fast request.
+        delta: f64 = 0.001, in 0.000_001..=0.5;
     }
-}
-
-impl Params for QualityFactorConfig {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("min", self.min, 0.0..=1.0)?;
-        check_range("max", self.max, self.min..=1.0)?;
-        check_range("default", self.default, self.min..=self.max)?;
-        check_range("initial_delay_secs", self.initial_delay_secs, 0..=86_400)?;
-        check_range("target_latency_ms", self.target_latency_ms, 0.1..=60_000.0)?;
-        check_range("target_percentile", self.target_percentile, 50.0..=99.99)?;
-        check_range("delta", self.delta, 0.000_001..=0.5)
+    check(c) {
+        check_range("max", c.max, c.min..=1.0)
+            .and_then(|()| check_range("default", c.default, c.min..=c.max))
     }
 }
 

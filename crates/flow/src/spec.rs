@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::{self, Diagnostic, line_of};
+use crate::executor::{IN_POOL_KIND, stage_reads};
 use crate::gate::{self, Gate, Value};
 use crate::id::ComponentId;
 use crate::params::{ParamError, Params, check_range};
@@ -25,6 +26,9 @@ pub const DEFAULT_MAX_RESULTS: usize = 500;
 /// Where a component sits in the flow; names the `stage` metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StageKind {
+    /// The hydrators the flow's components need: no table in the file,
+    /// they run because a component reads what they provide.
+    Hydrator,
     Source,
     Predicate,
     Ranker,
@@ -34,18 +38,21 @@ pub enum StageKind {
 }
 
 impl StageKind {
-    /// The kind registry a stage's components come from.
-    pub fn role(self) -> Role {
+    /// The kind registry a stage's components come from (hydrators have
+    /// their own).
+    pub fn role(self) -> Option<Role> {
         match self {
-            StageKind::Source => Role::Source,
-            StageKind::Predicate | StageKind::Validation => Role::Predicate,
-            StageKind::Ranker => Role::Ranker,
-            StageKind::Transform | StageKind::ResultTransform => Role::Transform,
+            StageKind::Hydrator => None,
+            StageKind::Source => Some(Role::Source),
+            StageKind::Predicate | StageKind::Validation => Some(Role::Predicate),
+            StageKind::Ranker => Some(Role::Ranker),
+            StageKind::Transform | StageKind::ResultTransform => Some(Role::Transform),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
+            StageKind::Hydrator => "hydrator",
             StageKind::Source => "source",
             StageKind::Predicate => "predicate",
             StageKind::Ranker => "ranker",
@@ -423,32 +430,53 @@ struct StageParser<'a> {
 impl StageParser<'_> {
     fn check_params(&self, stage: &StageDef) -> Result<(), ParamError> {
         let params = stage.params.clone();
+        let registry = self.registry;
         let built = match stage.stage.role() {
-            Role::Source => self
-                .registry
+            Some(Role::Source) => registry
                 .sources
                 .get(&stage.kind)
                 .map(|k| (k.build)(params).map(drop)),
-            Role::Predicate => self
-                .registry
+            Some(Role::Predicate) => registry
                 .predicates
                 .get(&stage.kind)
                 .map(|k| (k.build)(params).map(drop)),
-            Role::Ranker => self
-                .registry
+            Some(Role::Ranker) => registry
                 .rankers
                 .get(&stage.kind)
                 .map(|k| (k.build)(params).map(drop)),
-            Role::Transform => self
-                .registry
+            Some(Role::Transform) => registry
                 .transforms
                 .get(&stage.kind)
                 .map(|k| (k.build)(params).map(drop)),
+            None => Err(format!("a flow file has no {} stages", stage.stage)),
         };
         built.map_err(|message| ParamError {
             field: None,
             message,
         })?
+    }
+
+    /// Every feature the stage reads needs a hydrator that provides it, and
+    /// `in_pool` needs the predicate it applies.
+    fn check_features(&self, stage: &StageDef) -> Result<(), ParamError> {
+        if stage.in_pool && self.registry.predicates.get(IN_POOL_KIND).is_err() {
+            return Err(ParamError::new(
+                "in_pool",
+                format!("needs the {IN_POOL_KIND:?} predicate kind, which this build lacks"),
+            ));
+        }
+        for feature in stage_reads(stage, self.registry) {
+            if self.registry.provider(feature).is_none() {
+                return Err(ParamError::new(
+                    "kind",
+                    format!(
+                        "{:?} reads feature {:?}, which no hydrator provides",
+                        stage.kind, feature.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn parse_all(&mut self, role: StageKind, tables: Vec<Spanned<RawTable>>) -> Vec<StageDef> {
@@ -475,10 +503,8 @@ impl StageParser<'_> {
             return None;
         };
         let known = match role.role() {
-            Role::Source => self.registry.sources.get(&kind).map(|_| ()),
-            Role::Predicate => self.registry.predicates.get(&kind).map(|_| ()),
-            Role::Ranker => self.registry.rankers.get(&kind).map(|_| ()),
-            Role::Transform => self.registry.transforms.get(&kind).map(|_| ()),
+            Some(r) => self.registry.info(r, &kind).map(drop),
+            None => Err(format!("a flow file has no {role} stages")),
         };
         if let Err(message) = known {
             fail(at("kind"), message);
@@ -567,7 +593,10 @@ impl StageParser<'_> {
         debug_assert!(ENVELOPE.iter().all(|k| !stage.params.contains_key(*k)));
         // Build once with the file's params: this is where each kind checks
         // its params, so every stage's problems are found in one pass.
-        if let Err(e) = self.check_params(&stage) {
+        if let Err(e) = self
+            .check_params(&stage)
+            .and_then(|()| self.check_features(&stage))
+        {
             let diagnostic = stage.diagnostic(self.file, &e);
             self.errors.push(diagnostic);
             return None;

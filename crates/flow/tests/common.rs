@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
+use feedmixer_flow::placement::{Placement, PlacementKind, Slot};
 use feedmixer_flow::{
-    Candidate, CandidateSource, ComponentError, ParamError, Params, Predicate, Ranker, Registry,
-    RequestContext, SourceInfo, SourceScores, Transform,
+    Candidate, CandidateSource, ComponentError, Cost, Feature, FeatureKey, FeatureMap, Fetched,
+    Hydrator, HydratorKind, Kind, NoParams, ParamError, Params, Predicate, Ranker, Registration,
+    Registry, RequestContext, SourceInfo, SourceScores, Transform,
 };
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use serde::Deserialize;
@@ -53,19 +54,20 @@ struct Fixed(FixedParams);
 
 #[async_trait]
 impl CandidateSource for Fixed {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
         if self.0.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.0.delay_ms)).await;
         }
         if self.0.fail {
             return Err(ComponentError("asked to fail".into()));
         }
-        Ok(self
+        let scores: SourceScores = self
             .0
             .posts
             .iter()
             .map(|&(i, s)| (ctx.graph.post_id(&uri(i)).expect("post"), s))
-            .collect())
+            .collect();
+        Ok(scores.into())
     }
 }
 
@@ -87,11 +89,6 @@ impl Predicate for MinScore {
             .collect())
     }
 }
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoParams {}
-impl Params for NoParams {}
 
 struct Sum;
 
@@ -147,16 +144,22 @@ pub fn registry() -> Registry {
     r.sources.add(Kind {
         name: "fixed",
         description: "fixed posts",
+        reads: &[],
+        params: NoParams::docs,
         build: |t| Ok(Arc::new(Fixed(FixedParams::from_table(t)?))),
     });
     r.predicates.add(Kind {
         name: "min_score",
         description: "drops low scores",
+        reads: &[],
+        params: NoParams::docs,
         build: |t| Ok(Arc::new(MinScore(MinScoreParams::from_table(t)?.min))),
     });
     r.rankers.add(Kind {
         name: "sum",
         description: "weighted sum",
+        reads: &[],
+        params: NoParams::docs,
         build: |t| {
             NoParams::from_table(t)?;
             Ok(Arc::new(Sum))
@@ -165,6 +168,8 @@ pub fn registry() -> Registry {
     r.transforms.add(Kind {
         name: "reverse",
         description: "reverses",
+        reads: &[],
+        params: NoParams::docs,
         build: |t| {
             NoParams::from_table(t)?;
             Ok(Arc::new(Reverse))
@@ -173,10 +178,147 @@ pub fn registry() -> Registry {
     r.transforms.add(Kind {
         name: "broken",
         description: "always fails",
+        reads: &[],
+        params: NoParams::docs,
         build: |t| {
             NoParams::from_table(t)?;
             Ok(Arc::new(Broken))
         },
     });
+    r
+}
+
+/// A feature for the hydrator tests: how many posts `counted` proposes.
+pub struct Count;
+
+impl Feature for Count {
+    type Value = u32;
+    const NAME: &'static str = "count";
+}
+
+/// How the `counter` hydrator behaves, given to it as a resource.
+pub struct CounterSetup {
+    pub count: u32,
+    pub delay_ms: u64,
+    pub fail: bool,
+}
+
+struct Counter(Arc<CounterSetup>);
+
+#[async_trait]
+impl Hydrator for Counter {
+    async fn hydrate(&self, _: &RequestContext) -> Result<FeatureMap, ComponentError> {
+        if self.0.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.0.delay_ms)).await;
+        }
+        if self.0.fail {
+            return Err(ComponentError("counter broke".into()));
+        }
+        let mut features = FeatureMap::new();
+        features.insert::<Count>(Arc::new(self.0.count));
+        Ok(features)
+    }
+}
+
+pub const COUNTER: HydratorKind = HydratorKind {
+    name: "counter",
+    description: "counts",
+    provides: &[FeatureKey::of::<Count>()],
+    cost: Cost::InProcess,
+    budget: Duration::from_millis(20),
+    build: |resources| Ok(Arc::new(Counter(resources.get::<CounterSetup>()?))),
+};
+
+const READS_COUNT: &[FeatureKey] = &[FeatureKey::of::<Count>()];
+
+/// Proposes posts p0..p(count-1), `count` from the `count` feature.
+struct Counted;
+
+#[async_trait]
+impl CandidateSource for Counted {
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
+        let n = ctx.feature::<Count>().copied().unwrap_or(0);
+        let scores: SourceScores = (0..n)
+            .map(|i| (ctx.graph.post_id(&uri(i)).expect("post"), 1.0))
+            .collect();
+        Ok(scores.into())
+    }
+}
+
+/// Places post p9 at the top and proposes nothing.
+struct Placer;
+
+#[async_trait]
+impl CandidateSource for Placer {
+    async fn fetch(&self, _: &RequestContext) -> Result<Fetched, ComponentError> {
+        Ok(Fetched {
+            scores: Vec::new(),
+            placements: vec![Placement {
+                post: uri(9),
+                slot: Slot::Top,
+                kind: PlacementKind::Pinned,
+            }],
+        })
+    }
+}
+
+/// Keeps even posts: the `in_pool` predicate of the test registry.
+struct EvenOnly;
+
+#[async_trait]
+impl Predicate for EvenOnly {
+    async fn keep(
+        &self,
+        ctx: &RequestContext,
+        c: &[Candidate],
+    ) -> Result<Vec<bool>, ComponentError> {
+        Ok(c.iter()
+            .map(|c| {
+                ctx.graph
+                    .post_uri(c.post)
+                    .ends_with(['0', '2', '4', '6', '8'])
+            })
+            .collect())
+    }
+}
+
+/// The test registry plus the hydrator kinds: `counted` (reads `count`),
+/// `placer`, and an `in_pool` that keeps even posts; with or without the
+/// `counter` hydrator that provides `count`.
+pub fn registry_with_features(with_counter: bool) -> Registry {
+    let mut r = registry();
+    r.sources.add(Kind {
+        name: "counted",
+        description: "reads count",
+        reads: READS_COUNT,
+        params: NoParams::docs,
+        build: |t| {
+            NoParams::from_table(t)?;
+            Ok(Arc::new(Counted))
+        },
+    });
+    r.sources.add(Kind {
+        name: "placer",
+        description: "places p9",
+        reads: &[],
+        params: NoParams::docs,
+        build: |t| {
+            NoParams::from_table(t)?;
+            Ok(Arc::new(Placer))
+        },
+    });
+    r.predicates.add(Kind {
+        name: "in_pool",
+        description: "even posts",
+        reads: &[],
+        params: NoParams::docs,
+        build: |t| {
+            NoParams::from_table(t)?;
+            Ok(Arc::new(EvenOnly))
+        },
+    });
+    if with_counter {
+        r.add(&Registration::Hydrator(COUNTER));
+    }
     r
 }

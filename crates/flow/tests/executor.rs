@@ -6,7 +6,7 @@ use std::path::Path;
 
 use feedmixer_flow::spec::FlowDef;
 use feedmixer_flow::spec::StageKind as Role;
-use feedmixer_flow::{Flow, Overrides, RequestContext};
+use feedmixer_flow::{Flow, Hydrators, Overrides, RequestContext};
 
 fn flow(text: &str) -> Flow {
     let registry = common::registry();
@@ -23,7 +23,7 @@ fn ctx() -> RequestContext {
 /// Post numbers of the result.
 async fn run(flow: &Flow) -> (Vec<String>, feedmixer_flow::FlowOutput) {
     let ctx = ctx();
-    let out = flow.run(&ctx).await;
+    let out = flow.run(&ctx, &Hydrators::none()).await;
     let posts = out
         .posts
         .iter()
@@ -282,7 +282,7 @@ kind = "reverse"
     );
     let mut ctx = ctx();
     ctx.explain = true;
-    let out = f.run(&ctx).await;
+    let out = f.run(&ctx, &Hydrators::none()).await;
     let posts: Vec<String> = out
         .posts
         .iter()
@@ -323,12 +323,16 @@ kind = "sum"
     );
     let mut ctx = ctx();
     ctx.explain = true;
-    let out = f.run(&ctx).await;
+    let out = f.run(&ctx, &Hydrators::none()).await;
     let predicate = &out.stages[1];
     assert_eq!(predicate.dropped.len(), 1);
     assert_eq!(ctx.graph.post_uri(predicate.dropped[0]), common::uri(2));
     ctx.explain = false;
-    assert!(f.run(&ctx).await.stages[1].dropped.is_empty());
+    assert!(
+        f.run(&ctx, &Hydrators::none()).await.stages[1]
+            .dropped
+            .is_empty()
+    );
 }
 
 #[tokio::test]

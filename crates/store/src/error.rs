@@ -50,6 +50,11 @@ pub enum StoreError {
     #[error("a feed pool cannot hold an empty post URI")]
     EmptyPostUri,
 
+    /// Special posts that break their bounds or name something other than
+    /// a post (the message names the entry).
+    #[error("invalid special posts: {0}")]
+    InvalidSpecialPosts(String),
+
     /// An interaction with no viewer or no item, which no backend keeps.
     #[error("invalid interaction: {0}")]
     InvalidInteraction(String),

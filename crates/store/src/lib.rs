@@ -72,8 +72,10 @@
 pub mod checks;
 mod embedded;
 mod error;
+mod feed_data;
 mod interactions;
 pub mod replay;
+mod special_posts;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -85,6 +87,7 @@ pub use error::StoreError;
 pub use feedmixer_atproto::LikeEvent;
 pub use interactions::{Interaction, InteractionLimits};
 pub use replay::{ReplayReport, replay};
+pub use special_posts::{MAX_SPECIAL_POSTS, MAX_SPONSORED_SLOT, SpecialPosts, Sponsored};
 
 /// One live like, borrowed from the store's scan buffer for the duration
 /// of a [`Store::scan_likes`] callback.
@@ -270,6 +273,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// The feeds that have a non-empty pool, sorted.
     async fn pool_feeds(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Feed `feed`'s special posts, as [`Store::set_special_posts`] left
+    /// them (`None`: never set, or unreadable, which is logged).
+    async fn special_posts(&self, feed: &str) -> Result<Option<SpecialPosts>, StoreError> {
+        special_posts::read(self, feed).await
+    }
+
+    /// Replaces feed `feed`'s special posts, durably. Posts that fail
+    /// [`SpecialPosts::validate`] are refused
+    /// ([`StoreError::InvalidSpecialPosts`]) and nothing is written.
+    async fn set_special_posts(&self, feed: &str, posts: &SpecialPosts) -> Result<(), StoreError> {
+        special_posts::write(self, feed, posts).await
+    }
+
+    /// The version of what operators set per feed (pools, special posts):
+    /// it changes whenever [`Store::mark_feed_data_changed`] is called, so
+    /// a replica that sees it move reloads them.
+    async fn feed_data_version(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        feed_data::version(self).await
+    }
+
+    /// Moves the feed data version after a change to a pool or special
+    /// posts; returns the new version.
+    async fn mark_feed_data_changed(&self) -> Result<Vec<u8>, StoreError> {
+        feed_data::mark_changed(self).await
+    }
 
     /// Adds a viewer's interactions, durably, keeping the bounded history
     /// [`InteractionLimits`] describes (`now_us` decides what expired). An

@@ -4,25 +4,23 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{Candidate, ComponentError, Params, Predicate, RequestContext};
-use serde::Deserialize;
+use feedmixer_flow::{
+    Candidate, ComponentError, Kind, NoParams, Params, Predicate, Registration, RequestContext,
+    register,
+};
 
 pub const KIND: Kind<dyn Predicate> = Kind {
     name: "already_liked",
     description: "Drops posts the viewer already liked",
+    reads: &[],
+    params: NoParams::docs,
     build: |table| {
-        AlreadyLikedParams::from_table(table)?;
+        NoParams::from_table(table)?;
         Ok(Arc::new(AlreadyLiked))
     },
 };
 
-/// No params: the table must be empty.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlreadyLikedParams {}
-
-impl Params for AlreadyLikedParams {}
+register!(Registration::Predicate(KIND));
 
 pub struct AlreadyLiked;
 

@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use feedmixer_atproto::is_did;
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{Candidate, ComponentError, ParamError, Params, Predicate, RequestContext};
+use feedmixer_flow::{
+    Candidate, ComponentError, Kind, ParamError, Params, Predicate, Registration, RequestContext,
+    params, register,
+};
 use feedmixer_graph::{LikeGraph, UserId};
 use rustc_hash::FxHashSet;
-use serde::Deserialize;
 
 pub const KIND: Kind<dyn Predicate> = Kind {
     name: "author_blocklist",
     description: "Drops posts whose author's DID is in `authors`",
+    reads: &[],
+    params: AuthorBlocklistParams::docs,
     build: |table| {
         Ok(Arc::new(AuthorBlocklist::new(
             AuthorBlocklistParams::from_table(table)?,
@@ -21,16 +24,16 @@ pub const KIND: Kind<dyn Predicate> = Kind {
     },
 };
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthorBlocklistParams {
-    /// DIDs of the authors whose posts are dropped.
-    pub authors: Vec<String>,
-}
+register!(Registration::Predicate(KIND));
 
-impl Params for AuthorBlocklistParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        match self.authors.iter().find(|did| !is_did(did)) {
+params! {
+    /// Whose posts are dropped.
+    pub struct AuthorBlocklistParams {
+        /// DIDs of the authors whose posts are dropped (a handle is an error).
+        authors: Vec<String> = Vec::new(), bounds "DIDs";
+    }
+    check(p) {
+        match p.authors.iter().find(|did| !is_did(did)) {
             Some(bad) => Err(ParamError::new("authors", format!("{bad:?} is not a DID"))),
             None => Ok(()),
         }

@@ -5,25 +5,25 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{Candidate, ComponentError, Params, Predicate, RequestContext};
-use serde::Deserialize;
+use feedmixer_flow::{
+    Candidate, ComponentError, FeatureKey, Kind, NoParams, Params, Predicate, Registration,
+    RequestContext, register,
+};
+
+use crate::features::feed_pool::FeedPool;
 
 pub const KIND: Kind<dyn Predicate> = Kind {
     name: "in_pool",
     description: "Keeps only posts in the feed's candidate pool",
+    reads: &[FeatureKey::of::<FeedPool>()],
+    params: NoParams::docs,
     build: |table| {
-        InPoolParams::from_table(table)?;
+        NoParams::from_table(table)?;
         Ok(Arc::new(InPool))
     },
 };
 
-/// No params: the table must be empty.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InPoolParams {}
-
-impl Params for InPoolParams {}
+register!(Registration::Predicate(KIND));
 
 pub struct InPool;
 
@@ -34,7 +34,7 @@ impl Predicate for InPool {
         ctx: &RequestContext,
         candidates: &[Candidate],
     ) -> Result<Vec<bool>, ComponentError> {
-        Ok(match &ctx.pool {
+        Ok(match ctx.feature::<FeedPool>() {
             None => vec![true; candidates.len()],
             Some(pool) => candidates
                 .iter()
@@ -48,7 +48,7 @@ impl Predicate for InPool {
 mod tests {
     use super::*;
     use crate::testing::{candidate, ctx, graph, post};
-    use feedmixer_flow::Pool;
+    use crate::features::feed_pool::Pool;
 
     #[tokio::test]
     async fn keeps_pool_posts_only_when_the_feed_has_a_pool() {
@@ -60,12 +60,12 @@ mod tests {
             InPool.keep(&c, &candidates).await.unwrap(),
             vec![true, true]
         );
-        c.pool = Some(Arc::new(Pool::new([b.clone()])));
+        c.features.insert::<FeedPool>(Arc::new(Pool::new([b.clone()])));
         assert_eq!(
             InPool.keep(&c, &candidates).await.unwrap(),
             vec![false, true]
         );
-        c.pool = Some(Arc::new(Pool::default()));
+        c.features.insert::<FeedPool>(Arc::new(Pool::default()));
         assert_eq!(
             InPool.keep(&c, &candidates).await.unwrap(),
             vec![false, false]

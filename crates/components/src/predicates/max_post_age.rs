@@ -4,17 +4,19 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{Candidate, ComponentError, ParamError, Params, Predicate, RequestContext};
+use feedmixer_flow::{
+    Candidate, ComponentError, Kind, Params, Predicate, Registration, RequestContext, params,
+    register,
+};
 use feedmixer_graph::post_created_secs;
-use serde::Deserialize;
 
 use crate::hours_to_secs;
 
 pub const KIND: Kind<dyn Predicate> = Kind {
     name: "max_post_age",
     description: "Drops posts created more than `max_age_hours` ago",
+    reads: &[],
+    params: MaxPostAgeParams::docs,
     build: |table| {
         Ok(Arc::new(MaxPostAge::new(MaxPostAgeParams::from_table(
             table,
@@ -22,24 +24,13 @@ pub const KIND: Kind<dyn Predicate> = Kind {
     },
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MaxPostAgeParams {
-    /// Posts older than this are dropped, hours.
-    pub max_age_hours: f64,
-}
+register!(Registration::Predicate(KIND));
 
-impl Default for MaxPostAgeParams {
-    fn default() -> Self {
-        MaxPostAgeParams {
-            max_age_hours: 72.0,
-        }
-    }
-}
-
-impl Params for MaxPostAgeParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("max_age_hours", self.max_age_hours, 0.1..=24.0 * 365.0)
+params! {
+    /// How old a post may be.
+    pub struct MaxPostAgeParams {
+        /// Posts older than this are dropped, hours.
+        max_age_hours: f64 = 72.0, in 0.1..=8760.0;
     }
 }
 
@@ -85,6 +76,7 @@ impl Predicate for MaxPostAge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use feedmixer_flow::ParamError;
     use crate::testing::{NOW, candidate, ctx, graph, post};
     use feedmixer_atproto::Tid;
 

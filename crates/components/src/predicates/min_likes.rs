@@ -4,33 +4,26 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{Candidate, ComponentError, ParamError, Params, Predicate, RequestContext};
-use serde::Deserialize;
+use feedmixer_flow::{
+    Candidate, ComponentError, Kind, Params, Predicate, Registration, RequestContext, params,
+    register,
+};
 
 pub const KIND: Kind<dyn Predicate> = Kind {
     name: "min_likes",
     description: "Drops posts with fewer than `min_likes` likes in the window",
+    reads: &[],
+    params: MinLikesParams::docs,
     build: |table| Ok(Arc::new(MinLikes(MinLikesParams::from_table(table)?))),
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MinLikesParams {
-    /// Fewest likes in the window a post needs, the author's own counted.
-    pub min_likes: usize,
-}
+register!(Registration::Predicate(KIND));
 
-impl Default for MinLikesParams {
-    fn default() -> Self {
-        MinLikesParams { min_likes: 1 }
-    }
-}
-
-impl Params for MinLikesParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("min_likes", self.min_likes, 1..=1_000_000)
+params! {
+    /// How many likes a post needs.
+    pub struct MinLikesParams {
+        /// Fewest likes in the window a post needs, the author's own counted.
+        min_likes: usize = 1, in 1..=1_000_000;
     }
 }
 
@@ -54,6 +47,7 @@ impl Predicate for MinLikes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use feedmixer_flow::ParamError;
     use crate::testing::{candidate, ctx, graph, post};
 
     fn build(text: &str) -> Result<Arc<dyn Predicate>, ParamError> {

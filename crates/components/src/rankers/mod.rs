@@ -1,9 +1,4 @@
-//! Rankers: combine source scores into one order.
+//! Rankers: combine source scores into one order. One file per kind, each registering
+//! itself.
 
-mod weighted_sum;
-
-use feedmixer_flow::Registry;
-
-pub(crate) fn register(registry: &mut Registry) {
-    registry.rankers.add(weighted_sum::KIND);
-}
+automod::dir!("src/rankers");

@@ -6,25 +6,23 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{Candidate, ComponentError, Params, Ranker, RequestContext, SourceInfo};
-use serde::Deserialize;
+use feedmixer_flow::{
+    Candidate, ComponentError, Kind, NoParams, Params, Ranker, Registration, RequestContext,
+    SourceInfo, register,
+};
 
 pub const KIND: Kind<dyn Ranker> = Kind {
     name: "weighted_sum",
     description: "Sum of each source's max-normalized score times the source's weight",
+    reads: &[],
+    params: NoParams::docs,
     build: |table| {
-        WeightedSumParams::from_table(table)?;
+        NoParams::from_table(table)?;
         Ok(Arc::new(WeightedSum))
     },
 };
 
-/// No params: weights live on the sources.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WeightedSumParams {}
-
-impl Params for WeightedSumParams {}
+register!(Registration::Ranker(KIND));
 
 pub struct WeightedSum;
 

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
-    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+    CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
+    SourceScores, params, register,
 };
 use feedmixer_graph::{DiscoveryParams, discovery_scores};
-use serde::Deserialize;
 
 use super::shared_list::SharedList;
 use crate::hours_to_secs;
@@ -19,6 +17,8 @@ use crate::hours_to_secs;
 pub const KIND: Kind<dyn CandidateSource> = Kind {
     name: "discovery",
     description: "Fresh posts with few but well-connected likers; the same for every viewer",
+    reads: &[],
+    params: DiscoverySourceParams::docs,
     build: |table| {
         Ok(Arc::new(Discovery::new(DiscoverySourceParams::from_table(
             table,
@@ -26,44 +26,26 @@ pub const KIND: Kind<dyn CandidateSource> = Kind {
     },
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DiscoverySourceParams {
-    /// Fewest likes a post needs, the author's own not counted.
-    pub min_likes: usize,
-    /// Most likes a post may have, the author's own not counted.
-    pub max_likes: usize,
-    /// Posts older than this are left out, hours.
-    pub max_age_hours: f64,
-    /// Half-life of the post-age decay, hours; 0: no decay.
-    pub half_life_hours: f64,
-    /// Candidates returned.
-    pub max_results: usize,
-    /// How long a computed list is reused, seconds.
-    pub refresh_secs: u32,
-}
+register!(Registration::Source(KIND));
 
-impl Default for DiscoverySourceParams {
-    fn default() -> Self {
-        DiscoverySourceParams {
-            min_likes: 2,
-            max_likes: 20,
-            max_age_hours: 24.0,
-            half_life_hours: 6.0,
-            max_results: 500,
-            refresh_secs: 60,
-        }
+params! {
+    /// Which fresh posts count and how fast their score decays.
+    pub struct DiscoverySourceParams {
+        /// Fewest likes a post needs, the author's own not counted.
+        min_likes: usize = 2, in 1..=10_000;
+        /// Most likes a post may have, the author's own not counted.
+        max_likes: usize = 20, bounds "min_likes..=100000";
+        /// Posts older than this are left out, hours.
+        max_age_hours: f64 = 24.0, in 0.1..=720.0;
+        /// Half-life of the post-age decay, hours; 0: no decay.
+        half_life_hours: f64 = 6.0, in 0.0..=720.0;
+        /// Candidates returned.
+        max_results: usize = 500, in 1..=10_000;
+        /// How long a computed list is reused, seconds.
+        refresh_secs: u32 = 60, in 0..=3600;
     }
-}
-
-impl Params for DiscoverySourceParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("min_likes", self.min_likes, 1..=10_000)?;
-        check_range("max_likes", self.max_likes, self.min_likes..=100_000)?;
-        check_range("max_age_hours", self.max_age_hours, 0.1..=24.0 * 30.0)?;
-        check_range("half_life_hours", self.half_life_hours, 0.0..=24.0 * 30.0)?;
-        check_range("max_results", self.max_results, 1..=10_000)?;
-        check_range("refresh_secs", self.refresh_secs, 0..=3600)
+    check(p) {
+        feedmixer_flow::params::check_range("max_likes", p.max_likes, p.min_likes..=100_000)
     }
 }
 
@@ -98,14 +80,15 @@ impl Discovery {
 
 #[async_trait]
 impl CandidateSource for Discovery {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone())
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
+        Ok(self.scores(ctx).as_ref().clone().into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use feedmixer_flow::ParamError;
     use crate::sources::testing::assert_list;
     use crate::testing::{NOW, ctx, graph, post};
 
@@ -166,7 +149,7 @@ mod tests {
         let g = early();
         let (fresh, lone, crowd) = (post("x", 1), post("z", 3), post("z", 4));
         let pair = (4f64.ln() + 3f64.ln()) / 2.0; // likers of degree 3 and 2
-        let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap();
+        let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap().scores;
         let expected = [
             (fresh.as_str(), pair * decay(1.0)),
             (TID_2H, pair * decay(2.0)),

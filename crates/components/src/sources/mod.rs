@@ -1,25 +1,7 @@
-//! Candidate sources.
+//! Candidate sources: one file per kind, each registering itself (and
+//! `shared_list`, the cache the viewer-independent ones share).
 
-mod discovery;
-mod pool;
-mod popular;
-mod shared_list;
-mod special_posts;
-mod trending;
-mod velocity;
-mod walk;
-
-use feedmixer_flow::Registry;
-
-pub(crate) fn register(registry: &mut Registry) {
-    registry.sources.add(walk::KIND);
-    registry.sources.add(trending::KIND);
-    registry.sources.add(popular::KIND);
-    registry.sources.add(velocity::KIND);
-    registry.sources.add(discovery::KIND);
-    registry.sources.add(pool::KIND);
-    registry.sources.add(special_posts::KIND);
-}
+automod::dir!("src/sources");
 
 #[cfg(test)]
 mod testing {

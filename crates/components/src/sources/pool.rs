@@ -9,44 +9,32 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
-    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+    CandidateSource, ComponentError, FeatureKey, Fetched, Kind, Params, Registration,
+    RequestContext, SourceScores, params, register,
 };
 use feedmixer_graph::post_created_secs;
-use serde::Deserialize;
 
+use crate::features::feed_pool::FeedPool;
 use crate::hours_to_secs;
 
 pub const KIND: Kind<dyn CandidateSource> = Kind {
     name: "pool",
     description: "The feed's candidate pool, freshest and most liked first",
+    reads: &[FeatureKey::of::<FeedPool>()],
+    params: PoolParams::docs,
     build: |table| Ok(Arc::new(PoolSource(PoolParams::from_table(table)?))),
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PoolParams {
-    /// Half-life of a post's freshness, hours.
-    pub half_life_hours: f64,
-    /// Candidates returned.
-    pub max_results: usize,
-}
+register!(Registration::Source(KIND));
 
-impl Default for PoolParams {
-    fn default() -> Self {
-        PoolParams {
-            half_life_hours: 24.0,
-            max_results: 500,
-        }
-    }
-}
-
-impl Params for PoolParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("half_life_hours", self.half_life_hours, 0.01..=24.0 * 365.0)?;
-        check_range("max_results", self.max_results, 1..=10_000)
+params! {
+    /// How pool posts are scored.
+    pub struct PoolParams {
+        /// Half-life of a post's freshness, hours.
+        half_life_hours: f64 = 24.0, in 0.01..=8760.0;
+        /// Candidates returned.
+        max_results: usize = 500, in 1..=10_000;
     }
 }
 
@@ -54,9 +42,9 @@ pub struct PoolSource(PoolParams);
 
 #[async_trait]
 impl CandidateSource for PoolSource {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
-        let Some(pool) = &ctx.pool else {
-            return Ok(Vec::new());
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
+        let Some(pool) = ctx.feature::<FeedPool>() else {
+            return Ok(Fetched::default());
         };
         let graph = &ctx.graph;
         let half_life = f64::from(hours_to_secs(self.0.half_life_hours).max(1));
@@ -72,7 +60,7 @@ impl CandidateSource for PoolSource {
             .collect();
         scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scores.truncate(self.0.max_results);
-        Ok(scores)
+        Ok(scores.into())
     }
 }
 
@@ -80,7 +68,7 @@ impl CandidateSource for PoolSource {
 mod tests {
     use super::*;
     use crate::testing::{ctx, graph, post};
-    use feedmixer_flow::Pool;
+    use crate::features::feed_pool::Pool;
 
     #[tokio::test]
     async fn scores_pool_posts_in_the_graph_by_likes_and_freshness() {
@@ -96,17 +84,17 @@ mod tests {
         let source = PoolSource(PoolParams::default());
         let mut c_ctx = ctx(&g, None);
         assert!(
-            source.fetch(&c_ctx).await.unwrap().is_empty(),
+            source.fetch(&c_ctx).await.unwrap().scores.is_empty(),
             "no pool, nothing"
         );
         let never_liked = "at://did:plc:x/app.bsky.feed.post/p9".to_string();
-        c_ctx.pool = Some(Arc::new(Pool::new([
+        c_ctx.features.insert::<FeedPool>(Arc::new(Pool::new([
             a.clone(),
             b.clone(),
             c.clone(),
             never_liked,
         ])));
-        let found = source.fetch(&c_ctx).await.unwrap();
+        let found = source.fetch(&c_ctx).await.unwrap().scores;
         let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(posts, vec![a.as_str(), b.as_str(), c.as_str()]);
         let decay_1h = (-1.0f64 / 24.0).exp2();

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
-    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+    CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
+    SourceScores, params, register,
 };
 use feedmixer_graph::recent_like_scores_with_floor;
-use serde::Deserialize;
 
 use super::shared_list::SharedList;
 use crate::hours_to_secs;
@@ -19,43 +17,26 @@ use crate::hours_to_secs;
 pub const KIND: Kind<dyn CandidateSource> = Kind {
     name: "popular",
     description: "Posts with the most likes over a long window (a week by default); the same for every viewer",
+    reads: &[],
+    params: PopularParams::docs,
     build: |table| Ok(Arc::new(Popular::new(PopularParams::from_table(table)?))),
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PopularParams {
-    /// Likes older than this do not count, hours.
-    pub window_hours: f64,
-    /// Half-life of a like's weight, hours; 0: every like counts 1.
-    pub half_life_hours: f64,
-    /// Fewest likes in the window (counted, not decayed) a post needs.
-    pub min_likes: usize,
-    /// Candidates returned.
-    pub max_results: usize,
-    /// How long a computed list is reused, seconds.
-    pub refresh_secs: u32,
-}
+register!(Registration::Source(KIND));
 
-impl Default for PopularParams {
-    fn default() -> Self {
-        PopularParams {
-            window_hours: 168.0,
-            half_life_hours: 0.0,
-            min_likes: 3,
-            max_results: 500,
-            refresh_secs: 300,
-        }
-    }
-}
-
-impl Params for PopularParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("window_hours", self.window_hours, 0.1..=24.0 * 30.0)?;
-        check_range("half_life_hours", self.half_life_hours, 0.0..=24.0 * 30.0)?;
-        check_range("min_likes", self.min_likes, 1..=100_000)?;
-        check_range("max_results", self.max_results, 1..=10_000)?;
-        check_range("refresh_secs", self.refresh_secs, 0..=3600)
+params! {
+    /// The popularity window, decay and floor.
+    pub struct PopularParams {
+        /// Likes older than this do not count, hours.
+        window_hours: f64 = 168.0, in 0.1..=720.0;
+        /// Half-life of a like's weight, hours; 0: every like counts 1.
+        half_life_hours: f64 = 0.0, in 0.0..=720.0;
+        /// Fewest likes in the window (counted, not decayed) a post needs.
+        min_likes: usize = 3, in 1..=100_000;
+        /// Candidates returned.
+        max_results: usize = 500, in 1..=10_000;
+        /// How long a computed list is reused, seconds.
+        refresh_secs: u32 = 300, in 0..=3600;
     }
 }
 
@@ -89,14 +70,15 @@ impl Popular {
 
 #[async_trait]
 impl CandidateSource for Popular {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone())
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
+        Ok(self.scores(ctx).as_ref().clone().into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use feedmixer_flow::ParamError;
     use crate::sources::testing::assert_list;
     use crate::testing::{NOW, ctx, graph, post};
 
@@ -141,7 +123,7 @@ mod tests {
     async fn counts_likes_over_the_week_above_the_floor() {
         let g = week();
         let (a, b, c) = (post("x", 1), post("y", 2), post("z", 3));
-        let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap();
+        let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap().scores;
         assert_list(&g, &found, &[(&a, 3.0)]);
         let found = popular("min_likes = 1").scores(&ctx(&g, None));
         assert_list(&g, &found, &[(&a, 3.0), (&b, 2.0), (&c, 1.0)]);

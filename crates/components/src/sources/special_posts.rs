@@ -8,13 +8,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use feedmixer_flow::placement::{Placement, PlacementKind, Slot};
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{CandidateSource, ComponentError, Params, RequestContext, SourceScores};
-use serde::Deserialize;
+use feedmixer_flow::{
+    CandidateSource, ComponentError, FeatureKey, Fetched, Kind, Params, Registration,
+    RequestContext, params, register,
+};
+
+use crate::features::special_posts::FeedSpecialPosts;
 
 pub const KIND: Kind<dyn CandidateSource> = Kind {
     name: "special_posts",
     description: "Places the feed's pinned, rotating and sponsored posts at fixed positions",
+    reads: &[FeatureKey::of::<FeedSpecialPosts>()],
+    params: SpecialPostsParams::docs,
     build: |table| {
         Ok(Arc::new(SpecialPostsSource(
             SpecialPostsParams::from_table(table)?,
@@ -22,36 +27,35 @@ pub const KIND: Kind<dyn CandidateSource> = Kind {
     },
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SpecialPostsParams {
-    pub pinned: bool,
-    pub rotating: bool,
-    pub sponsored: bool,
-}
+register!(Registration::Source(KIND));
 
-impl Default for SpecialPostsParams {
-    fn default() -> Self {
-        SpecialPostsParams {
-            pinned: true,
-            rotating: true,
-            sponsored: true,
-        }
+params! {
+    /// Which kinds of special posts this flow shows.
+    pub struct SpecialPostsParams {
+        /// Show the pinned posts.
+        pinned: bool = true;
+        /// Show the rotating post.
+        rotating: bool = true;
+        /// Show the sponsored posts.
+        sponsored: bool = true;
     }
 }
-
-impl Params for SpecialPostsParams {}
 
 pub struct SpecialPostsSource(SpecialPostsParams);
 
 #[async_trait]
 impl CandidateSource for SpecialPostsSource {
-    async fn fetch(&self, _ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
-        Ok(Vec::new())
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
+        Ok(Fetched {
+            scores: Vec::new(),
+            placements: self.placements(ctx),
+        })
     }
+}
 
+impl SpecialPostsSource {
     fn placements(&self, ctx: &RequestContext) -> Vec<Placement> {
-        let Some(special) = &ctx.special else {
+        let Some(special) = ctx.feature::<FeedSpecialPosts>() else {
             return Vec::new();
         };
         let mut placed = Vec::new();
@@ -87,15 +91,15 @@ impl CandidateSource for SpecialPostsSource {
 mod tests {
     use super::*;
     use crate::testing::{NOW, ctx, graph, post};
-    use feedmixer_flow::placement::{SpecialPosts, Sponsored};
+    use feedmixer_store::{SpecialPosts, Sponsored};
 
-    #[test]
-    fn places_what_the_feed_set_and_the_flow_wants() {
+    #[tokio::test]
+    async fn places_what_the_feed_set_and_the_flow_wants() {
         let g = graph(&[("u", &post("x", 1), 60)]);
         let mut c = ctx(&g, None);
         let all = SpecialPostsSource(SpecialPostsParams::default());
         assert!(all.placements(&c).is_empty(), "no special posts set");
-        c.special = Some(Arc::new(SpecialPosts {
+        c.features.insert::<FeedSpecialPosts>(Arc::new(SpecialPosts {
             pinned: vec!["at://p/app.bsky.feed.post/1".into()],
             rotating: vec![
                 "at://r/app.bsky.feed.post/1".into(),
@@ -107,7 +111,7 @@ mod tests {
                 post: "at://s/app.bsky.feed.post/1".into(),
             }],
         }));
-        let placed = all.placements(&c);
+        let placed = all.fetch(&c).await.unwrap().placements;
         let expected_rotating = if (NOW / 3600).is_multiple_of(2) {
             "at://r/app.bsky.feed.post/1"
         } else {

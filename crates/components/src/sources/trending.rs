@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
-    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+    CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
+    SourceScores, params, register,
 };
 use feedmixer_graph::recent_like_scores;
-use serde::Deserialize;
 
 use super::shared_list::SharedList;
 use crate::hours_to_secs;
@@ -19,39 +17,24 @@ use crate::hours_to_secs;
 pub const KIND: Kind<dyn CandidateSource> = Kind {
     name: "trending",
     description: "Posts with the most recent likes, time-decayed; the same for every viewer",
+    reads: &[],
+    params: TrendingParams::docs,
     build: |table| Ok(Arc::new(Trending::new(TrendingParams::from_table(table)?))),
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrendingParams {
-    /// Likes older than this do not count, hours.
-    pub window_hours: f64,
-    /// Half-life of a like's weight, hours.
-    pub half_life_hours: f64,
-    /// Candidates returned.
-    pub max_results: usize,
-    /// How long a computed list is reused, seconds.
-    pub refresh_secs: u32,
-}
+register!(Registration::Source(KIND));
 
-impl Default for TrendingParams {
-    fn default() -> Self {
-        TrendingParams {
-            window_hours: 6.0,
-            half_life_hours: 3.0,
-            max_results: 500,
-            refresh_secs: 30,
-        }
-    }
-}
-
-impl Params for TrendingParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("window_hours", self.window_hours, 0.1..=24.0 * 30.0)?;
-        check_range("half_life_hours", self.half_life_hours, 0.0..=24.0 * 30.0)?;
-        check_range("max_results", self.max_results, 1..=10_000)?;
-        check_range("refresh_secs", self.refresh_secs, 0..=3600)
+params! {
+    /// The trending window and decay.
+    pub struct TrendingParams {
+        /// Likes older than this do not count, hours.
+        window_hours: f64 = 6.0, in 0.1..=720.0;
+        /// Half-life of a like's weight, hours; 0: every like counts 1.
+        half_life_hours: f64 = 3.0, in 0.0..=720.0;
+        /// Candidates returned.
+        max_results: usize = 500, in 1..=10_000;
+        /// How long a computed list is reused, seconds.
+        refresh_secs: u32 = 30, in 0..=3600;
     }
 }
 
@@ -84,8 +67,8 @@ impl Trending {
 
 #[async_trait]
 impl CandidateSource for Trending {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone())
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
+        Ok(self.scores(ctx).as_ref().clone().into())
     }
 }
 
@@ -106,7 +89,7 @@ mod tests {
             ("u3", &old, 7 * 3600),
         ]);
         let source = Trending::new(TrendingParams::default());
-        let found = source.fetch(&ctx(&g, None)).await.unwrap();
+        let found = source.fetch(&ctx(&g, None)).await.unwrap().scores;
         let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(
             posts,

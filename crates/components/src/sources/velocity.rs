@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
-    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+    CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
+    SourceScores, params, register,
 };
 use feedmixer_graph::like_velocity_scores;
-use serde::Deserialize;
 
 use super::shared_list::SharedList;
 use crate::hours_to_secs;
@@ -19,40 +17,25 @@ use crate::hours_to_secs;
 pub const KIND: Kind<dyn CandidateSource> = Kind {
     name: "velocity",
     description: "Posts whose like rate is rising (latest window vs the one before); the same for every viewer",
+    reads: &[],
+    params: VelocityParams::docs,
     build: |table| Ok(Arc::new(Velocity::new(VelocityParams::from_table(table)?))),
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VelocityParams {
-    /// Length of each of the two compared windows, hours.
-    pub window_hours: f64,
-    /// Fewest likes in the latest window a post needs.
-    pub min_recent_likes: usize,
-    /// Candidates returned.
-    pub max_results: usize,
-    /// How long a computed list is reused, seconds.
-    pub refresh_secs: u32,
-}
+register!(Registration::Source(KIND));
 
-impl Default for VelocityParams {
-    fn default() -> Self {
-        VelocityParams {
-            window_hours: 1.0,
-            min_recent_likes: 3,
-            max_results: 500,
-            refresh_secs: 30,
-        }
-    }
-}
-
-impl Params for VelocityParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        // Two windows must fit in the graph's retention (7 days by default).
-        check_range("window_hours", self.window_hours, 0.1..=72.0)?;
-        check_range("min_recent_likes", self.min_recent_likes, 1..=100_000)?;
-        check_range("max_results", self.max_results, 1..=10_000)?;
-        check_range("refresh_secs", self.refresh_secs, 0..=3600)
+params! {
+    /// The two compared windows and the floor.
+    pub struct VelocityParams {
+        /// Length of each of the two compared windows, hours (both must fit
+        /// in the graph's retention).
+        window_hours: f64 = 1.0, in 0.1..=72.0;
+        /// Fewest likes in the latest window a post needs.
+        min_recent_likes: usize = 3, in 1..=100_000;
+        /// Candidates returned.
+        max_results: usize = 500, in 1..=10_000;
+        /// How long a computed list is reused, seconds.
+        refresh_secs: u32 = 30, in 0..=3600;
     }
 }
 
@@ -88,14 +71,15 @@ impl Velocity {
 
 #[async_trait]
 impl CandidateSource for Velocity {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone())
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
+        Ok(self.scores(ctx).as_ref().clone().into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use feedmixer_flow::ParamError;
     use crate::sources::testing::assert_list;
     use crate::testing::{NOW, ctx, graph, post};
 
@@ -154,7 +138,7 @@ mod tests {
     async fn rising_posts_in_standard_deviations() {
         let g = rising();
         let (x1, x2, y3, y4) = (post("x", 1), post("x", 2), post("y", 3), post("y", 4));
-        let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap();
+        let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap().scores;
         let x2_score = 3.0 / 2f64.sqrt();
         assert_list(&g, &found, &[(&x1, 3.0), (&x2, x2_score)]);
         let found = velocity("min_recent_likes = 2").scores(&ctx(&g, None));

@@ -4,21 +4,23 @@
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
-    CandidateSource, ComponentError, ParamError, Params, RequestContext, SourceScores,
+    CandidateSource, ComponentError, Fetched, Kind, Params, Registration,
+    RequestContext, params, register,
 };
 use feedmixer_graph::{ScratchPool, WalkParams, walk};
-use serde::Deserialize;
 
 use crate::hours_to_secs;
 
 pub const KIND: Kind<dyn CandidateSource> = Kind {
     name: "walk",
     description: "Posts liked by people who like what the viewer likes (LinkLonk 3-step walk)",
+    reads: &[],
+    params: WalkSourceParams::docs,
     build: |table| Ok(Arc::new(Walk::new(WalkSourceParams::from_table(table)?))),
 };
+
+register!(Registration::Source(KIND));
 
 /// One scratch per concurrent walk, shared by every walk source of the
 /// process: the scratch is sized by the graph, not by the flow.
@@ -33,61 +35,27 @@ const FLOORS: WalkCaps = WalkCaps {
     max_likes_per_coliker: 10,
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WalkSourceParams {
-    /// Viewer likes sampled, newest first.
-    pub max_likes: usize,
-    /// Likers visited per sampled post, newest first.
-    pub max_likers_per_post: usize,
-    /// Distinct co-likers kept.
-    pub max_colikers: usize,
-    /// Likes read per co-liker, newest first.
-    pub max_likes_per_coliker: usize,
-    /// Recency half-life of every step, hours.
-    pub half_life_hours: f64,
-    /// Exponent on 1/|likes of co-liker|: higher penalizes users who like everything.
-    pub specificity_power: f32,
-    /// Exponent on 1/|likers of shared post|: higher penalizes viral posts.
-    pub popularity_power: f32,
-    /// Final score x (distinct co-likers reaching the post)^this; 0 = off.
-    pub num_paths_power: f32,
-    /// Candidates returned.
-    pub max_results: usize,
-}
-
-impl Default for WalkSourceParams {
-    fn default() -> Self {
-        let d = WalkParams::default();
-        WalkSourceParams {
-            max_likes: d.max_likes,
-            max_likers_per_post: d.max_likers_per_post,
-            max_colikers: d.max_colikers,
-            max_likes_per_coliker: d.max_likes_per_coliker,
-            half_life_hours: f64::from(d.half_life_secs) / 3600.0,
-            specificity_power: d.specificity_power,
-            popularity_power: d.popularity_power,
-            num_paths_power: d.num_paths_power,
-            max_results: d.max_results,
-        }
-    }
-}
-
-impl Params for WalkSourceParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("max_likes", self.max_likes, 1..=10_000)?;
-        check_range("max_likers_per_post", self.max_likers_per_post, 1..=100_000)?;
-        check_range("max_colikers", self.max_colikers, 1..=1_000_000)?;
-        check_range(
-            "max_likes_per_coliker",
-            self.max_likes_per_coliker,
-            1..=100_000,
-        )?;
-        check_range("half_life_hours", self.half_life_hours, 0.01..=24.0 * 365.0)?;
-        check_range("specificity_power", self.specificity_power, 0.0..=4.0)?;
-        check_range("popularity_power", self.popularity_power, 0.0..=4.0)?;
-        check_range("num_paths_power", self.num_paths_power, 0.0..=4.0)?;
-        check_range("max_results", self.max_results, 1..=10_000)
+params! {
+    /// The walk's depth caps (Graze's defaults) and scoring knobs.
+    pub struct WalkSourceParams {
+        /// Viewer likes sampled, newest first.
+        max_likes: usize = WalkParams::default().max_likes, in 1..=10_000;
+        /// Likers visited per sampled post, newest first.
+        max_likers_per_post: usize = WalkParams::default().max_likers_per_post, in 1..=100_000;
+        /// Distinct co-likers kept.
+        max_colikers: usize = WalkParams::default().max_colikers, in 1..=1_000_000;
+        /// Likes read per co-liker, newest first.
+        max_likes_per_coliker: usize = WalkParams::default().max_likes_per_coliker, in 1..=100_000;
+        /// Recency half-life of every step, hours.
+        half_life_hours: f64 = f64::from(WalkParams::default().half_life_secs) / 3600.0, in 0.01..=8760.0;
+        /// Higher: users who like everything count less (exponent on 1/deg of a co-liker).
+        specificity_power: f32 = WalkParams::default().specificity_power, in 0.0..=4.0;
+        /// Higher: viral shared posts count less (exponent on 1/deg of a shared post).
+        popularity_power: f32 = WalkParams::default().popularity_power, in 0.0..=4.0;
+        /// Higher: posts reached by many co-likers rise (score x paths^this; 0 = off).
+        num_paths_power: f32 = WalkParams::default().num_paths_power, in 0.0..=4.0;
+        /// Candidates returned.
+        max_results: usize = WalkParams::default().max_results, in 1..=10_000;
     }
 }
 
@@ -151,9 +119,9 @@ impl Walk {
 
 #[async_trait]
 impl CandidateSource for Walk {
-    async fn fetch(&self, ctx: &RequestContext) -> Result<SourceScores, ComponentError> {
+    async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
         let Some(viewer) = ctx.viewer else {
-            return Ok(Vec::new());
+            return Ok(Fetched::default());
         };
         let params = self.walk_params(ctx.quality_factor);
         let graph = ctx.graph.clone();
@@ -162,6 +130,7 @@ impl CandidateSource for Walk {
         // the async workers so other requests keep flowing.
         tokio::task::spawn_blocking(move || walk(&graph, viewer, &params, now, &mut SCRATCH.get()))
             .await
+            .map(Fetched::from)
             .map_err(|e| ComponentError(format!("walk task failed: {e}")))
     }
 }
@@ -169,6 +138,7 @@ impl CandidateSource for Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use feedmixer_flow::ParamError;
     use crate::testing::{ctx, graph, post};
 
     fn build(text: &str) -> Result<Arc<dyn CandidateSource>, ParamError> {
@@ -222,11 +192,11 @@ mod tests {
             ("other", &c, 60),
         ]);
         let walk = build("").unwrap();
-        let found = walk.fetch(&ctx(&g, Some("me"))).await.unwrap();
+        let found = walk.fetch(&ctx(&g, Some("me"))).await.unwrap().scores;
         let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(posts, vec![b.as_str()]);
         assert!(
-            walk.fetch(&ctx(&g, None)).await.unwrap().is_empty(),
+            walk.fetch(&ctx(&g, None)).await.unwrap().scores.is_empty(),
             "anonymous: nothing"
         );
     }

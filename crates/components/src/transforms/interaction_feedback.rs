@@ -10,19 +10,21 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
 use feedmixer_flow::{
-    Candidate, ComponentError, Feedback, ParamError, Params, RequestContext, Transform,
+    Candidate, ComponentError, FeatureKey, Kind, Params, Registration, RequestContext, Transform,
+    params, register,
 };
 use feedmixer_graph::{LikeGraph, PostId};
 use rustc_hash::FxHashSet;
-use serde::Deserialize;
+
+use crate::features::viewer_feedback::{Feedback, ViewerFeedback};
 
 pub const KIND: Kind<dyn Transform> = Kind {
     name: "interaction_feedback",
     description: "Demotes authors the viewer asked less of, boosts authors and related posts \
                   the viewer asked more of, and re-sorts",
+    reads: &[FeatureKey::of::<ViewerFeedback>()],
+    params: InteractionFeedbackParams::docs,
     build: |table| {
         Ok(Arc::new(InteractionFeedback(
             InteractionFeedbackParams::from_table(table)?,
@@ -30,44 +32,25 @@ pub const KIND: Kind<dyn Transform> = Kind {
     },
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InteractionFeedbackParams {
-    pub less_author_factor: f32,
-    pub min_factor: f32,
-    pub more_author_factor: f32,
-    pub more_related_factor: f32,
-    /// Likers of each requested post followed, newest first.
-    pub max_related_likers: usize,
-    /// Likes of each of those likers read, newest first.
-    pub max_likes_per_liker: usize,
-    /// requestMore posts followed, newest first.
-    pub max_more_posts: usize,
-}
+register!(Registration::Transform(KIND));
 
-impl Default for InteractionFeedbackParams {
-    fn default() -> Self {
-        InteractionFeedbackParams {
-            less_author_factor: 0.5,
-            min_factor: 0.05,
-            more_author_factor: 1.5,
-            more_related_factor: 1.3,
-            max_related_likers: 100,
-            max_likes_per_liker: 50,
-            max_more_posts: 20,
-        }
-    }
-}
-
-impl Params for InteractionFeedbackParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("less_author_factor", self.less_author_factor, 0.0..=1.0)?;
-        check_range("min_factor", self.min_factor, 0.0..=1.0)?;
-        check_range("more_author_factor", self.more_author_factor, 1.0..=100.0)?;
-        check_range("more_related_factor", self.more_related_factor, 1.0..=100.0)?;
-        check_range("max_related_likers", self.max_related_likers, 0..=10_000)?;
-        check_range("max_likes_per_liker", self.max_likes_per_liker, 0..=10_000)?;
-        check_range("max_more_posts", self.max_more_posts, 0..=1_000)
+params! {
+    /// How strongly "show less / show more" moves posts.
+    pub struct InteractionFeedbackParams {
+        /// Factor on an author's posts per requestLess on one of them (compounding).
+        less_author_factor: f32 = 0.5, in 0.0..=1.0;
+        /// The lowest factor compounding requestLess reaches.
+        min_factor: f32 = 0.05, in 0.0..=1.0;
+        /// Factor on the posts of an author the viewer asked more of.
+        more_author_factor: f32 = 1.5, in 1.0..=100.0;
+        /// Factor on posts that likers of a requested post also liked.
+        more_related_factor: f32 = 1.3, in 1.0..=100.0;
+        /// Likers of each requested post followed, newest first.
+        max_related_likers: usize = 100, in 0..=10_000;
+        /// Likes of each of those likers read, newest first.
+        max_likes_per_liker: usize = 50, in 0..=10_000;
+        /// requestMore posts followed, newest first.
+        max_more_posts: usize = 20, in 0..=1_000;
     }
 }
 
@@ -119,7 +102,7 @@ impl Transform for InteractionFeedback {
         ctx: &RequestContext,
         candidates: &[Candidate],
     ) -> Result<Vec<Candidate>, ComponentError> {
-        let Some(feedback) = &ctx.feedback else {
+        let Some(feedback) = ctx.feature::<ViewerFeedback>() else {
             return Ok(candidates.to_vec());
         };
         let related = self.related(&ctx.graph, feedback);
@@ -191,7 +174,9 @@ mod tests {
         let t = InteractionFeedback(InteractionFeedbackParams::default());
         assert_eq!(t.transform(&context, &list).await.unwrap(), list);
 
-        context.feedback = Some(Arc::new(Feedback::new(&g, &history)));
+        context
+            .features
+            .insert::<ViewerFeedback>(Arc::new(Feedback::new(&g, &history)));
         let out = t.transform(&context, &list).await.unwrap();
         // z2: 0.7 * 1.5 = 1.05; w1: 0.8 * 1.3 = 1.04; y1 0.9; x1: 1.0 * 0.5.
         assert_eq!(uris(&g, &out), vec![z2, w1, y1, x1]);

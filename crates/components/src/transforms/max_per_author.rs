@@ -4,15 +4,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedmixer_flow::params::check_range;
-use feedmixer_flow::registry::Kind;
-use feedmixer_flow::{Candidate, ComponentError, ParamError, Params, RequestContext, Transform};
+use feedmixer_flow::{
+    Candidate, ComponentError, Kind, Params, Registration, RequestContext, Transform, params,
+    register,
+};
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
 
 pub const KIND: Kind<dyn Transform> = Kind {
     name: "max_per_author",
     description: "Keeps at most `max_per_author` posts of each author, best first",
+    reads: &[],
+    params: MaxPerAuthorParams::docs,
     build: |table| {
         Ok(Arc::new(MaxPerAuthor(MaxPerAuthorParams::from_table(
             table,
@@ -20,21 +22,13 @@ pub const KIND: Kind<dyn Transform> = Kind {
     },
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MaxPerAuthorParams {
-    pub max_per_author: usize,
-}
+register!(Registration::Transform(KIND));
 
-impl Default for MaxPerAuthorParams {
-    fn default() -> Self {
-        MaxPerAuthorParams { max_per_author: 3 }
-    }
-}
-
-impl Params for MaxPerAuthorParams {
-    fn validate(&self) -> Result<(), ParamError> {
-        check_range("max_per_author", self.max_per_author, 1..=1000)
+params! {
+    /// How many posts of one author a list keeps.
+    pub struct MaxPerAuthorParams {
+        /// Most posts of one author kept, the best ones.
+        max_per_author: usize = 3, in 1..=1000;
     }
 }
 

@@ -1,11 +1,4 @@
-//! Transforms: reshape a ranked list.
+//! Transforms: reshape a ranked list. One file per kind, each registering
+//! itself.
 
-mod interaction_feedback;
-mod max_per_author;
-
-use feedmixer_flow::Registry;
-
-pub(crate) fn register(registry: &mut Registry) {
-    registry.transforms.add(max_per_author::KIND);
-    registry.transforms.add(interaction_feedback::KIND);
-}
+automod::dir!("src/transforms");

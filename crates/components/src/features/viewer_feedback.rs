@@ -1,11 +1,33 @@
-//! A viewer's interactions (sendInteractions), resolved against the graph
-//! snapshot a request runs on, for components that filter what was seen
-//! and follow "show less / show more".
+//! `viewer_feedback`: what the viewer told feeds through sendInteractions
+//! (seen, show less, show more), resolved against the request's graph
+//! snapshot. Read by `not_seen`, `not_requested_less` and
+//! `interaction_feedback`.
+//!
+//! One store read per request that needs it: the verified viewer's
+//! history, newest first, no older than the kept window. Anonymous
+//! requests read nothing.
 
-use feedmixer_atproto::{AtUri, InteractionEvent};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use feedmixer_atproto::{AtUri, InteractionEvent, clock};
+use feedmixer_flow::{
+    ComponentError, Cost, Feature, FeatureKey, FeatureMap, Hydrator, HydratorKind, Registration,
+    RequestContext, register,
+};
 use feedmixer_graph::{LikeGraph, PostId, UserId};
-use feedmixer_store::Interaction;
+use feedmixer_store::{Interaction, InteractionLimits, Store};
 use rustc_hash::{FxHashMap, FxHashSet};
+
+/// The viewer's feedback; absent for anonymous viewers and viewers with
+/// no history.
+pub struct ViewerFeedback;
+
+impl Feature for ViewerFeedback {
+    type Value = Feedback;
+    const NAME: &'static str = "viewer_feedback";
+}
 
 /// What the viewer told feeds, in graph ids. Posts and authors the graph
 /// does not know cannot be candidates, so they are left out.
@@ -72,6 +94,46 @@ fn author(graph: &LikeGraph, post: Option<PostId>, uri: &str) -> Option<UserId> 
     }
 }
 
+register!(Registration::Hydrator(HydratorKind {
+    name: "viewer_feedback",
+    description: "The verified viewer's interaction history, resolved against the graph",
+    provides: &[FeatureKey::of::<ViewerFeedback>()],
+    cost: Cost::StoreRead,
+    budget: Duration::from_millis(250),
+    build: |resources| {
+        Ok(Arc::new(FeedbackHydrator {
+            store: resources.get::<dyn Store>()?,
+            limits: *resources.get::<InteractionLimits>()?,
+        }))
+    },
+}));
+
+/// Reads the viewer's history from the store.
+pub struct FeedbackHydrator {
+    store: Arc<dyn Store>,
+    limits: InteractionLimits,
+}
+
+#[async_trait]
+impl Hydrator for FeedbackHydrator {
+    async fn hydrate(&self, ctx: &RequestContext) -> Result<FeatureMap, ComponentError> {
+        let mut features = FeatureMap::new();
+        let Some(viewer) = ctx.viewer_did.as_deref() else {
+            return Ok(features);
+        };
+        let since = clock::now_us().saturating_sub(self.limits.ttl_us);
+        let history = self
+            .store
+            .interactions(viewer, since)
+            .await
+            .map_err(|e| ComponentError(format!("cannot read the viewer's history: {e}")))?;
+        if !history.is_empty() {
+            features.insert::<ViewerFeedback>(Arc::new(Feedback::new(&ctx.graph, &history)));
+        }
+        Ok(features)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +174,39 @@ mod tests {
         assert_eq!(feedback.more_posts, vec![id(b1)]);
         assert_eq!(feedback.more_authors[&graph.post_author(id(b1))], 1);
         assert_eq!(feedback.interactions, 5);
+    }
+
+    #[tokio::test]
+    async fn reads_the_verified_viewers_history_only() {
+        let (_dir, store) = feedmixer_store::testkit::open_temp();
+        let store: Arc<dyn Store> = Arc::new(store);
+        let post = "at://did:plc:a/app.bsky.feed.post/1";
+        let mut builder = GraphBuilder::new(0);
+        builder.add_like("did:plc:u", post, 10);
+        let graph = Arc::new(builder.build());
+        let now = clock::now_us();
+        let limits = InteractionLimits::default();
+        store
+            .add_interactions(
+                "did:plc:v",
+                &[at(now, InteractionEvent::Seen, post)],
+                limits,
+                now,
+            )
+            .await
+            .unwrap();
+        let hydrator = FeedbackHydrator { store, limits };
+        let ctx = RequestContext::new(graph, None, 0);
+        let anonymous = hydrator.hydrate(&ctx).await.unwrap();
+        assert!(anonymous.is_empty(), "anonymous: nothing read");
+        let viewer = ctx.clone().with_viewer_did(Some("did:plc:v"));
+        let features = hydrator.hydrate(&viewer).await.unwrap();
+        assert_eq!(
+            features.get::<ViewerFeedback>().map(|f| f.seen.len()),
+            Some(1)
+        );
+        let stranger = ctx.with_viewer_did(Some("did:plc:nobody"));
+        let features = hydrator.hydrate(&stranger).await.unwrap();
+        assert!(features.is_empty(), "no history: absent");
     }
 }
