@@ -3,7 +3,13 @@
 //! loses a file, so a new kind's file is all it takes.
 
 fn main() {
-    for dir in ["src/sources", "src/predicates", "src/rankers", "src/transforms", "src/features"] {
+    for dir in [
+        "src/sources",
+        "src/predicates",
+        "src/rankers",
+        "src/transforms",
+        "src/features",
+    ] {
         println!("cargo::rerun-if-changed={dir}");
     }
 }

@@ -69,15 +69,18 @@ fn every_param_table_is_the_declared_one() {
     if !section(&doc, "## Quality factor").is_some_and(|t| t.contains(&qf)) {
         wrong.push(format!("## Quality factor: expected this table:\n{qf}"));
     }
-    assert!(wrong.is_empty(), "docs/flows.md is out of date:\n\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "docs/flows.md is out of date:\n\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// The features table as the registry has it: each feature, its
 /// hydrator, what it costs, its budget and the kinds that read it.
 fn features_table(registry: &Registry) -> String {
-    let mut table = String::from(
-        "| feature | hydrator | cost | budget | read by |\n|---|---|---|---|---|\n",
-    );
+    let mut table =
+        String::from("| feature | hydrator | cost | budget | read by |\n|---|---|---|---|---|\n");
     for hydrator in registry.hydrators() {
         for feature in hydrator.provides {
             let mut readers: Vec<String> = registry

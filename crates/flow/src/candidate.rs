@@ -22,3 +22,18 @@ pub struct RankedPost {
     /// Which sources proposed the post: bit i for the flow's source i.
     pub sources: u64,
 }
+
+/// `candidates` with each score multiplied by `factor(candidate)`, re-sorted
+/// best first; stable, so equal scores keep their order. For transforms
+/// that lift or sink posts by a per-candidate factor.
+pub fn rescored(candidates: &[Candidate], factor: impl Fn(&Candidate) -> f32) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = candidates
+        .iter()
+        .map(|c| Candidate {
+            score: c.score * factor(c),
+            ..c.clone()
+        })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out
+}

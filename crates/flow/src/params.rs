@@ -330,7 +330,10 @@ mod tests {
         );
         assert!(NoParams::docs().is_empty());
         assert_eq!(toml_text(&0.05f32), "0.05");
-        assert_eq!((toml_text(&24.0f64), toml_text(&0.1f64)), ("24.0".into(), "0.1".into()));
+        assert_eq!(
+            (toml_text(&24.0f64), toml_text(&0.1f64)),
+            ("24.0".into(), "0.1".into())
+        );
         assert!(NoParams::from_table(table("x = 1")).is_err());
     }
 }

@@ -12,8 +12,8 @@ use feedmixer_flow::params::check_range;
 use feedmixer_flow::placement::{Placement, PlacementKind, Slot};
 use feedmixer_flow::{
     Candidate, CandidateSource, ComponentError, Cost, Feature, FeatureKey, FeatureMap, Fetched,
-    Hydrator, HydratorKind, Kind, NoParams, ParamError, Params, Predicate, Ranker, Registration,
-    Registry, RequestContext, SourceInfo, SourceScores, Transform,
+    Flow, FlowOutput, Hydrator, HydratorKind, Hydrators, Kind, NoParams, ParamError, Params,
+    Predicate, Ranker, Registration, Registry, RequestContext, SourceInfo, SourceScores, Transform,
 };
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use serde::Deserialize;
@@ -27,6 +27,19 @@ pub fn graph() -> Arc<LikeGraph> {
         assert!(b.add_like("did:plc:liker", &uri(i), NOW - 60));
     }
     Arc::new(b.build())
+}
+
+/// Runs `flow` on the test graph, anonymously: the result's post URIs and
+/// the run.
+pub async fn run(flow: &Flow, hydrators: &Hydrators) -> (Vec<String>, FlowOutput) {
+    let ctx = RequestContext::new(graph(), None, NOW);
+    let out = flow.run(&ctx, hydrators).await;
+    let posts = out
+        .posts
+        .iter()
+        .map(|p| ctx.graph.post_uri(p.post).to_string())
+        .collect();
+    (posts, out)
 }
 
 pub fn uri(i: u32) -> String {

@@ -20,16 +20,9 @@ fn ctx() -> RequestContext {
     RequestContext::new(common::graph(), None, common::NOW)
 }
 
-/// Post numbers of the result.
+/// The result's post URIs and the run.
 async fn run(flow: &Flow) -> (Vec<String>, feedmixer_flow::FlowOutput) {
-    let ctx = ctx();
-    let out = flow.run(&ctx, &Hydrators::none()).await;
-    let posts = out
-        .posts
-        .iter()
-        .map(|p| ctx.graph.post_uri(p.post).to_string())
-        .collect();
-    (posts, out)
+    common::run(flow, &Hydrators::none()).await
 }
 
 #[tokio::test]

@@ -7,10 +7,10 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{CounterSetup, registry_with_features, uri};
+use common::{CounterSetup, registry_with_features, run, uri};
 use feedmixer_flow::spec::FlowDef;
 use feedmixer_flow::spec::StageKind;
-use feedmixer_flow::{Flow, FlowOutput, Hydrators, Overrides, RequestContext, Resources};
+use feedmixer_flow::{Flow, Hydrators, Overrides, Resources};
 
 const COUNTED: &str = r#"
 [[sources]]
@@ -31,17 +31,6 @@ fn flow(text: &str) -> Flow {
 fn hydrators(setup: CounterSetup) -> Hydrators {
     let resources = Resources::new().with(Arc::new(setup));
     Hydrators::build(&registry_with_features(true), &resources).expect("hydrators build")
-}
-
-async fn run(flow: &Flow, hydrators: &Hydrators) -> (Vec<String>, FlowOutput) {
-    let ctx = RequestContext::new(common::graph(), None, common::NOW);
-    let out = flow.run(&ctx, hydrators).await;
-    let posts = out
-        .posts
-        .iter()
-        .map(|p| ctx.graph.post_uri(p.post).to_string())
-        .collect();
-    (posts, out)
 }
 
 fn setup(count: u32) -> CounterSetup {

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use feedmixer_flow::{
     ComponentError, Cost, Feature, FeatureKey, FeatureMap, Hydrator, HydratorKind, Registration,
@@ -20,6 +19,8 @@ use feedmixer_flow::{
 use feedmixer_graph::{LikeGraph, PostId};
 use feedmixer_store::Store;
 use rustc_hash::FxHashSet;
+
+use super::feed_mirror::FeedMirror;
 
 /// The feed's pool; absent when the feed has none (nothing is restricted).
 pub struct FeedPool;
@@ -77,14 +78,14 @@ register!(Registration::Hydrator(HydratorKind {
 /// Every feed's pool, mirrored from the store.
 pub struct PoolHydrator {
     store: Arc<dyn Store>,
-    pools: ArcSwap<BTreeMap<String, Arc<Pool>>>,
+    pools: FeedMirror<Pool>,
 }
 
 impl PoolHydrator {
     pub fn new(store: Arc<dyn Store>) -> Self {
         PoolHydrator {
             store,
-            pools: ArcSwap::from_pointee(BTreeMap::new()),
+            pools: FeedMirror::default(),
         }
     }
 }
@@ -93,11 +94,7 @@ impl PoolHydrator {
 impl Hydrator for PoolHydrator {
     async fn hydrate(&self, ctx: &RequestContext) -> Result<FeatureMap, ComponentError> {
         let mut features = FeatureMap::new();
-        if let Some(pool) = ctx
-            .feed
-            .as_deref()
-            .and_then(|feed| self.pools.load().get(feed).cloned())
-        {
+        if let Some(pool) = self.pools.get(ctx.feed.as_deref()) {
             features.insert::<FeedPool>(pool);
         }
         Ok(features)
@@ -112,17 +109,12 @@ impl Hydrator for PoolHydrator {
                     let posts = self.store.pool(&feed).await.map_err(failed)?;
                     pools.insert(feed, Arc::new(Pool::new(posts)));
                 }
-                self.pools.store(Arc::new(pools));
+                self.pools.replace(pools);
             }
             Reload::Feed(feed) => {
                 let posts = self.store.pool(feed).await.map_err(failed)?;
-                let mut pools = BTreeMap::clone(&self.pools.load());
-                if posts.is_empty() {
-                    pools.remove(feed);
-                } else {
-                    pools.insert(feed.to_string(), Arc::new(Pool::new(posts)));
-                }
-                self.pools.store(Arc::new(pools));
+                self.pools
+                    .set(feed, (!posts.is_empty()).then(|| Pool::new(posts)));
             }
         }
         Ok(())

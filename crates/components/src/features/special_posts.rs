@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use feedmixer_flow::{
     ComponentError, Cost, Feature, FeatureKey, FeatureMap, Hydrator, HydratorKind, Registration,
     Reload, RequestContext, register,
 };
 use feedmixer_store::{SpecialPosts, Store};
+
+use super::feed_mirror::FeedMirror;
 
 /// The feed's special posts; absent when none were set.
 pub struct FeedSpecialPosts;
@@ -44,15 +45,22 @@ register!(Registration::Hydrator(HydratorKind {
 /// Every configured feed's special posts, mirrored from the store.
 pub struct SpecialPostsHydrator {
     store: Arc<dyn Store>,
-    special: ArcSwap<BTreeMap<String, Arc<SpecialPosts>>>,
+    special: FeedMirror<SpecialPosts>,
 }
 
 impl SpecialPostsHydrator {
     pub fn new(store: Arc<dyn Store>) -> Self {
         SpecialPostsHydrator {
             store,
-            special: ArcSwap::from_pointee(BTreeMap::new()),
+            special: FeedMirror::default(),
         }
+    }
+
+    async fn stored(&self, feed: &str) -> Result<Option<SpecialPosts>, ComponentError> {
+        self.store
+            .special_posts(feed)
+            .await
+            .map_err(|e| ComponentError(e.to_string()))
     }
 }
 
@@ -60,33 +68,25 @@ impl SpecialPostsHydrator {
 impl Hydrator for SpecialPostsHydrator {
     async fn hydrate(&self, ctx: &RequestContext) -> Result<FeatureMap, ComponentError> {
         let mut features = FeatureMap::new();
-        if let Some(posts) = ctx
-            .feed
-            .as_deref()
-            .and_then(|feed| self.special.load().get(feed).cloned())
-        {
+        if let Some(posts) = self.special.get(ctx.feed.as_deref()) {
             features.insert::<FeedSpecialPosts>(posts);
         }
         Ok(features)
     }
 
     async fn reload(&self, scope: Reload<'_>) -> Result<(), ComponentError> {
-        let (mut special, feeds) = match scope {
-            Reload::All { feeds } => (BTreeMap::new(), feeds.to_vec()),
-            Reload::Feed(feed) => (BTreeMap::clone(&self.special.load()), vec![feed.to_string()]),
-        };
-        for feed in feeds {
-            let stored = self
-                .store
-                .special_posts(&feed)
-                .await
-                .map_err(|e| ComponentError(e.to_string()))?;
-            match stored {
-                Some(posts) => special.insert(feed, Arc::new(posts)),
-                None => special.remove(&feed),
-            };
+        match scope {
+            Reload::All { feeds } => {
+                let mut special = BTreeMap::new();
+                for feed in feeds {
+                    if let Some(posts) = self.stored(feed).await? {
+                        special.insert(feed.clone(), Arc::new(posts));
+                    }
+                }
+                self.special.replace(special);
+            }
+            Reload::Feed(feed) => self.special.set(feed, self.stored(feed).await?),
         }
-        self.special.store(Arc::new(special));
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use feedmixer_flow::candidate::rescored;
 use feedmixer_flow::{
     Candidate, ComponentError, FeatureKey, Kind, Params, Registration, RequestContext, Transform,
     params, register,
@@ -43,16 +44,9 @@ impl Transform for AuthorAffinity {
         let Some(affinity) = ctx.feature::<ViewerAuthorAffinity>() else {
             return Ok(candidates.to_vec());
         };
-        let mut out: Vec<Candidate> = candidates
-            .iter()
-            .map(|c| Candidate {
-                score: c.score * (1.0 + self.0.boost * affinity.get(c.author)),
-                ..c.clone()
-            })
-            .collect();
-        // Stable: equal scores keep the ranker's order.
-        out.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(out)
+        Ok(rescored(candidates, |c| {
+            1.0 + self.0.boost * affinity.get(c.author)
+        }))
     }
 }
 

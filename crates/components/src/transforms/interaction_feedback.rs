@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use feedmixer_flow::candidate::rescored;
 use feedmixer_flow::{
     Candidate, ComponentError, FeatureKey, Kind, Params, Registration, RequestContext, Transform,
     params, register,
@@ -106,16 +107,7 @@ impl Transform for InteractionFeedback {
             return Ok(candidates.to_vec());
         };
         let related = self.related(&ctx.graph, feedback);
-        let mut out: Vec<Candidate> = candidates
-            .iter()
-            .map(|c| Candidate {
-                score: c.score * self.factor(feedback, &related, c),
-                ..c.clone()
-            })
-            .collect();
-        // Stable: equal scores keep the ranker's order.
-        out.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(out)
+        Ok(rescored(candidates, |c| self.factor(feedback, &related, c)))
     }
 }
 
