@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod ingest_lease;
+mod kinds;
 mod progress;
 mod replay;
 mod serve;
@@ -58,8 +59,9 @@ enum Command {
         #[arg(long, default_value = "config/feedmixer.toml")]
         config: PathBuf,
     },
-    /// List the component kinds flows can use.
-    Kinds,
+    /// List the component kinds flows can use and the hydrators behind
+    /// the features they read; with a kind, its params.
+    Kinds { kind: Option<String> },
 }
 
 fn main() -> ExitCode {
@@ -78,12 +80,7 @@ fn main() -> ExitCode {
             flows,
             config,
         } => show::run(feed.as_deref(), preset.as_deref(), &flows, &config),
-        Command::Kinds => {
-            for (role, kind, description) in feedmixer_components::registry().describe() {
-                println!("{:<10} {kind:<16} {description}", role.as_str());
-            }
-            Ok(())
-        }
+        Command::Kinds { kind } => kinds::run(kind.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

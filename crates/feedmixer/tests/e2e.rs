@@ -508,6 +508,27 @@ fn flows_prints_the_resolved_flow_of_a_feed() {
     assert!(!out.status.success());
 }
 
+#[test]
+fn kinds_lists_kinds_and_hydrators_and_shows_a_kinds_params() {
+    let out = feedmixer_ok(&["kinds"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in ["source     walk", "predicate  in_pool", "hydrator   viewer_feedback"] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let out = feedmixer_ok(&["kinds", "walk"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("  max_likes = 500 in 1..=10000  # Viewer likes sampled"), "{text}");
+    let out = feedmixer_ok(&["kinds", "not_seen"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("reads feature viewer_feedback (hydrator viewer_feedback)"),
+        "{text}"
+    );
+    let out = feedmixer(&["kinds", "nope"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown kind \"nope\""));
+}
+
 #[tokio::test]
 async fn a_curated_feed_shows_only_its_pool_and_operators_change_the_pool() {
     let dir = tempfile::tempdir().unwrap();
