@@ -24,11 +24,6 @@ pub const GRAPH_USERS: &str = "feedmixer_graph_users";
 pub const GRAPH_POSTS: &str = "feedmixer_graph_posts";
 pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
 pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
-/// 1 while the store answers, 0 while it cannot be reached.
-pub const STORE_UP: &str = "feedmixer_store_up";
-/// Store calls a request went on without, by `op` and `outcome` (`error`,
-/// `timeout`, `skipped`: the store was known to be down).
-pub const STORE_ERRORS: &str = "feedmixer_store_request_errors_total";
 /// Requests answered from a cached ranked list vs recomputed, by `result`.
 pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
 /// Reloads of flows and feeds by `result` (`ok`, `error`: rejected, the
@@ -89,9 +84,9 @@ pub async fn track(request: Request, next: Next) -> Response {
 /// alert rules against the code.
 pub const ALL: [&str; 36] = [
     HTTP_REQUESTS,
-    STORE_ERRORS,
+    feedmixer_store::metrics::STORE_ERRORS,
     crate::prune::PRUNED,
-    STORE_UP,
+    feedmixer_store::metrics::STORE_UP,
     HTTP_DURATION,
     READY,
     GRAPH_USERS,
@@ -135,14 +130,6 @@ pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_POSTS).set(graph.num_posts() as f64);
     gauge!(GRAPH_LIKES).set(graph.num_likes() as f64);
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
-}
-
-pub fn store_error(op: &'static str, outcome: &'static str) {
-    counter!(STORE_ERRORS, "op" => op, "outcome" => outcome).increment(1);
-}
-
-pub fn store_up(up: bool) {
-    gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 pub fn session_lookup(result: &'static str) {

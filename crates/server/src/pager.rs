@@ -11,7 +11,6 @@
 //! cursor's offset (counted as `expired`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -20,7 +19,7 @@ use feedmixer_flow::placement::ListItem;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-use feedmixer_store::{Store, StoreError};
+use feedmixer_store::{Store, StoreHealth};
 use moka::sync::Cache;
 
 use crate::config::SessionConfig;
@@ -165,56 +164,11 @@ pub struct Sessions {
     served: Cache<u64, Served>,
 }
 
-/// Whether the store answers, shared by everything that calls it on the
-/// request path: while it does not, those calls are skipped rather than
-/// left to time out one by one.
-#[derive(Clone, Default)]
-pub struct StoreHealth(Arc<AtomicBool>);
-
-impl StoreHealth {
-    pub fn new() -> Self {
-        StoreHealth(Arc::new(AtomicBool::new(true)))
-    }
-
-    pub fn is_up(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-
-    /// Sets the state; returns the previous one.
-    pub fn set(&self, up: bool) -> bool {
-        self.0.swap(up, Ordering::AcqRel)
-    }
-
-    /// Runs a store call on the request path: skipped while the store is
-    /// down, bounded by [`REQUEST_STORE_TIMEOUT`]; a failure is logged and
-    /// is `None`, and the caller carries on without the value.
-    pub async fn call<T>(
-        &self,
-        op: &'static str,
-        call: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Option<T> {
-        if !self.is_up() {
-            crate::metrics::store_error(op, "skipped");
-            return None;
-        }
-        match tokio::time::timeout(REQUEST_STORE_TIMEOUT, call).await {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                crate::metrics::store_error(op, "error");
-                tracing::warn!(op, error = %e, "store call failed; going on without it");
-                None
-            }
-            Err(_) => {
-                crate::metrics::store_error(op, "timeout");
-                tracing::warn!(op, "store call timed out; going on without it");
-                None
-            }
-        }
-    }
-}
-
-/// The longest a request waits on one store call.
-pub const REQUEST_STORE_TIMEOUT: Duration = Duration::from_millis(250);
+/// The `op`s of the store calls sessions make, as [`StoreHealth`] counts
+/// their failures.
+const STORE_LIST: &str = "store_list";
+const STORE_SERVED: &str = "store_served";
+const READ_CURSOR_STATE: &str = "read_cursor_state";
 
 impl Sessions {
     pub fn new(
@@ -225,6 +179,7 @@ impl Sessions {
     ) -> Self {
         let list_ttl = Duration::from_secs(config.ttl_secs);
         let served_ttl = Duration::from_secs(config.served_ttl_secs);
+        health.register_ops(&[STORE_LIST, STORE_SERVED, READ_CURSOR_STATE]);
         Sessions {
             store,
             health,
@@ -257,7 +212,7 @@ impl Sessions {
             let bytes = codec::encode_session(&session);
             self.health
                 .call(
-                    "store_list",
+                    STORE_LIST,
                     self.store.cache_set(&list_key(id), &bytes, self.list_ttl),
                 )
                 .await;
@@ -298,7 +253,7 @@ impl Sessions {
         let bytes = codec::encode_served(&served);
         self.health
             .call(
-                "store_served",
+                STORE_SERVED,
                 self.store
                     .cache_set(&served_key(id), &bytes, self.served_ttl),
             )
@@ -318,7 +273,7 @@ impl Sessions {
 
     async fn read(&self, key: &str) -> Option<Vec<u8>> {
         self.health
-            .call("read_cursor_state", self.store.cache_get(key))
+            .call(READ_CURSOR_STATE, self.store.cache_get(key))
             .await
             .flatten()
     }

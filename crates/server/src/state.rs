@@ -11,12 +11,12 @@ use feedmixer_flow::{Catalog, Feedback, Pool, Registry};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_identity::Verifier;
 use feedmixer_ingest::IngestStatus;
-use feedmixer_store::{Store, StoreError};
+use feedmixer_store::{Store, StoreError, StoreHealth};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use crate::config::ServiceConfig;
-use crate::pager::{CursorKey, Sessions, StoreHealth};
+use crate::pager::{CursorKey, Sessions};
 
 /// The store's meta key holding a feed's special posts (JSON).
 fn special_posts_key(feed: &str) -> String {
@@ -26,6 +26,10 @@ fn special_posts_key(feed: &str) -> String {
 /// The meta key that changes (to a random value) whenever an operator
 /// changes a feed's pool or special posts, so every replica reloads them.
 const FEED_DATA_VERSION_KEY: &str = "feed_data_version";
+
+/// The `op` of the interaction-history read, as [`StoreHealth`] counts its
+/// failures.
+const READ_INTERACTIONS: &str = "read_interactions";
 
 /// Shared server state. The graph and the catalog are swapped whole, so a
 /// request sees one consistent snapshot of each.
@@ -67,6 +71,7 @@ impl AppState {
     ) -> Self {
         crate::metrics::set_ready(false);
         let store_health = StoreHealth::new();
+        store_health.register_ops(&[READ_INTERACTIONS]);
         AppState {
             sessions: Sessions::new(
                 &config.sessions,
@@ -99,7 +104,6 @@ impl AppState {
         self.graph.store(Arc::new(graph));
         self.ready.store(true, Ordering::Release);
         crate::metrics::set_ready(true);
-        crate::metrics::store_up(self.store_reachable());
     }
 
     /// Loads what operators set per feed: candidate pools and the special
@@ -218,7 +222,7 @@ impl AppState {
         let since = crate::serve_feed::now_us().saturating_sub(limits.ttl_us);
         let history = self
             .store_health
-            .call("read_interactions", self.store.interactions(viewer, since))
+            .call(READ_INTERACTIONS, self.store.interactions(viewer, since))
             .await?;
         (!history.is_empty()).then(|| Arc::new(Feedback::new(graph, &history)))
     }
@@ -234,7 +238,6 @@ impl AppState {
                 tracing::warn!("the store is unreachable; serving from the graph and cached state");
             }
         }
-        crate::metrics::store_up(reachable);
     }
 
     pub fn store_reachable(&self) -> bool {

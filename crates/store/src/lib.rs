@@ -11,6 +11,10 @@
 //! posts the feed may show, as operators set them through
 //! [`Store::update_pool`].
 //!
+//! The request path calls the store through [`StoreHealth`]: each call
+//! bounded, skipped while the store is known to be down, its failures
+//! counted (the crate's metric names are in [`metrics`]).
+//!
 //! # Semantics every backend keeps
 //!
 //! Jetstream delivers at least once, a replay window overlaps what is
@@ -72,7 +76,9 @@
 pub mod checks;
 mod embedded;
 mod error;
+mod health;
 mod interactions;
+pub mod metrics;
 pub mod replay;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -83,6 +89,7 @@ use std::time::Duration;
 pub use embedded::{DATABASE_FILE, EmbeddedStore};
 pub use error::StoreError;
 pub use feedmixer_atproto::LikeEvent;
+pub use health::{REQUEST_STORE_TIMEOUT, StoreHealth};
 pub use interactions::{Interaction, InteractionLimits};
 pub use replay::{ReplayReport, replay};
 
