@@ -1,14 +1,10 @@
-//! Metric names of the HTTP layer and the graph, the Prometheus recorder,
-//! and the middleware that counts requests by matched route.
+//! Metric names of the HTTP layer and the graph, and the Prometheus
+//! recorder.
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use feedmixer_graph::LikeGraph;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// HTTP requests by `route` (the matched pattern, never the raw path) and `status`.
@@ -54,7 +50,7 @@ pub fn install() -> PrometheusHandle {
                 // A full match wins over the suffix: rebuilds of big graphs
                 // take longer than any request.
                 .set_buckets_for_metric(
-                    Matcher::Full(crate::refresh::GRAPH_REBUILD_DURATION.into()),
+                    Matcher::Full(crate::runtime::refresh::GRAPH_REBUILD_DURATION.into()),
                     &REBUILD_BUCKETS,
                 )
                 .expect("buckets are not empty")
@@ -66,26 +62,12 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// Counts and times every request under its matched route.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    histogram!(HTTP_DURATION, "route" => route.clone()).record(started.elapsed().as_secs_f64());
-    counter!(HTTP_REQUESTS, "route" => route, "status" => status).increment(1);
-    response
-}
-
 /// Every metric name this process exports, for checks of dashboards and
 /// alert rules against the code.
 pub const ALL: [&str; 36] = [
     HTTP_REQUESTS,
     feedmixer_store::metrics::STORE_ERRORS,
-    crate::prune::PRUNED,
+    crate::runtime::prune::PRUNED,
     feedmixer_store::metrics::STORE_UP,
     HTTP_DURATION,
     READY,
@@ -95,10 +77,10 @@ pub const ALL: [&str; 36] = [
     GRAPH_MEMORY,
     SESSION_LOOKUPS,
     CONFIG_RELOADS,
-    crate::refresh::GRAPH_REBUILDS,
-    crate::refresh::GRAPH_REBUILD_DURATION,
-    crate::viewer::VIEWER_AUTH,
-    crate::routes::interactions::INTERACTIONS,
+    crate::runtime::refresh::GRAPH_REBUILDS,
+    crate::runtime::refresh::GRAPH_REBUILD_DURATION,
+    crate::http::viewer::VIEWER_AUTH,
+    crate::http::routes::interactions::INTERACTIONS,
     feedmixer_identity::DID_RESOLUTIONS,
     feedmixer_identity::DID_RESOLUTION_DURATION,
     feedmixer_identity::DID_CACHE_LOOKUPS,

@@ -23,7 +23,7 @@ use feedmixer_store::{Store, StoreHealth};
 use moka::sync::Cache;
 
 use crate::config::SessionConfig;
-use crate::error::XrpcError;
+use crate::http::error::XrpcError;
 
 /// A ranked list being paged through.
 #[derive(Debug)]

@@ -8,10 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use feedmixer_flow::placement::{ListItem, place};
 use feedmixer_flow::{Overrides, RequestContext};
 
-use crate::error::XrpcError;
+use crate::AppState;
+use crate::http::error::XrpcError;
 use crate::metrics::session_lookup;
 use crate::pager::{Cursor, CursorScope, Served, Session, served_hash};
-use crate::state::AppState;
 use rustc_hash::FxHashSet;
 
 /// `limit` when the request gives none, and its bounds.

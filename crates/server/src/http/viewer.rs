@@ -12,9 +12,9 @@ use axum::http::header::AUTHORIZATION;
 use feedmixer_identity::{AuthError, bearer_token};
 use metrics::counter;
 
-use crate::error::XrpcError;
+use crate::AppState;
+use crate::http::error::XrpcError;
 use crate::serve_feed::now_secs;
-use crate::state::AppState;
 
 /// Verification outcomes by `outcome`: `anonymous` (no token), `verified`,
 /// `invalid` (refused with 401), `unavailable` (served anonymously).

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use metrics::counter;
 
+use crate::AppState;
 use crate::serve_feed::now_us;
-use crate::state::AppState;
 
 /// What pruning removed, by `what` (`likes`, `tombstones`, `accounts`).
 pub const PRUNED: &str = "feedmixer_pruned_total";

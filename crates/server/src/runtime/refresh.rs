@@ -17,9 +17,9 @@ use feedmixer_graph::{GraphChange, LikeGraph};
 use feedmixer_store::{Changes, StoreError};
 use metrics::{counter, histogram};
 
-use crate::bootstrap::load_graph;
+use crate::AppState;
+use crate::runtime::bootstrap::load_graph;
 use crate::serve_feed::now_secs;
-use crate::state::AppState;
 
 /// Graph updates by `kind` (`update`: changes applied; `rebuild`: from
 /// the store) and `result` (`ok`, `error`).

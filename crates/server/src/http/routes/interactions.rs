@@ -17,9 +17,9 @@ use metrics::counter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::XrpcError;
-use crate::state::AppState;
-use crate::viewer::{Viewer, authenticate};
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::viewer::{Viewer, authenticate};
 
 pub const METHOD: &str = "app.bsky.feed.sendInteractions";
 /// Interactions received, by `event` (the lexicon name, or `unknown` for

@@ -11,10 +11,10 @@ use feedmixer_atproto::is_did;
 use feedmixer_flow::Overrides;
 use serde::Deserialize;
 
-use crate::error::XrpcError;
-use crate::routes::SkeletonPage;
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::SkeletonPage;
 use crate::serve_feed::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest, page};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,8 +11,9 @@ use feedmixer_atproto::AtUri;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::XrpcError;
-use crate::state::AppState;
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::known_feed;
 
 /// Posts one update may name, added and removed together.
 const MAX_POSTS_PER_UPDATE: usize = 10_000;
@@ -27,14 +28,6 @@ pub struct PoolUpdate {
     /// The pool becomes exactly `add` (then `remove` applies).
     #[serde(default)]
     replace: bool,
-}
-
-pub(crate) fn known_feed(state: &AppState, feed: &str) -> Result<(), XrpcError> {
-    if state.catalog.load().feed(feed).is_some() {
-        Ok(())
-    } else {
-        Err(XrpcError::unknown_feed(feed))
-    }
 }
 
 pub async fn get_pool(

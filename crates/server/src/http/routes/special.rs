@@ -9,9 +9,9 @@ use axum::extract::{Path, State};
 use feedmixer_atproto::AtUri;
 use feedmixer_flow::placement::SpecialPosts;
 
-use crate::error::XrpcError;
-use crate::routes::pool::known_feed;
-use crate::state::AppState;
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::known_feed;
 
 pub async fn get_special(
     State(state): State<Arc<AppState>>,

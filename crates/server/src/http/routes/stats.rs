@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use crate::AppState;
 
 pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
     let graph = state.graph.load();
