@@ -133,8 +133,8 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     let viewer = request.viewer.and_then(|did| graph.user_id(did));
     let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
     ctx.explain = request.explain;
-    ctx.pool = state.pool(request.feed);
-    ctx.special = state.special(request.feed);
+    ctx.pool = state.feed_data.pool(request.feed);
+    ctx.special = state.feed_data.special(request.feed);
     if let Some(did) = request.viewer {
         ctx.feedback = state.feedback(&graph, did).await;
     }

@@ -70,7 +70,8 @@ pub async fn update_pool(
         .await
         .map_err(XrpcError::internal)?;
     state
-        .reload_pool(&feed)
+        .feed_data
+        .pool_changed(&feed)
         .await
         .map_err(XrpcError::internal)?;
     Ok(Json(json!({

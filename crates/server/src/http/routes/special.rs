@@ -18,7 +18,10 @@ pub async fn get_special(
     Path(feed): Path<String>,
 ) -> Result<Json<SpecialPosts>, XrpcError> {
     known_feed(&state, &feed)?;
-    let posts = state.special(&feed).map(|p| SpecialPosts::clone(&p));
+    let posts = state
+        .feed_data
+        .special(&feed)
+        .map(|p| SpecialPosts::clone(&p));
     Ok(Json(posts.unwrap_or_default()))
 }
 
@@ -33,6 +36,7 @@ pub async fn put_special(
         .validate(|uri| AtUri::parse(uri).is_ok_and(|u| u.is_post()))
         .map_err(XrpcError::invalid_request)?;
     state
+        .feed_data
         .set_special(&feed, posts.clone())
         .await
         .map_err(XrpcError::internal)?;
