@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_flow::Catalog;
 use feedmixer_identity::{DidResolver, ResolverConfig, Verifier};
 use feedmixer_ingest::IngestConfig;
@@ -15,7 +16,6 @@ use feedmixer_server::runtime::bootstrap::load_graph;
 use feedmixer_server::runtime::prune::keep_store_pruned;
 use feedmixer_server::runtime::refresh::keep_graph_current;
 use feedmixer_server::runtime::reload::{self, ConfigPaths};
-use feedmixer_server::serve_feed::now_secs;
 use feedmixer_server::{AppState, ServiceConfig, serve};
 use std::time::Duration;
 use tokio::sync::watch;

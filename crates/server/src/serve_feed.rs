@@ -3,8 +3,8 @@
 //! cut the page, mint the next cursor.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_flow::placement::{ListItem, place};
 use feedmixer_flow::{Overrides, RequestContext};
 
@@ -217,17 +217,4 @@ async fn cut(
         cursor,
         explain: None,
     }
-}
-
-/// Microseconds since the epoch, as interactions are stamped.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-pub fn now_secs() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs().min(u64::from(u32::MAX)) as u32)
 }

@@ -9,12 +9,12 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_identity::{AuthError, bearer_token};
 use metrics::counter;
 
 use crate::AppState;
 use crate::http::error::XrpcError;
-use crate::serve_feed::now_secs;
 
 /// Verification outcomes by `outcome`: `anonymous` (no token), `verified`,
 /// `invalid` (refused with 401), `unavailable` (served anonymously).

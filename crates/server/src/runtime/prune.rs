@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use feedmixer_atproto::clock::now_us;
 use metrics::counter;
 
 use crate::AppState;
-use crate::serve_feed::now_us;
 
 /// What pruning removed, by `what` (`likes`, `tombstones`, `accounts`).
 pub const PRUNED: &str = "feedmixer_pruned_total";

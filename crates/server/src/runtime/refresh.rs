@@ -13,13 +13,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_graph::{GraphChange, LikeGraph};
 use feedmixer_store::{Changes, StoreError};
 use metrics::{counter, histogram};
 
 use crate::AppState;
 use crate::runtime::bootstrap::load_graph;
-use crate::serve_feed::now_secs;
 
 /// Graph updates by `kind` (`update`: changes applied; `rebuild`: from
 /// the store) and `result` (`ok`, `error`).

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use feedmixer_atproto::clock::now_us;
 use feedmixer_flow::{Catalog, Feedback, Registry};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_identity::Verifier;
@@ -111,7 +112,7 @@ impl AppState {
     /// without it: a page beats an error.
     pub async fn feedback(&self, graph: &LikeGraph, viewer: &str) -> Option<Arc<Feedback>> {
         let limits = self.config.interactions.limits();
-        let since = crate::serve_feed::now_us().saturating_sub(limits.ttl_us);
+        let since = now_us().saturating_sub(limits.ttl_us);
         let history = self
             .store_health
             .call(READ_INTERACTIONS, self.store.interactions(viewer, since))

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
-use feedmixer_atproto::{AtUri, InteractionEvent};
+use feedmixer_atproto::{AtUri, InteractionEvent, clock};
 use feedmixer_store::Interaction;
 use metrics::counter;
 use serde::Deserialize;
@@ -65,7 +65,7 @@ pub async fn send_interactions(
         Viewer::Unverifiable => return Err(XrpcError::identity_unavailable()),
     };
     let Json(body) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
-    let now_us = crate::serve_feed::now_us();
+    let now_us = clock::now_us();
     let (items, unknown) = parse(&body, now_us)?;
 
     state
