@@ -64,7 +64,7 @@ pub async fn send_interactions(
         }
         Viewer::Unverifiable => return Err(XrpcError::identity_unavailable()),
     };
-    let Json(body) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Json(body) = body?;
     let now_us = clock::now_us();
     let (items, unknown) = parse(&body, now_us)?;
 

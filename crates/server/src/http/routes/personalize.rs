@@ -41,7 +41,7 @@ pub async fn personalize(
     State(state): State<Arc<AppState>>,
     body: Result<Json<PersonalizeBody>, JsonRejection>,
 ) -> Result<Json<SkeletonPage>, XrpcError> {
-    let Json(body) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Json(body) = body?;
     if !is_did(&body.user_did) {
         return Err(XrpcError::invalid_request("user_did: not a DID"));
     }

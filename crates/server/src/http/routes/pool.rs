@@ -47,7 +47,7 @@ pub async fn update_pool(
     body: Result<Json<PoolUpdate>, JsonRejection>,
 ) -> Result<Json<Value>, XrpcError> {
     known_feed(&state, &feed)?;
-    let Json(update) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Json(update) = body?;
     if update.add.len() + update.remove.len() > MAX_POSTS_PER_UPDATE {
         return Err(XrpcError::invalid_request(format!(
             "at most {MAX_POSTS_PER_UPDATE} posts per update; send several"

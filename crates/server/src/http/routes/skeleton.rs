@@ -35,7 +35,7 @@ pub async fn get_feed_skeleton(
     headers: HeaderMap,
     query: Result<Query<SkeletonQuery>, QueryRejection>,
 ) -> Result<Json<SkeletonPage>, XrpcError> {
-    let Query(query) = query.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Query(query) = query?;
     let feed = query
         .feed
         .as_deref()

@@ -31,7 +31,7 @@ pub async fn put_special(
     body: Result<Json<SpecialPosts>, JsonRejection>,
 ) -> Result<Json<SpecialPosts>, XrpcError> {
     known_feed(&state, &feed)?;
-    let Json(posts) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Json(posts) = body?;
     posts
         .validate(|uri| AtUri::parse(uri).is_ok_and(|u| u.is_post()))
         .map_err(XrpcError::invalid_request)?;
