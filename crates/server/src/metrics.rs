@@ -1,7 +1,9 @@
-//! Metric names of the HTTP layer and the graph, and the Prometheus
-//! recorder.
+//! Every metric name the server records, the Prometheus recorder, and
+//! [`ALL`]: every name the process exports, this crate's and those of the
+//! crates it runs (store, identity, ingest, flow), each of which names its
+//! own in its `metrics` module.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use feedmixer_graph::LikeGraph;
 use metrics::{counter, gauge};
@@ -25,6 +27,51 @@ pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
 /// Reloads of flows and feeds by `result` (`ok`, `error`: rejected, the
 /// running catalog kept).
 pub const CONFIG_RELOADS: &str = "feedmixer_config_reloads_total";
+/// Graph updates by `kind` (`update`: changes applied; `rebuild`: from
+/// the store) and `result` (`ok`, `error`).
+pub const GRAPH_REBUILDS: &str = "feedmixer_graph_rebuilds_total";
+/// Time to make a new graph, seconds, by `kind`.
+pub const GRAPH_REBUILD_DURATION: &str = "feedmixer_graph_rebuild_duration_seconds";
+/// What pruning removed, by `what` (`likes`, `tombstones`, `accounts`).
+pub const PRUNED: &str = "feedmixer_pruned_total";
+/// Verification outcomes by `outcome`: `anonymous` (no token), `verified`,
+/// `invalid` (refused with 401), `unavailable` (served anonymously).
+pub const VIEWER_AUTH: &str = "feedmixer_viewer_auth_total";
+/// Interactions received, by `event` (the lexicon name, or `unknown` for
+/// events without an item or with a token we do not know: skipped).
+pub const INTERACTIONS: &str = "feedmixer_interactions_total";
+
+/// The names above.
+const OWN: &[&str] = &[
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    BUILD_INFO,
+    READY,
+    GRAPH_USERS,
+    GRAPH_POSTS,
+    GRAPH_LIKES,
+    GRAPH_MEMORY,
+    SESSION_LOOKUPS,
+    CONFIG_RELOADS,
+    GRAPH_REBUILDS,
+    GRAPH_REBUILD_DURATION,
+    PRUNED,
+    VIEWER_AUTH,
+    INTERACTIONS,
+];
+
+/// Every metric name this process exports, for checks of dashboards and
+/// alert rules against the code.
+pub static ALL: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    [
+        OWN,
+        feedmixer_store::metrics::ALL,
+        feedmixer_identity::metrics::ALL,
+        feedmixer_ingest::metrics::ALL,
+        feedmixer_flow::metrics::ALL,
+    ]
+    .concat()
+});
 
 /// Latency buckets shared by every `_seconds` histogram: 100 us to 10 s,
 /// finer where feed latency targets sit (5-50 ms).
@@ -50,7 +97,7 @@ pub fn install() -> PrometheusHandle {
                 // A full match wins over the suffix: rebuilds of big graphs
                 // take longer than any request.
                 .set_buckets_for_metric(
-                    Matcher::Full(crate::runtime::refresh::GRAPH_REBUILD_DURATION.into()),
+                    Matcher::Full(GRAPH_REBUILD_DURATION.into()),
                     &REBUILD_BUCKETS,
                 )
                 .expect("buckets are not empty")
@@ -61,47 +108,6 @@ pub fn install() -> PrometheusHandle {
         })
         .clone()
 }
-
-/// Every metric name this process exports, for checks of dashboards and
-/// alert rules against the code.
-pub const ALL: [&str; 36] = [
-    HTTP_REQUESTS,
-    feedmixer_store::metrics::STORE_ERRORS,
-    crate::runtime::prune::PRUNED,
-    feedmixer_store::metrics::STORE_UP,
-    HTTP_DURATION,
-    READY,
-    GRAPH_USERS,
-    GRAPH_POSTS,
-    GRAPH_LIKES,
-    GRAPH_MEMORY,
-    SESSION_LOOKUPS,
-    CONFIG_RELOADS,
-    crate::runtime::refresh::GRAPH_REBUILDS,
-    crate::runtime::refresh::GRAPH_REBUILD_DURATION,
-    crate::http::viewer::VIEWER_AUTH,
-    crate::http::routes::interactions::INTERACTIONS,
-    feedmixer_identity::DID_RESOLUTIONS,
-    feedmixer_identity::DID_RESOLUTION_DURATION,
-    feedmixer_identity::DID_CACHE_LOOKUPS,
-    feedmixer_ingest::metrics::EVENTS,
-    feedmixer_ingest::metrics::BATCHES,
-    feedmixer_ingest::metrics::LAG,
-    feedmixer_ingest::metrics::CURSOR_TIME,
-    feedmixer_ingest::metrics::CONNECTED,
-    feedmixer_ingest::metrics::RECONNECTS,
-    feedmixer_ingest::metrics::STORE_ERRORS,
-    feedmixer_ingest::metrics::APPLY_DURATION,
-    feedmixer_flow::metrics::STAGE_DURATION,
-    feedmixer_flow::metrics::STAGE_CANDIDATES_IN,
-    feedmixer_flow::metrics::STAGE_CANDIDATES_OUT,
-    feedmixer_flow::metrics::PREDICATE_DROPPED,
-    feedmixer_flow::metrics::COMPONENT_FAILURES,
-    feedmixer_flow::metrics::FLOW_DURATION,
-    feedmixer_flow::metrics::FLOW_REQUESTS,
-    feedmixer_flow::quality::QUALITY_FACTOR,
-    BUILD_INFO,
-];
 
 pub fn set_ready(ready: bool) {
     gauge!(READY).set(if ready { 1.0 } else { 0.0 });

@@ -15,10 +15,7 @@ use metrics::counter;
 
 use crate::AppState;
 use crate::http::error::XrpcError;
-
-/// Verification outcomes by `outcome`: `anonymous` (no token), `verified`,
-/// `invalid` (refused with 401), `unavailable` (served anonymously).
-pub const VIEWER_AUTH: &str = "feedmixer_viewer_auth_total";
+use crate::metrics::VIEWER_AUTH;
 
 /// What a request's Authorization header established.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,9 +9,7 @@ use feedmixer_atproto::clock::now_us;
 use metrics::counter;
 
 use crate::AppState;
-
-/// What pruning removed, by `what` (`likes`, `tombstones`, `accounts`).
-pub const PRUNED: &str = "feedmixer_pruned_total";
+use crate::metrics::PRUNED;
 
 const EVERY: Duration = Duration::from_secs(3600);
 /// Likes removed per store call.

@@ -20,11 +20,9 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::http::error::XrpcError;
 use crate::http::viewer::{Viewer, authenticate};
+use crate::metrics::INTERACTIONS;
 
 pub const METHOD: &str = "app.bsky.feed.sendInteractions";
-/// Interactions received, by `event` (the lexicon name, or `unknown` for
-/// events without an item or with a token we do not know: skipped).
-pub const INTERACTIONS: &str = "feedmixer_interactions_total";
 /// The most interactions one call may carry (the app sends a few dozen
 /// every ~10 s).
 pub const MAX_PER_CALL: usize = 1_000;
