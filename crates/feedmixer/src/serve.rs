@@ -3,22 +3,24 @@
 //! background, then serve feeds.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use feedmixer_flow::Catalog;
+use feedmixer_atproto::clock::now_secs;
+use feedmixer_flow::{Catalog, Registry};
 use feedmixer_identity::{DidResolver, ResolverConfig, Verifier};
 use feedmixer_ingest::IngestConfig;
-use feedmixer_server::bootstrap::load_graph;
-use feedmixer_server::prune::keep_store_pruned;
-use feedmixer_server::refresh::keep_graph_current;
-use feedmixer_server::reload::{self, ConfigPaths};
-use feedmixer_server::serve_feed::now_secs;
+use feedmixer_server::runtime::bootstrap::load_graph;
+use feedmixer_server::runtime::prune::keep_store_pruned;
+use feedmixer_server::runtime::refresh::keep_graph_current;
+use feedmixer_server::runtime::reload::{self, ConfigPaths, ConfigWatcher};
 use feedmixer_server::{AppState, ServiceConfig, serve};
-use std::time::Duration;
-use tokio::sync::watch;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::store_args::StoreArgs;
 use crate::{demo, ingest_lease, progress};
@@ -60,6 +62,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // First: flows register their metric handles when they are built, and
     // handles made before the recorder exists record nothing.
     let metrics = feedmixer_server::metrics::install();
+    let config = service_config(&args)?;
+    let (registry, catalog) = load_catalog(&args.flows, &config)?;
+    let verifier = build_verifier(&config)?;
+    let store = args.store.open().await?;
+    let state = Arc::new(AppState::new(
+        config, registry, catalog, store, verifier, metrics,
+    ));
+    let _watcher = watch_config(&state, &args.flows);
+    let listener = listen(args.listen).await?;
+    let stop = stop_on_signal();
+    let ingest = ingest_config(args.jetstream_url)?;
+    // Background tasks that cannot go on report here and stop the process.
+    let (fatal_tx, fatal_rx) = mpsc::channel::<anyhow::Error>(1);
+    let loader = tokio::spawn(load(Loader {
+        state: state.clone(),
+        demo: args.demo.then_some(args.demo_size),
+        ingest,
+        // How this process names itself in the store's leases.
+        holder: ingest_lease::holder_id(),
+        stop: stop.clone(),
+        fatal: fatal_tx,
+    }));
+    serve_until_stopped(listener, state, stop, loader, fatal_rx).await
+}
+
+/// The service config file, with what the environment and flags set;
+/// warns about the secrets left unset.
+fn service_config(args: &ServeArgs) -> anyhow::Result<ServiceConfig> {
     let mut config = load_or_report(ServiceConfig::load(&args.config))?;
     config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN")
         .ok()
@@ -77,120 +107,170 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if config.admin_token.is_none() {
         tracing::warn!("FEEDMIXER_ADMIN_TOKEN is not set: every /v1/* route answers 401");
     }
+    Ok(config)
+}
+
+/// The registry of kinds and the flows and feeds validated against it.
+fn load_catalog(flows: &Path, config: &ServiceConfig) -> anyhow::Result<(Registry, Catalog)> {
     let registry = feedmixer_components::registry();
-    let catalog = load_or_report(Catalog::load(&args.flows, &config.feeds, &registry))?;
+    let catalog = load_or_report(Catalog::load(flows, &config.feeds, &registry))?;
     tracing::info!(
         flows = catalog.flows.len(),
         feeds = catalog.feeds.len(),
         "flows and feeds loaded"
     );
+    Ok((registry, catalog))
+}
+
+/// Checks viewers' service JWTs against DID documents from `--plc-url`.
+fn build_verifier(config: &ServiceConfig) -> anyhow::Result<Verifier> {
     let resolver = DidResolver::new(ResolverConfig {
         plc_url: config.plc_url.clone(),
         ..ResolverConfig::default()
     })
     .context("--plc-url")?;
-    let verifier = Verifier::new(Arc::new(resolver), config.service_did.clone());
-    let store = args.store.open().await?;
-    let retention_days = config.retention_days;
-    let state = Arc::new(AppState::new(
-        config,
-        registry,
-        catalog,
-        store.clone(),
-        verifier,
-        metrics,
-    ));
-    // Edits to flows and feeds go live without a restart; the service
-    // config does not. Without a watcher the server still serves.
-    let _watcher = match reload::watch(
-        state.clone(),
-        ConfigPaths {
-            flows_dir: args.flows.clone(),
-            feeds_file: state.config.feeds.clone(),
-        },
-    ) {
+    Ok(Verifier::new(
+        Arc::new(resolver),
+        config.service_did.clone(),
+    ))
+}
+
+/// Edits to flows and feeds go live without a restart; the service config
+/// does not. Without a watcher the server still serves.
+fn watch_config(state: &Arc<AppState>, flows: &Path) -> Option<ConfigWatcher> {
+    let paths = ConfigPaths {
+        flows_dir: flows.to_path_buf(),
+        feeds_file: state.config.feeds.clone(),
+    };
+    match reload::watch(state.clone(), paths) {
         Ok(watcher) => Some(watcher),
         Err(e) => {
             tracing::error!(error = %e, "flows and feeds will not be reloaded: restart to apply edits");
             None
         }
-    };
+    }
+}
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
+async fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
         .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+        .with_context(|| format!("listening on {addr}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "listening; not ready until the graph is built");
+    Ok(listener)
+}
 
-    // One stop signal for the server and the background tasks.
+/// One stop signal for the server and the background tasks, sent on
+/// Ctrl-C or SIGTERM.
+fn stop_on_signal() -> watch::Receiver<bool> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let ingest = args
-        .jetstream_url
-        .map(|url| IngestConfig {
-            url,
-            ..IngestConfig::default()
-        })
-        .map(|config| config.validate().map(|()| config))
-        .transpose()
-        .context("--jetstream-url")?;
+    stop_rx
+}
 
-    // How this process names itself in the store's leases.
-    let holder = ingest_lease::holder_id();
-    // Background tasks that cannot go on report here and stop the process.
-    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<anyhow::Error>(1);
-    let loader = {
-        let state = state.clone();
-        let demo = args.demo.then_some(args.demo_size);
-        let stop_rx = stop_rx.clone();
-        tokio::spawn(async move {
-            if let Some(size) = demo {
-                demo::load_if_empty(store.as_ref(), size, &holder).await?;
-            }
-            // After the demo data: the demo loads only into an empty store.
-            let ingesting = ingest.map(|config| {
-                let run = ingest_lease::run(
-                    config,
-                    holder.clone(),
-                    store.clone(),
-                    state.clone(),
-                    stop_rx,
-                    fatal_tx.clone(),
-                );
-                tokio::spawn(run)
-            });
-            state.load_feed_data().await?;
-            let total = store.counts().await?.likes;
-            let bar = progress::bar(total, "graph", "likes");
-            let mut progress = |read: u64| {
-                bar.set_position(read);
-                tracing::debug!(read, "building the graph");
-            };
-            let started = std::time::Instant::now();
-            let version = store.likes_version().await?;
-            let graph =
-                load_graph(store.as_ref(), retention_days, now_secs(), &mut progress).await?;
-            bar.finish_and_clear();
-            tracing::info!(
-                users = graph.num_users(),
-                posts = graph.num_posts(),
-                likes = graph.num_likes(),
-                memory_mib = graph.memory_bytes() >> 20,
-                secs = started.elapsed().as_secs_f32(),
-                "graph built; serving"
-            );
-            state.set_graph(graph);
-            let interval = Duration::from_millis(state.config.graph.refresh_interval_ms);
-            tokio::spawn(keep_graph_current(state.clone(), interval, version));
-            tokio::spawn(keep_store_pruned(state, holder));
-            anyhow::Ok(ingesting)
-        })
+/// What `--jetstream-url` asks to ingest, if anything.
+fn ingest_config(url: Option<String>) -> anyhow::Result<Option<IngestConfig>> {
+    url.map(|url| IngestConfig {
+        url,
+        ..IngestConfig::default()
+    })
+    .map(|config| config.validate().map(|()| config))
+    .transpose()
+    .context("--jetstream-url")
+}
+
+/// What the background loader works with.
+struct Loader {
+    state: Arc<AppState>,
+    demo: Option<demo::DemoSize>,
+    ingest: Option<IngestConfig>,
+    holder: String,
+    stop: watch::Receiver<bool>,
+    fatal: mpsc::Sender<anyhow::Error>,
+}
+
+/// Everything that happens while readiness says 503: the demo data into
+/// an empty store when asked, ingest started, the feed data loaded, the
+/// graph built and swapped in; then the refresher and the pruner start.
+/// Returns the ingest task, if one runs.
+async fn load(loader: Loader) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let Loader {
+        state,
+        demo,
+        ingest,
+        holder,
+        stop,
+        fatal,
+    } = loader;
+    let store = state.store.clone();
+    if let Some(size) = demo {
+        demo::load_if_empty(store.as_ref(), size, &holder).await?;
+    }
+    // After the demo data: the demo loads only into an empty store.
+    let ingesting = ingest.map(|config| {
+        let run = ingest_lease::run(
+            config,
+            holder.clone(),
+            store.clone(),
+            state.clone(),
+            stop,
+            fatal,
+        );
+        tokio::spawn(run)
+    });
+    state.load_feed_data().await?;
+    let version = build_graph(&state).await?;
+    let interval = Duration::from_millis(state.config.graph.refresh_interval_ms);
+    tokio::spawn(keep_graph_current(state.clone(), interval, version));
+    tokio::spawn(keep_store_pruned(state, holder));
+    Ok(ingesting)
+}
+
+/// Builds the graph from the store (with a progress bar) and serves it;
+/// returns the store version it reflects.
+async fn build_graph(state: &AppState) -> anyhow::Result<u64> {
+    let store = state.store.as_ref();
+    let total = store.counts().await?.likes;
+    let bar = progress::bar(total, "graph", "likes");
+    let mut progress = |read: u64| {
+        bar.set_position(read);
+        tracing::debug!(read, "building the graph");
     };
+    let started = std::time::Instant::now();
+    let version = store.likes_version().await?;
+    let graph = load_graph(
+        store,
+        state.config.retention_days,
+        now_secs(),
+        &mut progress,
+    )
+    .await?;
+    bar.finish_and_clear();
+    tracing::info!(
+        users = graph.num_users(),
+        posts = graph.num_posts(),
+        likes = graph.num_likes(),
+        memory_mib = graph.memory_bytes() >> 20,
+        secs = started.elapsed().as_secs_f32(),
+        "graph built; serving"
+    );
+    state.set_graph(graph);
+    Ok(version)
+}
 
-    // Serve until told to stop; a loader failure stops the server too.
+/// Serves until told to stop; a loader failure, or a background task that
+/// cannot go on, stops the server too. Then lets ingest, which saw the
+/// same stop, flush what it holds and give up its lease.
+async fn serve_until_stopped(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    stop: watch::Receiver<bool>,
+    loader: JoinHandle<anyhow::Result<Option<JoinHandle<()>>>>,
+    mut fatal: mpsc::Receiver<anyhow::Error>,
+) -> anyhow::Result<()> {
     let mut ingesting = None;
     let loader_failed = async {
         match loader.await {
@@ -202,14 +282,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             Err(e) => anyhow::Error::new(e),
         }
     };
-    let server = serve(listener, state, stopped(stop_rx));
+    let server = serve(listener, state, stopped(stop));
     tokio::select! {
         served = server => served.context("serving")?,
         failed = loader_failed => return Err(failed.context("loading the graph")),
-        Some(failed) = fatal_rx.recv() => return Err(failed),
+        Some(failed) = fatal.recv() => return Err(failed),
     }
-    // Ingest saw the same stop: let it flush what it holds and give up
-    // its lease.
     if let Some(handle) = ingesting {
         match tokio::time::timeout(Duration::from_secs(10), handle).await {
             Ok(Ok(())) => {}

@@ -112,3 +112,15 @@ impl FlowMetrics {
         self.duration.record(elapsed.as_secs_f64());
     }
 }
+
+/// Every metric name the framework emits, the quality factor's included.
+pub const ALL: &[&str] = &[
+    STAGE_DURATION,
+    STAGE_CANDIDATES_IN,
+    STAGE_CANDIDATES_OUT,
+    PREDICATE_DROPPED,
+    COMPONENT_FAILURES,
+    FLOW_DURATION,
+    FLOW_REQUESTS,
+    QUALITY_FACTOR,
+];

@@ -17,7 +17,7 @@ use moka::future::Cache;
 use moka::ops::compute::Op;
 use reqwest::StatusCode;
 
-use crate::{DID_CACHE_LOOKUPS, DID_RESOLUTION_DURATION, DID_RESOLUTIONS};
+use crate::metrics::{DID_CACHE_LOOKUPS, DID_RESOLUTION_DURATION, DID_RESOLUTIONS};
 
 /// The public PLC directory.
 pub const DEFAULT_PLC_URL: &str = "https://plc.directory";

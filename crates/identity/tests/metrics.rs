@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use feedmixer_identity::metrics::ALL;
 use feedmixer_identity::testkit::{Directory, Mode, TestKey, plc_did};
 use feedmixer_identity::{
-    DID_CACHE_LOOKUPS, DID_RESOLUTION_DURATION, DID_RESOLUTIONS, DidResolver, METRICS,
+    DID_CACHE_LOOKUPS, DID_RESOLUTION_DURATION, DID_RESOLUTIONS, DidResolver,
 };
 use metrics::{
     Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
@@ -124,7 +125,7 @@ async fn resolutions_and_cache_lookups_are_counted() {
     assert_eq!(got, expected);
     for name in got.keys() {
         assert!(
-            METRICS.iter().any(|m| name.starts_with(&format!("{m}{{"))),
+            ALL.iter().any(|m| name.starts_with(&format!("{m}{{"))),
             "{name}"
         );
     }

@@ -50,8 +50,6 @@ use tokio::sync::watch;
 use crate::endpoint::Endpoint;
 use crate::worker::Worker;
 
-pub use crate::metrics::METRICS;
-
 /// Store meta key of the ingest cursor: the newest handled and applied
 /// Jetstream `time_us`, in decimal.
 pub const CURSOR_KEY: &str = "ingest_cursor";

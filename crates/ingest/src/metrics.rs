@@ -24,7 +24,7 @@ pub const STORE_ERRORS: &str = "feedmixer_ingest_store_errors_total";
 pub const APPLY_DURATION: &str = "feedmixer_ingest_apply_duration_seconds";
 
 /// Every metric name this crate emits.
-pub const METRICS: [&str; 8] = [
+pub const ALL: &[&str] = &[
     EVENTS,
     BATCHES,
     LAG,

@@ -8,7 +8,8 @@ use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use common::*;
-use feedmixer_ingest::{CURSOR_KEY, IngestConfig, IngestError, Ingester, METRICS};
+use feedmixer_ingest::metrics::ALL;
+use feedmixer_ingest::{CURSOR_KEY, IngestConfig, IngestError, Ingester};
 use feedmixer_store::{LikeEvent, Store};
 
 #[tokio::test]
@@ -431,9 +432,9 @@ fn bad_configs_are_refused() {
 
 #[test]
 fn metric_names_are_unique_and_prefixed() {
-    let names: HashSet<&str> = METRICS.into_iter().collect();
-    assert_eq!(names.len(), METRICS.len());
-    for name in METRICS {
+    let names: HashSet<&str> = ALL.iter().copied().collect();
+    assert_eq!(names.len(), ALL.len());
+    for name in ALL {
         assert!(name.starts_with("feedmixer_ingest_"), "{name}");
     }
 }

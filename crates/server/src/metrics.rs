@@ -1,14 +1,12 @@
-//! Metric names of the HTTP layer and the graph, the Prometheus recorder,
-//! and the middleware that counts requests by matched route.
+//! Every metric name the server records, the Prometheus recorder, and
+//! [`ALL`]: every name the process exports, this crate's and those of the
+//! crates it runs (store, identity, ingest, flow), each of which names its
+//! own in its `metrics` module.
 
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::{LazyLock, OnceLock};
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use feedmixer_graph::LikeGraph;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// HTTP requests by `route` (the matched pattern, never the raw path) and `status`.
@@ -24,16 +22,56 @@ pub const GRAPH_USERS: &str = "feedmixer_graph_users";
 pub const GRAPH_POSTS: &str = "feedmixer_graph_posts";
 pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
 pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
-/// 1 while the store answers, 0 while it cannot be reached.
-pub const STORE_UP: &str = "feedmixer_store_up";
-/// Store calls a request went on without, by `op` and `outcome` (`error`,
-/// `timeout`, `skipped`: the store was known to be down).
-pub const STORE_ERRORS: &str = "feedmixer_store_request_errors_total";
 /// Requests answered from a cached ranked list vs recomputed, by `result`.
 pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
 /// Reloads of flows and feeds by `result` (`ok`, `error`: rejected, the
 /// running catalog kept).
 pub const CONFIG_RELOADS: &str = "feedmixer_config_reloads_total";
+/// Graph updates by `kind` (`update`: changes applied; `rebuild`: from
+/// the store) and `result` (`ok`, `error`).
+pub const GRAPH_REBUILDS: &str = "feedmixer_graph_rebuilds_total";
+/// Time to make a new graph, seconds, by `kind`.
+pub const GRAPH_REBUILD_DURATION: &str = "feedmixer_graph_rebuild_duration_seconds";
+/// What pruning removed, by `what` (`likes`, `tombstones`, `accounts`).
+pub const PRUNED: &str = "feedmixer_pruned_total";
+/// Verification outcomes by `outcome`: `anonymous` (no token), `verified`,
+/// `invalid` (refused with 401), `unavailable` (served anonymously).
+pub const VIEWER_AUTH: &str = "feedmixer_viewer_auth_total";
+/// Interactions received, by `event` (the lexicon name, or `unknown` for
+/// events without an item or with a token we do not know: skipped).
+pub const INTERACTIONS: &str = "feedmixer_interactions_total";
+
+/// The names above.
+const OWN: &[&str] = &[
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    BUILD_INFO,
+    READY,
+    GRAPH_USERS,
+    GRAPH_POSTS,
+    GRAPH_LIKES,
+    GRAPH_MEMORY,
+    SESSION_LOOKUPS,
+    CONFIG_RELOADS,
+    GRAPH_REBUILDS,
+    GRAPH_REBUILD_DURATION,
+    PRUNED,
+    VIEWER_AUTH,
+    INTERACTIONS,
+];
+
+/// Every metric name this process exports, for checks of dashboards and
+/// alert rules against the code.
+pub static ALL: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    [
+        OWN,
+        feedmixer_store::metrics::ALL,
+        feedmixer_identity::metrics::ALL,
+        feedmixer_ingest::metrics::ALL,
+        feedmixer_flow::metrics::ALL,
+    ]
+    .concat()
+});
 
 /// Latency buckets shared by every `_seconds` histogram: 100 us to 10 s,
 /// finer where feed latency targets sit (5-50 ms).
@@ -59,7 +97,7 @@ pub fn install() -> PrometheusHandle {
                 // A full match wins over the suffix: rebuilds of big graphs
                 // take longer than any request.
                 .set_buckets_for_metric(
-                    Matcher::Full(crate::refresh::GRAPH_REBUILD_DURATION.into()),
+                    Matcher::Full(GRAPH_REBUILD_DURATION.into()),
                     &REBUILD_BUCKETS,
                 )
                 .expect("buckets are not empty")
@@ -71,61 +109,6 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// Counts and times every request under its matched route.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    histogram!(HTTP_DURATION, "route" => route.clone()).record(started.elapsed().as_secs_f64());
-    counter!(HTTP_REQUESTS, "route" => route, "status" => status).increment(1);
-    response
-}
-
-/// Every metric name this process exports, for checks of dashboards and
-/// alert rules against the code.
-pub const ALL: [&str; 36] = [
-    HTTP_REQUESTS,
-    STORE_ERRORS,
-    crate::prune::PRUNED,
-    STORE_UP,
-    HTTP_DURATION,
-    READY,
-    GRAPH_USERS,
-    GRAPH_POSTS,
-    GRAPH_LIKES,
-    GRAPH_MEMORY,
-    SESSION_LOOKUPS,
-    CONFIG_RELOADS,
-    crate::refresh::GRAPH_REBUILDS,
-    crate::refresh::GRAPH_REBUILD_DURATION,
-    crate::viewer::VIEWER_AUTH,
-    crate::routes::interactions::INTERACTIONS,
-    feedmixer_identity::DID_RESOLUTIONS,
-    feedmixer_identity::DID_RESOLUTION_DURATION,
-    feedmixer_identity::DID_CACHE_LOOKUPS,
-    feedmixer_ingest::metrics::EVENTS,
-    feedmixer_ingest::metrics::BATCHES,
-    feedmixer_ingest::metrics::LAG,
-    feedmixer_ingest::metrics::CURSOR_TIME,
-    feedmixer_ingest::metrics::CONNECTED,
-    feedmixer_ingest::metrics::RECONNECTS,
-    feedmixer_ingest::metrics::STORE_ERRORS,
-    feedmixer_ingest::metrics::APPLY_DURATION,
-    feedmixer_flow::metrics::STAGE_DURATION,
-    feedmixer_flow::metrics::STAGE_CANDIDATES_IN,
-    feedmixer_flow::metrics::STAGE_CANDIDATES_OUT,
-    feedmixer_flow::metrics::PREDICATE_DROPPED,
-    feedmixer_flow::metrics::COMPONENT_FAILURES,
-    feedmixer_flow::metrics::FLOW_DURATION,
-    feedmixer_flow::metrics::FLOW_REQUESTS,
-    feedmixer_flow::quality::QUALITY_FACTOR,
-    BUILD_INFO,
-];
-
 pub fn set_ready(ready: bool) {
     gauge!(READY).set(if ready { 1.0 } else { 0.0 });
 }
@@ -135,14 +118,6 @@ pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_POSTS).set(graph.num_posts() as f64);
     gauge!(GRAPH_LIKES).set(graph.num_likes() as f64);
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
-}
-
-pub fn store_error(op: &'static str, outcome: &'static str) {
-    counter!(STORE_ERRORS, "op" => op, "outcome" => outcome).increment(1);
-}
-
-pub fn store_up(up: bool) {
-    gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 pub fn session_lookup(result: &'static str) {

@@ -3,15 +3,15 @@
 //! cut the page, mint the next cursor.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_flow::placement::{ListItem, place};
 use feedmixer_flow::{Overrides, RequestContext};
 
-use crate::error::XrpcError;
+use crate::AppState;
+use crate::http::error::XrpcError;
 use crate::metrics::session_lookup;
 use crate::pager::{Cursor, CursorScope, Served, Session, served_hash};
-use crate::state::AppState;
 use rustc_hash::FxHashSet;
 
 /// `limit` when the request gives none, and its bounds.
@@ -133,8 +133,8 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     let viewer = request.viewer.and_then(|did| graph.user_id(did));
     let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
     ctx.explain = request.explain;
-    ctx.pool = state.pool(request.feed);
-    ctx.special = state.special(request.feed);
+    ctx.pool = state.feed_data.pool(request.feed);
+    ctx.special = state.feed_data.special(request.feed);
     if let Some(did) = request.viewer {
         ctx.feedback = state.feedback(&graph, did).await;
     }
@@ -217,17 +217,4 @@ async fn cut(
         cursor,
         explain: None,
     }
-}
-
-/// Microseconds since the epoch, as interactions are stamped.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-pub fn now_secs() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs().min(u64::from(u32::MAX)) as u32)
 }

@@ -11,6 +11,10 @@
 //! posts the feed may show, as operators set them through
 //! [`Store::update_pool`].
 //!
+//! The request path calls the store through [`StoreHealth`]: each call
+//! bounded, skipped while the store is known to be down, its failures
+//! counted (the crate's metric names are in [`metrics`]).
+//!
 //! # Semantics every backend keeps
 //!
 //! Jetstream delivers at least once, a replay window overlaps what is
@@ -73,7 +77,9 @@ pub mod checks;
 mod embedded;
 mod error;
 mod feed_data;
+mod health;
 mod interactions;
+pub mod metrics;
 pub mod replay;
 mod special_posts;
 #[cfg(feature = "testkit")]
@@ -85,6 +91,7 @@ use std::time::Duration;
 pub use embedded::{DATABASE_FILE, EmbeddedStore};
 pub use error::StoreError;
 pub use feedmixer_atproto::LikeEvent;
+pub use health::{REQUEST_STORE_TIMEOUT, StoreHealth};
 pub use interactions::{Interaction, InteractionLimits};
 pub use replay::{ReplayReport, replay};
 pub use special_posts::{MAX_SPECIAL_POSTS, MAX_SPONSORED_SLOT, SpecialPosts, Sponsored};

@@ -1,6 +1,7 @@
 //! The one error type of the HTTP layer, answered in XRPC's JSON shape.
 
 use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -108,9 +109,41 @@ impl XrpcError {
     }
 }
 
+/// A body that is not the JSON the route takes is the client's mistake,
+/// told in axum's words.
+impl From<JsonRejection> for XrpcError {
+    fn from(rejection: JsonRejection) -> Self {
+        XrpcError::invalid_request(rejection.body_text())
+    }
+}
+
+/// Likewise a query string the route cannot parse.
+impl From<QueryRejection> for XrpcError {
+    fn from(rejection: QueryRejection) -> Self {
+        XrpcError::invalid_request(rejection.body_text())
+    }
+}
+
 impl IntoResponse for XrpcError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": self.error, "message": self.message }));
         (self.status, body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::rejection::MissingJsonContentType;
+
+    use super::*;
+
+    #[test]
+    fn a_rejected_body_is_an_invalid_request_in_axums_words() {
+        let rejection = JsonRejection::from(MissingJsonContentType::default());
+        let text = rejection.body_text();
+        let error = XrpcError::from(rejection);
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.error, "InvalidRequest");
+        assert_eq!(error.message, text);
     }
 }

@@ -12,11 +12,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::XrpcError;
-use crate::routes::{
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::{
     describe, did, interactions, ops, personalize, pool, skeleton, special, stats,
 };
-use crate::state::AppState;
 
 /// The AppView waits 10 s for a skeleton; answering later is useless.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,7 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 pub fn app(state: Arc<AppState>) -> Router {
-    let writable = middleware::from_fn_with_state(state.clone(), crate::auth::require_writable);
+    let writable =
+        middleware::from_fn_with_state(state.clone(), crate::http::auth::require_writable);
     let writable_xrpc = writable.clone();
     let admin = Router::new()
         .route("/v1/personalize", post(personalize::personalize))
@@ -39,7 +40,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::require_admin,
+            crate::http::auth::require_admin,
         ));
 
     Router::new()
@@ -60,7 +61,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(admin)
         .fallback(|| async { XrpcError::not_found() })
-        .layer(middleware::from_fn(crate::metrics::track))
+        .layer(middleware::from_fn(crate::http::track::track))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use crate::state::AppState;
+use crate::AppState;
 
 /// 200 when feeds are served, 503 while the graph is loading. A store
 /// that cannot be reached leaves the replica ready (it serves from its

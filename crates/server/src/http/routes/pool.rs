@@ -11,8 +11,9 @@ use feedmixer_atproto::AtUri;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::XrpcError;
-use crate::state::AppState;
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::known_feed;
 
 /// Posts one update may name, added and removed together.
 const MAX_POSTS_PER_UPDATE: usize = 10_000;
@@ -27,14 +28,6 @@ pub struct PoolUpdate {
     /// The pool becomes exactly `add` (then `remove` applies).
     #[serde(default)]
     replace: bool,
-}
-
-pub(crate) fn known_feed(state: &AppState, feed: &str) -> Result<(), XrpcError> {
-    if state.catalog.load().feed(feed).is_some() {
-        Ok(())
-    } else {
-        Err(XrpcError::unknown_feed(feed))
-    }
 }
 
 pub async fn get_pool(
@@ -54,7 +47,7 @@ pub async fn update_pool(
     body: Result<Json<PoolUpdate>, JsonRejection>,
 ) -> Result<Json<Value>, XrpcError> {
     known_feed(&state, &feed)?;
-    let Json(update) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Json(update) = body?;
     if update.add.len() + update.remove.len() > MAX_POSTS_PER_UPDATE {
         return Err(XrpcError::invalid_request(format!(
             "at most {MAX_POSTS_PER_UPDATE} posts per update; send several"
@@ -77,7 +70,8 @@ pub async fn update_pool(
         .await
         .map_err(XrpcError::internal)?;
     state
-        .reload_pool(&feed)
+        .feed_data
+        .pool_changed(&feed)
         .await
         .map_err(XrpcError::internal)?;
     Ok(Json(json!({

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use feedmixer_atproto::clock::now_us;
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use crate::AppState;
 
 pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
     let graph = state.graph.load();
     let ingest = state.ingest_status().map(|(s, role)| {
-        let now_us = crate::serve_feed::now_us();
+        let now_us = now_us();
         json!({
             "role": role,
             "connected": s.connected,

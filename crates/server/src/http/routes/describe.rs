@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use crate::AppState;
 
 pub async fn describe(State(state): State<Arc<AppState>>) -> Json<Value> {
     let catalog = state.catalog.load();

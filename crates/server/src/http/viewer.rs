@@ -9,16 +9,13 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_identity::{AuthError, bearer_token};
 use metrics::counter;
 
-use crate::error::XrpcError;
-use crate::serve_feed::now_secs;
-use crate::state::AppState;
-
-/// Verification outcomes by `outcome`: `anonymous` (no token), `verified`,
-/// `invalid` (refused with 401), `unavailable` (served anonymously).
-pub const VIEWER_AUTH: &str = "feedmixer_viewer_auth_total";
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::metrics::VIEWER_AUTH;
 
 /// What a request's Authorization header established.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,20 +11,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
-use feedmixer_atproto::{AtUri, InteractionEvent};
+use feedmixer_atproto::{AtUri, InteractionEvent, clock};
 use feedmixer_store::Interaction;
 use metrics::counter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::XrpcError;
-use crate::state::AppState;
-use crate::viewer::{Viewer, authenticate};
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::viewer::{Viewer, authenticate};
+use crate::metrics::INTERACTIONS;
 
 pub const METHOD: &str = "app.bsky.feed.sendInteractions";
-/// Interactions received, by `event` (the lexicon name, or `unknown` for
-/// events without an item or with a token we do not know: skipped).
-pub const INTERACTIONS: &str = "feedmixer_interactions_total";
 /// The most interactions one call may carry (the app sends a few dozen
 /// every ~10 s).
 pub const MAX_PER_CALL: usize = 1_000;
@@ -64,8 +62,8 @@ pub async fn send_interactions(
         }
         Viewer::Unverifiable => return Err(XrpcError::identity_unavailable()),
     };
-    let Json(body) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
-    let now_us = crate::serve_feed::now_us();
+    let Json(body) = body?;
+    let now_us = clock::now_us();
     let (items, unknown) = parse(&body, now_us)?;
 
     state

@@ -11,10 +11,10 @@ use feedmixer_atproto::is_did;
 use feedmixer_flow::Overrides;
 use serde::Deserialize;
 
-use crate::error::XrpcError;
-use crate::routes::SkeletonPage;
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::SkeletonPage;
 use crate::serve_feed::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest, page};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +41,7 @@ pub async fn personalize(
     State(state): State<Arc<AppState>>,
     body: Result<Json<PersonalizeBody>, JsonRejection>,
 ) -> Result<Json<SkeletonPage>, XrpcError> {
-    let Json(body) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Json(body) = body?;
     if !is_did(&body.user_did) {
         return Err(XrpcError::invalid_request("user_did: not a DID"));
     }

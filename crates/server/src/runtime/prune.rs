@@ -5,13 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use feedmixer_atproto::clock::now_us;
 use metrics::counter;
 
-use crate::serve_feed::now_us;
-use crate::state::AppState;
-
-/// What pruning removed, by `what` (`likes`, `tombstones`, `accounts`).
-pub const PRUNED: &str = "feedmixer_pruned_total";
+use crate::AppState;
+use crate::metrics::PRUNED;
 
 const EVERY: Duration = Duration::from_secs(3600);
 /// Likes removed per store call.

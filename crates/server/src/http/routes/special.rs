@@ -9,16 +9,19 @@ use axum::extract::{Path, State};
 use feedmixer_atproto::AtUri;
 use feedmixer_flow::placement::SpecialPosts;
 
-use crate::error::XrpcError;
-use crate::routes::pool::known_feed;
-use crate::state::AppState;
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::known_feed;
 
 pub async fn get_special(
     State(state): State<Arc<AppState>>,
     Path(feed): Path<String>,
 ) -> Result<Json<SpecialPosts>, XrpcError> {
     known_feed(&state, &feed)?;
-    let posts = state.special(&feed).map(|p| SpecialPosts::clone(&p));
+    let posts = state
+        .feed_data
+        .special(&feed)
+        .map(|p| SpecialPosts::clone(&p));
     Ok(Json(posts.unwrap_or_default()))
 }
 
@@ -28,11 +31,12 @@ pub async fn put_special(
     body: Result<Json<SpecialPosts>, JsonRejection>,
 ) -> Result<Json<SpecialPosts>, XrpcError> {
     known_feed(&state, &feed)?;
-    let Json(posts) = body.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Json(posts) = body?;
     posts
         .validate(|uri| AtUri::parse(uri).is_ok_and(|u| u.is_post()))
         .map_err(XrpcError::invalid_request)?;
     state
+        .feed_data
         .set_special(&feed, posts.clone())
         .await
         .map_err(XrpcError::internal)?;

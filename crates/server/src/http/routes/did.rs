@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::error::XrpcError;
-use crate::state::AppState;
+use crate::AppState;
+use crate::http::error::XrpcError;
 
 pub async fn did_json(State(state): State<Arc<AppState>>) -> Result<Json<Value>, XrpcError> {
     let config = &state.config;

@@ -13,19 +13,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_graph::{GraphChange, LikeGraph};
 use feedmixer_store::{Changes, StoreError};
 use metrics::{counter, histogram};
 
-use crate::bootstrap::load_graph;
-use crate::serve_feed::now_secs;
-use crate::state::AppState;
-
-/// Graph updates by `kind` (`update`: changes applied; `rebuild`: from
-/// the store) and `result` (`ok`, `error`).
-pub const GRAPH_REBUILDS: &str = "feedmixer_graph_rebuilds_total";
-/// Time to make a new graph, seconds, by `kind`.
-pub const GRAPH_REBUILD_DURATION: &str = "feedmixer_graph_rebuild_duration_seconds";
+use crate::AppState;
+use crate::metrics::{GRAPH_REBUILD_DURATION, GRAPH_REBUILDS};
+use crate::runtime::bootstrap::load_graph;
 
 /// A full rebuild from the store after this long, even when following
 /// the log went fine: the window slides, and ids of posts that lost all
@@ -46,8 +41,11 @@ const MAX_CHANGES: usize = 200_000;
 pub async fn keep_graph_current(state: Arc<AppState>, interval: Duration, mut version: u64) {
     let mut built_at = Instant::now();
     let mut pause = interval;
-    for result in ["ok", "error"] {
-        for kind in ["update", "rebuild"] {
+    // Every series from the start, so a first rebuild (hourly) or failure
+    // is an increase; a histogram is exported, empty, once registered.
+    for kind in ["update", "rebuild"] {
+        let _ = histogram!(GRAPH_REBUILD_DURATION, "kind" => kind);
+        for result in ["ok", "error"] {
             counter!(GRAPH_REBUILDS, "kind" => kind, "result" => result).increment(0);
         }
     }

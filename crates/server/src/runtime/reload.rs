@@ -23,7 +23,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::state::AppState;
+use crate::AppState;
 
 /// How long the files must stay quiet before a reload, and the longest a
 /// burst of edits can put one off: an edit is live within

@@ -7,8 +7,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::XrpcError;
-use crate::state::AppState;
+use crate::AppState;
+use crate::http::error::XrpcError;
 
 /// Lets a request through only with `Authorization: Bearer <admin token>`.
 /// With no token configured, nothing gets through.

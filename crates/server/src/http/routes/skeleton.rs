@@ -1,6 +1,6 @@
 //! `GET /xrpc/app.bsky.feed.getFeedSkeleton`: a page of a feed,
 //! personalized for the viewer whose service JWT verifies (see
-//! [`crate::viewer`]).
+//! [`crate::http::viewer`]).
 
 use std::sync::Arc;
 
@@ -12,11 +12,11 @@ use feedmixer_atproto::AtUri;
 use feedmixer_flow::Overrides;
 use serde::Deserialize;
 
-use crate::error::XrpcError;
-use crate::routes::SkeletonPage;
+use crate::AppState;
+use crate::http::error::XrpcError;
+use crate::http::routes::SkeletonPage;
+use crate::http::viewer::{Viewer, authenticate};
 use crate::serve_feed::{PageRequest, page, parse_limit};
-use crate::state::AppState;
-use crate::viewer::{Viewer, authenticate};
 
 pub const METHOD: &str = "app.bsky.feed.getFeedSkeleton";
 
@@ -35,7 +35,7 @@ pub async fn get_feed_skeleton(
     headers: HeaderMap,
     query: Result<Query<SkeletonQuery>, QueryRejection>,
 ) -> Result<Json<SkeletonPage>, XrpcError> {
-    let Query(query) = query.map_err(|e| XrpcError::invalid_request(e.body_text()))?;
+    let Query(query) = query?;
     let feed = query
         .feed
         .as_deref()

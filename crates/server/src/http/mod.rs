@@ -1,0 +1,14 @@
+//! HTTP: the router and, in one place, its layers ([`app`]); one module
+//! per route ([`routes`]); the one error type ([`XrpcError`]); who is
+//! asking ([`viewer`]); the admin token (`auth`) and the request metrics
+//! (`track`) as middleware.
+
+pub mod app;
+mod auth;
+pub mod error;
+pub mod routes;
+mod track;
+pub mod viewer;
+
+pub use app::{app, serve};
+pub use error::XrpcError;

@@ -1,0 +1,18 @@
+//! Paging: a ranked list is computed once per session and cached; the
+//! opaque cursor names the session and the offset of the next page, so
+//! pages of one session never repeat a post.
+//!
+//! What a session has served is kept apart from its list, smaller and
+//! longer: when the list is gone (expired or evicted), the next page is
+//! recomputed without what was served, so paging neither repeats nor skips
+//! a post. With a shared store both are kept in its cache
+//! (`Store::cache_set`), so a cursor continues on any replica; when the
+//! store cannot be reached, a page is recomputed and continues at the
+//! cursor's offset (counted as `expired`).
+
+mod codec;
+mod cursor;
+mod sessions;
+
+pub use cursor::{CURSOR_LEN, Cursor, CursorKey, CursorScope};
+pub use sessions::{Served, Session, Sessions, served_hash};

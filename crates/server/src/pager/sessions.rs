@@ -1,0 +1,199 @@
+//! Sessions: the ranked list behind a paging, and what the paging served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use feedmixer_flow::placement::ListItem;
+use feedmixer_store::{Store, StoreHealth};
+use moka::sync::Cache;
+
+use crate::config::SessionConfig;
+use crate::http::error::XrpcError;
+use crate::pager::codec;
+use crate::pager::cursor::{Cursor, CursorKey, CursorScope};
+
+/// A ranked list being paged through.
+#[derive(Debug)]
+pub struct Session {
+    pub feed: String,
+    pub viewer: Option<String>,
+    /// The whole list: ranked posts with placed ones merged in.
+    pub posts: Vec<ListItem>,
+    /// Posts served before this list was computed, when it continues a
+    /// paging whose earlier list is gone.
+    pub earlier: Served,
+}
+
+impl Session {
+    /// Approximate heap bytes, for the in-memory cache's bound.
+    fn weight(&self) -> u32 {
+        let strings: usize = self
+            .posts
+            .iter()
+            .map(|p| p.post.len() + p.context.len() + 32)
+            .sum();
+        (strings + self.earlier.len() * 8 + self.feed.len() + 64).min(u32::MAX as usize) as u32
+    }
+}
+
+/// Hashes of the posts a paging has served, in order.
+pub type Served = Arc<[u64]>;
+
+/// A post's hash in a [`Served`] set: FNV-1a, stable across processes and
+/// versions, so any replica reads another's set.
+pub fn served_hash(uri: &str) -> u64 {
+    uri.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Ranked lists behind live cursors and what each paging served.
+///
+/// Lists never change once made, so each process keeps the ones it made or
+/// read in memory, decoded. With a shared store (Redis) they are also
+/// written there, for the other replicas, and what pagings served lives
+/// only there (it changes with every page); with a store no other process
+/// sees, both stay in memory and nothing is encoded.
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    health: StoreHealth,
+    list_ttl: Duration,
+    served_ttl: Duration,
+    key: CursorKey,
+    lists: Cache<u64, Arc<Session>>,
+    /// What pagings served, when the store is not shared.
+    served: Cache<u64, Served>,
+}
+
+/// The `op`s of the store calls sessions make, as [`StoreHealth`] counts
+/// their failures.
+const STORE_LIST: &str = "store_list";
+const STORE_SERVED: &str = "store_served";
+const READ_CURSOR_STATE: &str = "read_cursor_state";
+
+impl Sessions {
+    pub fn new(
+        config: &SessionConfig,
+        key: CursorKey,
+        store: Arc<dyn Store>,
+        health: StoreHealth,
+    ) -> Self {
+        let list_ttl = Duration::from_secs(config.ttl_secs);
+        let served_ttl = Duration::from_secs(config.served_ttl_secs);
+        health.register_ops(&[STORE_LIST, STORE_SERVED, READ_CURSOR_STATE]);
+        Sessions {
+            store,
+            health,
+            list_ttl,
+            served_ttl,
+            key,
+            lists: Cache::builder()
+                .max_capacity(config.max_bytes)
+                .weigher(|_, s: &Arc<Session>| s.weight())
+                .time_to_live(list_ttl)
+                .build(),
+            served: Cache::builder()
+                .max_capacity(config.max_served_bytes)
+                .weigher(|_, s: &Served| (s.len() * 8 + 48).min(u32::MAX as usize) as u32)
+                .time_to_live(served_ttl)
+                .build(),
+        }
+    }
+
+    /// An id for a paging whose list is not kept (yet).
+    pub fn new_id(&self) -> u64 {
+        rand::random::<u64>()
+    }
+
+    /// Keeps a list under a new id. When the shared store cannot take it,
+    /// other replicas recompute the list for its cursors.
+    pub async fn insert(&self, session: Arc<Session>) -> u64 {
+        let id = self.new_id();
+        if self.store.shared() {
+            let bytes = codec::encode_session(&session);
+            self.health
+                .call(
+                    STORE_LIST,
+                    self.store.cache_set(&list_key(id), &bytes, self.list_ttl),
+                )
+                .await;
+        }
+        self.lists.insert(id, session);
+        id
+    }
+
+    /// The list of session `id`, while it lives.
+    pub async fn get(&self, id: u64) -> Option<Arc<Session>> {
+        if let Some(session) = self.lists.get(&id) {
+            return Some(session);
+        }
+        if !self.store.shared() {
+            return None;
+        }
+        let bytes = self.read(&list_key(id)).await?;
+        let session = codec::decode_session(&bytes)
+            .inspect_err(|e| tracing::warn!(error = %e, "unreadable ranked list; recomputing"))
+            .ok()?;
+        let session = Arc::new(session);
+        self.lists.insert(id, Arc::clone(&session));
+        Some(session)
+    }
+
+    /// Records that the session's pages up to `end` were served.
+    pub async fn record_served(&self, id: u64, session: &Session, end: usize) {
+        let served: Served = session
+            .earlier
+            .iter()
+            .copied()
+            .chain(session.posts[..end].iter().map(|p| served_hash(&p.post)))
+            .collect();
+        if !self.store.shared() {
+            self.served.insert(id, served);
+            return;
+        }
+        let bytes = codec::encode_served(&served);
+        self.health
+            .call(
+                STORE_SERVED,
+                self.store
+                    .cache_set(&served_key(id), &bytes, self.served_ttl),
+            )
+            .await;
+    }
+
+    /// What the paging of session `id` served, while it is remembered.
+    pub async fn served(&self, id: u64) -> Option<Served> {
+        if !self.store.shared() {
+            return self.served.get(&id);
+        }
+        let bytes = self.read(&served_key(id)).await?;
+        codec::decode_served(&bytes)
+            .inspect_err(|e| tracing::warn!(error = %e, "unreadable served set"))
+            .ok()
+    }
+
+    async fn read(&self, key: &str) -> Option<Vec<u8>> {
+        self.health
+            .call(READ_CURSOR_STATE, self.store.cache_get(key))
+            .await
+            .flatten()
+    }
+
+    /// The cursor text for `cursor` in `scope`.
+    pub fn cursor(&self, cursor: Cursor, scope: CursorScope<'_>) -> String {
+        cursor.encode(&self.key, scope)
+    }
+
+    /// Reads a client's cursor; a malformed or forged one is refused.
+    pub fn decode(&self, text: &str, scope: CursorScope<'_>) -> Result<Cursor, XrpcError> {
+        Cursor::decode(text, &self.key, scope)
+    }
+}
+
+fn list_key(id: u64) -> String {
+    format!("session:{id:016x}")
+}
+
+fn served_key(id: u64) -> String {
+    format!("served:{id:016x}")
+}

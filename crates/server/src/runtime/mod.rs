@@ -1,0 +1,14 @@
+//! What runs beside the requests: the state they share ([`AppState`]),
+//! the graph's start-up load ([`bootstrap`]) and refresher ([`refresh`]),
+//! the store's pruner ([`prune`]), the hot reload of flows and feeds
+//! ([`reload`]) and the in-process mirror of what operators set per feed
+//! ([`feed_data`]).
+
+pub mod bootstrap;
+pub mod feed_data;
+pub mod prune;
+pub mod refresh;
+pub mod reload;
+pub mod state;
+
+pub use state::AppState;
