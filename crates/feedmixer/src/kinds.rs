@@ -50,9 +50,7 @@ fn show(registry: &Registry, name: &str) -> anyhow::Result<()> {
     for kind in matches {
         println!("{} {}: {}", kind.role.as_str(), kind.name, kind.description);
         for feature in kind.reads {
-            let by = registry
-                .provider(*feature)
-                .map_or("nothing", |h| h.name);
+            let by = registry.provider(*feature).map_or("nothing", |h| h.name);
             println!("  reads feature {} (hydrator {by})", feature.name);
         }
         let params = (kind.params)();

@@ -66,9 +66,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (registry, catalog) = load_catalog(&args.flows, &config)?;
     let verifier = build_verifier(&config)?;
     let store = args.store.open().await?;
-    let state = Arc::new(AppState::new(
-        config, registry, catalog, store, verifier, metrics,
-    ));
+    let state = AppState::new(config, registry, catalog, store, verifier, metrics)
+        .map_err(|e| anyhow::anyhow!("building the hydrators: {e}"))?;
+    let state = Arc::new(state);
     let _watcher = watch_config(&state, &args.flows);
     let listener = listen(args.listen).await?;
     let stop = stop_on_signal();

@@ -512,12 +512,19 @@ fn flows_prints_the_resolved_flow_of_a_feed() {
 fn kinds_lists_kinds_and_hydrators_and_shows_a_kinds_params() {
     let out = feedmixer_ok(&["kinds"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for line in ["source     walk", "predicate  in_pool", "hydrator   viewer_feedback"] {
+    for line in [
+        "source     walk",
+        "predicate  in_pool",
+        "hydrator   viewer_feedback",
+    ] {
         assert!(text.contains(line), "{line:?} in {text}");
     }
     let out = feedmixer_ok(&["kinds", "walk"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("  max_likes = 500 in 1..=10000  # Viewer likes sampled"), "{text}");
+    assert!(
+        text.contains("  max_likes = 500 in 1..=10000  # Viewer likes sampled"),
+        "{text}"
+    );
     let out = feedmixer_ok(&["kinds", "not_seen"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -9,6 +9,7 @@ use feedmixer_flow::Flow;
 use feedmixer_flow::executor::FlowOutput;
 use feedmixer_flow::gate::Value as ParamValue;
 use feedmixer_flow::placement::ListItem;
+use feedmixer_flow::spec::StageKind;
 use feedmixer_graph::LikeGraph;
 use serde_json::{Map, Value, json};
 
@@ -44,6 +45,12 @@ pub fn trace(
             }
             if let Some(failure) = &s.failure {
                 fields.insert("failure".into(), json!(failure));
+            }
+            if s.placed > 0 {
+                fields.insert("placed".into(), json!(s.placed));
+            }
+            if s.stage == StageKind::Hydrator {
+                fields.insert("features".into(), json!(s.features));
             }
             if s.candidates_in > s.candidates_out && !s.dropped.is_empty() {
                 let listed: Vec<&str> = s

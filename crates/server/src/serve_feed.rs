@@ -131,14 +131,11 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         .map_err(XrpcError::invalid_request)?;
     let graph = state.graph.load_full();
     let viewer = request.viewer.and_then(|did| graph.user_id(did));
-    let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs());
+    let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs())
+        .for_feed(request.feed)
+        .with_viewer_did(request.viewer);
     ctx.explain = request.explain;
-    ctx.pool = state.feed_data.pool(request.feed);
-    ctx.special = state.feed_data.special(request.feed);
-    if let Some(did) = request.viewer {
-        ctx.feedback = state.feedback(&graph, did).await;
-    }
-    let output = flow.run(&ctx).await;
+    let output = flow.run(&ctx, &state.hydrators).await;
     let sources = flow.sources();
     let ranked = output
         .posts

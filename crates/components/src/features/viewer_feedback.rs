@@ -4,8 +4,9 @@
 //! `interaction_feedback`.
 //!
 //! One store read per request that needs it: the verified viewer's
-//! history, newest first, no older than the kept window. Anonymous
-//! requests read nothing.
+//! history, newest first, no older than the kept window; bounded, and
+//! skipped while the store is down (`StoreHealth`), so the page is served
+//! without it. Anonymous requests read nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use feedmixer_flow::{
     RequestContext, register,
 };
 use feedmixer_graph::{LikeGraph, PostId, UserId};
-use feedmixer_store::{Interaction, InteractionLimits, Store};
+use feedmixer_store::{Interaction, InteractionLimits, Store, StoreHealth};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The viewer's feedback; absent for anonymous viewers and viewers with
@@ -94,15 +95,22 @@ fn author(graph: &LikeGraph, post: Option<PostId>, uri: &str) -> Option<UserId> 
     }
 }
 
+/// The `op` of the history read, as [`StoreHealth`] counts its failures.
+const READ_INTERACTIONS: &str = "read_interactions";
+
 register!(Registration::Hydrator(HydratorKind {
     name: "viewer_feedback",
     description: "The verified viewer's interaction history, resolved against the graph",
     provides: &[FeatureKey::of::<ViewerFeedback>()],
     cost: Cost::StoreRead,
-    budget: Duration::from_millis(250),
+    // Past the store call's own bound, so a slow store is counted by it.
+    budget: Duration::from_millis(300),
     build: |resources| {
+        let health = resources.get::<StoreHealth>()?;
+        health.register_ops(&[READ_INTERACTIONS]);
         Ok(Arc::new(FeedbackHydrator {
             store: resources.get::<dyn Store>()?,
+            health,
             limits: *resources.get::<InteractionLimits>()?,
         }))
     },
@@ -111,6 +119,7 @@ register!(Registration::Hydrator(HydratorKind {
 /// Reads the viewer's history from the store.
 pub struct FeedbackHydrator {
     store: Arc<dyn Store>,
+    health: Arc<StoreHealth>,
     limits: InteractionLimits,
 }
 
@@ -123,10 +132,12 @@ impl Hydrator for FeedbackHydrator {
         };
         let since = clock::now_us().saturating_sub(self.limits.ttl_us);
         let history = self
-            .store
-            .interactions(viewer, since)
+            .health
+            .call(READ_INTERACTIONS, self.store.interactions(viewer, since))
             .await
-            .map_err(|e| ComponentError(format!("cannot read the viewer's history: {e}")))?;
+            .ok_or_else(|| {
+                ComponentError("the store did not give the viewer's history".to_string())
+            })?;
         if !history.is_empty() {
             features.insert::<ViewerFeedback>(Arc::new(Feedback::new(&ctx.graph, &history)));
         }
@@ -195,7 +206,11 @@ mod tests {
             )
             .await
             .unwrap();
-        let hydrator = FeedbackHydrator { store, limits };
+        let hydrator = FeedbackHydrator {
+            store,
+            health: Arc::new(StoreHealth::new()),
+            limits,
+        };
         let ctx = RequestContext::new(graph, None, 0);
         let anonymous = hydrator.hydrate(&ctx).await.unwrap();
         assert!(anonymous.is_empty(), "anonymous: nothing read");

@@ -92,7 +92,8 @@ pub fn watch(state: Arc<AppState>, paths: ConfigPaths) -> Result<ConfigWatcher, 
 }
 
 /// Loads the catalog again (on the blocking pool) and swaps it in when it
-/// is valid. Returns whether it was.
+/// is valid, then reloads what operators set for the feeds it serves (a
+/// feed just added gets its special posts). Returns whether it was valid.
 pub async fn reload(state: &Arc<AppState>, paths: &ConfigPaths) -> bool {
     let loading = {
         let state = Arc::clone(state);
@@ -102,7 +103,13 @@ pub async fn reload(state: &Arc<AppState>, paths: &ConfigPaths) -> bool {
         })
     };
     match loading.await {
-        Ok(loaded) => apply(&state.catalog, loaded),
+        Ok(loaded) => {
+            let applied = apply(&state.catalog, loaded);
+            if applied && let Err(e) = state.load_feed_data().await {
+                tracing::warn!(error = %e, "cannot reload pools and special posts for the new feeds; the refresher retries when they change");
+            }
+            applied
+        }
         Err(e) => {
             tracing::error!(error = %e, "flows and feeds reload failed; still serving the last good version");
             crate::metrics::config_reload(false);

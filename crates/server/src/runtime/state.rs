@@ -4,22 +4,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use feedmixer_atproto::clock::now_us;
-use feedmixer_flow::{Catalog, Feedback, Registry};
+use feedmixer_flow::{Catalog, Hydrators, Registry, Resources};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_identity::Verifier;
 use feedmixer_ingest::IngestStatus;
-use feedmixer_store::{Store, StoreError, StoreHealth};
+use feedmixer_store::{Store, StoreHealth};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use crate::config::ServiceConfig;
 use crate::pager::{CursorKey, Sessions};
-use crate::runtime::feed_data::FeedData;
-
-/// The `op` of the interaction-history read, as [`StoreHealth`] counts its
-/// failures.
-const READ_INTERACTIONS: &str = "read_interactions";
+use crate::runtime::feed_data::{FeedData, FeedDataError};
 
 /// Shared server state. The graph and the catalog are swapped whole, so a
 /// request sees one consistent snapshot of each.
@@ -33,7 +28,9 @@ pub struct AppState {
     /// Checks viewers' service JWTs.
     pub verifier: Verifier,
     pub metrics: PrometheusHandle,
-    /// What operators set per feed, mirrored from the store.
+    /// Every hydrator, built once: flows run the ones they need.
+    pub hydrators: Hydrators,
+    /// Keeps what operators set per feed current in the hydrators.
     pub feed_data: FeedData,
     ready: AtomicBool,
     /// The Jetstream ingester's progress (the last one this process ran)
@@ -46,7 +43,9 @@ pub struct AppState {
 
 impl AppState {
     /// A state that is not ready yet: its graph is empty until
-    /// [`AppState::set_graph`].
+    /// [`AppState::set_graph`]. Fails when a hydrator cannot be built from
+    /// what the runtime provides (the store, its health, the interaction
+    /// limits).
     pub fn new(
         config: ServiceConfig,
         registry: Registry,
@@ -54,11 +53,15 @@ impl AppState {
         store: Arc<dyn Store>,
         verifier: Verifier,
         metrics: PrometheusHandle,
-    ) -> Self {
+    ) -> Result<Self, String> {
         crate::metrics::set_ready(false);
         let store_health = StoreHealth::new();
-        store_health.register_ops(&[READ_INTERACTIONS]);
-        AppState {
+        let resources = Resources::new()
+            .with::<dyn Store>(Arc::clone(&store))
+            .with(Arc::new(store_health.clone()))
+            .with(Arc::new(config.interactions.limits()));
+        let hydrators = Hydrators::build(&registry, &resources)?;
+        Ok(AppState {
             sessions: Sessions::new(
                 &config.sessions,
                 config
@@ -72,14 +75,15 @@ impl AppState {
             registry,
             catalog: ArcSwap::from_pointee(catalog),
             graph: ArcSwap::from_pointee(GraphBuilder::new(0).build()),
-            feed_data: FeedData::new(Arc::clone(&store)),
+            feed_data: FeedData::new(Arc::clone(&store), hydrators.clone()),
+            hydrators,
             store,
             verifier,
             metrics,
             ready: AtomicBool::new(false),
             ingest: Mutex::new(None),
             store_health,
-        }
+        })
     }
 
     /// Installs a graph snapshot and starts serving feeds from it.
@@ -92,32 +96,19 @@ impl AppState {
 
     /// Loads what operators set per feed: candidate pools and the special
     /// posts of the configured feeds.
-    pub async fn load_feed_data(&self) -> Result<(), StoreError> {
+    pub async fn load_feed_data(&self) -> Result<(), FeedDataError> {
         self.feed_data.load(&self.feed_names()).await
     }
 
     /// Reloads pools and special posts when an operator changed them
     /// through any replica since they were loaded here.
-    pub async fn follow_feed_data(&self) -> Result<(), StoreError> {
+    pub async fn follow_feed_data(&self) -> Result<(), FeedDataError> {
         self.feed_data.follow(&self.feed_names()).await
     }
 
     /// The rkeys of the feeds the running catalog serves.
-    fn feed_names(&self) -> Vec<String> {
+    pub fn feed_names(&self) -> Vec<String> {
         self.catalog.load().feeds.keys().cloned().collect()
-    }
-
-    /// The viewer's interaction history resolved against `graph`; `None`
-    /// without a history. A store failure is logged and personalizes
-    /// without it: a page beats an error.
-    pub async fn feedback(&self, graph: &LikeGraph, viewer: &str) -> Option<Arc<Feedback>> {
-        let limits = self.config.interactions.limits();
-        let since = now_us().saturating_sub(limits.ttl_us);
-        let history = self
-            .store_health
-            .call(READ_INTERACTIONS, self.store.interactions(viewer, since))
-            .await?;
-        (!history.is_empty()).then(|| Arc::new(Feedback::new(graph, &history)))
     }
 
     /// Records whether the store answered (the refresher asks it every

@@ -71,7 +71,7 @@ pub async fn update_pool(
         .map_err(XrpcError::internal)?;
     state
         .feed_data
-        .pool_changed(&feed)
+        .changed(&feed)
         .await
         .map_err(XrpcError::internal)?;
     Ok(Json(json!({

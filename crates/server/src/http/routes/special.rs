@@ -6,8 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use feedmixer_atproto::AtUri;
-use feedmixer_flow::placement::SpecialPosts;
+use feedmixer_store::SpecialPosts;
 
 use crate::AppState;
 use crate::http::error::XrpcError;
@@ -19,9 +18,10 @@ pub async fn get_special(
 ) -> Result<Json<SpecialPosts>, XrpcError> {
     known_feed(&state, &feed)?;
     let posts = state
-        .feed_data
-        .special(&feed)
-        .map(|p| SpecialPosts::clone(&p));
+        .store
+        .special_posts(&feed)
+        .await
+        .map_err(XrpcError::internal)?;
     Ok(Json(posts.unwrap_or_default()))
 }
 
@@ -32,12 +32,15 @@ pub async fn put_special(
 ) -> Result<Json<SpecialPosts>, XrpcError> {
     known_feed(&state, &feed)?;
     let Json(posts) = body?;
-    posts
-        .validate(|uri| AtUri::parse(uri).is_ok_and(|u| u.is_post()))
-        .map_err(XrpcError::invalid_request)?;
+    posts.validate().map_err(XrpcError::invalid_request)?;
+    state
+        .store
+        .set_special_posts(&feed, &posts)
+        .await
+        .map_err(XrpcError::internal)?;
     state
         .feed_data
-        .set_special(&feed, posts.clone())
+        .changed(&feed)
         .await
         .map_err(XrpcError::internal)?;
     Ok(Json(posts))
