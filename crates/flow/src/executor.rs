@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use smallvec::smallvec;
 
 use crate::catalog::unknown_component;
-use crate::feature::{FeatureKey, FeatureMap};
+use crate::feature::FeatureKey;
 use crate::gate::{Gate, GateInput, Value};
 use crate::hydrator::{HydratorKind, Hydrators};
 use crate::metrics::{FailureKind, FlowMetrics, StageMetrics};
@@ -339,32 +339,21 @@ impl Flow {
             (t, result)
         }))
         .await;
-        let mut features = FeatureMap::new();
+        let mut features = std::mem::take(&mut ctx.features);
         let mut reports = Vec::with_capacity(results.len());
         for (h, (t, result)) in self.hydrations.iter().zip(results) {
-            let elapsed = t.elapsed();
-            let mut report = StageReport {
-                stage: StageKind::Hydrator,
-                component: h.kind.name.to_string(),
-                gate: None,
-                skipped: false,
-                candidates_in: 0,
-                candidates_out: 0,
-                placed: 0,
-                features: Vec::new(),
-                elapsed,
-                failure: None,
-                dropped: Vec::new(),
-            };
-            h.metrics.record(elapsed, 0, 0);
+            let mut report = StageReport::new(StageKind::Hydrator, h.kind.name);
+            report.elapsed = t.elapsed();
+            h.metrics.record(report.elapsed, 0, 0);
             match result {
                 Ok(filled) => {
-                    report.features = filled.keys().map(|k| k.name).collect();
+                    report.features = filled
+                        .keys()
+                        .filter(|k| h.kind.provides.contains(k))
+                        .map(|k| k.name)
+                        .collect();
                     let stray = features.merge(filled, h.kind.provides);
                     debug_assert!(stray.is_empty(), "{} filled {stray:?}", h.kind.name);
-                    report
-                        .features
-                        .retain(|name| !stray.iter().any(|k| k.name == *name));
                 }
                 Err((kind, why)) => {
                     h.metrics.failed(kind);
@@ -618,6 +607,25 @@ impl Run<'_> {
     }
 }
 
+impl StageReport {
+    /// A report of `component` with nothing recorded yet.
+    fn new(stage: StageKind, component: &str) -> StageReport {
+        StageReport {
+            stage,
+            component: component.to_string(),
+            gate: None,
+            skipped: false,
+            candidates_in: 0,
+            candidates_out: 0,
+            placed: 0,
+            features: Vec::new(),
+            elapsed: Duration::ZERO,
+            failure: None,
+            dropped: Vec::new(),
+        }
+    }
+}
+
 fn report<T: ?Sized>(
     stage: &Stage<T>,
     candidates_in: usize,
@@ -627,17 +635,13 @@ fn report<T: ?Sized>(
     skipped: bool,
 ) -> StageReport {
     StageReport {
-        stage: stage.kind,
-        component: stage.id.clone(),
         gate: stage.gate.as_ref().map(|g| g.text().to_string()),
         skipped,
         candidates_in,
         candidates_out,
-        placed: 0,
-        features: Vec::new(),
         elapsed,
         failure,
-        dropped: Vec::new(),
+        ..StageReport::new(stage.kind, &stage.id)
     }
 }
 
