@@ -92,23 +92,16 @@ async fn drive_every_route(server: &Server, key: &TestKey) {
     assert_eq!(status, 200, "pool update: {body}");
     let (status, _) = server.admin_get("/v1/feeds/for-you/special-posts").await;
     assert_eq!(status, 200, "special posts");
-    let r = server
-        .client
-        .put(server.url("/v1/feeds/for-you/special-posts"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"pinned": [POST]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "special posts update");
+    let (status, body) = server
+        .admin_put(
+            "/v1/feeds/for-you/special-posts",
+            &json!({"pinned": [POST]}),
+        )
+        .await;
+    assert_eq!(status, 200, "special posts update: {body}");
 
-    let r = server
-        .client
-        .get(server.url("/internal/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "ready");
+    let (status, _) = server.get("/internal/ready").await;
+    assert_eq!(status, 200, "ready");
     let (status, _) = server.get("/no/such/route").await;
     assert_eq!(status, 404, "the fallback");
 }
