@@ -196,26 +196,22 @@ impl Server {
 
     /// An admin POST with the test token.
     pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
+        self.admin(self.client.post(self.url(path)).json(body))
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An admin PUT with the test token.
+    pub async fn admin_put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.admin(self.client.put(self.url(path)).json(body)).await
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        self.admin(self.client.get(self.url(path))).await
+    }
+
+    /// Sends `request` with the test token, returning status and JSON body.
+    async fn admin(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = request.bearer_auth(TOKEN).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
