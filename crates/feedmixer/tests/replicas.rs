@@ -217,7 +217,9 @@ async fn a_redis_outage_degrades_serving_and_heals_by_itself() {
             )
         })
         .collect();
-    let stream = jetstream(events, 40).await;
+    // Held until the graph's size is read: likes that reached the store
+    // before the graph was built would already be in `before`.
+    let (stream, release) = jetstream_held(events, 40).await;
     let a = Server::start(
         data.path(),
         &[
@@ -232,6 +234,7 @@ async fn a_redis_outage_degrades_serving_and_heals_by_itself() {
     )
     .await;
     let before = stats(&a).await;
+    release.send_replace(true);
     let ingested = wait_for(&a, Duration::from_secs(20), |s| {
         s["ingest"]["created"].as_u64() == Some(40)
     })

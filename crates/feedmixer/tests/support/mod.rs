@@ -284,16 +284,33 @@ pub fn posts(page: &Value) -> Vec<String> {
 /// A Jetstream stand-in: every connection gets the events not yet sent,
 /// `per_tick` of them every 50 ms.
 pub async fn jetstream(events: Vec<String>, per_tick: usize) -> SocketAddr {
+    let (addr, release) = jetstream_held(events, per_tick).await;
+    release.send_replace(true);
+    addr
+}
+
+/// Like [`jetstream`], but a connection sends nothing until the returned
+/// sender is set to `true`: for tests that must read the server's state
+/// before the events arrive.
+pub async fn jetstream_held(
+    events: Vec<String>,
+    per_tick: usize,
+) -> (SocketAddr, tokio::sync::watch::Sender<bool>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let events = std::sync::Arc::new(tokio::sync::Mutex::new(events.into_iter()));
+    let (release, released) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let events = events.clone();
+            let mut released = released.clone();
             tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                     return;
                 };
+                if released.wait_for(|r| *r).await.is_err() {
+                    return;
+                }
                 loop {
                     let batch: Vec<String> = events.lock().await.by_ref().take(per_tick).collect();
                     for line in batch {
@@ -306,7 +323,7 @@ pub async fn jetstream(events: Vec<String>, per_tick: usize) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, release)
 }
 
 pub fn like(did: &str, rkey: u64, post: &str, time_us: u64) -> String {
