@@ -14,7 +14,7 @@ pub mod jetstream;
 pub mod jwt;
 pub mod tid;
 
-pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did};
+pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did, is_record_key};
 pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_url};
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, LikeEvent, ParseError};
