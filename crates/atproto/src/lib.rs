@@ -12,6 +12,8 @@ pub mod did_doc;
 pub mod interaction;
 pub mod jetstream;
 pub mod jwt;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tid;
 
 pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did, is_record_key};
