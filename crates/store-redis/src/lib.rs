@@ -22,8 +22,9 @@ mod pool;
 mod prune;
 mod scan;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use feedmixer_atproto::clock;
 use feedmixer_store::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats,
     PruneStats, Store, StoreCounts, StoreError, checks,
@@ -213,7 +214,7 @@ impl Store for RedisStore {
             add,
             remove,
             replace,
-            now_us(),
+            clock::now_us(),
         )
         .await
         .map_err(backend)?;
@@ -325,12 +326,4 @@ impl Store for RedisStore {
             .await
             .map_err(backend)
     }
-}
-
-/// Microseconds since the Unix epoch, as `time_us` is everywhere; 0 on a
-/// clock set before 1970.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_micros() as u64)
 }

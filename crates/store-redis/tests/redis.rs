@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
-use feedmixer_atproto::InteractionEvent;
+use feedmixer_atproto::{InteractionEvent, clock};
 use feedmixer_store::{Changes, Interaction, InteractionLimits, Store, StoreError};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
 
@@ -35,13 +35,6 @@ async fn raw_cluster(target: &RedisTarget) -> redis::cluster_async::ClusterConne
         .get_async_connection()
         .await
         .unwrap()
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
 }
 
 #[test]
@@ -183,7 +176,7 @@ async fn histories_expire_by_themselves(backend: Backend) {
         max_per_viewer: 10,
         ttl_us: 600_000,
     };
-    let now = now_us();
+    let now = clock::now_us();
     let seen = |item: &str, time_us| Interaction {
         item: item.into(),
         event: InteractionEvent::Seen,

@@ -17,7 +17,7 @@ mod schema;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::mpsc;
@@ -26,6 +26,7 @@ use crate::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, LikeSink,
     PoolStats, PruneStats, Store, StoreCounts, StoreError, checks,
 };
+use feedmixer_atproto::clock;
 use schema::{
     LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX,
 };
@@ -260,7 +261,7 @@ impl Store for EmbeddedStore {
         let (feed, stats) = self
             .blocking(move |db| {
                 let txn = db.begin_write()?;
-                let stats = pool::update(&txn, &feed, &add, &remove, replace, now_us())?;
+                let stats = pool::update(&txn, &feed, &add, &remove, replace, clock::now_us())?;
                 txn.commit()?;
                 Ok((feed, stats))
             })
@@ -418,14 +419,6 @@ fn log_prune(before_us: u64, stats: &PruneStats, started: Instant) {
     } else {
         tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");
     }
-}
-
-/// Microseconds since the Unix epoch, as `time_us` is everywhere; 0 on a
-/// clock set before 1970.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_micros() as u64)
 }
 
 #[cfg(test)]
