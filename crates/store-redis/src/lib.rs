@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use feedmixer_atproto::clock;
 use feedmixer_store::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats,
-    PruneStats, Store, StoreCounts, StoreError, checks,
+    PoolUpdate, PruneStats, Store, StoreCounts, StoreError, checks,
 };
 use redis::AsyncCommands;
 
@@ -205,32 +205,19 @@ impl Store for RedisStore {
         remove: &[String],
         replace: bool,
     ) -> Result<PoolStats, StoreError> {
-        checks::pool_update(feed, add, remove)?;
-        let started = Instant::now();
-        let stats = pool::update(
-            &mut self.conn(),
-            &self.keys,
-            feed,
-            add,
-            remove,
-            replace,
-            clock::now_us(),
-        )
-        .await
-        .map_err(backend)?;
-        if !add.is_empty() || !remove.is_empty() || replace {
-            tracing::info!(
-                feed,
-                replace,
-                add = add.len(),
-                remove = remove.len(),
-                added = stats.added,
-                removed = stats.removed,
-                size = stats.size,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "updated feed pool"
-            );
-        }
+        let Some(update) = PoolUpdate::new(feed, add, remove, replace)? else {
+            let size = pool::size(&mut self.conn(), &self.keys, feed)
+                .await
+                .map_err(backend)?;
+            return Ok(PoolStats {
+                size,
+                ..PoolStats::default()
+            });
+        };
+        let stats = pool::update(&mut self.conn(), &self.keys, &update, clock::now_us())
+            .await
+            .map_err(backend)?;
+        update.log(&stats);
         Ok(stats)
     }
 

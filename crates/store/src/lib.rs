@@ -73,6 +73,7 @@ pub mod checks;
 mod embedded;
 mod error;
 mod interactions;
+pub mod pool_update;
 pub mod replay;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -84,6 +85,7 @@ pub use embedded::{DATABASE_FILE, EmbeddedStore};
 pub use error::StoreError;
 pub use feedmixer_atproto::LikeEvent;
 pub use interactions::{Interaction, InteractionLimits};
+pub use pool_update::PoolUpdate;
 pub use replay::{ReplayReport, replay};
 
 /// One live like, borrowed from the store's scan buffer for the duration

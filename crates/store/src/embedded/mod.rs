@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, LikeSink,
-    PoolStats, PruneStats, Store, StoreCounts, StoreError, checks,
+    PoolStats, PoolUpdate, PruneStats, Store, StoreCounts, StoreError, checks,
 };
 use feedmixer_atproto::clock;
 use schema::{
@@ -239,10 +239,9 @@ impl Store for EmbeddedStore {
         remove: &[String],
         replace: bool,
     ) -> Result<PoolStats, StoreError> {
-        checks::pool_update(feed, add, remove)?;
-        let feed = feed.to_owned();
-        if add.is_empty() && remove.is_empty() && !replace {
+        let Some(update) = PoolUpdate::new(feed, add, remove, replace)? else {
             // Nothing to change: spare the commit's sync.
+            let feed = feed.to_owned();
             let size = self
                 .blocking(move |db| {
                     let txn = db.begin_read()?;
@@ -254,29 +253,16 @@ impl Store for EmbeddedStore {
                 size,
                 ..PoolStats::default()
             });
-        }
-        let started = Instant::now();
-        let (add_len, remove_len) = (add.len(), remove.len());
-        let (add, remove) = (add.to_vec(), remove.to_vec());
-        let (feed, stats) = self
+        };
+        let (update, stats) = self
             .blocking(move |db| {
                 let txn = db.begin_write()?;
-                let stats = pool::update(&txn, &feed, &add, &remove, replace, clock::now_us())?;
+                let stats = pool::update(&txn, &update, clock::now_us())?;
                 txn.commit()?;
-                Ok((feed, stats))
+                Ok((update, stats))
             })
             .await?;
-        tracing::info!(
-            feed,
-            replace,
-            add = add_len,
-            remove = remove_len,
-            added = stats.added,
-            removed = stats.removed,
-            size = stats.size,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "updated feed pool"
-        );
+        update.log(&stats);
         Ok(stats)
     }
 
