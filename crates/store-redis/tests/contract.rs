@@ -1078,6 +1078,7 @@ async fn empty_feed_names_and_uris_are_refused_and_nothing_is_written(
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::EmptyFeedName), "{err}");
+    assert_eq!(err.to_string(), "a feed pool needs a non-empty feed name");
     t.note("refused", err.to_string());
     for replace in [false, true] {
         let err = store.update_pool("", &[], &[], replace).await.unwrap_err();
@@ -1094,6 +1095,7 @@ async fn empty_feed_names_and_uris_are_refused_and_nothing_is_written(
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::EmptyPostUri), "{err}");
+    assert_eq!(err.to_string(), "a feed pool cannot hold an empty post URI");
     t.note("refused", err.to_string());
     let err = store
         .update_pool("news", &[], &with_empty, false)

@@ -179,29 +179,6 @@ proptest! {
         })?;
     }
 
-    /// Whether a key is live does not depend on the order events arrive
-    /// in (the first create's time and subject may).
-    #[test]
-    fn liveness_ignores_order(
-        (events, shuffled) in prop::collection::vec(event(), 0..40)
-            .prop_flat_map(|events| (Just(events.clone()), Just(events).prop_shuffle())),
-    ) {
-        runtime().block_on(async {
-            let live_keys = |likes: Vec<Like>| {
-                likes.into_iter().map(|(did, rkey, ..)| (did, rkey)).collect::<BTreeSet<_>>()
-            };
-            let (_dir_a, in_order) = open_temp();
-            in_order.apply(&events).await.unwrap();
-            let (_dir_b, reordered) = open_temp();
-            reordered.apply(&shuffled).await.unwrap();
-            prop_assert_eq!(
-                live_keys(scan(&in_order, 0).await),
-                live_keys(scan(&reordered, 0).await)
-            );
-            Ok(())
-        })?;
-    }
-
     /// Prunes between batches (looping over bounded calls) leave what
     /// the model keeps, count what it drops, and after them replaying
     /// every event applied so far changes nothing.
