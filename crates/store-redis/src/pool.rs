@@ -19,26 +19,19 @@ pub(crate) async fn update(
     update: &PoolUpdate,
     now_us: u64,
 ) -> Result<PoolStats, RedisStoreError> {
-    let PoolUpdate {
-        feed,
-        replace,
-        add,
-        remove,
-        ..
-    } = update;
-    if !add.is_empty() {
+    if !update.add.is_empty() {
         // Before the pool, so that the registry always holds every feed
         // with a pool (it lives in another slot: no script spans both).
-        let _: () = conn.sadd(&keys.pool_feeds, feed).await?;
+        let _: () = conn.sadd(&keys.pool_feeds, &update.feed).await?;
     }
-    let mut invocation = UPDATE.key(keys.pool(feed));
+    let mut invocation = UPDATE.key(keys.pool(&update.feed));
     invocation
-        .arg(if *replace { "1" } else { "0" })
+        .arg(if update.replace { "1" } else { "0" })
         .arg(now_us)
-        .arg(add.len())
-        .arg(add.iter().collect::<Vec<_>>());
-    if !replace {
-        invocation.arg(remove.iter().collect::<Vec<_>>());
+        .arg(update.add.len())
+        .arg(update.add.iter().collect::<Vec<_>>());
+    if !update.replace {
+        invocation.arg(update.remove.iter().collect::<Vec<_>>());
     }
     let (added, removed, size): (u64, u64, u64) = invocation.invoke_async(conn).await?;
     Ok(PoolStats {

@@ -19,34 +19,27 @@ pub(super) fn update(
     update: &PoolUpdate,
     now_us: u64,
 ) -> Result<PoolStats, StoreError> {
-    let PoolUpdate {
-        feed,
-        replace,
-        add,
-        remove,
-        ..
-    } = update;
-    let feed = feed.as_str();
+    let feed = update.feed.as_str();
     let mut pools = txn.open_table(POOLS)?;
     let mut sizes = txn.open_table(POOL_SIZES)?;
     let size_before = sizes.get(feed)?.map_or(0, |size| size.value());
 
     let mut stats = PoolStats::default();
-    if *replace {
+    if update.replace {
         for uri in posts(&pools, feed)? {
-            if !add.contains(uri.as_str()) {
+            if !update.add.contains(uri.as_str()) {
                 pools.remove((feed, uri.as_str()))?;
                 stats.removed += 1;
             }
         }
     } else {
-        for uri in remove {
+        for uri in &update.remove {
             if pools.remove((feed, uri.as_str()))?.is_some() {
                 stats.removed += 1;
             }
         }
     }
-    for uri in add {
+    for uri in &update.add {
         // Insert first and undo when present, so that a post keeps the
         // time it was first added: new posts, the common case, then cost
         // one descent.
