@@ -123,6 +123,18 @@ pub struct ApplyStats {
 }
 
 impl ApplyStats {
+    /// How many events these counts are: every event is counted once, as
+    /// one of the outcomes (the likes an account deletion removed are not
+    /// events).
+    pub fn events(&self) -> u64 {
+        self.created
+            + self.duplicates
+            + self.deleted
+            + self.missing_deletes
+            + self.stale
+            + self.accounts_deleted
+    }
+
     /// Adds another batch's counts, for totals over many batches.
     pub fn add(&mut self, other: &ApplyStats) {
         self.created += other.created;
