@@ -29,7 +29,7 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let (_dir, store) = embedded();
+                    let (_dir, store) = open_temp();
                     super::$name(&store, &mut Transcript::default()).await;
                 }
             )+
@@ -69,7 +69,7 @@ async fn against_reference(backend: Backend, name: &str, scenario: Scenario) {
     let Some(redis) = redis(backend, name).await else {
         return;
     };
-    let (_dir, reference) = embedded();
+    let (_dir, reference) = open_temp();
     let mut expected = Transcript::default();
     scenario(&reference, &mut expected).await;
     let mut got = Transcript::default();
