@@ -131,6 +131,10 @@ fn like(did: &str, rkey: &str, subject: &str, time_us: u64) -> Like {
     (did.into(), rkey.into(), subject.into(), time_us)
 }
 
+fn store_counts(likes: u64, likers: u64) -> StoreCounts {
+    StoreCounts { likes, likers }
+}
+
 /// Applies and notes the stats.
 async fn apply(store: &dyn Store, t: &mut Transcript, events: &[LikeEvent]) -> ApplyStats {
     let stats = store.apply(events).await.unwrap();
@@ -192,13 +196,7 @@ async fn creates_are_stored_and_counted(store: &dyn Store, t: &mut Transcript) {
             like("did:plc:alice", "k2", P2, 20),
         ]
     );
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 3,
-            likers: 2
-        }
-    );
+    assert_eq!(counts, store_counts(3, 2));
 }
 
 async fn a_repeated_create_is_one_like_and_the_first_stays(store: &dyn Store, t: &mut Transcript) {
@@ -221,13 +219,7 @@ async fn a_repeated_create_is_one_like_and_the_first_stays(store: &dyn Store, t:
     );
     let (likes, counts) = note_snapshot(store, t).await;
     assert_eq!(likes, [like("did:plc:alice", "k1", P1, 10)]);
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 1,
-            likers: 1
-        }
-    );
+    assert_eq!(counts, store_counts(1, 1));
 }
 
 async fn a_delete_removes_its_like_and_counts_missing_ones(store: &dyn Store, t: &mut Transcript) {
@@ -367,13 +359,7 @@ async fn an_account_deletion_removes_the_accounts_likes_only(
     let (likes, counts) = note_snapshot(store, t).await;
     let dids: Vec<_> = likes.into_iter().map(|like| like.0).collect();
     assert_eq!(dids, ["did:plc:abc", "did:plc:aa"]);
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 2,
-            likers: 2
-        }
-    );
+    assert_eq!(counts, store_counts(2, 2));
     // An account without likes can be deleted too.
     let stats = apply(store, t, &[account_deleted("did:plc:nobody", 5)]).await;
     assert_eq!(stats.accounts_deleted, 1);
@@ -631,10 +617,7 @@ async fn scan_streams_in_time_order_from_since(store: &dyn Store, t: &mut Transc
     assert_eq!(scan(store, u64::MAX).await, []);
     assert_eq!(
         store.counts().await.unwrap(),
-        StoreCounts {
-            likes: u64::from(LIKES),
-            likers: 500
-        }
+        store_counts(u64::from(LIKES), 500)
     );
 }
 
@@ -1443,14 +1426,7 @@ async fn pruning_removes_old_likes_and_keeps_the_counts(store: &dyn Store, t: &m
         ],
         "before_us is exclusive"
     );
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 2,
-            likers: 2
-        },
-        "bob has no likes left"
-    );
+    assert_eq!(counts, store_counts(2, 2), "bob has no likes left");
     assert_eq!(
         store.likes_version().await.unwrap(),
         version,
@@ -1470,13 +1446,7 @@ async fn pruning_removes_old_likes_and_keeps_the_counts(store: &dyn Store, t: &m
         ],
     )
     .await;
-    assert_eq!(
-        note_snapshot(store, t).await.1,
-        StoreCounts {
-            likes: 2,
-            likers: 2
-        }
-    );
+    assert_eq!(note_snapshot(store, t).await.1, store_counts(2, 2));
     assert_eq!(prune(store, t, 1_000, 1_000).await, pruned(2, 1, 0, false));
     assert_eq!(
         note_snapshot(store, t).await,
@@ -1686,10 +1656,7 @@ async fn pruning_is_bounded_and_says_when_more_remain(store: &dyn Store, t: &mut
         note_snapshot(store, t).await,
         (
             vec![like("did:plc:kept", "k", P1, 1_000)],
-            StoreCounts {
-                likes: 1,
-                likers: 1
-            }
+            store_counts(1, 1)
         )
     );
 }

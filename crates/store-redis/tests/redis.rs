@@ -47,6 +47,16 @@ async fn raw_query<T: redis::FromRedisValue>(target: &RedisTarget, pipe: &redis:
     .unwrap()
 }
 
+/// A store on a fresh prefix of `backend`'s Redis, with the target and
+/// the prefix to look at what it writes; `None` when the Redis tests are
+/// skipped.
+async fn fresh_store(backend: Backend, test: &str) -> Option<(RedisTarget, String, RedisStore)> {
+    let target = target(backend)?;
+    let prefix = fresh_prefix(test);
+    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    Some((target, prefix, store))
+}
+
 /// Runs each `async fn(Backend)` named as two tests, `NAME::single` and
 /// `NAME::cluster`.
 macro_rules! on_single_and_cluster {
@@ -108,11 +118,9 @@ async fn an_unreachable_redis_is_an_error_not_a_hang() {
 }
 
 async fn a_newer_schema_is_refused(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some((target, prefix, store)) = fresh_store(backend, "newer_schema").await else {
         return;
     };
-    let prefix = fresh_prefix("newer_schema");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     assert_eq!(store.prefix(), prefix);
     drop(store);
     let state = format!("{{{prefix}}}:state");
@@ -133,11 +141,9 @@ async fn a_newer_schema_is_refused(backend: Backend) {
 /// Data written through one store is there for another on the same
 /// prefix, and only there.
 async fn stores_share_a_prefix_and_only_it(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some((target, prefix, writer)) = fresh_store(backend, "shared").await else {
         return;
     };
-    let prefix = fresh_prefix("shared");
-    let writer = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     writer
         .apply(&[create("did:plc:a", "k", "at://p", 1)])
         .await
@@ -160,12 +166,9 @@ async fn stores_share_a_prefix_and_only_it(backend: Backend) {
 /// Redis drops an idle viewer's history when its newest entry expires,
 /// without another write.
 async fn histories_expire_by_themselves(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some(store) = redis(backend, "expire").await else {
         return;
     };
-    let store = RedisStore::connect(target.clone(), &fresh_prefix("expire"))
-        .await
-        .unwrap();
     let limits = InteractionLimits {
         max_per_viewer: 10,
         ttl_us: 600_000,
@@ -212,11 +215,9 @@ async fn histories_expire_by_themselves(backend: Backend) {
 /// them all on a cluster); pools and histories get slots of their own.
 #[tokio::test]
 async fn the_like_log_lives_in_one_slot() {
-    let Some(target) = target(Backend::Cluster) else {
+    let Some((target, prefix, store)) = fresh_store(Backend::Cluster, "slots").await else {
         return;
     };
-    let prefix = fresh_prefix("slots");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     store
         .apply(&[
             create("did:plc:a", "k", "at://p", 1),
@@ -320,13 +321,10 @@ async fn the_store_reconnects_after_its_connection_is_killed() {
 async fn a_follower_behind_the_kept_tail_is_told_to_rebuild(backend: Backend) {
     let (_dir, reference) = open_temp();
     let expected = follow_a_tail_of_three(&reference.with_changes_kept(3)).await;
-    let Some(target) = target(backend) else {
+    let Some(store) = redis(backend, "kept").await else {
         return;
     };
-    let store = RedisStore::connect(target, &fresh_prefix("kept"))
-        .await
-        .unwrap()
-        .with_changes_kept(3);
+    let store = store.with_changes_kept(3);
     assert_eq!(follow_a_tail_of_three(&store).await, expected);
 }
 
@@ -370,11 +368,9 @@ async fn follow_a_tail_of_three(store: &dyn Store) -> Vec<LikeChange> {
 /// behind (Redis drops a hash once its last field goes), and the changes
 /// stream as it was.
 async fn pruning_everything_leaves_no_did_state(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some((target, prefix, store)) = fresh_store(backend, "prune-all").await else {
         return;
     };
-    let prefix = fresh_prefix("prune-all");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     let dids = ["did:plc:a", "did:plc:b\0", "did:plc:c"];
     store
         .apply(&[
@@ -423,11 +419,9 @@ async fn pruning_everything_leaves_no_did_state(backend: Backend) {
 /// A lease is one key with the holder's TTL, which Redis expires.
 #[tokio::test]
 async fn a_lease_is_a_key_with_a_ttl() {
-    let Some(target) = target(Backend::Single) else {
+    let Some((target, prefix, store)) = fresh_store(Backend::Single, "lease").await else {
         return;
     };
-    let prefix = fresh_prefix("lease");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     assert!(
         store
             .acquire_lease("ingest", "replica-a", Duration::from_secs(30))
