@@ -79,6 +79,11 @@ impl TestKey {
         Self::claims_at(iss, u64::from(clock::now_secs()))
     }
 
+    /// A fresh token from `iss` ([`TestKey::claims`]), signed by this key.
+    pub fn token(&self, iss: &str) -> String {
+        self.mint(&Self::claims(iss))
+    }
+
     /// A token with `payload`, signed by this key.
     pub fn mint(&self, payload: &Value) -> String {
         let header = json!({"typ": "JWT", "alg": self.alg()});
