@@ -521,18 +521,16 @@ mod tests {
 
     #[test]
     fn signature_from_another_key_fails() {
-        let (signer, other) = (TestKey::k256(), TestKey::k256());
-        let token = signer.mint(&claims());
-        assert_eq!(
-            accept(&token, &other.public()).unwrap_err(),
-            JwtError::BadSignature
-        );
-        let (signer, other) = (TestKey::p256(), TestKey::p256());
-        let token = signer.mint(&claims());
-        assert_eq!(
-            accept(&token, &other.public()).unwrap_err(),
-            JwtError::BadSignature
-        );
+        for (signer, other) in [
+            (TestKey::k256(), TestKey::k256()),
+            (TestKey::p256(), TestKey::p256()),
+        ] {
+            let token = signer.mint(&claims());
+            assert_eq!(
+                accept(&token, &other.public()).unwrap_err(),
+                JwtError::BadSignature
+            );
+        }
     }
 
     #[test]
