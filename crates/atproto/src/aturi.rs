@@ -1,4 +1,5 @@
-//! AT-URIs of records (`at://DID/COLLECTION/RKEY`).
+//! AT-URIs of records (`at://DID/COLLECTION/RKEY`) and the syntax of their
+//! parts.
 
 /// Collection NSID of posts.
 pub const POST_COLLECTION: &str = "app.bsky.feed.post";
@@ -66,6 +67,17 @@ pub fn is_did(s: &str) -> bool {
         && !id.ends_with(':')
 }
 
+/// Record key syntax from the AT Protocol spec: 1 to 512 characters of
+/// `A-Za-z0-9._:~-`, and neither `.` nor `..`.
+pub fn is_record_key(rkey: &str) -> bool {
+    (1..=512).contains(&rkey.len())
+        && rkey != "."
+        && rkey != ".."
+        && rkey
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'~' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +114,15 @@ mod tests {
         assert!(!is_did("did:plc:"));
         assert!(!is_did("plc:abc"));
         assert!(!is_did("did:plc:a b"));
+    }
+
+    #[test]
+    fn record_key_syntax() {
+        for good in ["3l3qo2vutsw2b", "self", "a.b_c:d~e-f", &"a".repeat(512)] {
+            assert!(is_record_key(good), "{good:?}");
+        }
+        for bad in ["", ".", "..", "a b", "a/b", &"a".repeat(513)] {
+            assert!(!is_record_key(bad), "{bad:?}");
+        }
     }
 }

@@ -248,7 +248,7 @@ fn is_atproto_method_id(id: &str, did: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::tests::TestKey;
+    use crate::testkit::TestKey;
     use serde_json::json;
 
     const DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";

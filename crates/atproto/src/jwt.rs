@@ -316,98 +316,26 @@ fn decode_json<T: serde::de::DeserializeOwned>(b64: &str, part: Part) -> Result<
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::did_doc::DidDocument;
-    use k256::ecdsa::signature::Signer as _;
-    use k256::elliptic_curve::Generate as _;
+    use crate::testkit::{METHOD, SERVICE, TestKey};
     use proptest::prelude::*;
     use serde_json::json;
 
-    const SERVICE: &str = "did:web:feeds.example.com";
     const VIEWER: &str = "did:plc:viewer2222222222222222";
-    const METHOD: &str = "app.bsky.feed.getFeedSkeleton";
     const NOW: u64 = 1_750_000_000;
-
-    /// A signing key of either curve, for minting test tokens.
-    pub(crate) enum TestKey {
-        K256(k256::ecdsa::SigningKey),
-        P256(p256::ecdsa::SigningKey),
-    }
-
-    impl TestKey {
-        pub(crate) fn k256() -> Self {
-            TestKey::K256(k256::ecdsa::SigningKey::generate())
-        }
-
-        pub(crate) fn p256() -> Self {
-            TestKey::P256(p256::ecdsa::SigningKey::generate())
-        }
-
-        pub(crate) fn public(&self) -> PublicKey {
-            match self {
-                TestKey::K256(k) => PublicKey::Secp256k1(*k.verifying_key()),
-                TestKey::P256(k) => PublicKey::P256(*k.verifying_key()),
-            }
-        }
-
-        fn alg(&self) -> &'static str {
-            match self {
-                TestKey::K256(_) => "ES256K",
-                TestKey::P256(_) => "ES256",
-            }
-        }
-
-        /// Low-S r||s over `message`.
-        fn sign(&self, message: &[u8]) -> [u8; 64] {
-            match self {
-                TestKey::K256(k) => {
-                    let sig: k256::ecdsa::Signature = k.sign(message);
-                    sig.normalize_s().to_bytes().into()
-                }
-                TestKey::P256(k) => {
-                    let sig: p256::ecdsa::Signature = k.sign(message);
-                    sig.normalize_s().to_bytes().into()
-                }
-            }
-        }
-    }
 
     fn b64(bytes: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
     fn claims() -> serde_json::Value {
-        json!({
-            "iss": VIEWER,
-            "aud": SERVICE,
-            "exp": NOW + 60,
-            "iat": NOW,
-            "lxm": METHOD,
-            "jti": "0123456789abcdef",
-        })
-    }
-
-    /// A token with `header` and `payload`, signed by `key`, with the
-    /// signature passed through `tweak` (to make it high-S, say).
-    fn mint_with(
-        key: &TestKey,
-        header: &serde_json::Value,
-        payload: &serde_json::Value,
-        tweak: impl FnOnce([u8; 64]) -> [u8; 64],
-    ) -> String {
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(payload.to_string().as_bytes())
-        );
-        let signature = tweak(key.sign(input.as_bytes()));
-        format!("{input}.{}", b64(&signature))
-    }
-
-    pub(crate) fn mint(key: &TestKey, payload: &serde_json::Value) -> String {
-        let header = json!({"typ": "JWT", "alg": key.alg()});
-        mint_with(key, &header, payload, |s| s)
+        with(
+            TestKey::claims_at(VIEWER, NOW),
+            "jti",
+            json!("0123456789abcdef"),
+        )
     }
 
     fn expected() -> ExpectedClaims<'static> {
@@ -442,7 +370,7 @@ pub(crate) mod tests {
     #[test]
     fn accepts_valid_es256k_and_es256_tokens() {
         for key in [TestKey::k256(), TestKey::p256()] {
-            let token = mint(&key, &claims());
+            let token = key.mint(&claims());
             let jwt = accept(&token, &key.public()).unwrap();
             assert_eq!(jwt.alg().as_str(), key.alg());
             assert_eq!(jwt.iss(), VIEWER);
@@ -467,7 +395,7 @@ pub(crate) mod tests {
             }],
         });
         let doc = DidDocument::parse(doc.to_string().as_bytes(), VIEWER).unwrap();
-        let token = mint(&key, &claims());
+        let token = key.mint(&claims());
         let jwt = accept(&token, doc.signing_key()).unwrap();
         assert_eq!(jwt.iss(), doc.id());
     }
@@ -475,7 +403,7 @@ pub(crate) mod tests {
     #[test]
     fn lifetime_is_checked_with_leeway() {
         let key = TestKey::k256();
-        let jwt = ServiceJwt::parse(&mint(&key, &claims())).unwrap();
+        let jwt = ServiceJwt::parse(&key.mint(&claims())).unwrap();
         let exp = NOW + 60;
         assert_eq!(
             jwt.check_claims(&expected(), exp + CLOCK_LEEWAY_SECS),
@@ -508,12 +436,12 @@ pub(crate) mod tests {
         let key = TestKey::p256();
         let expired = with(claims(), "exp", json!(NOW - 120));
         assert!(matches!(
-            accept(&mint(&key, &expired), &key.public()),
+            accept(&key.mint(&expired), &key.public()),
             Err(JwtError::Expired { .. })
         ));
         let future = with(claims(), "iat", json!(NOW + 600));
         assert!(matches!(
-            accept(&mint(&key, &future), &key.public()),
+            accept(&key.mint(&future), &key.public()),
             Err(JwtError::IssuedInFuture { .. })
         ));
     }
@@ -523,12 +451,12 @@ pub(crate) mod tests {
         let key = TestKey::k256();
         let no_iat = without(claims(), "iat");
         assert_eq!(
-            accept(&mint(&key, &no_iat), &key.public()).unwrap().iat(),
+            accept(&key.mint(&no_iat), &key.public()).unwrap().iat(),
             None
         );
         let no_exp = without(claims(), "exp");
         assert!(matches!(
-            ServiceJwt::parse(&mint(&key, &no_exp)),
+            ServiceJwt::parse(&key.mint(&no_exp)),
             Err(JwtError::Json {
                 part: Part::Payload,
                 ..
@@ -540,7 +468,7 @@ pub(crate) mod tests {
     fn audience_is_the_service_did_or_its_feed_generator_service() {
         let key = TestKey::k256();
         let fg = with(claims(), "aud", json!(format!("{SERVICE}#bsky_fg")));
-        assert!(accept(&mint(&key, &fg), &key.public()).is_ok());
+        assert!(accept(&key.mint(&fg), &key.public()).is_ok());
         for aud in [
             "did:web:other.example.com",
             "did:web:feeds.example.com#atproto_pds",
@@ -550,7 +478,7 @@ pub(crate) mod tests {
         ] {
             let payload = with(claims(), "aud", json!(aud));
             assert_eq!(
-                accept(&mint(&key, &payload), &key.public()).unwrap_err(),
+                accept(&key.mint(&payload), &key.public()).unwrap_err(),
                 JwtError::Audience { found: aud.into() },
                 "{aud:?}"
             );
@@ -562,7 +490,7 @@ pub(crate) mod tests {
         let key = TestKey::k256();
         let wrong = with(claims(), "lxm", json!("app.bsky.feed.sendInteractions"));
         assert_eq!(
-            accept(&mint(&key, &wrong), &key.public()).unwrap_err(),
+            accept(&key.mint(&wrong), &key.public()).unwrap_err(),
             JwtError::Method {
                 expected: METHOD.into(),
                 found: "app.bsky.feed.sendInteractions".into()
@@ -570,7 +498,7 @@ pub(crate) mod tests {
         );
         let absent = without(claims(), "lxm");
         assert_eq!(
-            accept(&mint(&key, &absent), &key.public()).unwrap().lxm(),
+            accept(&key.mint(&absent), &key.public()).unwrap().lxm(),
             None
         );
     }
@@ -578,7 +506,7 @@ pub(crate) mod tests {
     #[test]
     fn tampered_payload_fails_the_signature() {
         for key in [TestKey::k256(), TestKey::p256()] {
-            let token = mint(&key, &claims());
+            let token = key.mint(&claims());
             let forged_payload = with(claims(), "iss", json!("did:plc:attacker22222222222222"));
             let mut parts: Vec<&str> = token.split('.').collect();
             let forged = b64(forged_payload.to_string().as_bytes());
@@ -593,18 +521,16 @@ pub(crate) mod tests {
 
     #[test]
     fn signature_from_another_key_fails() {
-        let (signer, other) = (TestKey::k256(), TestKey::k256());
-        let token = mint(&signer, &claims());
-        assert_eq!(
-            accept(&token, &other.public()).unwrap_err(),
-            JwtError::BadSignature
-        );
-        let (signer, other) = (TestKey::p256(), TestKey::p256());
-        let token = mint(&signer, &claims());
-        assert_eq!(
-            accept(&token, &other.public()).unwrap_err(),
-            JwtError::BadSignature
-        );
+        for (signer, other) in [
+            (TestKey::k256(), TestKey::k256()),
+            (TestKey::p256(), TestKey::p256()),
+        ] {
+            let token = signer.mint(&claims());
+            assert_eq!(
+                accept(&token, &other.public()).unwrap_err(),
+                JwtError::BadSignature
+            );
+        }
     }
 
     #[test]
@@ -612,7 +538,7 @@ pub(crate) mod tests {
         let (k, p) = (TestKey::k256(), TestKey::p256());
         // Signed with the P-256 key but labelled ES256K.
         let header = json!({"typ": "JWT", "alg": "ES256K"});
-        let token = mint_with(&p, &header, &claims(), |s| s);
+        let token = p.mint_with(&header, &claims(), |s| s);
         assert_eq!(
             accept(&token, &p.public()).unwrap_err(),
             JwtError::KeyMismatch {
@@ -620,7 +546,7 @@ pub(crate) mod tests {
                 key: Alg::Es256
             }
         );
-        let token = mint(&k, &claims());
+        let token = k.mint(&claims());
         assert_eq!(
             accept(&token, &p.public()).unwrap_err(),
             JwtError::KeyMismatch {
@@ -652,7 +578,7 @@ pub(crate) mod tests {
     fn high_s_signatures_are_accepted() {
         let key = TestKey::k256();
         let header = json!({"typ": "JWT", "alg": "ES256K"});
-        let token = mint_with(&key, &header, &claims(), high_s_k256);
+        let token = key.mint_with(&header, &claims(), high_s_k256);
         accept(&token, &key.public()).unwrap();
         // k256 alone refuses high-S: the normalization is what accepts it.
         let jwt = ServiceJwt::parse(&token).unwrap();
@@ -663,7 +589,7 @@ pub(crate) mod tests {
         assert!(vk.verify(jwt.signing_input.as_bytes(), &high).is_err());
         let key = TestKey::p256();
         let header = json!({"typ": "JWT", "alg": "ES256"});
-        let token = mint_with(&key, &header, &claims(), high_s_p256);
+        let token = key.mint_with(&header, &claims(), high_s_p256);
         accept(&token, &key.public()).unwrap();
     }
 
@@ -671,12 +597,12 @@ pub(crate) mod tests {
     fn out_of_range_signature_is_malformed() {
         let key = TestKey::k256();
         let header = json!({"typ": "JWT", "alg": "ES256K"});
-        let zero = mint_with(&key, &header, &claims(), |_| [0; 64]);
+        let zero = key.mint_with(&header, &claims(), |_| [0; 64]);
         assert_eq!(
             accept(&zero, &key.public()).unwrap_err(),
             JwtError::MalformedSignature
         );
-        let max = mint_with(&key, &header, &claims(), |_| [0xff; 64]);
+        let max = key.mint_with(&header, &claims(), |_| [0xff; 64]);
         assert_eq!(
             accept(&max, &key.public()).unwrap_err(),
             JwtError::MalformedSignature
@@ -687,7 +613,7 @@ pub(crate) mod tests {
     fn header_is_checked() {
         let key = TestKey::k256();
         let no_typ = json!({"alg": "ES256K"});
-        assert!(accept(&mint_with(&key, &no_typ, &claims(), |s| s), &key.public()).is_ok());
+        assert!(accept(&key.mint_with(&no_typ, &claims(), |s| s), &key.public()).is_ok());
         let cases = [
             (
                 json!({"typ": "at+jwt", "alg": "ES256K"}),
@@ -708,13 +634,13 @@ pub(crate) mod tests {
         ];
         for (header, error) in cases {
             assert_eq!(
-                ServiceJwt::parse(&mint_with(&key, &header, &claims(), |s| s)),
+                ServiceJwt::parse(&key.mint_with(&header, &claims(), |s| s)),
                 Err(error)
             );
         }
         let no_alg = json!({"typ": "JWT"});
         assert!(matches!(
-            ServiceJwt::parse(&mint_with(&key, &no_alg, &claims(), |s| s)),
+            ServiceJwt::parse(&key.mint_with(&no_alg, &claims(), |s| s)),
             Err(JwtError::Json {
                 part: Part::Header,
                 ..
@@ -727,7 +653,7 @@ pub(crate) mod tests {
         let key = TestKey::k256();
         let handle = with(claims(), "iss", json!("alice.bsky.social"));
         assert_eq!(
-            ServiceJwt::parse(&mint(&key, &handle)),
+            ServiceJwt::parse(&key.mint(&handle)),
             Err(JwtError::Issuer("alice.bsky.social".into()))
         );
         for payload in [
@@ -741,7 +667,7 @@ pub(crate) mod tests {
         ] {
             assert!(
                 matches!(
-                    ServiceJwt::parse(&mint(&key, &payload)),
+                    ServiceJwt::parse(&key.mint(&payload)),
                     Err(JwtError::Json {
                         part: Part::Payload,
                         ..
@@ -769,7 +695,7 @@ pub(crate) mod tests {
     #[test]
     fn malformed_tokens_are_refused() {
         let key = TestKey::k256();
-        let token = mint(&key, &claims());
+        let token = key.mint(&claims());
         let parts: Vec<&str> = token.split('.').collect();
         let (h, p, s) = (parts[0], parts[1], parts[2]);
 

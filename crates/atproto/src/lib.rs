@@ -12,9 +12,11 @@ pub mod did_doc;
 pub mod interaction;
 pub mod jetstream;
 pub mod jwt;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tid;
 
-pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did};
+pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did, is_record_key};
 pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_url};
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, LikeEvent, ParseError};

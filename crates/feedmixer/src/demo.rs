@@ -3,12 +3,12 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use std::collections::{BTreeSet, HashSet};
 
 use feedmixer_atproto::AtUri;
+use feedmixer_atproto::clock::now_us;
 use feedmixer_demo::{DemoSpec, did_for, generate};
 use feedmixer_store::{LikeEvent, Store};
 use tokio::sync::mpsc;
@@ -22,12 +22,6 @@ const DEMO_POOL_FEED: &str = "curated";
 /// Its pool: every liked post of this many of the demo's authors.
 const DEMO_POOL_AUTHORS: u64 = 100;
 const BATCH: usize = 50_000;
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
 
 /// Which demo dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

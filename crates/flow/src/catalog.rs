@@ -331,7 +331,7 @@ fn load_feeds(
         let at = |span: std::ops::Range<usize>| line_of(&text, span.start);
         let feed_line = at(rkey.span());
         let rkey = rkey.into_inner();
-        if !is_valid_rkey(&rkey) {
+        if !feedmixer_atproto::is_record_key(&rkey) {
             errors.push(Diagnostic::new(
                 file,
                 feed_line,
@@ -407,16 +407,6 @@ fn load_feeds(
         }
     }
     feeds
-}
-
-/// Record keys as the AT Protocol allows them.
-pub fn is_valid_rkey(rkey: &str) -> bool {
-    (1..=512).contains(&rkey.len())
-        && rkey != "."
-        && rkey != ".."
-        && rkey
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b':' | b'-'))
 }
 
 /// A param error on a component that is not part of the flow.

@@ -19,7 +19,7 @@ fn verify(c: &mut Criterion) {
     for (name, key) in [("es256k", TestKey::k256()), ("es256", TestKey::p256())] {
         let did = plc_did(name);
         directory.put_key(&did, &key.public());
-        let token = key.mint(&TestKey::claims(&did));
+        let token = key.token(&did);
         runtime
             .block_on(verifier.verify(&token, METHOD, now()))
             .expect("valid token");

@@ -1,12 +1,13 @@
 //! For tests of code that verifies viewers (this crate's and the
 //! server's end-to-end tests): a local HTTP server playing the PLC
-//! directory and a did:web host, and real ES256K / ES256 tokens signed
-//! with fresh keys. Behind the `testkit` feature; never in the binary.
+//! directory and a did:web host, and (from `feedmixer_atproto::testkit`)
+//! real ES256K / ES256 tokens signed with fresh keys. Behind the `testkit`
+//! feature; never in the binary.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::ResolverConfig;
 use axum::Router;
@@ -14,15 +15,10 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use feedmixer_atproto::PublicKey;
-use k256::ecdsa::signature::Signer as _;
-use k256::elliptic_curve::Generate as _;
+use feedmixer_atproto::{PublicKey, clock};
 use serde_json::{Value, json};
 
-pub const SERVICE: &str = "did:web:feeds.example.com";
-pub const METHOD: &str = "app.bsky.feed.getFeedSkeleton";
+pub use feedmixer_atproto::testkit::{METHOD, SERVICE, TestKey, b64};
 
 /// A well-formed did:plc (24 base32 characters) starting with `name`.
 pub fn plc_did(name: &str) -> String {
@@ -30,79 +26,9 @@ pub fn plc_did(name: &str) -> String {
     format!("did:plc:{name:a<24}")
 }
 
+/// Unix seconds now, as `Verifier::verify` takes them.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A signing key of either curve.
-pub enum TestKey {
-    K256(k256::ecdsa::SigningKey),
-    P256(p256::ecdsa::SigningKey),
-}
-
-impl TestKey {
-    pub fn k256() -> Self {
-        TestKey::K256(k256::ecdsa::SigningKey::generate())
-    }
-
-    pub fn p256() -> Self {
-        TestKey::P256(p256::ecdsa::SigningKey::generate())
-    }
-
-    pub fn public(&self) -> PublicKey {
-        match self {
-            TestKey::K256(k) => PublicKey::Secp256k1(*k.verifying_key()),
-            TestKey::P256(k) => PublicKey::P256(*k.verifying_key()),
-        }
-    }
-
-    fn alg(&self) -> &'static str {
-        match self {
-            TestKey::K256(_) => "ES256K",
-            TestKey::P256(_) => "ES256",
-        }
-    }
-
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        match self {
-            TestKey::K256(k) => {
-                let sig: k256::ecdsa::Signature = k.sign(message);
-                sig.normalize_s().to_bytes().to_vec()
-            }
-            TestKey::P256(k) => {
-                let sig: p256::ecdsa::Signature = k.sign(message);
-                sig.normalize_s().to_bytes().to_vec()
-            }
-        }
-    }
-
-    /// The claims of a token from `iss` for `SERVICE` / `METHOD`, issued now.
-    pub fn claims(iss: &str) -> Value {
-        let now = now();
-        json!({
-            "iss": iss,
-            "aud": SERVICE,
-            "exp": now + 60,
-            "iat": now,
-            "lxm": METHOD,
-            "jti": format!("{now}-{}", iss.len()),
-        })
-    }
-
-    /// A token with `payload`, signed by this key.
-    pub fn mint(&self, payload: &Value) -> String {
-        let header = json!({"typ": "JWT", "alg": self.alg()});
-        let input = format!("{}.{}", b64(&header), b64(payload));
-        let signature = URL_SAFE_NO_PAD.encode(self.sign(input.as_bytes()));
-        format!("{input}.{signature}")
-    }
-}
-
-pub fn b64(value: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(value.to_string())
+    u64::from(clock::now_secs())
 }
 
 /// `did`'s DID document, with `key` as its `#atproto` Multikey.

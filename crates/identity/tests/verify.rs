@@ -43,16 +43,21 @@ fn assert_unavailable(result: Result<VerifiedViewer, AuthError>) {
     );
 }
 
+/// A fresh token of `did` signed with `key` verifies as `did`, after one
+/// fetch of its document.
+async fn assert_verifies_with_one_fetch(dir: &Directory, did: &str, key: &TestKey) {
+    let verifier = verifier(dir.config());
+    assert_eq!(
+        check(&verifier, &key.token(did)).await,
+        Ok(VerifiedViewer { did: did.into() })
+    );
+    assert_eq!(dir.requests(did), 1);
+}
+
 #[tokio::test]
 async fn es256k_token_of_a_plc_did_verifies() {
     let (dir, did, key) = setup().await;
-    let verifier = verifier(dir.config());
-    let token = key.mint(&TestKey::claims(&did));
-    assert_eq!(
-        check(&verifier, &token).await,
-        Ok(VerifiedViewer { did: did.clone() })
-    );
-    assert_eq!(dir.requests(&did), 1);
+    assert_verifies_with_one_fetch(&dir, &did, &key).await;
 }
 
 #[tokio::test]
@@ -61,13 +66,7 @@ async fn es256_token_of_a_localhost_did_web_verifies() {
     let did = dir.web_did();
     let key = TestKey::p256();
     dir.put_key(&did, &key.public());
-    let verifier = verifier(dir.config());
-    let token = key.mint(&TestKey::claims(&did));
-    assert_eq!(
-        check(&verifier, &token).await,
-        Ok(VerifiedViewer { did: did.clone() })
-    );
-    assert_eq!(dir.requests(&did), 1);
+    assert_verifies_with_one_fetch(&dir, &did, &key).await;
 }
 
 #[tokio::test]
@@ -114,7 +113,7 @@ async fn feed_generator_audience_and_missing_lxm_are_accepted() {
 async fn tampered_payload_is_refused() {
     let (dir, did, key) = setup().await;
     let verifier = verifier(dir.config());
-    let token = key.mint(&TestKey::claims(&did));
+    let token = key.token(&did);
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     let mut claims = TestKey::claims(&did);
     claims["exp"] = json!(now() + 3600);
@@ -130,28 +129,20 @@ async fn signature_of_another_key_is_refused_after_one_refresh() {
     let verifier = verifier(dir.config());
     let forger = TestKey::k256();
     // Uncached: the document was just fetched, so no refresh.
-    assert_invalid(
-        check(&verifier, &forger.mint(&TestKey::claims(&did))).await,
-        "signature",
-    );
+    assert_invalid(check(&verifier, &forger.token(&did)).await, "signature");
     assert_eq!(dir.requests(&did), 1);
     // Cached: one refresh, in case the key rotated, then refused.
-    assert_invalid(
-        check(&verifier, &forger.mint(&TestKey::claims(&did))).await,
-        "signature",
-    );
+    assert_invalid(check(&verifier, &forger.token(&did)).await, "signature");
     assert_eq!(dir.requests(&did), 2);
     // Another curve than the document's key: also refreshed, then refused.
     let p256_forger = TestKey::p256();
     assert_invalid(
-        check(&verifier, &p256_forger.mint(&TestKey::claims(&did))).await,
+        check(&verifier, &p256_forger.token(&did)).await,
         "does not match",
     );
     assert_eq!(dir.requests(&did), 3);
     // The real key still works, from the cache.
-    check(&verifier, &key.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &key.token(&did)).await.unwrap();
     assert_eq!(dir.requests(&did), 3);
 }
 
@@ -162,22 +153,14 @@ async fn refreshes_are_rate_limited_per_did() {
         min_refresh_interval: Duration::from_millis(300),
         ..dir.config()
     });
-    check(&verifier, &key.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &key.token(&did)).await.unwrap();
     let forger = TestKey::k256();
     for _ in 0..20 {
-        assert_invalid(
-            check(&verifier, &forger.mint(&TestKey::claims(&did))).await,
-            "signature",
-        );
+        assert_invalid(check(&verifier, &forger.token(&did)).await, "signature");
     }
     assert_eq!(dir.requests(&did), 1);
     tokio::time::sleep(Duration::from_millis(350)).await;
-    assert_invalid(
-        check(&verifier, &forger.mint(&TestKey::claims(&did))).await,
-        "signature",
-    );
+    assert_invalid(check(&verifier, &forger.token(&did)).await, "signature");
     assert_eq!(dir.requests(&did), 2);
 }
 
@@ -185,21 +168,15 @@ async fn refreshes_are_rate_limited_per_did() {
 async fn rotated_key_is_picked_up_with_one_refetch() {
     let (dir, did, old) = setup().await;
     let verifier = verifier(dir.config());
-    check(&verifier, &old.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &old.token(&did)).await.unwrap();
     assert_eq!(dir.requests(&did), 1);
 
     let new = TestKey::p256();
     dir.put_key(&did, &new.public());
-    check(&verifier, &new.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &new.token(&did)).await.unwrap();
     assert_eq!(dir.requests(&did), 2);
     // The new document is now the cached one.
-    check(&verifier, &new.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &new.token(&did)).await.unwrap();
     assert_eq!(dir.requests(&did), 2);
 }
 
@@ -209,15 +186,9 @@ async fn unknown_and_tombstoned_dids_are_invalid() {
     let verifier = verifier(dir.config());
     let key = TestKey::k256();
     let did = plc_did("nobody");
-    assert_invalid(
-        check(&verifier, &key.mint(&TestKey::claims(&did))).await,
-        "not found",
-    );
+    assert_invalid(check(&verifier, &key.token(&did)).await, "not found");
     dir.set_mode(Mode::Status(410));
-    assert_invalid(
-        check(&verifier, &key.mint(&TestKey::claims(&did))).await,
-        "410",
-    );
+    assert_invalid(check(&verifier, &key.token(&did)).await, "410");
 }
 
 #[tokio::test]
@@ -230,10 +201,7 @@ async fn unsupported_dids_are_invalid_without_a_request() {
         format!("{}:alice", dir.web_did()),
         "did:plc:tooshort".to_owned(),
     ] {
-        assert_invalid(
-            check(&verifier, &key.mint(&TestKey::claims(&did))).await,
-            "only did:plc",
-        );
+        assert_invalid(check(&verifier, &key.token(&did)).await, "only did:plc");
     }
     assert_eq!(dir.total_requests(), 0);
 }
@@ -279,13 +247,11 @@ async fn directory_errors_are_unavailable() {
     let verifier = verifier(dir.config());
     for status in [500, 503, 429, 403] {
         dir.set_mode(Mode::Status(status));
-        assert_unavailable(check(&verifier, &key.mint(&TestKey::claims(&did))).await);
+        assert_unavailable(check(&verifier, &key.token(&did)).await);
     }
     // Failures are not cached: once the directory is back, it works.
     dir.set_mode(Mode::Normal);
-    check(&verifier, &key.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &key.token(&did)).await.unwrap();
 }
 
 #[tokio::test]
@@ -300,7 +266,7 @@ async fn directory_down_is_unavailable() {
     });
     let key = TestKey::k256();
     let did = plc_did("alice");
-    let result = check(&verifier, &key.mint(&TestKey::claims(&did))).await;
+    let result = check(&verifier, &key.token(&did)).await;
     assert_unavailable(result.clone());
     let Err(error) = result else { unreachable!() };
     assert!(error.to_string().contains("connect"), "{error}");
@@ -315,7 +281,7 @@ async fn slow_directory_times_out_as_unavailable() {
         ..dir.config()
     });
     let started = Instant::now();
-    let result = check(&verifier, &key.mint(&TestKey::claims(&did))).await;
+    let result = check(&verifier, &key.token(&did)).await;
     assert_unavailable(result.clone());
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -330,17 +296,13 @@ async fn slow_directory_times_out_as_unavailable() {
 async fn unavailable_refresh_keeps_the_cached_document() {
     let (dir, did, key) = setup().await;
     let verifier = verifier(dir.config());
-    check(&verifier, &key.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &key.token(&did)).await.unwrap();
     dir.set_mode(Mode::Status(502));
     // The forged token may be a rotated key we cannot fetch: unavailable.
     let forger = TestKey::k256();
-    assert_unavailable(check(&verifier, &forger.mint(&TestKey::claims(&did))).await);
+    assert_unavailable(check(&verifier, &forger.token(&did)).await);
     // The cached document still serves the real key.
-    check(&verifier, &key.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &key.token(&did)).await.unwrap();
     assert_eq!(dir.requests(&did), 2);
 }
 
@@ -348,20 +310,12 @@ async fn unavailable_refresh_keeps_the_cached_document() {
 async fn deleted_did_is_dropped_from_the_cache_on_refresh() {
     let (dir, did, key) = setup().await;
     let verifier = verifier(dir.config());
-    check(&verifier, &key.mint(&TestKey::claims(&did)))
-        .await
-        .unwrap();
+    check(&verifier, &key.token(&did)).await.unwrap();
     dir.remove(&did);
     let forger = TestKey::k256();
-    assert_invalid(
-        check(&verifier, &forger.mint(&TestKey::claims(&did))).await,
-        "not found",
-    );
+    assert_invalid(check(&verifier, &forger.token(&did)).await, "not found");
     // The old document is gone: even the old key is refused now.
-    assert_invalid(
-        check(&verifier, &key.mint(&TestKey::claims(&did))).await,
-        "not found",
-    );
+    assert_invalid(check(&verifier, &key.token(&did)).await, "not found");
     assert_eq!(dir.requests(&did), 3);
 }
 
@@ -370,9 +324,7 @@ async fn repeated_verifications_hit_the_cache() {
     let (dir, did, key) = setup().await;
     let verifier = verifier(dir.config());
     for _ in 0..50 {
-        check(&verifier, &key.mint(&TestKey::claims(&did)))
-            .await
-            .unwrap();
+        check(&verifier, &key.token(&did)).await.unwrap();
     }
     assert_eq!(dir.requests(&did), 1);
 }
@@ -385,7 +337,7 @@ async fn concurrent_first_lookups_share_one_fetch() {
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let verifier = verifier.clone();
-            let token = key.mint(&TestKey::claims(&did));
+            let token = key.token(&did);
             tokio::spawn(async move { check(&verifier, &token).await })
         })
         .collect();

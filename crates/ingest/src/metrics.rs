@@ -54,12 +54,9 @@ pub const RESULTS: [&str; 9] = [
 /// Handles for every series, registered once when the ingester starts so
 /// that each series exists (at zero) from the start.
 pub(crate) struct Metrics {
-    created: Counter,
-    duplicate: Counter,
-    deleted: Counter,
-    missing_delete: Counter,
-    stale: Counter,
-    account_deleted: Counter,
+    /// [`EVENTS`] for the first six [`RESULTS`], what the store did with
+    /// an applied event, in that order.
+    applied: [Counter; 6],
     pub ignored: Counter,
     pub invalid: Counter,
     pub bot: Counter,
@@ -74,24 +71,10 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub fn register() -> Self {
-        let [
-            created,
-            duplicate,
-            deleted,
-            missing_delete,
-            stale,
-            account_deleted,
-            ignored,
-            invalid,
-            bot,
-        ] = RESULTS.map(|result| counter!(EVENTS, "result" => result));
+        let [applied @ .., ignored, invalid, bot] =
+            RESULTS.map(|result| counter!(EVENTS, "result" => result));
         Metrics {
-            created,
-            duplicate,
-            deleted,
-            missing_delete,
-            stale,
-            account_deleted,
+            applied,
             ignored,
             invalid,
             bot,
@@ -107,12 +90,18 @@ impl Metrics {
 
     pub fn applied(&self, stats: &ApplyStats, took: Duration) {
         self.apply_duration.record(took.as_secs_f64());
-        self.created.increment(stats.created);
-        self.duplicate.increment(stats.duplicates);
-        self.deleted.increment(stats.deleted);
-        self.missing_delete.increment(stats.missing_deletes);
-        self.stale.increment(stats.stale);
-        self.account_deleted.increment(stats.accounts_deleted);
+        // In the order of `RESULTS`.
+        let counts = [
+            stats.created,
+            stats.duplicates,
+            stats.deleted,
+            stats.missing_deletes,
+            stats.stale,
+            stats.accounts_deleted,
+        ];
+        for (counter, count) in self.applied.iter().zip(counts) {
+            counter.increment(count);
+        }
     }
 
     pub fn apply_failed(&self, took: Duration) {

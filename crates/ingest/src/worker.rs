@@ -2,9 +2,9 @@
 //! reconnect.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use feedmixer_atproto::LikeEvent;
+use feedmixer_atproto::{LikeEvent, clock};
 use feedmixer_store::{Store, StoreError};
 use futures::StreamExt;
 use tokio::net::TcpStream;
@@ -427,9 +427,7 @@ impl Worker {
         let Some(cursor) = self.cursor else {
             return;
         };
-        let now_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros());
+        let now_us = clock::now_us();
         self.metrics.cursor_time.set(cursor as f64 / 1e6);
         self.metrics
             .lag

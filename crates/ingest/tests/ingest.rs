@@ -15,8 +15,7 @@ use feedmixer_store::{LikeEvent, Store};
 #[tokio::test]
 async fn first_start_tails_live_and_stores_likes_and_cursor() {
     let events = creates(10);
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |_, _| from_cursor(&script_events, None)).await;
+    let server = FakeJetstream::serving(&events).await;
     let (_dir, store) = open_store();
     let mut ingester = Running::start(config(&server.url), store.clone());
 
@@ -43,20 +42,7 @@ async fn first_start_tails_live_and_stores_likes_and_cursor() {
 #[tokio::test]
 async fn a_dropped_connection_resumes_with_overlap_and_no_double_likes() {
     let events = creates(40);
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |index, cursor| {
-        if index == 0 {
-            let mut steps = from_cursor(&script_events[..20], None);
-            steps.push(Step::Drop);
-            steps
-        } else {
-            from_cursor(
-                &script_events,
-                Some(cursor.expect("reconnect carries a cursor")),
-            )
-        }
-    })
-    .await;
+    let server = FakeJetstream::cut_after(&events, 20, &[Step::Drop]).await;
     let (_dir, store) = open_store();
     let mut ingester = Running::start(config(&server.url), store.clone());
 
@@ -78,17 +64,7 @@ async fn a_dropped_connection_resumes_with_overlap_and_no_double_likes() {
 #[tokio::test]
 async fn a_close_frame_reconnects() {
     let events = creates(6);
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |index, cursor| {
-        if index == 0 {
-            let mut steps = from_cursor(&script_events[..3], None);
-            steps.push(Step::Close);
-            steps
-        } else {
-            from_cursor(&script_events, cursor)
-        }
-    })
-    .await;
+    let server = FakeJetstream::cut_after(&events, 3, &[Step::Close]).await;
     let (_dir, store) = open_store();
     let mut ingester = Running::start(config(&server.url), store.clone());
 
@@ -139,22 +115,12 @@ async fn malformed_and_foreign_messages_are_skipped_and_counted() {
 async fn deletes_and_account_deletions_remove_likes() {
     let mut events: Vec<LikeEvent> = (0..5).map(|i| create(0, i, T0 + i)).collect();
     events.extend((0..3).map(|i| create(1, 10 + i, T0 + 10 + i)));
-    events.push(LikeEvent::Delete {
-        did: did(0),
-        rkey: rkey(1),
-        time_us: T0 + 20,
-    });
-    events.push(LikeEvent::Delete {
-        did: did(0),
-        rkey: rkey(99),
-        time_us: T0 + 21,
-    });
-    events.push(LikeEvent::AccountDeleted {
-        did: did(1),
-        time_us: T0 + 22,
-    });
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |_, _| from_cursor(&script_events, None)).await;
+    events.extend([
+        delete(0, 1, T0 + 20),
+        delete(0, 99, T0 + 21),
+        account_deleted(1, T0 + 22),
+    ]);
+    let server = FakeJetstream::serving(&events).await;
     let (_dir, store) = open_store();
     let mut ingester = Running::start(config(&server.url), store.clone());
 
@@ -180,15 +146,7 @@ async fn deletes_and_account_deletions_remove_likes() {
 #[tokio::test]
 async fn a_restart_resumes_from_the_stored_cursor() {
     let events = creates(10);
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |index, cursor| {
-        if index == 0 {
-            from_cursor(&script_events[..5], None)
-        } else {
-            from_cursor(&script_events, cursor)
-        }
-    })
-    .await;
+    let server = FakeJetstream::cut_after(&events, 5, &[]).await;
     let (_dir, store) = open_store();
 
     let mut first = Running::start(config(&server.url), store.clone());
@@ -252,8 +210,7 @@ async fn shutdown_flushes_the_pending_batch() {
 #[tokio::test]
 async fn a_full_batch_is_applied_without_waiting_for_the_linger() {
     let events = creates(25);
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |_, _| from_cursor(&script_events, None)).await;
+    let server = FakeJetstream::serving(&events).await;
     let (_dir, store) = open_store();
     let mut ingester = Running::start(
         IngestConfig {
@@ -275,13 +232,8 @@ async fn a_full_batch_is_applied_without_waiting_for_the_linger() {
 async fn the_bot_filter_drops_a_flood_but_not_deletes() {
     let mut events: Vec<LikeEvent> = (0..30).map(|i| create(666, i, T0 + i * 10_000)).collect();
     events.extend((0..3).map(|i| create(1, 100 + i, T0 + 400_000 + i)));
-    events.push(LikeEvent::Delete {
-        did: did(666),
-        rkey: rkey(0),
-        time_us: T0 + 500_000,
-    });
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |_, _| from_cursor(&script_events, None)).await;
+    events.push(delete(666, 0, T0 + 500_000));
+    let server = FakeJetstream::serving(&events).await;
     let (_dir, store) = open_store();
     let mut ingester = Running::start(
         IngestConfig {
@@ -305,8 +257,7 @@ async fn the_bot_filter_drops_a_flood_but_not_deletes() {
 #[tokio::test]
 async fn a_failing_store_keeps_the_batch_and_retries() {
     let events = creates(10);
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |_, _| from_cursor(&script_events, None)).await;
+    let server = FakeJetstream::serving(&events).await;
     let (_dir, inner) = open_store();
     let store = Arc::new(FlakyStore {
         inner: inner.clone(),
@@ -347,15 +298,7 @@ async fn a_persistently_failing_store_resumes_from_the_first_event_seen() {
 #[tokio::test]
 async fn a_silent_connection_is_replaced() {
     let events = creates(3);
-    let script_events = events.clone();
-    let server = FakeJetstream::start(move |index, cursor| {
-        if index == 0 {
-            from_cursor(&script_events[..1], None)
-        } else {
-            from_cursor(&script_events, cursor)
-        }
-    })
-    .await;
+    let server = FakeJetstream::cut_after(&events, 1, &[]).await;
     let (_dir, store) = open_store();
     let mut ingester = Running::start(
         IngestConfig {

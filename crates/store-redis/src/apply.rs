@@ -113,7 +113,7 @@ async fn apply_chunk(
         accounts_deleted,
         likes_removed_by_account,
     };
-    let counted = created + duplicates + deleted + missing_deletes + stale + accounts_deleted;
+    let counted = stats.events();
     if counted != events.len() as u64 {
         return Err(RedisStoreError::Reply(format!(
             "apply script counted {counted} of {} events",

@@ -22,11 +22,12 @@ mod pool;
 mod prune;
 mod scan;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use feedmixer_atproto::clock;
 use feedmixer_store::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats,
-    PruneStats, Store, StoreCounts, StoreError, checks,
+    PoolUpdate, PruneStats, Store, StoreCounts, StoreError, checks,
 };
 use redis::AsyncCommands;
 
@@ -204,32 +205,19 @@ impl Store for RedisStore {
         remove: &[String],
         replace: bool,
     ) -> Result<PoolStats, StoreError> {
-        checks::pool_update(feed, add, remove)?;
-        let started = Instant::now();
-        let stats = pool::update(
-            &mut self.conn(),
-            &self.keys,
-            feed,
-            add,
-            remove,
-            replace,
-            now_us(),
-        )
-        .await
-        .map_err(backend)?;
-        if !add.is_empty() || !remove.is_empty() || replace {
-            tracing::info!(
-                feed,
-                replace,
-                add = add.len(),
-                remove = remove.len(),
-                added = stats.added,
-                removed = stats.removed,
-                size = stats.size,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "updated feed pool"
-            );
-        }
+        let Some(update) = PoolUpdate::new(feed, add, remove, replace)? else {
+            let size = pool::size(&mut self.conn(), &self.keys, feed)
+                .await
+                .map_err(backend)?;
+            return Ok(PoolStats {
+                size,
+                ..PoolStats::default()
+            });
+        };
+        let stats = pool::update(&mut self.conn(), &self.keys, &update, clock::now_us())
+            .await
+            .map_err(backend)?;
+        update.log(&stats);
         Ok(stats)
     }
 
@@ -325,12 +313,4 @@ impl Store for RedisStore {
             .await
             .map_err(backend)
     }
-}
-
-/// Microseconds since the Unix epoch, as `time_us` is everywhere; 0 on a
-/// clock set before 1970.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_micros() as u64)
 }

@@ -1,10 +1,9 @@
 //! The feeds' candidate pools: a sorted set per feed, each update one
 //! script (`lua/pool.lua`), and a registry of the feeds.
 
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use feedmixer_store::PoolStats;
+use feedmixer_store::{PoolStats, PoolUpdate};
 use redis::{AsyncCommands, Script};
 
 use crate::RedisStoreError;
@@ -13,43 +12,26 @@ use crate::keys::Keys;
 
 static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/pool.lua")));
 
-/// Applies one pool update; the caller has [`checks`](feedmixer_store::checks)-ed the arguments.
+/// Applies one pool update, stamping new posts `now_us`.
 pub(crate) async fn update(
     conn: &mut Conn,
     keys: &Keys,
-    feed: &str,
-    add: &[String],
-    remove: &[String],
-    replace: bool,
+    update: &PoolUpdate,
     now_us: u64,
 ) -> Result<PoolStats, RedisStoreError> {
-    let pool = keys.pool(feed);
-    if add.is_empty() && remove.is_empty() && !replace {
-        return Ok(PoolStats {
-            size: conn.zcard(&pool).await?,
-            ..PoolStats::default()
-        });
-    }
-    let remove: BTreeSet<&str> = remove.iter().map(String::as_str).collect();
-    // Distinct and none removed: each post is counted once.
-    let add: BTreeSet<&str> = add
-        .iter()
-        .map(String::as_str)
-        .filter(|uri| !remove.contains(uri))
-        .collect();
-    if !add.is_empty() {
+    if !update.add.is_empty() {
         // Before the pool, so that the registry always holds every feed
         // with a pool (it lives in another slot: no script spans both).
-        let _: () = conn.sadd(&keys.pool_feeds, feed).await?;
+        let _: () = conn.sadd(&keys.pool_feeds, &update.feed).await?;
     }
-    let mut invocation = UPDATE.key(&pool);
+    let mut invocation = UPDATE.key(keys.pool(&update.feed));
     invocation
-        .arg(if replace { "1" } else { "0" })
+        .arg(if update.replace { "1" } else { "0" })
         .arg(now_us)
-        .arg(add.len())
-        .arg(add.iter().collect::<Vec<_>>());
-    if !replace {
-        invocation.arg(remove.iter().collect::<Vec<_>>());
+        .arg(update.add.len())
+        .arg(update.add.iter().collect::<Vec<_>>());
+    if !update.replace {
+        invocation.arg(update.remove.iter().collect::<Vec<_>>());
     }
     let (added, removed, size): (u64, u64, u64) = invocation.invoke_async(conn).await?;
     Ok(PoolStats {
@@ -57,6 +39,11 @@ pub(crate) async fn update(
         removed,
         size,
     })
+}
+
+/// The number of posts in `feed`'s pool.
+pub(crate) async fn size(conn: &mut Conn, keys: &Keys, feed: &str) -> Result<u64, RedisStoreError> {
+    Ok(conn.zcard(keys.pool(feed)).await?)
 }
 
 /// The posts of `feed`'s pool, in URI order.

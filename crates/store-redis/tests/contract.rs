@@ -29,7 +29,7 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let (_dir, store) = embedded();
+                    let (_dir, store) = open_temp();
                     super::$name(&store, &mut Transcript::default()).await;
                 }
             )+
@@ -69,7 +69,7 @@ async fn against_reference(backend: Backend, name: &str, scenario: Scenario) {
     let Some(redis) = redis(backend, name).await else {
         return;
     };
-    let (_dir, reference) = embedded();
+    let (_dir, reference) = open_temp();
     let mut expected = Transcript::default();
     scenario(&reference, &mut expected).await;
     let mut got = Transcript::default();
@@ -131,6 +131,10 @@ fn like(did: &str, rkey: &str, subject: &str, time_us: u64) -> Like {
     (did.into(), rkey.into(), subject.into(), time_us)
 }
 
+fn store_counts(likes: u64, likers: u64) -> StoreCounts {
+    StoreCounts { likes, likers }
+}
+
 /// Applies and notes the stats.
 async fn apply(store: &dyn Store, t: &mut Transcript, events: &[LikeEvent]) -> ApplyStats {
     let stats = store.apply(events).await.unwrap();
@@ -143,15 +147,6 @@ async fn note_snapshot(store: &dyn Store, t: &mut Transcript) -> (Vec<Like>, Sto
     let snapshot = snapshot(store).await;
     t.note("snapshot", &snapshot);
     snapshot
-}
-
-fn total(stats: &ApplyStats) -> u64 {
-    stats.created
-        + stats.duplicates
-        + stats.deleted
-        + stats.missing_deletes
-        + stats.stale
-        + stats.accounts_deleted
 }
 
 // ---- the like log ----------------------------------------------------
@@ -201,13 +196,7 @@ async fn creates_are_stored_and_counted(store: &dyn Store, t: &mut Transcript) {
             like("did:plc:alice", "k2", P2, 20),
         ]
     );
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 3,
-            likers: 2
-        }
-    );
+    assert_eq!(counts, store_counts(3, 2));
 }
 
 async fn a_repeated_create_is_one_like_and_the_first_stays(store: &dyn Store, t: &mut Transcript) {
@@ -230,13 +219,7 @@ async fn a_repeated_create_is_one_like_and_the_first_stays(store: &dyn Store, t:
     );
     let (likes, counts) = note_snapshot(store, t).await;
     assert_eq!(likes, [like("did:plc:alice", "k1", P1, 10)]);
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 1,
-            likers: 1
-        }
-    );
+    assert_eq!(counts, store_counts(1, 1));
 }
 
 async fn a_delete_removes_its_like_and_counts_missing_ones(store: &dyn Store, t: &mut Transcript) {
@@ -376,13 +359,7 @@ async fn an_account_deletion_removes_the_accounts_likes_only(
     let (likes, counts) = note_snapshot(store, t).await;
     let dids: Vec<_> = likes.into_iter().map(|like| like.0).collect();
     assert_eq!(dids, ["did:plc:abc", "did:plc:aa"]);
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 2,
-            likers: 2
-        }
-    );
+    assert_eq!(counts, store_counts(2, 2));
     // An account without likes can be deleted too.
     let stats = apply(store, t, &[account_deleted("did:plc:nobody", 5)]).await;
     assert_eq!(stats.accounts_deleted, 1);
@@ -481,7 +458,7 @@ async fn replaying_the_same_events_changes_nothing(store: &dyn Store, t: &mut Tr
         (0, 0, 0),
         "{second:?}"
     );
-    assert_eq!(total(&second), events.len() as u64);
+    assert_eq!(second.events(), events.len() as u64);
 }
 
 /// Events over few keys, so duplicates, deletes, tombstones and account
@@ -534,7 +511,7 @@ async fn liveness_ignores_the_order_of_events(store: &dyn Store, t: &mut Transcr
                 }
             }
             let stats = apply(store, t, &events).await;
-            assert_eq!(total(&stats), events.len() as u64);
+            assert_eq!(stats.events(), events.len() as u64);
             orders.push(namespace);
         }
         apply(store, t, &base).await;
@@ -576,7 +553,7 @@ async fn batching_does_not_matter_and_every_event_is_counted_once(
     let one_batch = whole("x-");
     let stats = apply(store, t, &one_batch).await;
     assert_eq!(
-        total(&stats),
+        stats.events(),
         events.len() as u64,
         "every event counted once"
     );
@@ -588,7 +565,7 @@ async fn batching_does_not_matter_and_every_event_is_counted_once(
         sum.add(&apply(store, t, batch).await);
         rest = after;
     }
-    assert_eq!(total(&sum), events.len() as u64);
+    assert_eq!(sum.events(), events.len() as u64);
     assert_eq!(
         sum, stats,
         "each event is judged by the state before it: the cuts between batches change nothing"
@@ -640,10 +617,7 @@ async fn scan_streams_in_time_order_from_since(store: &dyn Store, t: &mut Transc
     assert_eq!(scan(store, u64::MAX).await, []);
     assert_eq!(
         store.counts().await.unwrap(),
-        StoreCounts {
-            likes: u64::from(LIKES),
-            likers: 500
-        }
+        store_counts(u64::from(LIKES), 500)
     );
 }
 
@@ -1078,6 +1052,7 @@ async fn empty_feed_names_and_uris_are_refused_and_nothing_is_written(
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::EmptyFeedName), "{err}");
+    assert_eq!(err.to_string(), "a feed pool needs a non-empty feed name");
     t.note("refused", err.to_string());
     for replace in [false, true] {
         let err = store.update_pool("", &[], &[], replace).await.unwrap_err();
@@ -1094,6 +1069,7 @@ async fn empty_feed_names_and_uris_are_refused_and_nothing_is_written(
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::EmptyPostUri), "{err}");
+    assert_eq!(err.to_string(), "a feed pool cannot hold an empty post URI");
     t.note("refused", err.to_string());
     let err = store
         .update_pool("news", &[], &with_empty, false)
@@ -1450,14 +1426,7 @@ async fn pruning_removes_old_likes_and_keeps_the_counts(store: &dyn Store, t: &m
         ],
         "before_us is exclusive"
     );
-    assert_eq!(
-        counts,
-        StoreCounts {
-            likes: 2,
-            likers: 2
-        },
-        "bob has no likes left"
-    );
+    assert_eq!(counts, store_counts(2, 2), "bob has no likes left");
     assert_eq!(
         store.likes_version().await.unwrap(),
         version,
@@ -1477,13 +1446,7 @@ async fn pruning_removes_old_likes_and_keeps_the_counts(store: &dyn Store, t: &m
         ],
     )
     .await;
-    assert_eq!(
-        note_snapshot(store, t).await.1,
-        StoreCounts {
-            likes: 2,
-            likers: 2
-        }
-    );
+    assert_eq!(note_snapshot(store, t).await.1, store_counts(2, 2));
     assert_eq!(prune(store, t, 1_000, 1_000).await, pruned(2, 1, 0, false));
     assert_eq!(
         note_snapshot(store, t).await,
@@ -1615,7 +1578,7 @@ async fn replaying_everything_after_a_prune_brings_nothing_back(
             (0, 0, 0),
             "{replay:?}"
         );
-        assert_eq!(total(&replay), events.len() as u64);
+        assert_eq!(replay.events(), events.len() as u64);
         assert_eq!(note_snapshot(store, t).await, (likes, counts));
     }
 }
@@ -1693,10 +1656,7 @@ async fn pruning_is_bounded_and_says_when_more_remain(store: &dyn Store, t: &mut
         note_snapshot(store, t).await,
         (
             vec![like("did:plc:kept", "k", P1, 1_000)],
-            StoreCounts {
-                likes: 1,
-                likers: 1
-            }
+            store_counts(1, 1)
         )
     );
 }

@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
-use feedmixer_atproto::InteractionEvent;
-use feedmixer_store::{Changes, Interaction, InteractionLimits, Store, StoreError};
+use feedmixer_atproto::{InteractionEvent, clock};
+use feedmixer_store::{Changes, Interaction, InteractionLimits, LikeChange, Store, StoreError};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
 
 /// A plain connection to the first node of `target`, to look at or
@@ -37,12 +37,53 @@ async fn raw_cluster(target: &RedisTarget) -> redis::cluster_async::ClusterConne
         .unwrap()
 }
 
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
+/// Runs `pipe` on a plain connection to `target` (routing by key on a
+/// cluster), to look at or tamper with what the store wrote.
+async fn raw_query<T: redis::FromRedisValue>(target: &RedisTarget, pipe: &redis::Pipeline) -> T {
+    match target {
+        RedisTarget::Single(_) => pipe.query_async(&mut raw(target).await).await,
+        RedisTarget::Cluster(_) => pipe.query_async(&mut raw_cluster(target).await).await,
+    }
+    .unwrap()
 }
+
+/// A store on a fresh prefix of `backend`'s Redis, with the target and
+/// the prefix to look at what it writes; `None` when the Redis tests are
+/// skipped.
+async fn fresh_store(backend: Backend, test: &str) -> Option<(RedisTarget, String, RedisStore)> {
+    let target = target(backend)?;
+    let prefix = fresh_prefix(test);
+    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
+    Some((target, prefix, store))
+}
+
+/// Runs each `async fn(Backend)` named as two tests, `NAME::single` and
+/// `NAME::cluster`.
+macro_rules! on_single_and_cluster {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn single() {
+                    super::$name(super::Backend::Single).await;
+                }
+
+                #[tokio::test]
+                async fn cluster() {
+                    super::$name(super::Backend::Cluster).await;
+                }
+            }
+        )+
+    };
+}
+
+on_single_and_cluster!(
+    a_newer_schema_is_refused,
+    stores_share_a_prefix_and_only_it,
+    histories_expire_by_themselves,
+    a_follower_behind_the_kept_tail_is_told_to_rebuild,
+    pruning_everything_leaves_no_did_state,
+);
 
 #[test]
 fn the_default_prefix_is_fm() {
@@ -77,45 +118,19 @@ async fn an_unreachable_redis_is_an_error_not_a_hang() {
 }
 
 async fn a_newer_schema_is_refused(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some((target, prefix, store)) = fresh_store(backend, "newer_schema").await else {
         return;
     };
-    let prefix = fresh_prefix("newer_schema");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     assert_eq!(store.prefix(), prefix);
     drop(store);
     let state = format!("{{{prefix}}}:state");
-    let version: u64 = match &target {
-        RedisTarget::Single(_) => {
-            redis::AsyncCommands::hget(&mut raw(&target).await, &state, "schema_version")
-                .await
-                .unwrap()
-        }
-        RedisTarget::Cluster(_) => {
-            redis::AsyncCommands::hget(&mut raw_cluster(&target).await, &state, "schema_version")
-                .await
-                .unwrap()
-        }
-    };
+    let (version,): (u64,) = raw_query(&target, redis::pipe().hget(&state, "schema_version")).await;
     assert_eq!(version, 1, "stamped on first use");
-    match &target {
-        RedisTarget::Single(_) => {
-            let _: () =
-                redis::AsyncCommands::hset(&mut raw(&target).await, &state, "schema_version", 2)
-                    .await
-                    .unwrap();
-        }
-        RedisTarget::Cluster(_) => {
-            let _: () = redis::AsyncCommands::hset(
-                &mut raw_cluster(&target).await,
-                &state,
-                "schema_version",
-                2,
-            )
-            .await
-            .unwrap();
-        }
-    }
+    let () = raw_query(
+        &target,
+        redis::pipe().hset(&state, "schema_version", 2).ignore(),
+    )
+    .await;
     let err = RedisStore::connect(target, &prefix)
         .await
         .err()
@@ -123,24 +138,12 @@ async fn a_newer_schema_is_refused(backend: Backend) {
     assert!(err.to_string().contains("schema version 2"), "{err}");
 }
 
-#[tokio::test]
-async fn a_newer_schema_is_refused_single() {
-    a_newer_schema_is_refused(Backend::Single).await;
-}
-
-#[tokio::test]
-async fn a_newer_schema_is_refused_cluster() {
-    a_newer_schema_is_refused(Backend::Cluster).await;
-}
-
 /// Data written through one store is there for another on the same
 /// prefix, and only there.
 async fn stores_share_a_prefix_and_only_it(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some((target, prefix, writer)) = fresh_store(backend, "shared").await else {
         return;
     };
-    let prefix = fresh_prefix("shared");
-    let writer = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     writer
         .apply(&[create("did:plc:a", "k", "at://p", 1)])
         .await
@@ -160,30 +163,17 @@ async fn stores_share_a_prefix_and_only_it(backend: Backend) {
     assert_eq!(other.get_meta("cursor").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn stores_share_a_prefix_and_only_it_single() {
-    stores_share_a_prefix_and_only_it(Backend::Single).await;
-}
-
-#[tokio::test]
-async fn stores_share_a_prefix_and_only_it_cluster() {
-    stores_share_a_prefix_and_only_it(Backend::Cluster).await;
-}
-
 /// Redis drops an idle viewer's history when its newest entry expires,
 /// without another write.
 async fn histories_expire_by_themselves(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some(store) = redis(backend, "expire").await else {
         return;
     };
-    let store = RedisStore::connect(target.clone(), &fresh_prefix("expire"))
-        .await
-        .unwrap();
     let limits = InteractionLimits {
         max_per_viewer: 10,
         ttl_us: 600_000,
     };
-    let now = now_us();
+    let now = clock::now_us();
     let seen = |item: &str, time_us| Interaction {
         item: item.into(),
         event: InteractionEvent::Seen,
@@ -221,25 +211,13 @@ async fn histories_expire_by_themselves(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn histories_expire_by_themselves_single() {
-    histories_expire_by_themselves(Backend::Single).await;
-}
-
-#[tokio::test]
-async fn histories_expire_by_themselves_cluster() {
-    histories_expire_by_themselves(Backend::Cluster).await;
-}
-
 /// The like log's keys share one hash slot (so the apply script may touch
 /// them all on a cluster); pools and histories get slots of their own.
 #[tokio::test]
 async fn the_like_log_lives_in_one_slot() {
-    let Some(target) = target(Backend::Cluster) else {
+    let Some((target, prefix, store)) = fresh_store(Backend::Cluster, "slots").await else {
         return;
     };
-    let prefix = fresh_prefix("slots");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     store
         .apply(&[
             create("did:plc:a", "k", "at://p", 1),
@@ -338,73 +316,61 @@ async fn the_store_reconnects_after_its_connection_is_killed() {
 }
 
 /// A store keeping few changes tells a follower further behind to
-/// rebuild, as the embedded store does with the same bound.
+/// rebuild, as the embedded store does with the same bound. The embedded
+/// half runs whether the Redis tests do or not.
 async fn a_follower_behind_the_kept_tail_is_told_to_rebuild(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let (_dir, reference) = open_temp();
+    let expected = follow_a_tail_of_three(&reference.with_changes_kept(3)).await;
+    let Some(store) = redis(backend, "kept").await else {
         return;
     };
-    let store = RedisStore::connect(target, &fresh_prefix("kept"))
-        .await
-        .unwrap()
-        .with_changes_kept(3);
-    let (_dir, reference) = embedded();
-    let reference = reference.with_changes_kept(3);
-    let stores: [&dyn Store; 2] = [&reference, &store];
-    let mut seen = Vec::new();
-    for store in stores {
-        let events: Vec<_> = (0..5)
-            .map(|n| create(&did(n), "r", &post(n), 10 + u64::from(n)))
-            .collect();
-        store.apply(&events).await.unwrap();
-        assert_eq!(store.likes_version().await.unwrap(), 5);
-        assert_eq!(store.changes_since(0, 10).await.unwrap(), Changes::Trimmed);
-        assert_eq!(store.changes_since(1, 10).await.unwrap(), Changes::Trimmed);
-        let Changes::Since(tail) = store.changes_since(2, 10).await.unwrap() else {
-            panic!("the tail after 2 is kept")
-        };
-        assert_eq!(tail.iter().map(|c| c.seq).collect::<Vec<_>>(), [3, 4, 5]);
-        // Up to date is never trimmed.
-        assert_eq!(
-            store.changes_since(5, 10).await.unwrap(),
-            Changes::Since(vec![])
-        );
-        // A batch bigger than an apply chunk trims to the bound too.
-        let many: Vec<_> = (0..2_500)
-            .map(|n| create(&did(n), "many", &post(n), 100 + u64::from(n)))
-            .collect();
-        store.apply(&many).await.unwrap();
-        assert_eq!(store.likes_version().await.unwrap(), 2_505);
-        assert_eq!(
-            store.changes_since(2_501, 10).await.unwrap(),
-            Changes::Trimmed
-        );
-        let Changes::Since(tail) = store.changes_since(2_502, 10).await.unwrap() else {
-            panic!("the last three are kept")
-        };
-        seen.push(tail);
-    }
-    assert_eq!(seen[0], seen[1]);
+    let store = store.with_changes_kept(3);
+    assert_eq!(follow_a_tail_of_three(&store).await, expected);
 }
 
-#[tokio::test]
-async fn a_follower_behind_the_kept_tail_is_told_to_rebuild_single() {
-    a_follower_behind_the_kept_tail_is_told_to_rebuild(Backend::Single).await;
-}
-
-#[tokio::test]
-async fn a_follower_behind_the_kept_tail_is_told_to_rebuild_cluster() {
-    a_follower_behind_the_kept_tail_is_told_to_rebuild(Backend::Cluster).await;
+/// Checks that `store`, keeping three changes, tells followers behind
+/// them to rebuild, also after a batch bigger than an apply chunk; returns
+/// the tail it keeps last.
+async fn follow_a_tail_of_three(store: &dyn Store) -> Vec<LikeChange> {
+    let events: Vec<_> = (0..5)
+        .map(|n| create(&did(n), "r", &post(n), 10 + u64::from(n)))
+        .collect();
+    store.apply(&events).await.unwrap();
+    assert_eq!(store.likes_version().await.unwrap(), 5);
+    assert_eq!(store.changes_since(0, 10).await.unwrap(), Changes::Trimmed);
+    assert_eq!(store.changes_since(1, 10).await.unwrap(), Changes::Trimmed);
+    let Changes::Since(tail) = store.changes_since(2, 10).await.unwrap() else {
+        panic!("the tail after 2 is kept")
+    };
+    assert_eq!(tail.iter().map(|c| c.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    // Up to date is never trimmed.
+    assert_eq!(
+        store.changes_since(5, 10).await.unwrap(),
+        Changes::Since(vec![])
+    );
+    // A batch bigger than an apply chunk trims to the bound too.
+    let many: Vec<_> = (0..2_500)
+        .map(|n| create(&did(n), "many", &post(n), 100 + u64::from(n)))
+        .collect();
+    store.apply(&many).await.unwrap();
+    assert_eq!(store.likes_version().await.unwrap(), 2_505);
+    assert_eq!(
+        store.changes_since(2_501, 10).await.unwrap(),
+        Changes::Trimmed
+    );
+    let Changes::Since(tail) = store.changes_since(2_502, 10).await.unwrap() else {
+        panic!("the last three are kept")
+    };
+    tail
 }
 
 /// Pruning everything leaves none of the DIDs' state, indexes or likers
 /// behind (Redis drops a hash once its last field goes), and the changes
 /// stream as it was.
 async fn pruning_everything_leaves_no_did_state(backend: Backend) {
-    let Some(target) = target(backend) else {
+    let Some((target, prefix, store)) = fresh_store(backend, "prune-all").await else {
         return;
     };
-    let prefix = fresh_prefix("prune-all");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     let dids = ["did:plc:a", "did:plc:b\0", "did:plc:c"];
     store
         .apply(&[
@@ -436,53 +402,26 @@ async fn pruning_everything_leaves_no_did_state(backend: Backend) {
     }
     let state = format!("{{{prefix}}}:state");
     let changes = format!("{{{prefix}}}:changes");
-    let (exists, likers, stream): (u64, Option<u64>, u64) = match &target {
-        RedisTarget::Single(_) => {
-            let mut conn = raw(&target).await;
-            redis::pipe()
-                .exists(&keys)
-                .hget(&state, "likers")
-                .cmd("XLEN")
-                .arg(&changes)
-                .query_async(&mut conn)
-                .await
-                .unwrap()
-        }
-        RedisTarget::Cluster(_) => {
-            let mut conn = raw_cluster(&target).await;
-            redis::pipe()
-                .exists(&keys)
-                .hget(&state, "likers")
-                .cmd("XLEN")
-                .arg(&changes)
-                .query_async(&mut conn)
-                .await
-                .unwrap()
-        }
-    };
+    let (exists, likers, stream): (u64, Option<u64>, u64) = raw_query(
+        &target,
+        redis::pipe()
+            .exists(&keys)
+            .hget(&state, "likers")
+            .cmd("XLEN")
+            .arg(&changes),
+    )
+    .await;
     assert_eq!(exists, 0, "no key of {keys:?} is left");
     assert_eq!(likers.unwrap_or(0), 0);
     assert_eq!(stream, version, "pruning appends no change");
 }
 
-#[tokio::test]
-async fn pruning_everything_leaves_no_did_state_single() {
-    pruning_everything_leaves_no_did_state(Backend::Single).await;
-}
-
-#[tokio::test]
-async fn pruning_everything_leaves_no_did_state_cluster() {
-    pruning_everything_leaves_no_did_state(Backend::Cluster).await;
-}
-
 /// A lease is one key with the holder's TTL, which Redis expires.
 #[tokio::test]
 async fn a_lease_is_a_key_with_a_ttl() {
-    let Some(target) = target(Backend::Single) else {
+    let Some((target, prefix, store)) = fresh_store(Backend::Single, "lease").await else {
         return;
     };
-    let prefix = fresh_prefix("lease");
-    let store = RedisStore::connect(target.clone(), &prefix).await.unwrap();
     assert!(
         store
             .acquire_lease("ingest", "replica-a", Duration::from_secs(30))

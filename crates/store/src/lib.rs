@@ -80,6 +80,7 @@ mod feed_data;
 mod health;
 mod interactions;
 pub mod metrics;
+pub mod pool_update;
 pub mod replay;
 mod special_posts;
 #[cfg(feature = "testkit")]
@@ -93,6 +94,7 @@ pub use error::StoreError;
 pub use feedmixer_atproto::LikeEvent;
 pub use health::{REQUEST_STORE_TIMEOUT, StoreHealth};
 pub use interactions::{Interaction, InteractionLimits};
+pub use pool_update::PoolUpdate;
 pub use replay::{ReplayReport, replay};
 pub use special_posts::{MAX_SPECIAL_POSTS, MAX_SPONSORED_SLOT, SpecialPosts, Sponsored};
 
@@ -131,6 +133,18 @@ pub struct ApplyStats {
 }
 
 impl ApplyStats {
+    /// How many events these counts are: every event is counted once, as
+    /// one of the outcomes (the likes an account deletion removed are not
+    /// events).
+    pub fn events(&self) -> u64 {
+        self.created
+            + self.duplicates
+            + self.deleted
+            + self.missing_deletes
+            + self.stale
+            + self.accounts_deleted
+    }
+
     /// Adds another batch's counts, for totals over many batches.
     pub fn add(&mut self, other: &ApplyStats) {
         self.created += other.created;

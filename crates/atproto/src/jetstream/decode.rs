@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{LIKE_COLLECTION, LikeEvent, ParseError};
-use crate::{AtUri, is_did};
+use crate::{AtUri, is_did, is_record_key};
 
 /// A string borrowed from the line unless it had to be unescaped.
 ///
@@ -179,17 +179,6 @@ fn like_subject(record: Option<&RawValue>) -> Result<Option<String>, ParseError>
         .0;
     let is_post = AtUri::parse(&uri).is_ok_and(|uri| uri.is_post());
     Ok(is_post.then(|| uri.into_owned()))
-}
-
-/// Record key syntax from the AT Protocol spec: 1 to 512 characters of
-/// `A-Za-z0-9._:~-`, and neither `.` nor `..`.
-fn is_record_key(rkey: &str) -> bool {
-    (1..=512).contains(&rkey.len())
-        && rkey != "."
-        && rkey != ".."
-        && rkey
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'~' | b'-'))
 }
 
 #[cfg(test)]
@@ -454,17 +443,5 @@ mod tests {
     fn plain_strings_are_borrowed_not_copied() {
         let event: Event<'_> = serde_json::from_str(r#"{"did":"did:plc:abc"}"#).unwrap();
         assert!(matches!(event.did.unwrap().0, Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn record_key_syntax() {
-        assert!(is_record_key("3l3qo2vutsw2b"));
-        assert!(is_record_key("self"));
-        assert!(is_record_key("a.b_c:d~e-f"));
-        assert!(!is_record_key(""));
-        assert!(!is_record_key("."));
-        assert!(!is_record_key(".."));
-        assert!(!is_record_key("a b"));
-        assert!(!is_record_key(&"a".repeat(513)));
     }
 }

@@ -86,6 +86,30 @@ impl FakeJetstream {
         }
     }
 
+    /// A stand-in sending every connection all of `events`, whatever its
+    /// cursor.
+    pub async fn serving(events: &[LikeEvent]) -> Self {
+        let events = events.to_vec();
+        Self::start(move |_, _| from_cursor(&events, None)).await
+    }
+
+    /// A stand-in whose first connection gets `events[..cut]`, then the
+    /// steps of `end` (with none it stays open but silent); every later
+    /// connection gets `events` from its request's cursor on.
+    pub async fn cut_after(events: &[LikeEvent], cut: usize, end: &[Step]) -> Self {
+        let (events, end) = (events.to_vec(), end.to_vec());
+        Self::start(move |index, cursor| {
+            if index == 0 {
+                let mut steps = from_cursor(&events[..cut], None);
+                steps.extend(end.iter().cloned());
+                steps
+            } else {
+                from_cursor(&events, cursor)
+            }
+        })
+        .await
+    }
+
     /// Every handshake's request target (`/subscribe?...`), in order.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
@@ -182,6 +206,21 @@ pub fn create(did_n: u32, rkey_n: u64, time_us: u64) -> LikeEvent {
         did: did(did_n),
         rkey: rkey(rkey_n),
         subject: format!("at://did:plc:author/app.bsky.feed.post/3p{rkey_n:08}"),
+        time_us,
+    }
+}
+
+pub fn delete(did_n: u32, rkey_n: u64, time_us: u64) -> LikeEvent {
+    LikeEvent::Delete {
+        did: did(did_n),
+        rkey: rkey(rkey_n),
+        time_us,
+    }
+}
+
+pub fn account_deleted(did_n: u32, time_us: u64) -> LikeEvent {
+    LikeEvent::AccountDeleted {
+        did: did(did_n),
         time_us,
     }
 }

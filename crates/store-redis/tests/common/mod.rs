@@ -10,9 +10,7 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use feedmixer_store::EmbeddedStore;
 use feedmixer_store_redis::{RedisStore, RedisTarget};
-use tempfile::TempDir;
 
 pub const SINGLE_ENV: &str = "FEEDMIXER_TEST_REDIS_URL";
 pub const CLUSTER_ENV: &str = "FEEDMIXER_TEST_REDIS_CLUSTER";
@@ -22,12 +20,6 @@ pub const SKIP_ENV: &str = "FEEDMIXER_SKIP_REDIS";
 pub enum Backend {
     Single,
     Cluster,
-}
-
-pub fn embedded() -> (TempDir, EmbeddedStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    (dir, store)
 }
 
 /// Where the test Redis of `backend` is, or `None` when the Redis tests
@@ -127,7 +119,7 @@ fn clip(line: &str) -> &str {
 
 #[allow(unused_imports)] // each test binary uses its own subset
 pub use feedmixer_store::testkit::{
-    Like, account_deleted, create, delete, did, post, scan, snapshot,
+    Like, account_deleted, create, delete, did, open_temp, post, scan, snapshot,
 };
 
 /// A small deterministic generator (xorshift64*), so scenarios can draw

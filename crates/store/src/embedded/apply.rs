@@ -31,12 +31,7 @@ pub(super) fn apply(
     changes_kept: u64,
 ) -> Result<ApplyStats, StoreError> {
     let mut tables = Tables::open(txn)?;
-    let horizon = read_horizon(
-        tables
-            .meta
-            .get(PRUNED_BEFORE_KEY)?
-            .map(|v| v.value().to_vec()),
-    )?;
+    let horizon = tables.horizon()?;
     let first_seq = tables.seq;
     let mut stats = ApplyStats::default();
     let mut by_did: Vec<&LikeEvent> = events.iter().collect();
@@ -97,6 +92,16 @@ impl<'txn> Tables<'txn> {
             meta,
             seq,
         })
+    }
+
+    /// The prune horizon: events stamped before it are stale (0 before
+    /// the first prune).
+    pub(super) fn horizon(&self) -> Result<u64, StoreError> {
+        read_horizon(
+            self.meta
+                .get(PRUNED_BEFORE_KEY)?
+                .map(|v| v.value().to_vec()),
+        )
     }
 
     /// Numbers a change to the live likes.

@@ -17,15 +17,16 @@ mod schema;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::mpsc;
 
 use crate::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, LikeSink,
-    PoolStats, PruneStats, Store, StoreCounts, StoreError, checks,
+    PoolStats, PoolUpdate, PruneStats, Store, StoreCounts, StoreError, checks,
 };
+use feedmixer_atproto::clock;
 use schema::{
     LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX,
 };
@@ -238,10 +239,9 @@ impl Store for EmbeddedStore {
         remove: &[String],
         replace: bool,
     ) -> Result<PoolStats, StoreError> {
-        checks::pool_update(feed, add, remove)?;
-        let feed = feed.to_owned();
-        if add.is_empty() && remove.is_empty() && !replace {
+        let Some(update) = PoolUpdate::new(feed, add, remove, replace)? else {
             // Nothing to change: spare the commit's sync.
+            let feed = feed.to_owned();
             let size = self
                 .blocking(move |db| {
                     let txn = db.begin_read()?;
@@ -253,29 +253,16 @@ impl Store for EmbeddedStore {
                 size,
                 ..PoolStats::default()
             });
-        }
-        let started = Instant::now();
-        let (add_len, remove_len) = (add.len(), remove.len());
-        let (add, remove) = (add.to_vec(), remove.to_vec());
-        let (feed, stats) = self
+        };
+        let (update, stats) = self
             .blocking(move |db| {
                 let txn = db.begin_write()?;
-                let stats = pool::update(&txn, &feed, &add, &remove, replace, now_us())?;
+                let stats = pool::update(&txn, &update, clock::now_us())?;
                 txn.commit()?;
-                Ok((feed, stats))
+                Ok((update, stats))
             })
             .await?;
-        tracing::info!(
-            feed,
-            replace,
-            add = add_len,
-            remove = remove_len,
-            added = stats.added,
-            removed = stats.removed,
-            size = stats.size,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "updated feed pool"
-        );
+        update.log(&stats);
         Ok(stats)
     }
 
@@ -418,14 +405,6 @@ fn log_prune(before_us: u64, stats: &PruneStats, started: Instant) {
     } else {
         tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");
     }
-}
-
-/// Microseconds since the Unix epoch, as `time_us` is everywhere; 0 on a
-/// clock set before 1970.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_micros() as u64)
 }
 
 #[cfg(test)]

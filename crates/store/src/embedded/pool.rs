@@ -6,60 +6,49 @@
 //! update keeps `pool_sizes` equal to the length of that run, and holds no
 //! entry for an empty pool.
 
-use std::collections::BTreeSet;
-
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, StorageError, WriteTransaction};
 
 use super::schema::{POOL_SIZES, POOLS, PoolKey};
-use crate::{PoolStats, StoreError};
+use crate::{PoolStats, PoolUpdate, StoreError};
 
 /// Applies one pool update into `txn`, stamping new posts `now_us`; the
-/// caller has [`checks`](crate::checks)-ed the arguments and commits.
+/// caller commits. The posts come sorted (see [`PoolUpdate`]), so the
+/// B-tree is written in key order.
 pub(super) fn update(
     txn: &WriteTransaction,
-    feed: &str,
-    add: &[String],
-    remove: &[String],
-    replace: bool,
+    update: &PoolUpdate,
     now_us: u64,
 ) -> Result<PoolStats, StoreError> {
+    let feed = update.feed.as_str();
     let mut pools = txn.open_table(POOLS)?;
     let mut sizes = txn.open_table(POOL_SIZES)?;
     let size_before = sizes.get(feed)?.map_or(0, |size| size.value());
-    let remove: BTreeSet<&str> = remove.iter().map(String::as_str).collect();
-    // Sorted and without duplicates: each post is counted once, and the
-    // B-tree is written in key order.
-    let add: BTreeSet<&str> = add
-        .iter()
-        .map(String::as_str)
-        .filter(|uri| !remove.contains(uri))
-        .collect();
 
     let mut stats = PoolStats::default();
-    if replace {
+    if update.replace {
         for uri in posts(&pools, feed)? {
-            if !add.contains(uri.as_str()) {
+            if !update.add.contains(uri.as_str()) {
                 pools.remove((feed, uri.as_str()))?;
                 stats.removed += 1;
             }
         }
     } else {
-        for uri in &remove {
-            if pools.remove((feed, *uri))?.is_some() {
+        for uri in &update.remove {
+            if pools.remove((feed, uri.as_str()))?.is_some() {
                 stats.removed += 1;
             }
         }
     }
-    for uri in &add {
+    for uri in &update.add {
         // Insert first and undo when present, so that a post keeps the
         // time it was first added: new posts, the common case, then cost
         // one descent.
         let previous = pools
-            .insert((feed, *uri), now_us)?
+            .insert((feed, uri.as_str()), now_us)?
             .map(|added_us| added_us.value());
         match previous {
             Some(added_us) => {
-                pools.insert((feed, *uri), added_us)?;
+                pools.insert((feed, uri.as_str()), added_us)?;
             }
             None => stats.added += 1,
         }

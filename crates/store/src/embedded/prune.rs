@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, StorageError, Value, WriteTransaction};
 
 use super::apply::Tables;
-use super::schema::{PRUNED_BEFORE_KEY, read_horizon};
+use super::schema::PRUNED_BEFORE_KEY;
 use crate::{PruneStats, StoreError};
 
 /// Prunes into `txn` (see [`crate::Store::prune`]); the caller commits.
@@ -17,12 +17,7 @@ pub(super) fn prune(
     max: usize,
 ) -> Result<PruneStats, StoreError> {
     let mut tables = Tables::open(txn)?;
-    let stored = read_horizon(
-        tables
-            .meta
-            .get(PRUNED_BEFORE_KEY)?
-            .map(|v| v.value().to_vec()),
-    )?;
+    let stored = tables.horizon()?;
     let horizon = stored.max(before_us);
     if horizon != stored {
         tables
@@ -36,18 +31,7 @@ pub(super) fn prune(
         ..PruneStats::default()
     };
 
-    // (horizon, "", "") sorts before every key stamped at the horizon.
-    let tombstones: Vec<(u64, String, String)> = tables
-        .tombstone_ages
-        .range(..(horizon, "", ""))?
-        .take(max)
-        .map(|entry| {
-            entry.map(|(key, _)| {
-                let (time_us, did, rkey) = key.value();
-                (time_us, did.to_owned(), rkey.to_owned())
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let tombstones = oldest_before(&tables.tombstone_ages, horizon, max)?;
     for (time_us, did, rkey) in &tombstones {
         tables
             .tombstone_ages
@@ -100,17 +84,7 @@ fn prune_likes(
     horizon: u64,
     max: usize,
 ) -> Result<(u64, u64), StoreError> {
-    let doomed: Vec<(u64, String, String)> = tables
-        .log
-        .range(..(horizon, "", ""))?
-        .take(max)
-        .map(|entry| {
-            entry.map(|(key, _)| {
-                let (time_us, did, rkey) = key.value();
-                (time_us, did.to_owned(), rkey.to_owned())
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let doomed = oldest_before(&tables.log, horizon, max)?;
     let mut gone_by_did: BTreeMap<&str, u64> = BTreeMap::new();
     let mut replaced = 0;
     for (time_us, did, rkey) in &doomed {
@@ -150,4 +124,26 @@ fn prune_likes(
         };
     }
     Ok((doomed.len() as u64, replaced))
+}
+
+/// The oldest `(time_us, did, rkey)` keys of a table in time order (the
+/// like log, the tombstones' age index) stamped before `horizon`, at most
+/// `max`, copied out so the caller can write the table while it goes
+/// through them.
+fn oldest_before<V: Value + 'static>(
+    table: &impl ReadableTable<(u64, &'static str, &'static str), V>,
+    horizon: u64,
+    max: usize,
+) -> Result<Vec<(u64, String, String)>, StorageError> {
+    // (horizon, "", "") sorts before every key stamped at the horizon.
+    table
+        .range(..(horizon, "", ""))?
+        .take(max)
+        .map(|entry| {
+            entry.map(|(key, _)| {
+                let (time_us, did, rkey) = key.value();
+                (time_us, did.to_owned(), rkey.to_owned())
+            })
+        })
+        .collect()
 }
