@@ -1,11 +1,12 @@
 //! HTTP: the router and, in one place, its layers ([`app`]); one module
 //! per route ([`routes`]); the one error type ([`XrpcError`]); who is
-//! asking ([`viewer`]); the admin token (`auth`) and the request metrics
-//! (`track`) as middleware.
+//! asking ([`viewer`]); the `{feed}` of admin routes (`known_feed`); the
+//! admin token (`auth`) and the request metrics (`track`) as middleware.
 
 pub mod app;
 mod auth;
 pub mod error;
+mod known_feed;
 pub mod routes;
 mod track;
 pub mod viewer;

@@ -13,8 +13,6 @@ pub mod stats;
 use feedmixer_flow::placement::PlacementKind;
 use serde::Serialize;
 
-use crate::AppState;
-use crate::http::error::XrpcError;
 
 /// A feed page as the lexicon shapes it (`app.bsky.feed.getFeedSkeleton`).
 #[derive(Debug, Serialize)]
@@ -39,16 +37,6 @@ pub struct SkeletonItem {
     /// Echoed back by clients with interactions (lexicon: at most 2000).
     #[serde(rename = "feedContext", skip_serializing_if = "String::is_empty")]
     pub feed_context: String,
-}
-
-/// Refuses a feed the catalog does not have (the admin routes name feeds
-/// by rkey).
-pub(crate) fn known_feed(state: &AppState, feed: &str) -> Result<(), XrpcError> {
-    if state.catalog.load().feed(feed).is_some() {
-        Ok(())
-    } else {
-        Err(XrpcError::unknown_feed(feed))
-    }
 }
 
 /// The lexicon's bounds on `feedContext` and `reqId`.

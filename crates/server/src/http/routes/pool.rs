@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use feedmixer_atproto::AtUri;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::http::error::XrpcError;
-use crate::http::routes::known_feed;
+use crate::http::known_feed::KnownFeed;
 
 /// Posts one update may name, added and removed together.
 const MAX_POSTS_PER_UPDATE: usize = 10_000;
@@ -32,9 +32,8 @@ pub struct PoolUpdate {
 
 pub async fn get_pool(
     State(state): State<Arc<AppState>>,
-    Path(feed): Path<String>,
+    KnownFeed(feed): KnownFeed,
 ) -> Result<Json<Value>, XrpcError> {
-    known_feed(&state, &feed)?;
     let posts = state.store.pool(&feed).await.map_err(XrpcError::internal)?;
     Ok(Json(
         json!({ "feed": feed, "size": posts.len(), "posts": posts }),
@@ -43,10 +42,9 @@ pub async fn get_pool(
 
 pub async fn update_pool(
     State(state): State<Arc<AppState>>,
-    Path(feed): Path<String>,
+    KnownFeed(feed): KnownFeed,
     body: Result<Json<PoolUpdate>, JsonRejection>,
 ) -> Result<Json<Value>, XrpcError> {
-    known_feed(&state, &feed)?;
     let Json(update) = body?;
     if update.add.len() + update.remove.len() > MAX_POSTS_PER_UPDATE {
         return Err(XrpcError::invalid_request(format!(

@@ -5,18 +5,17 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use feedmixer_store::SpecialPosts;
 
 use crate::AppState;
 use crate::http::error::XrpcError;
-use crate::http::routes::known_feed;
+use crate::http::known_feed::KnownFeed;
 
 pub async fn get_special(
     State(state): State<Arc<AppState>>,
-    Path(feed): Path<String>,
+    KnownFeed(feed): KnownFeed,
 ) -> Result<Json<SpecialPosts>, XrpcError> {
-    known_feed(&state, &feed)?;
     let posts = state
         .store
         .special_posts(&feed)
@@ -27,10 +26,9 @@ pub async fn get_special(
 
 pub async fn put_special(
     State(state): State<Arc<AppState>>,
-    Path(feed): Path<String>,
+    KnownFeed(feed): KnownFeed,
     body: Result<Json<SpecialPosts>, JsonRejection>,
 ) -> Result<Json<SpecialPosts>, XrpcError> {
-    known_feed(&state, &feed)?;
     let Json(posts) = body?;
     posts.validate().map_err(XrpcError::invalid_request)?;
     state
