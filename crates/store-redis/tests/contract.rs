@@ -18,7 +18,7 @@ use common::*;
 use feedmixer_atproto::InteractionEvent;
 use feedmixer_store::{
     ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, PoolStats,
-    PruneStats, Store, StoreCounts, StoreError,
+    PruneStats, SpecialPosts, Sponsored, Store, StoreCounts, StoreError,
 };
 
 /// Generates the three variants of every scenario.
@@ -106,6 +106,8 @@ contract!(
     pools_and_likes_do_not_touch,
     concurrent_pool_updates_keep_the_size_in_step,
     random_pool_updates_match_a_model,
+    special_posts_round_trip_per_feed_and_bad_ones_change_nothing,
+    the_feed_data_version_moves_on_every_mark,
     histories_are_per_viewer_newest_first_and_deduplicated,
     histories_are_bounded_and_drop_what_expired,
     bad_interactions_are_refused_and_change_nothing,
@@ -1157,6 +1159,68 @@ async fn random_pool_updates_match_a_model(store: &dyn Store, t: &mut Transcript
         let expected: Vec<String> = model.get(feed).into_iter().flatten().cloned().collect();
         assert_eq!(store.pool(feed).await.unwrap(), expected);
     }
+}
+
+// ---- special posts and the feed data version -------------------------
+
+async fn special_posts_round_trip_per_feed_and_bad_ones_change_nothing(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    assert_eq!(store.special_posts("for-you").await.unwrap(), None);
+    let posts = SpecialPosts {
+        pinned: uris([1]),
+        rotating: uris([2, 3]),
+        rotate_every_minutes: 30,
+        sponsored: vec![Sponsored {
+            slot: 5,
+            post: uri(4),
+        }],
+    };
+    store.set_special_posts("for-you", &posts).await.unwrap();
+    assert_eq!(
+        store.special_posts("for-you").await.unwrap(),
+        Some(posts.clone())
+    );
+    assert_eq!(
+        store.special_posts("for-yo").await.unwrap(),
+        None,
+        "feeds are independent"
+    );
+    let bad = SpecialPosts {
+        pinned: vec!["https://example.com".into()],
+        ..SpecialPosts::default()
+    };
+    let err = store.set_special_posts("for-you", &bad).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidSpecialPosts(_)), "{err}");
+    t.note("refused", err.to_string());
+    let err = store.set_special_posts("", &posts).await.unwrap_err();
+    assert!(matches!(err, StoreError::EmptyFeedName), "{err}");
+    assert_eq!(
+        store.special_posts("for-you").await.unwrap(),
+        Some(posts),
+        "a refused write changes nothing"
+    );
+    store
+        .set_special_posts("for-you", &SpecialPosts::default())
+        .await
+        .unwrap();
+    let cleared = store.special_posts("for-you").await.unwrap();
+    t.note("cleared", format!("{cleared:?}"));
+    assert_eq!(cleared, Some(SpecialPosts::default()));
+}
+
+async fn the_feed_data_version_moves_on_every_mark(store: &dyn Store, t: &mut Transcript) {
+    assert_eq!(store.feed_data_version().await.unwrap(), None);
+    let first = store.mark_feed_data_changed().await.unwrap();
+    assert_eq!(
+        store.feed_data_version().await.unwrap(),
+        Some(first.clone())
+    );
+    let second = store.mark_feed_data_changed().await.unwrap();
+    assert_ne!(first, second, "each change is a new version");
+    assert_eq!(store.feed_data_version().await.unwrap(), Some(second));
+    t.note("marked", 2);
 }
 
 // ---- interactions ----------------------------------------------------

@@ -13,7 +13,6 @@ pub mod stats;
 use feedmixer_flow::placement::PlacementKind;
 use serde::Serialize;
 
-
 /// A feed page as the lexicon shapes it (`app.bsky.feed.getFeedSkeleton`).
 #[derive(Debug, Serialize)]
 pub struct SkeletonPage {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use feedmixer_atproto::AtUri;
 use serde::Deserialize;
 use serde_json::{Value, json};
