@@ -494,6 +494,66 @@ async fn explain_traces_the_run_and_presets_apply_per_request() {
     assert_eq!(posts(&cold).len(), 5);
 }
 
+#[tokio::test]
+async fn a_flow_runs_the_hydrators_its_components_read_and_accounts_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--demo", "--demo-size", "small"],
+    )
+    .await;
+    let pinned = "at://did:plc:feedmixerdemopublisher222/app.bsky.feed.post/3pin000000000";
+    let (status, _) = server
+        .admin_put(
+            "/v1/feeds/for-you/special-posts",
+            &json!({ "pinned": [pinned] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, page) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "for-you", "limit": 5, "explain": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let stages = page["explain"]["stages"].as_array().unwrap();
+    let hydrators: Vec<&str> = stages
+        .iter()
+        .filter(|s| s["stage"] == "hydrator")
+        .map(|s| s["component"].as_str().unwrap())
+        .collect();
+    // for-you reads the pinned posts and the viewer's feedback, not a pool.
+    assert_eq!(hydrators, vec!["feed_special_posts", "viewer_feedback"]);
+    let special = stages
+        .iter()
+        .find(|s| s["component"] == "feed_special_posts")
+        .unwrap();
+    assert_eq!(special["features"], json!(["feed_special_posts"]));
+    let placing = stages.iter().find(|s| s["component"] == "special").unwrap();
+    assert_eq!(placing["placed"], 1, "placements are reported: {placing}");
+    assert_eq!(posts(&page)[0], pinned);
+
+    // trending reads no feature: no hydrator runs for it.
+    let (_, trending) = personalize(
+        &server,
+        json!({"user_did": VIEWER, "feed": "trending", "limit": 5, "explain": true}),
+    )
+    .await;
+    let stages = trending["explain"]["stages"].as_array().unwrap();
+    assert!(
+        stages.iter().all(|s| s["stage"] != "hydrator"),
+        "{stages:?}"
+    );
+
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(
+            "feedmixer_stage_duration_seconds_count{flow=\"for-you\",stage=\"hydrator\",component=\"viewer_feedback\"}"
+        ),
+        "hydrators are timed like components"
+    );
+}
+
 #[test]
 fn flows_prints_the_resolved_flow_of_a_feed() {
     let out = feedmixer_ok(&["flows", "for-you", "--preset", "fast"]);
