@@ -4,7 +4,10 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use feedmixer_store::StoreError;
 use serde_json::json;
+
+use crate::runtime::feed_data::FeedDataError;
 
 /// An error answer: `{"error": NAME, "message": TEXT}` with its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +127,33 @@ impl From<QueryRejection> for XrpcError {
     }
 }
 
+/// A store call of an admin route that failed: the caller's mistake when
+/// the store refused what it was given (400), ours otherwise (500, the
+/// detail logged).
+impl From<StoreError> for XrpcError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::EmptyFeedName
+            | StoreError::EmptyPostUri
+            | StoreError::InvalidSpecialPosts(_)
+            | StoreError::InvalidInteraction(_)
+            | StoreError::InvalidLease(_)
+            | StoreError::ReservedMetaKey(_) => XrpcError::invalid_request(err.to_string()),
+            other => XrpcError::internal(other),
+        }
+    }
+}
+
+/// Feed data that could not be reloaded after a change: ours.
+impl From<FeedDataError> for XrpcError {
+    fn from(err: FeedDataError) -> Self {
+        match err {
+            FeedDataError::Store(e) => e.into(),
+            FeedDataError::Reload(_) => XrpcError::internal(err),
+        }
+    }
+}
+
 impl IntoResponse for XrpcError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": self.error, "message": self.message }));
@@ -145,5 +175,15 @@ mod tests {
         assert_eq!(error.status, StatusCode::BAD_REQUEST);
         assert_eq!(error.error, "InvalidRequest");
         assert_eq!(error.message, text);
+    }
+
+    #[test]
+    fn store_refusals_are_the_callers_and_failures_ours() {
+        let refused = XrpcError::from(StoreError::InvalidSpecialPosts("pinned[0]: bad".into()));
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(refused.message.contains("pinned[0]"), "{}", refused.message);
+        let failed = XrpcError::from(StoreError::Backend("disk full".into()));
+        assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(failed.message, "internal error", "details stay in the log");
     }
 }

@@ -34,7 +34,7 @@ pub async fn get_pool(
     State(state): State<Arc<AppState>>,
     KnownFeed(feed): KnownFeed,
 ) -> Result<Json<Value>, XrpcError> {
-    let posts = state.store.pool(&feed).await.map_err(XrpcError::internal)?;
+    let posts = state.store.pool(&feed).await?;
     Ok(Json(
         json!({ "feed": feed, "size": posts.len(), "posts": posts }),
     ))
@@ -65,13 +65,8 @@ pub async fn update_pool(
     let stats = state
         .store
         .update_pool(&feed, &update.add, &update.remove, update.replace)
-        .await
-        .map_err(XrpcError::internal)?;
-    state
-        .feed_data
-        .changed(&feed)
-        .await
-        .map_err(XrpcError::internal)?;
+        .await?;
+    state.feed_data.changed(&feed).await?;
     Ok(Json(json!({
         "feed": feed,
         "added": stats.added,

@@ -16,11 +16,7 @@ pub async fn get_special(
     State(state): State<Arc<AppState>>,
     KnownFeed(feed): KnownFeed,
 ) -> Result<Json<SpecialPosts>, XrpcError> {
-    let posts = state
-        .store
-        .special_posts(&feed)
-        .await
-        .map_err(XrpcError::internal)?;
+    let posts = state.store.special_posts(&feed).await?;
     Ok(Json(posts.unwrap_or_default()))
 }
 
@@ -31,15 +27,7 @@ pub async fn put_special(
 ) -> Result<Json<SpecialPosts>, XrpcError> {
     let Json(posts) = body?;
     posts.validate().map_err(XrpcError::invalid_request)?;
-    state
-        .store
-        .set_special_posts(&feed, &posts)
-        .await
-        .map_err(XrpcError::internal)?;
-    state
-        .feed_data
-        .changed(&feed)
-        .await
-        .map_err(XrpcError::internal)?;
+    state.store.set_special_posts(&feed, &posts).await?;
+    state.feed_data.changed(&feed).await?;
     Ok(Json(posts))
 }
