@@ -67,7 +67,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let verifier = build_verifier(&config)?;
     let store = args.store.open().await?;
     let state = AppState::new(config, registry, catalog, store, verifier, metrics)
-        .map_err(|e| anyhow::anyhow!("building the hydrators: {e}"))?;
+        .context("building the hydrators")?;
     let state = Arc::new(state);
     let _watcher = watch_config(&state, &args.flows);
     let listener = listen(args.listen).await?;

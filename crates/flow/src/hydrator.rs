@@ -64,7 +64,13 @@ impl Cost {
 }
 
 /// Builds a hydrator from what the process provides.
-pub type BuildHydrator = fn(&Resources) -> Result<Arc<dyn Hydrator>, String>;
+pub type BuildHydrator = fn(&Resources) -> Result<Arc<dyn Hydrator>, BuildError>;
+
+/// A hydrator that could not be built: the runtime did not provide what
+/// it needs. A wiring mistake, reported at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
 
 /// One registered hydrator kind.
 #[derive(Clone, Copy)]
@@ -100,12 +106,17 @@ impl Resources {
     }
 
     /// The `T` provided, or an error naming it.
-    pub fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Result<Arc<T>, String> {
+    pub fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Result<Arc<T>, BuildError> {
         self.entries
             .get(&TypeId::of::<T>())
             .and_then(|value| value.downcast_ref::<Arc<T>>())
             .cloned()
-            .ok_or_else(|| format!("needs a {} the runtime did not provide", type_name::<T>()))
+            .ok_or_else(|| {
+                BuildError(format!(
+                    "needs a {} the runtime did not provide",
+                    type_name::<T>()
+                ))
+            })
     }
 }
 
@@ -123,7 +134,7 @@ impl Hydrators {
 
     /// Builds every hydrator `registry` knows; the error names each one
     /// that could not be built and why.
-    pub fn build(registry: &crate::Registry, resources: &Resources) -> Result<Self, String> {
+    pub fn build(registry: &crate::Registry, resources: &Resources) -> Result<Self, BuildError> {
         let mut built = BTreeMap::new();
         let mut errors = Vec::new();
         for kind in registry.hydrators() {
@@ -137,7 +148,7 @@ impl Hydrators {
         if errors.is_empty() {
             Ok(Hydrators { built })
         } else {
-            Err(errors.join("; "))
+            Err(BuildError(errors.join("; ")))
         }
     }
 
@@ -153,7 +164,7 @@ impl Hydrators {
 
     /// Reloads what every hydrator mirrors; the error names each that
     /// failed (the others reloaded).
-    pub async fn reload(&self, scope: Reload<'_>) -> Result<(), String> {
+    pub async fn reload(&self, scope: Reload<'_>) -> Result<(), ComponentError> {
         let mut errors = Vec::new();
         for (name, hydrator) in &self.built {
             if let Err(e) = hydrator.reload(scope).await {
@@ -163,7 +174,7 @@ impl Hydrators {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("; "))
+            Err(ComponentError(errors.join("; ")))
         }
     }
 }
@@ -191,6 +202,6 @@ mod tests {
         assert_eq!(resources.get::<dyn Greeter>().unwrap().hello(), "hello");
         assert_eq!(*resources.get::<u32>().unwrap(), 7);
         let missing = resources.get::<String>().err().unwrap();
-        assert!(missing.contains("String"), "{missing}");
+        assert!(missing.0.contains("String"), "{missing}");
     }
 }

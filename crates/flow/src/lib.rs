@@ -41,7 +41,7 @@ pub use context::RequestContext;
 pub use diagnostic::Diagnostic;
 pub use executor::{Flow, FlowOutput};
 pub use feature::{Feature, FeatureKey, FeatureMap};
-pub use hydrator::{Cost, Hydrator, HydratorKind, Hydrators, Reload, Resources};
+pub use hydrator::{BuildError, Cost, Hydrator, HydratorKind, Hydrators, Reload, Resources};
 pub use id::ComponentId;
 pub use params::{NoParams, Overrides, ParamDoc, ParamError, Params};
 pub use registry::{Kind, Registration, Registry, Role};

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use feedmixer_flow::{Hydrators, Reload};
+use feedmixer_flow::{ComponentError, Hydrators, Reload};
 use feedmixer_store::{Store, StoreError};
 
 /// Why feed data could not be (re)loaded.
@@ -19,7 +19,7 @@ pub enum FeedDataError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("reloading what operators set per feed: {0}")]
-    Reload(String),
+    Reload(#[from] ComponentError),
 }
 
 /// Follows the feed data version for the process's hydrators.
@@ -69,9 +69,6 @@ impl FeedData {
     }
 
     async fn reload(&self, scope: Reload<'_>) -> Result<(), FeedDataError> {
-        self.hydrators
-            .reload(scope)
-            .await
-            .map_err(FeedDataError::Reload)
+        Ok(self.hydrators.reload(scope).await?)
     }
 }

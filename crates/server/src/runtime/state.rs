@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use feedmixer_flow::{Catalog, Hydrators, Registry, Resources};
+use feedmixer_flow::{BuildError, Catalog, Hydrators, Registry, Resources};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_identity::Verifier;
 use feedmixer_ingest::IngestStatus;
@@ -53,7 +53,7 @@ impl AppState {
         store: Arc<dyn Store>,
         verifier: Verifier,
         metrics: PrometheusHandle,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         crate::metrics::set_ready(false);
         let store_health = StoreHealth::new();
         let resources = Resources::new()
