@@ -23,8 +23,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-import urllib.request
+
+from harness import wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token"
@@ -36,21 +36,6 @@ wrk.body   = '{"user_did":"%s","feed":"for-you","limit":30}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %s"
 """ % (VIEWER, TOKEN)
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return r.read().decode()
-
-
-def wait_ready(base):
-    for _ in range(1200):
-        try:
-            get(base + "/internal/ready")
-            return
-        except Exception:
-            time.sleep(0.25)
-    raise SystemExit("server not ready")
 
 
 def wrk(url, connections, duration, script=None):

@@ -21,8 +21,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-import urllib.request
+
+from harness import get, wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "feedmixer")
@@ -39,24 +39,6 @@ def set_quality_factor(flow_file, table):
     text = open(flow_file).read()
     text = re.sub(r"\[quality_factor\][^\[]*", "", text)
     open(flow_file, "w").write(text + "\n[quality_factor]\n" + table + "\n")
-
-
-def get(url, token=None):
-    req = urllib.request.Request(url)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.read().decode()
-
-
-def wait_ready(base):
-    for _ in range(600):
-        try:
-            get(base + "/internal/ready")
-            return
-        except Exception:
-            time.sleep(0.5)
-    raise SystemExit("server not ready")
 
 
 def buckets_of(metrics, name, labels):

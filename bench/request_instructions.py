@@ -26,6 +26,8 @@ import tempfile
 import time
 import urllib.request
 
+from harness import wait_ready
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token"
 FEED = "at://did:plc:feedmixerdemopublisher222/app.bsky.feed.generator/trending"
@@ -43,19 +45,6 @@ def request(base, case):
     with urllib.request.urlopen(req, timeout=120) as r:
         assert r.status == 200
         return r.read()
-
-
-def wait_ready(base, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/internal/ready", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            pass
-        time.sleep(1)
-    raise SystemExit("server not ready")
 
 
 def relaxed_flows(work):
