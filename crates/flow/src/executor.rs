@@ -683,27 +683,16 @@ async fn keep_passing(
     Ok(())
 }
 
-/// The hydrators `def`'s components need, one per feature they read, in
-/// registry order; the error names a feature no hydrator provides (the
-/// loader reports that with its line first).
+/// The hydrators `def`'s components need, each once, by name; the error
+/// names a stage reading a feature no hydrator provides (the loader reports
+/// that with its line first).
 fn hydrations(def: &FlowDef, registry: &Registry) -> Result<Vec<Hydration>, (String, ParamError)> {
     let mut needed: Vec<HydratorKind> = Vec::new();
     for stage in def.stages() {
-        for feature in stage_reads(stage, registry) {
-            let Some(provider) = registry.provider(feature) else {
-                return Err((
-                    stage.id.to_string(),
-                    ParamError {
-                        field: None,
-                        message: format!(
-                            "reads feature {:?}, which no hydrator provides",
-                            feature.name
-                        ),
-                    },
-                ));
-            };
+        let providers = stage_hydrators(stage, registry).map_err(|e| (stage.id.to_string(), e))?;
+        for provider in providers {
             if !needed.iter().any(|h| h.name == provider.name) {
-                needed.push(*provider);
+                needed.push(provider);
             }
         }
     }
@@ -717,8 +706,13 @@ fn hydrations(def: &FlowDef, registry: &Registry) -> Result<Vec<Hydration>, (Str
         .collect())
 }
 
-/// The features a stage's component reads, its `in_pool` filter's included.
-pub(crate) fn stage_reads(stage: &StageDef, registry: &Registry) -> Vec<FeatureKey> {
+/// The hydrators providing the features a stage's component reads (its
+/// `in_pool` filter's included), or an error naming the first feature
+/// nothing provides.
+pub(crate) fn stage_hydrators(
+    stage: &StageDef,
+    registry: &Registry,
+) -> Result<Vec<HydratorKind>, ParamError> {
     let mut reads: Vec<FeatureKey> = stage
         .stage
         .role()
@@ -731,6 +725,19 @@ pub(crate) fn stage_reads(stage: &StageDef, registry: &Registry) -> Vec<FeatureK
         reads.extend_from_slice(filter.reads);
     }
     reads
+        .into_iter()
+        .map(|feature| {
+            registry.provider(feature).copied().ok_or_else(|| {
+                ParamError::new(
+                    "kind",
+                    format!(
+                        "{:?} reads feature {:?}, which no hydrator provides",
+                        stage.kind, feature.name
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 struct Builder<'a> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::{self, Diagnostic, line_of};
-use crate::executor::{IN_POOL_KIND, stage_reads};
+use crate::executor::{IN_POOL_KIND, stage_hydrators};
 use crate::gate::{self, Gate, Value};
 use crate::id::ComponentId;
 use crate::params::{ParamError, Params, check_range};
@@ -465,18 +465,7 @@ impl StageParser<'_> {
                 format!("needs the {IN_POOL_KIND:?} predicate kind, which this build lacks"),
             ));
         }
-        for feature in stage_reads(stage, self.registry) {
-            if self.registry.provider(feature).is_none() {
-                return Err(ParamError::new(
-                    "kind",
-                    format!(
-                        "{:?} reads feature {:?}, which no hydrator provides",
-                        stage.kind, feature.name
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        stage_hydrators(stage, self.registry).map(drop)
     }
 
     fn parse_all(&mut self, role: StageKind, tables: Vec<Spanned<RawTable>>) -> Vec<StageDef> {
