@@ -25,50 +25,48 @@ pub enum FeedDataError {
 /// Follows the feed data version for the process's hydrators.
 pub struct FeedData {
     store: Arc<dyn Store>,
-    hydrators: Hydrators,
     /// The feed data version the hydrators last loaded.
     version: Mutex<Option<Vec<u8>>>,
 }
 
 impl FeedData {
     /// Nothing loaded until [`FeedData::load`].
-    pub fn new(store: Arc<dyn Store>, hydrators: Hydrators) -> Self {
+    pub fn new(store: Arc<dyn Store>) -> Self {
         FeedData {
             store,
-            hydrators,
             version: Mutex::new(None),
         }
     }
 
-    /// Loads everything, for the configured `feeds`.
-    pub async fn load(&self, feeds: &[String]) -> Result<(), FeedDataError> {
+    /// Loads everything into `hydrators`, for the configured `feeds`.
+    pub async fn load(&self, hydrators: &Hydrators, feeds: &[String]) -> Result<(), FeedDataError> {
         let version = self.store.feed_data_version().await?;
-        self.reload(Reload::All { feeds }).await?;
+        hydrators.reload(Reload::All { feeds }).await?;
         *self.version.lock().expect("feed data version lock") = version;
         Ok(())
     }
 
     /// Loads everything again when an operator changed a pool or special
     /// posts through any replica since it was loaded here.
-    pub async fn follow(&self, feeds: &[String]) -> Result<(), FeedDataError> {
+    pub async fn follow(
+        &self,
+        hydrators: &Hydrators,
+        feeds: &[String],
+    ) -> Result<(), FeedDataError> {
         let version = self.store.feed_data_version().await?;
         let current = self.version.lock().expect("feed data version lock").clone();
         if version != current {
             tracing::info!("pools or special posts changed; reloading them");
-            self.load(feeds).await?;
+            self.load(hydrators, feeds).await?;
         }
         Ok(())
     }
 
     /// Notes that `feed`'s pool or special posts changed in the store:
-    /// tells every replica, then reloads that feed's here.
-    pub async fn changed(&self, feed: &str) -> Result<(), FeedDataError> {
+    /// tells every replica, then reloads that feed's into `hydrators`.
+    pub async fn changed(&self, hydrators: &Hydrators, feed: &str) -> Result<(), FeedDataError> {
         let version = self.store.mark_feed_data_changed().await?;
         *self.version.lock().expect("feed data version lock") = Some(version);
-        self.reload(Reload::Feed(feed)).await
-    }
-
-    async fn reload(&self, scope: Reload<'_>) -> Result<(), FeedDataError> {
-        Ok(self.hydrators.reload(scope).await?)
+        Ok(hydrators.reload(Reload::Feed(feed)).await?)
     }
 }

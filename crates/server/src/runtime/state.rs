@@ -31,7 +31,7 @@ pub struct AppState {
     /// Every hydrator, built once: flows run the ones they need.
     pub hydrators: Hydrators,
     /// Keeps what operators set per feed current in the hydrators.
-    pub feed_data: FeedData,
+    feed_data: FeedData,
     ready: AtomicBool,
     /// The Jetstream ingester's progress (the last one this process ran)
     /// and this replica's part: `leader` ingests, `standby` waits for the
@@ -75,7 +75,7 @@ impl AppState {
             registry,
             catalog: ArcSwap::from_pointee(catalog),
             graph: ArcSwap::from_pointee(GraphBuilder::new(0).build()),
-            feed_data: FeedData::new(Arc::clone(&store), hydrators.clone()),
+            feed_data: FeedData::new(Arc::clone(&store)),
             hydrators,
             store,
             verifier,
@@ -97,13 +97,23 @@ impl AppState {
     /// Loads what operators set per feed: candidate pools and the special
     /// posts of the configured feeds.
     pub async fn load_feed_data(&self) -> Result<(), FeedDataError> {
-        self.feed_data.load(&self.feed_names()).await
+        self.feed_data
+            .load(&self.hydrators, &self.feed_names())
+            .await
     }
 
     /// Reloads pools and special posts when an operator changed them
     /// through any replica since they were loaded here.
     pub async fn follow_feed_data(&self) -> Result<(), FeedDataError> {
-        self.feed_data.follow(&self.feed_names()).await
+        self.feed_data
+            .follow(&self.hydrators, &self.feed_names())
+            .await
+    }
+
+    /// Notes that an operator changed `feed`'s pool or special posts
+    /// through this replica: every replica reloads it.
+    pub async fn feed_data_changed(&self, feed: &str) -> Result<(), FeedDataError> {
+        self.feed_data.changed(&self.hydrators, feed).await
     }
 
     /// The rkeys of the feeds the running catalog serves.

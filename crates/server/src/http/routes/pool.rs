@@ -66,7 +66,7 @@ pub async fn update_pool(
         .store
         .update_pool(&feed, &update.add, &update.remove, update.replace)
         .await?;
-    state.feed_data.changed(&feed).await?;
+    state.feed_data_changed(&feed).await?;
     Ok(Json(json!({
         "feed": feed,
         "added": stats.added,

@@ -28,6 +28,6 @@ pub async fn put_special(
     let Json(posts) = body?;
     posts.validate().map_err(XrpcError::invalid_request)?;
     state.store.set_special_posts(&feed, &posts).await?;
-    state.feed_data.changed(&feed).await?;
+    state.feed_data_changed(&feed).await?;
     Ok(Json(posts))
 }
