@@ -121,7 +121,7 @@ impl Resources {
 }
 
 /// Every registered hydrator, built once for the process.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub struct Hydrators {
     built: BTreeMap<&'static str, Arc<dyn Hydrator>>,
 }
@@ -150,12 +150,6 @@ impl Hydrators {
         } else {
             Err(BuildError(errors.join("; ")))
         }
-    }
-
-    /// Adds one built hydrator (tests, tools).
-    pub fn with(mut self, name: &'static str, hydrator: Arc<dyn Hydrator>) -> Self {
-        self.built.insert(name, hydrator);
-        self
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Hydrator>> {
