@@ -1,7 +1,7 @@
 //! Jetstream events, reduced to what the like graph needs.
 //!
-//! [`LikeEvent::from_jetstream_json`] decodes one line of a Jetstream
-//! capture (or one websocket message); [`LikeEvent::to_jetstream_json`]
+//! [`RepoEvent::from_jetstream_json`] decodes one line of a Jetstream
+//! capture (or one websocket message); [`RepoEvent::to_jetstream_json`]
 //! writes the same shape back, so captures can be produced from events.
 //! The wire structs live in `decode` and `encode`; nothing outside this
 //! module sees them.
@@ -18,17 +18,17 @@ pub const LIKE_COLLECTION: &str = "app.bsky.feed.like";
 /// record in both its create and its delete events, so a repeated create is
 /// one like and a delete finds the like it undoes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LikeEvent {
+pub enum RepoEvent {
     /// `did` liked the post `subject` (an `at://` URI of an
     /// `app.bsky.feed.post`).
-    Create {
+    LikeCreate {
         did: String,
         rkey: String,
         subject: String,
         time_us: u64,
     },
     /// `did` removed its like record `rkey`.
-    Delete {
+    LikeDelete {
         did: String,
         rkey: String,
         time_us: u64,
@@ -37,22 +37,22 @@ pub enum LikeEvent {
     AccountDeleted { did: String, time_us: u64 },
 }
 
-impl LikeEvent {
+impl RepoEvent {
     /// The Jetstream `time_us` of the event.
     pub fn time_us(&self) -> u64 {
         match self {
-            LikeEvent::Create { time_us, .. }
-            | LikeEvent::Delete { time_us, .. }
-            | LikeEvent::AccountDeleted { time_us, .. } => *time_us,
+            RepoEvent::LikeCreate { time_us, .. }
+            | RepoEvent::LikeDelete { time_us, .. }
+            | RepoEvent::AccountDeleted { time_us, .. } => *time_us,
         }
     }
 
     /// The DID of the account the event belongs to.
     pub fn did(&self) -> &str {
         match self {
-            LikeEvent::Create { did, .. }
-            | LikeEvent::Delete { did, .. }
-            | LikeEvent::AccountDeleted { did, .. } => did,
+            RepoEvent::LikeCreate { did, .. }
+            | RepoEvent::LikeDelete { did, .. }
+            | RepoEvent::AccountDeleted { did, .. } => did,
         }
     }
 
@@ -72,7 +72,7 @@ impl LikeEvent {
     ///
     /// Unknown fields are ignored, and the record of any event but a like
     /// create is never decoded, so new record fields cannot break ingest.
-    pub fn from_jetstream_json(line: &str) -> Result<Option<LikeEvent>, ParseError> {
+    pub fn from_jetstream_json(line: &str) -> Result<Option<RepoEvent>, ParseError> {
         decode::decode(line)
     }
 
@@ -135,35 +135,35 @@ mod proptests {
         ]
     }
 
-    fn like_event() -> impl Strategy<Value = LikeEvent> {
+    fn like_event() -> impl Strategy<Value = RepoEvent> {
         prop_oneof![
             (did(), rkey(), did(), rkey(), any::<u64>()).prop_map(
-                |(did, rkey, author, post, time_us)| LikeEvent::Create {
+                |(did, rkey, author, post, time_us)| RepoEvent::LikeCreate {
                     did,
                     rkey,
                     subject: format!("at://{author}/app.bsky.feed.post/{post}"),
                     time_us,
                 }
             ),
-            (did(), rkey(), any::<u64>()).prop_map(|(did, rkey, time_us)| LikeEvent::Delete {
+            (did(), rkey(), any::<u64>()).prop_map(|(did, rkey, time_us)| RepoEvent::LikeDelete {
                 did,
                 rkey,
                 time_us
             }),
             (did(), any::<u64>())
-                .prop_map(|(did, time_us)| LikeEvent::AccountDeleted { did, time_us }),
+                .prop_map(|(did, time_us)| RepoEvent::AccountDeleted { did, time_us }),
         ]
     }
 
     proptest! {
         #[test]
         fn arbitrary_strings_never_panic(line in any::<String>()) {
-            let _ = LikeEvent::from_jetstream_json(&line);
+            let _ = RepoEvent::from_jetstream_json(&line);
         }
 
         #[test]
         fn json_looking_garbage_never_panics(line in "[{}\\[\\]\":,a-z0-9 .\\\\-]{0,200}") {
-            let _ = LikeEvent::from_jetstream_json(&line);
+            let _ = RepoEvent::from_jetstream_json(&line);
         }
 
         /// Damaging a valid line anywhere (truncation, a replaced byte)
@@ -176,18 +176,18 @@ mod proptests {
         ) {
             let line = event.to_jetstream_json();
             let at = cut.index(line.len());
-            let _ = LikeEvent::from_jetstream_json(&line[..at]);
+            let _ = RepoEvent::from_jetstream_json(&line[..at]);
             let mut bytes = line.into_bytes();
             bytes[at] = byte;
             if let Ok(damaged) = String::from_utf8(bytes) {
-                let _ = LikeEvent::from_jetstream_json(&damaged);
+                let _ = RepoEvent::from_jetstream_json(&damaged);
             }
         }
 
         #[test]
         fn events_round_trip_through_json(event in like_event()) {
             let line = event.to_jetstream_json();
-            prop_assert_eq!(LikeEvent::from_jetstream_json(&line), Ok(Some(event)));
+            prop_assert_eq!(RepoEvent::from_jetstream_json(&line), Ok(Some(event)));
         }
     }
 }

@@ -19,6 +19,6 @@ pub mod tid;
 pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did, is_record_key};
 pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_url};
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
-pub use jetstream::{LIKE_COLLECTION, LikeEvent, ParseError};
+pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
 pub use tid::{Tid, TidError};

@@ -8,13 +8,13 @@
 //! events; timestamps are anchored at `now_us` so the data sits inside the
 //! retention window when it is loaded.
 //!
-//! Events come out as [`LikeEvent::Create`], in time order, exactly what a
+//! Events come out as [`RepoEvent::LikeCreate`], in time order, exactly what a
 //! Jetstream capture replay produces, so the demo loads through the same path.
 
 mod ids;
 mod sampling;
 
-use feedmixer_atproto::LikeEvent;
+use feedmixer_atproto::RepoEvent;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashSet;
@@ -92,7 +92,7 @@ struct Post {
 }
 
 /// Calls `sink` with every like of the dataset, in time order.
-pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(LikeEvent)) {
+pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(RepoEvent)) {
     assert!(
         spec.communities > 10,
         "the demo viewer's communities need at least 11"
@@ -191,7 +191,7 @@ pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(LikeEvent)) {
         } else {
             did_for(spec.seed, user as u64)
         };
-        sink(LikeEvent::Create {
+        sink(RepoEvent::LikeCreate {
             did,
             rkey: tid(time_us, n as u16),
             subject: format!(
@@ -253,7 +253,7 @@ mod tests {
 
     const NOW: u64 = 1_790_000_000 * MICROS_PER_SEC;
 
-    fn events(spec: &DemoSpec) -> Vec<LikeEvent> {
+    fn events(spec: &DemoSpec) -> Vec<RepoEvent> {
         let mut out = Vec::new();
         generate(spec, |e| out.push(e));
         out
@@ -275,7 +275,7 @@ mod tests {
         let mut keys = FxHashSet::default();
         let mut per_user: FxHashMap<&str, usize> = FxHashMap::default();
         for e in &events {
-            let LikeEvent::Create {
+            let RepoEvent::LikeCreate {
                 did,
                 rkey,
                 subject,

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashSet};
 use feedmixer_atproto::AtUri;
 use feedmixer_atproto::clock::now_us;
 use feedmixer_demo::{DemoSpec, did_for, generate};
-use feedmixer_store::{LikeEvent, Store};
+use feedmixer_store::{RepoEvent, Store};
 use tokio::sync::mpsc;
 
 use crate::progress;
@@ -72,7 +72,7 @@ async fn load_unless_filled(store: &dyn Store, size: DemoSize) -> anyhow::Result
         "generating demo data"
     );
     let bar = progress::bar(spec.likes as u64, "demo data", "likes");
-    let (tx, mut rx) = mpsc::channel::<Vec<LikeEvent>>(4);
+    let (tx, mut rx) = mpsc::channel::<Vec<RepoEvent>>(4);
     let generator = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(BATCH);
         generate(&spec, |event| {
@@ -90,7 +90,7 @@ async fn load_unless_filled(store: &dyn Store, size: DemoSize) -> anyhow::Result
     while let Some(batch) = rx.recv().await {
         store.apply(&batch).await.context("loading demo data")?;
         for event in &batch {
-            if let LikeEvent::Create { subject, .. } = event
+            if let RepoEvent::LikeCreate { subject, .. } = event
                 && AtUri::parse(subject).is_ok_and(|u| pool_authors.contains(u.did))
             {
                 pool.insert(subject.clone());

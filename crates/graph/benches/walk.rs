@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use feedmixer_atproto::LikeEvent;
+use feedmixer_atproto::RepoEvent;
 use feedmixer_demo::{DEMO_VIEWER, DemoSpec, generate};
 use feedmixer_graph::GraphChange;
 use feedmixer_graph::{
@@ -43,7 +43,7 @@ fn demo_likes() -> Vec<Like> {
     };
     let mut likes = Vec::with_capacity(spec.likes);
     generate(&spec, |event| {
-        if let LikeEvent::Create {
+        if let RepoEvent::LikeCreate {
             did,
             subject,
             time_us,

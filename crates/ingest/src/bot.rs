@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use feedmixer_atproto::LikeEvent;
+use feedmixer_atproto::RepoEvent;
 
 /// The sliding window, in `time_us`.
 const WINDOW_US: u64 = 60_000_000;
@@ -35,10 +35,10 @@ impl BotFilter {
 
     /// Whether the event goes on to the store. Deletes and account
     /// deletions always do.
-    pub fn admit(&mut self, event: &LikeEvent) -> bool {
+    pub fn admit(&mut self, event: &RepoEvent) -> bool {
         match event {
-            LikeEvent::Create { did, time_us, .. } => self.admit_create(did, *time_us),
-            LikeEvent::Delete { .. } | LikeEvent::AccountDeleted { .. } => true,
+            RepoEvent::LikeCreate { did, time_us, .. } => self.admit_create(did, *time_us),
+            RepoEvent::LikeDelete { .. } | RepoEvent::AccountDeleted { .. } => true,
         }
     }
 
@@ -99,8 +99,8 @@ mod tests {
 
     const S: u64 = 1_000_000;
 
-    fn create(did: &str, time_us: u64) -> LikeEvent {
-        LikeEvent::Create {
+    fn create(did: &str, time_us: u64) -> RepoEvent {
+        RepoEvent::LikeCreate {
             did: did.into(),
             rkey: format!("r{time_us}"),
             subject: "at://did:plc:a/app.bsky.feed.post/p".into(),
@@ -162,12 +162,12 @@ mod tests {
         let mut filter = BotFilter::new(1);
         assert!(filter.admit(&create("d", S)));
         assert!(!filter.admit(&create("d", 2 * S)));
-        let delete = LikeEvent::Delete {
+        let delete = RepoEvent::LikeDelete {
             did: "d".into(),
             rkey: "r".into(),
             time_us: 3 * S,
         };
-        let gone = LikeEvent::AccountDeleted {
+        let gone = RepoEvent::AccountDeleted {
             did: "d".into(),
             time_us: 4 * S,
         };

@@ -1,7 +1,7 @@
 //! Jetstream like ingest into the store.
 //!
 //! An [`Ingester`] subscribes to Jetstream's like collection, decodes each
-//! message into a [`LikeEvent`](feedmixer_atproto::LikeEvent), drops bot
+//! message into a [`RepoEvent`](feedmixer_atproto::RepoEvent), drops bot
 //! floods, and writes batches through [`Store::apply`]. `feedmixer serve`
 //! runs it as a background task next to the HTTP server:
 //!

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use feedmixer_atproto::{LikeEvent, clock};
+use feedmixer_atproto::{RepoEvent, clock};
 use feedmixer_store::{Store, StoreError};
 use futures::StreamExt;
 use tokio::net::TcpStream;
@@ -43,7 +43,7 @@ enum SessionEnd {
 /// Events read but not yet applied, and the newest `time_us` handled.
 #[derive(Debug, Default)]
 struct Batch {
-    events: Vec<LikeEvent>,
+    events: Vec<RepoEvent>,
     /// Newest `time_us` of every handled event, ignored and bot-dropped
     /// ones included: where the cursor moves once the batch is applied.
     max_time_us: Option<u64>,
@@ -291,7 +291,7 @@ impl Worker {
     }
 
     fn handle_line(&mut self, line: &str) {
-        match LikeEvent::from_jetstream_json(line) {
+        match RepoEvent::from_jetstream_json(line) {
             Ok(Some(event)) => {
                 let time_us = event.time_us();
                 if let Some(bot) = &mut self.bot

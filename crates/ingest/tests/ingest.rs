@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use feedmixer_ingest::metrics::ALL;
 use feedmixer_ingest::{CURSOR_KEY, IngestConfig, IngestError, Ingester};
-use feedmixer_store::{LikeEvent, Store};
+use feedmixer_store::{RepoEvent, Store};
 
 #[tokio::test]
 async fn first_start_tails_live_and_stores_likes_and_cursor() {
@@ -113,7 +113,7 @@ async fn malformed_and_foreign_messages_are_skipped_and_counted() {
 
 #[tokio::test]
 async fn deletes_and_account_deletions_remove_likes() {
-    let mut events: Vec<LikeEvent> = (0..5).map(|i| create(0, i, T0 + i)).collect();
+    let mut events: Vec<RepoEvent> = (0..5).map(|i| create(0, i, T0 + i)).collect();
     events.extend((0..3).map(|i| create(1, 10 + i, T0 + 10 + i)));
     events.extend([
         delete(0, 1, T0 + 20),
@@ -230,7 +230,7 @@ async fn a_full_batch_is_applied_without_waiting_for_the_linger() {
 
 #[tokio::test]
 async fn the_bot_filter_drops_a_flood_but_not_deletes() {
-    let mut events: Vec<LikeEvent> = (0..30).map(|i| create(666, i, T0 + i * 10_000)).collect();
+    let mut events: Vec<RepoEvent> = (0..30).map(|i| create(666, i, T0 + i * 10_000)).collect();
     events.extend((0..3).map(|i| create(1, 100 + i, T0 + 400_000 + i)));
     events.push(delete(666, 0, T0 + 500_000));
     let server = FakeJetstream::serving(&events).await;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use feedmixer_store::{ApplyStats, LikeEvent};
+use feedmixer_store::{ApplyStats, RepoEvent};
 use redis::Script;
 
 use crate::RedisStoreError;
@@ -26,10 +26,10 @@ static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/
 pub(crate) async fn apply(
     conn: &mut Conn,
     keys: &Keys,
-    events: &[LikeEvent],
+    events: &[RepoEvent],
     changes_kept: u64,
 ) -> Result<ApplyStats, RedisStoreError> {
-    let mut by_did: Vec<&LikeEvent> = events.iter().collect();
+    let mut by_did: Vec<&RepoEvent> = events.iter().collect();
     // Stable: each DID's events keep their order.
     by_did.sort_by(|a, b| a.did().cmp(b.did()));
     let mut stats = ApplyStats::default();
@@ -42,7 +42,7 @@ pub(crate) async fn apply(
 async fn apply_chunk(
     conn: &mut Conn,
     keys: &Keys,
-    events: &[&LikeEvent],
+    events: &[&RepoEvent],
     changes_kept: u64,
 ) -> Result<ApplyStats, RedisStoreError> {
     let mut invocation = APPLY.prepare_invoke();
@@ -67,7 +67,7 @@ async fn apply_chunk(
     for event in events {
         let index = did_number[event.did()];
         match event {
-            LikeEvent::Create {
+            RepoEvent::LikeCreate {
                 did,
                 rkey,
                 subject,
@@ -78,12 +78,12 @@ async fn apply_chunk(
                 .arg(rkey)
                 .arg(time20(*time_us))
                 .arg(like_member(*time_us, did, rkey, subject)),
-            LikeEvent::Delete { rkey, time_us, .. } => invocation
+            RepoEvent::LikeDelete { rkey, time_us, .. } => invocation
                 .arg("d")
                 .arg(index)
                 .arg(rkey)
                 .arg(time20(*time_us)),
-            LikeEvent::AccountDeleted { time_us, .. } => {
+            RepoEvent::AccountDeleted { time_us, .. } => {
                 invocation.arg("a").arg(index).arg(time20(*time_us))
             }
         };

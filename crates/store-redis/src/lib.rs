@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use feedmixer_atproto::clock;
 use feedmixer_store::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats,
-    PoolUpdate, PruneStats, Store, StoreCounts, StoreError, checks,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeSink, PoolStats, PoolUpdate,
+    PruneStats, RepoEvent, Store, StoreCounts, StoreError, checks,
 };
 use redis::AsyncCommands;
 
@@ -145,7 +145,7 @@ async fn check_schema(conn: &mut Conn, keys: &Keys) -> Result<u64, RedisStoreErr
 
 #[async_trait::async_trait]
 impl Store for RedisStore {
-    async fn apply(&self, events: &[LikeEvent]) -> Result<ApplyStats, StoreError> {
+    async fn apply(&self, events: &[RepoEvent]) -> Result<ApplyStats, StoreError> {
         if events.is_empty() {
             return Ok(ApplyStats::default());
         }

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use feedmixer_atproto::InteractionEvent;
 use feedmixer_store::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, PoolStats,
-    PruneStats, SpecialPosts, Sponsored, Store, StoreCounts, StoreError,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, PoolStats, PruneStats,
+    RepoEvent, SpecialPosts, Sponsored, Store, StoreCounts, StoreError,
 };
 
 /// Generates the three variants of every scenario.
@@ -138,7 +138,7 @@ fn store_counts(likes: u64, likers: u64) -> StoreCounts {
 }
 
 /// Applies and notes the stats.
-async fn apply(store: &dyn Store, t: &mut Transcript, events: &[LikeEvent]) -> ApplyStats {
+async fn apply(store: &dyn Store, t: &mut Transcript, events: &[RepoEvent]) -> ApplyStats {
     let stats = store.apply(events).await.unwrap();
     t.note("apply", stats);
     stats
@@ -465,7 +465,7 @@ async fn replaying_the_same_events_changes_nothing(store: &dyn Store, t: &mut Tr
 
 /// Events over few keys, so duplicates, deletes, tombstones and account
 /// deletions collide often; prefix-related DIDs catch a range that spills.
-fn colliding_events(rng: &mut Rng, n: usize, namespace: &str) -> Vec<LikeEvent> {
+fn colliding_events(rng: &mut Rng, n: usize, namespace: &str) -> Vec<RepoEvent> {
     const DIDS: [&str; 4] = ["a", "ab", "b", "c\0"];
     const RKEYS: [&str; 4] = ["k1", "k2", "k3", "k1\0"];
     (0..n)
@@ -505,9 +505,9 @@ async fn liveness_ignores_the_order_of_events(store: &dyn Store, t: &mut Transcr
             let namespace = format!("r{round}s{shuffle}-");
             for event in &mut events {
                 match event {
-                    LikeEvent::Create { did, .. }
-                    | LikeEvent::Delete { did, .. }
-                    | LikeEvent::AccountDeleted { did, .. } => {
+                    RepoEvent::LikeCreate { did, .. }
+                    | RepoEvent::LikeDelete { did, .. }
+                    | RepoEvent::AccountDeleted { did, .. } => {
                         *did = did.replace(&format!("r{round}o-"), &namespace);
                     }
                 }
@@ -536,15 +536,15 @@ async fn batching_does_not_matter_and_every_event_is_counted_once(
     // More events than a Redis apply chunk, over few keys.
     let mut rng = Rng::new(42);
     let events = colliding_events(&mut rng, 2_600, "");
-    let whole = |namespace: &str| -> Vec<LikeEvent> {
+    let whole = |namespace: &str| -> Vec<RepoEvent> {
         events
             .iter()
             .cloned()
             .map(|mut event| {
                 match &mut event {
-                    LikeEvent::Create { did, .. }
-                    | LikeEvent::Delete { did, .. }
-                    | LikeEvent::AccountDeleted { did, .. } => {
+                    RepoEvent::LikeCreate { did, .. }
+                    | RepoEvent::LikeDelete { did, .. }
+                    | RepoEvent::AccountDeleted { did, .. } => {
                         *did = did.replacen("did:plc:", &format!("did:plc:{namespace}"), 1);
                     }
                 }
@@ -692,7 +692,7 @@ async fn equal_times_scan_by_did_then_rkey_bytewise(store: &dyn Store, t: &mut T
 
 async fn the_likes_version_moves_only_when_likes_change(store: &dyn Store, t: &mut Transcript) {
     let mut last = store.likes_version().await.unwrap();
-    let mut step = async |events: &[LikeEvent], moves: bool, t: &mut Transcript| {
+    let mut step = async |events: &[RepoEvent], moves: bool, t: &mut Transcript| {
         apply(store, t, events).await;
         let now = store.likes_version().await.unwrap();
         assert_eq!(now != last, moves, "{events:?}");
@@ -1778,7 +1778,7 @@ async fn pruning_leaves_pools_meta_and_histories_alone(store: &dyn Store, t: &mu
 /// transcript notes only that the counts match the log.
 async fn pruning_while_applying_keeps_the_counts_in_step(store: &dyn Store, t: &mut Transcript) {
     let mut rng = Rng::new(5);
-    let batches: Vec<Vec<LikeEvent>> = (0..8)
+    let batches: Vec<Vec<RepoEvent>> = (0..8)
         .map(|_| {
             (0..400)
                 .map(|_| {

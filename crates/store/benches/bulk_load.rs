@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use feedmixer_store::{EmbeddedStore, LikeEvent, Store};
+use feedmixer_store::{EmbeddedStore, RepoEvent, Store};
 
 const LIKES: usize = 1_000_000;
 const BATCH: usize = 50_000;
@@ -24,7 +24,7 @@ const POSTS: u64 = 200_000;
 /// Likes shaped like the firehose's: `did:plc` DIDs, TID record keys,
 /// post URIs of about 70 bytes, time-ordered, from a few hot and many
 /// occasional likers.
-fn likes() -> Vec<LikeEvent> {
+fn likes() -> Vec<RepoEvent> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
         state ^= state << 13;
@@ -55,7 +55,7 @@ fn likes() -> Vec<LikeEvent> {
             let liker = (next() % LIKERS).pow(2) / LIKERS;
             let post = (next() % POSTS).pow(2) / POSTS;
             let time_us = start_us + i * 1_000 + next() % 1_000;
-            LikeEvent::Create {
+            RepoEvent::LikeCreate {
                 did: did(liker),
                 rkey: base32(time_us << 10, 13),
                 subject: format!(
@@ -76,7 +76,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn load(store: &EmbeddedStore, likes: &[LikeEvent]) {
+async fn load(store: &EmbeddedStore, likes: &[RepoEvent]) {
     for batch in likes.chunks(BATCH) {
         black_box(store.apply(batch).await.unwrap());
     }

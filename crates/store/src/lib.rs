@@ -1,7 +1,7 @@
 //! The source of truth of feedmixer: the like log, behind one [`Store`]
 //! trait.
 //!
-//! Ingest and the capture replay write [`LikeEvent`]s through
+//! Ingest and the capture replay write [`RepoEvent`]s through
 //! [`Store::apply`]; every serving replica builds its in-memory like graph
 //! from [`Store::scan_likes`] at start-up. The trait is backend-neutral and
 //! async so that a Redis store can sit behind it next to
@@ -91,7 +91,7 @@ use std::time::Duration;
 
 pub use embedded::{DATABASE_FILE, EmbeddedStore};
 pub use error::StoreError;
-pub use feedmixer_atproto::LikeEvent;
+pub use feedmixer_atproto::RepoEvent;
 pub use health::{REQUEST_STORE_TIMEOUT, StoreHealth};
 pub use interactions::{Interaction, InteractionLimits};
 pub use pool_update::PoolUpdate;
@@ -249,7 +249,7 @@ pub trait Store: Send + Sync + 'static {
     /// when this returns `Ok`, every event is on disk; when it returns
     /// `Err`, none is. Events stamped before the prune horizon (see
     /// [`Store::prune`]) are counted stale and change nothing.
-    async fn apply(&self, events: &[LikeEvent]) -> Result<ApplyStats, StoreError>;
+    async fn apply(&self, events: &[RepoEvent]) -> Result<ApplyStats, StoreError>;
 
     /// Calls `sink` for every live like with `time_us >= since_us`, in
     /// `time_us` order (ties by DID, then record key), from one consistent

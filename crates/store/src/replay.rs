@@ -10,7 +10,7 @@
 use std::io::BufRead;
 use std::time::Instant;
 
-use feedmixer_atproto::LikeEvent;
+use feedmixer_atproto::RepoEvent;
 
 use crate::{ApplyStats, Store, StoreError};
 
@@ -104,13 +104,13 @@ pub async fn replay<R: BufRead + Send>(
 
 /// One capture line (with or without its line ending): `Ok(None)` for a
 /// blank line or an event the graph does not use.
-fn decode_line(line: &[u8]) -> Result<Option<LikeEvent>, String> {
+fn decode_line(line: &[u8]) -> Result<Option<RepoEvent>, String> {
     let line = std::str::from_utf8(line).map_err(|err| format!("not UTF-8: {err}"))?;
     let line = line.trim_ascii();
     if line.is_empty() {
         return Ok(None);
     }
-    LikeEvent::from_jetstream_json(line).map_err(|err| err.to_string())
+    RepoEvent::from_jetstream_json(line).map_err(|err| err.to_string())
 }
 
 #[cfg(test)]
@@ -121,7 +121,7 @@ mod tests {
     fn blank_lines_and_line_endings() {
         assert_eq!(decode_line(b""), Ok(None));
         assert_eq!(decode_line(b"  \r\n"), Ok(None));
-        let event = LikeEvent::Delete {
+        let event = RepoEvent::LikeDelete {
             did: "did:plc:a".into(),
             rkey: "k".into(),
             time_us: 1,

@@ -4,7 +4,7 @@
 
 use tempfile::TempDir;
 
-use crate::{EmbeddedStore, LikeEvent, Store, StoreCounts};
+use crate::{EmbeddedStore, RepoEvent, Store, StoreCounts};
 
 /// A like as the tests compare them: (did, rkey, subject, time_us).
 pub type Like = (String, String, String, u64);
@@ -26,8 +26,8 @@ pub fn post(n: u32) -> String {
     )
 }
 
-pub fn create(did: &str, rkey: &str, subject: &str, time_us: u64) -> LikeEvent {
-    LikeEvent::Create {
+pub fn create(did: &str, rkey: &str, subject: &str, time_us: u64) -> RepoEvent {
+    RepoEvent::LikeCreate {
         did: did.into(),
         rkey: rkey.into(),
         subject: subject.into(),
@@ -35,16 +35,16 @@ pub fn create(did: &str, rkey: &str, subject: &str, time_us: u64) -> LikeEvent {
     }
 }
 
-pub fn delete(did: &str, rkey: &str, time_us: u64) -> LikeEvent {
-    LikeEvent::Delete {
+pub fn delete(did: &str, rkey: &str, time_us: u64) -> RepoEvent {
+    RepoEvent::LikeDelete {
         did: did.into(),
         rkey: rkey.into(),
         time_us,
     }
 }
 
-pub fn account_deleted(did: &str, time_us: u64) -> LikeEvent {
-    LikeEvent::AccountDeleted {
+pub fn account_deleted(did: &str, time_us: u64) -> RepoEvent {
+    RepoEvent::AccountDeleted {
         did: did.into(),
         time_us,
     }

@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
-use feedmixer_store::{LikeEvent, PruneStats, Store, StoreCounts};
+use feedmixer_store::{PruneStats, RepoEvent, Store, StoreCounts};
 use proptest::prelude::*;
 
 /// The rules of the crate docs, written as directly as possible.
@@ -68,12 +68,12 @@ impl Model {
         stats
     }
 
-    fn apply(&mut self, event: &LikeEvent) {
+    fn apply(&mut self, event: &RepoEvent) {
         if event.time_us() < self.horizon {
             return;
         }
         match event {
-            LikeEvent::Create {
+            RepoEvent::LikeCreate {
                 did,
                 rkey,
                 subject,
@@ -87,7 +87,7 @@ impl Model {
                     .and_modify(|(_, _, newest)| *newest = (*newest).max(*time_us))
                     .or_insert((subject.clone(), *time_us, *time_us));
             }
-            LikeEvent::Delete { did, rkey, time_us } => {
+            RepoEvent::LikeDelete { did, rkey, time_us } => {
                 let key = (did.clone(), rkey.clone());
                 match self.likes.get(&key) {
                     Some((_, _, newest)) if newest <= time_us => {
@@ -101,7 +101,7 @@ impl Model {
                     }
                 }
             }
-            LikeEvent::AccountDeleted { did, time_us } => {
+            RepoEvent::AccountDeleted { did, time_us } => {
                 if self
                     .deleted_accounts
                     .get(did)
@@ -134,7 +134,7 @@ impl Model {
     }
 }
 
-fn event() -> impl Strategy<Value = LikeEvent> {
+fn event() -> impl Strategy<Value = RepoEvent> {
     // Prefix-related DIDs, to catch a prefix range that spills over.
     let did = prop::sample::select(vec!["did:plc:a", "did:plc:ab", "did:plc:b"]);
     let rkey = prop::sample::select(vec!["k1", "k2", "k3"]);

@@ -1,4 +1,4 @@
-//! Jetstream JSON → [`LikeEvent`].
+//! Jetstream JSON → [`RepoEvent`].
 //!
 //! The replay decodes millions of lines, so the wire structs borrow from the
 //! line (strings are copied only when they carry JSON escapes), skip every
@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{LIKE_COLLECTION, LikeEvent, ParseError};
+use super::{LIKE_COLLECTION, ParseError, RepoEvent};
 use crate::{AtUri, is_did, is_record_key};
 
 /// A string borrowed from the line unless it had to be unescaped.
@@ -84,7 +84,7 @@ struct StrongRef<'a> {
     uri: Option<Text<'a>>,
 }
 
-pub(super) fn decode(line: &str) -> Result<Option<LikeEvent>, ParseError> {
+pub(super) fn decode(line: &str) -> Result<Option<RepoEvent>, ParseError> {
     let event: Event<'_> = serde_json::from_str(line).map_err(ParseError::from_serde)?;
     let did = event.did.ok_or(ParseError::Field("did"))?.0;
     if !is_did(&did) {
@@ -110,10 +110,10 @@ fn decode_account(
     did: Cow<'_, str>,
     time_us: u64,
     account: Account<'_>,
-) -> Result<Option<LikeEvent>, ParseError> {
+) -> Result<Option<RepoEvent>, ParseError> {
     let active = account.active.ok_or(ParseError::Field("account.active"))?;
     let deleted = account.status.is_some_and(|status| status.0 == "deleted");
-    Ok((!active && deleted).then(|| LikeEvent::AccountDeleted {
+    Ok((!active && deleted).then(|| RepoEvent::AccountDeleted {
         did: did.into_owned(),
         time_us,
     }))
@@ -123,7 +123,7 @@ fn decode_commit(
     did: Cow<'_, str>,
     time_us: u64,
     commit: Commit<'_>,
-) -> Result<Option<LikeEvent>, ParseError> {
+) -> Result<Option<RepoEvent>, ParseError> {
     commit.rev.ok_or(ParseError::Field("commit.rev"))?;
     let operation = commit
         .operation
@@ -146,7 +146,7 @@ fn decode_commit(
         // A like's subject cannot change in a way the graph would follow:
         // clients never update likes, and the record key stays the like.
         Operation::Update => Ok(None),
-        Operation::Delete => Ok(Some(LikeEvent::Delete {
+        Operation::Delete => Ok(Some(RepoEvent::LikeDelete {
             did: did.into_owned(),
             rkey: rkey.into_owned(),
             time_us,
@@ -155,7 +155,7 @@ fn decode_commit(
             let Some(subject) = like_subject(commit.record)? else {
                 return Ok(None);
             };
-            Ok(Some(LikeEvent::Create {
+            Ok(Some(RepoEvent::LikeCreate {
                 did: did.into_owned(),
                 rkey: rkey.into_owned(),
                 subject,
@@ -188,8 +188,8 @@ mod tests {
     const ALICE: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
     const POST: &str = "at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.post/3l3qo2vutsw2b";
 
-    fn parse(line: &str) -> Result<Option<LikeEvent>, ParseError> {
-        LikeEvent::from_jetstream_json(line)
+    fn parse(line: &str) -> Result<Option<RepoEvent>, ParseError> {
+        RepoEvent::from_jetstream_json(line)
     }
 
     fn like_create(subject: &str) -> String {
@@ -202,7 +202,7 @@ mod tests {
     fn like_create_becomes_create() {
         assert_eq!(
             parse(&like_create(POST)),
-            Ok(Some(LikeEvent::Create {
+            Ok(Some(RepoEvent::LikeCreate {
                 did: ALICE.into(),
                 rkey: "3l3qo2vutsw2b".into(),
                 subject: POST.into(),
@@ -218,7 +218,7 @@ mod tests {
         );
         assert_eq!(
             parse(&line),
-            Ok(Some(LikeEvent::Delete {
+            Ok(Some(RepoEvent::LikeDelete {
                 did: ALICE.into(),
                 rkey: "3l3qo2vutsw2b".into(),
                 time_us: 1725911162329309,
@@ -233,7 +233,7 @@ mod tests {
         );
         assert_eq!(
             parse(&line),
-            Ok(Some(LikeEvent::AccountDeleted {
+            Ok(Some(RepoEvent::AccountDeleted {
                 did: ALICE.into(),
                 time_us: 1725516666833633,
             }))
@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn escaped_strings_are_unescaped() {
         let line = like_create(POST).replace("app.bsky.feed.post/", r"app.bsky.feed.post\/");
-        let Ok(Some(LikeEvent::Create { subject, .. })) = parse(&line) else {
+        let Ok(Some(RepoEvent::LikeCreate { subject, .. })) = parse(&line) else {
             panic!("escaped URI should decode");
         };
         assert_eq!(subject, POST);
@@ -436,7 +436,10 @@ mod tests {
             r#""kind":"commit","#,
             r#""kind":"commit","extra":{"nested":[1,2,{"a":null}]},"#,
         );
-        assert!(matches!(parse(&line), Ok(Some(LikeEvent::Create { .. }))));
+        assert!(matches!(
+            parse(&line),
+            Ok(Some(RepoEvent::LikeCreate { .. }))
+        ));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! [`LikeEvent`] → Jetstream JSON, for writing captures.
+//! [`RepoEvent`] → Jetstream JSON, for writing captures.
 //!
 //! The event keeps only what the graph needs; the other fields Jetstream
 //! sends (`rev`, the commit and subject `cid`s, `createdAt`, the account
@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{LIKE_COLLECTION, LikeEvent};
+use super::{LIKE_COLLECTION, RepoEvent};
 use crate::Tid;
 
 #[derive(Serialize)]
@@ -59,9 +59,9 @@ struct Account<'a> {
     time: String,
 }
 
-pub(super) fn encode(event: &LikeEvent) -> String {
+pub(super) fn encode(event: &RepoEvent) -> String {
     let wire = match event {
-        LikeEvent::Create {
+        RepoEvent::LikeCreate {
             did,
             rkey,
             subject,
@@ -92,7 +92,7 @@ pub(super) fn encode(event: &LikeEvent) -> String {
             }),
             account: None,
         },
-        LikeEvent::Delete { did, rkey, time_us } => Event {
+        RepoEvent::LikeDelete { did, rkey, time_us } => Event {
             did,
             time_us: *time_us,
             kind: "commit",
@@ -106,7 +106,7 @@ pub(super) fn encode(event: &LikeEvent) -> String {
             }),
             account: None,
         },
-        LikeEvent::AccountDeleted { did, time_us } => Event {
+        RepoEvent::AccountDeleted { did, time_us } => Event {
             did,
             time_us: *time_us,
             kind: "account",
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn create_has_jetstream_shape() {
-        let event = LikeEvent::Create {
+        let event = RepoEvent::LikeCreate {
             did: "did:plc:alice".into(),
             rkey: "3l3qo2vutsw2b".into(),
             subject: "at://did:plc:bob/app.bsky.feed.post/3l3qo2vutsw2a".into(),
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn delete_and_account_deletion_have_jetstream_shape() {
-        let delete = LikeEvent::Delete {
+        let delete = RepoEvent::LikeDelete {
             did: "did:plc:alice".into(),
             rkey: "3l3qo2vutsw2b".into(),
             time_us: 1,
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(json["commit"]["operation"], "delete");
         assert!(json["commit"].get("record").is_none());
 
-        let gone = LikeEvent::AccountDeleted {
+        let gone = RepoEvent::AccountDeleted {
             did: "did:plc:alice".into(),
             time_us: 1_725_516_666_833_633,
         };
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn encoding_is_deterministic() {
-        let event = LikeEvent::Create {
+        let event = RepoEvent::LikeCreate {
             did: "did:plc:alice".into(),
             rkey: "a".into(),
             subject: "at://did:plc:bob/app.bsky.feed.post/b".into(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
 
-use feedmixer_atproto::LikeEvent;
+use feedmixer_atproto::RepoEvent;
 use futures::SinkExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -327,7 +327,7 @@ pub async fn jetstream_held(
 }
 
 pub fn like(did: &str, rkey: u64, post: &str, time_us: u64) -> String {
-    LikeEvent::Create {
+    RepoEvent::LikeCreate {
         did: did.to_string(),
         rkey: format!("3lk{rkey:010}"),
         subject: post.to_string(),

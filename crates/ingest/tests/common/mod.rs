@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use feedmixer_ingest::{IngestConfig, IngestError, IngestStatus, Ingester};
 use feedmixer_store::{
-    ApplyStats, EmbeddedStore, Interaction, InteractionLimits, LikeEvent, LikeSink, PoolStats,
+    ApplyStats, EmbeddedStore, Interaction, InteractionLimits, LikeSink, PoolStats, RepoEvent,
     Store, StoreCounts, StoreError,
 };
 use futures::{SinkExt, StreamExt};
@@ -88,7 +88,7 @@ impl FakeJetstream {
 
     /// A stand-in sending every connection all of `events`, whatever its
     /// cursor.
-    pub async fn serving(events: &[LikeEvent]) -> Self {
+    pub async fn serving(events: &[RepoEvent]) -> Self {
         let events = events.to_vec();
         Self::start(move |_, _| from_cursor(&events, None)).await
     }
@@ -96,7 +96,7 @@ impl FakeJetstream {
     /// A stand-in whose first connection gets `events[..cut]`, then the
     /// steps of `end` (with none it stays open but silent); every later
     /// connection gets `events` from its request's cursor on.
-    pub async fn cut_after(events: &[LikeEvent], cut: usize, end: &[Step]) -> Self {
+    pub async fn cut_after(events: &[RepoEvent], cut: usize, end: &[Step]) -> Self {
         let (events, end) = (events.to_vec(), end.to_vec());
         Self::start(move |index, cursor| {
             if index == 0 {
@@ -201,8 +201,8 @@ pub fn rkey(n: u64) -> String {
     format!("3lk{n:010}")
 }
 
-pub fn create(did_n: u32, rkey_n: u64, time_us: u64) -> LikeEvent {
-    LikeEvent::Create {
+pub fn create(did_n: u32, rkey_n: u64, time_us: u64) -> RepoEvent {
+    RepoEvent::LikeCreate {
         did: did(did_n),
         rkey: rkey(rkey_n),
         subject: format!("at://did:plc:author/app.bsky.feed.post/3p{rkey_n:08}"),
@@ -210,34 +210,34 @@ pub fn create(did_n: u32, rkey_n: u64, time_us: u64) -> LikeEvent {
     }
 }
 
-pub fn delete(did_n: u32, rkey_n: u64, time_us: u64) -> LikeEvent {
-    LikeEvent::Delete {
+pub fn delete(did_n: u32, rkey_n: u64, time_us: u64) -> RepoEvent {
+    RepoEvent::LikeDelete {
         did: did(did_n),
         rkey: rkey(rkey_n),
         time_us,
     }
 }
 
-pub fn account_deleted(did_n: u32, time_us: u64) -> LikeEvent {
-    LikeEvent::AccountDeleted {
+pub fn account_deleted(did_n: u32, time_us: u64) -> RepoEvent {
+    RepoEvent::AccountDeleted {
         did: did(did_n),
         time_us,
     }
 }
 
-pub fn send(event: &LikeEvent) -> Step {
+pub fn send(event: &RepoEvent) -> Step {
     Step::Send(event.to_jetstream_json())
 }
 
 /// `n` creates, 100 ms apart from [`T0`], from a handful of DIDs.
-pub fn creates(n: u64) -> Vec<LikeEvent> {
+pub fn creates(n: u64) -> Vec<RepoEvent> {
     (0..n)
         .map(|i| create((i % 4) as u32, i, T0 + i * 100_000))
         .collect()
 }
 
 /// The steps sending every event with `time_us >= cursor` (all without one).
-pub fn from_cursor(events: &[LikeEvent], cursor: Option<u64>) -> Vec<Step> {
+pub fn from_cursor(events: &[RepoEvent], cursor: Option<u64>) -> Vec<Step> {
     events
         .iter()
         .filter(|e| cursor.is_none_or(|c| e.time_us() >= c))
@@ -333,11 +333,11 @@ pub async fn likes(store: &dyn Store) -> Vec<(String, String, u64)> {
 }
 
 /// The likes the given creates make, in [`likes`]' shape.
-pub fn expected(events: &[LikeEvent]) -> Vec<(String, String, u64)> {
+pub fn expected(events: &[RepoEvent]) -> Vec<(String, String, u64)> {
     events
         .iter()
         .filter_map(|e| match e {
-            LikeEvent::Create {
+            RepoEvent::LikeCreate {
                 did, rkey, time_us, ..
             } => Some((did.clone(), rkey.clone(), *time_us)),
             _ => None,
@@ -361,7 +361,7 @@ pub struct FlakyStore {
 
 #[async_trait::async_trait]
 impl Store for FlakyStore {
-    async fn apply(&self, events: &[LikeEvent]) -> Result<ApplyStats, StoreError> {
+    async fn apply(&self, events: &[RepoEvent]) -> Result<ApplyStats, StoreError> {
         let failing = self
             .fail_applies
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -22,19 +22,19 @@ use super::schema::{
     ACCOUNT_AGES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS, LIKE_LOG, LIKERS, LIKES_VERSION_KEY,
     LikeKey, META, PRUNED_BEFORE_KEY, TOMBSTONE_AGES, TOMBSTONES, read_horizon, read_seq,
 };
-use crate::{ApplyStats, LikeEvent, StoreError};
+use crate::{ApplyStats, RepoEvent, StoreError};
 
 /// Applies `events` into `txn`; the caller commits.
 pub(super) fn apply(
     txn: &WriteTransaction,
-    events: &[LikeEvent],
+    events: &[RepoEvent],
     changes_kept: u64,
 ) -> Result<ApplyStats, StoreError> {
     let mut tables = Tables::open(txn)?;
     let horizon = tables.horizon()?;
     let first_seq = tables.seq;
     let mut stats = ApplyStats::default();
-    let mut by_did: Vec<&LikeEvent> = events.iter().collect();
+    let mut by_did: Vec<&RepoEvent> = events.iter().collect();
     // Stable: each DID's events keep their order.
     by_did.sort_by(|a, b| a.did().cmp(b.did()));
     for run in by_did.chunk_by(|a, b| a.did() == b.did()) {
@@ -163,7 +163,7 @@ impl<'txn> Tables<'txn> {
     /// `horizon` are stale.
     fn apply_did(
         &mut self,
-        events: &[&LikeEvent],
+        events: &[&RepoEvent],
         horizon: u64,
         stats: &mut ApplyStats,
     ) -> Result<(), StorageError> {
@@ -180,16 +180,16 @@ impl<'txn> Tables<'txn> {
                 continue;
             }
             match event {
-                LikeEvent::Create {
+                RepoEvent::LikeCreate {
                     rkey,
                     subject,
                     time_us,
                     ..
                 } => self.create(&mut account, rkey, subject, *time_us, stats)?,
-                LikeEvent::Delete { rkey, time_us, .. } => {
+                RepoEvent::LikeDelete { rkey, time_us, .. } => {
                     self.delete(&mut account, rkey, *time_us, stats)?
                 }
-                LikeEvent::AccountDeleted { time_us, .. } => {
+                RepoEvent::AccountDeleted { time_us, .. } => {
                     self.delete_account(&mut account, *time_us, stats)?
                 }
             }

@@ -23,8 +23,8 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTab
 use tokio::sync::mpsc;
 
 use crate::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeEvent, LikeSink,
-    PoolStats, PoolUpdate, PruneStats, Store, StoreCounts, StoreError, checks,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeSink, PoolStats,
+    PoolUpdate, PruneStats, RepoEvent, Store, StoreCounts, StoreError, checks,
 };
 use feedmixer_atproto::clock;
 use schema::{
@@ -154,7 +154,7 @@ fn lock_data_dir(dir: &Path) -> Result<File, StoreError> {
 
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
-    async fn apply(&self, events: &[LikeEvent]) -> Result<ApplyStats, StoreError> {
+    async fn apply(&self, events: &[RepoEvent]) -> Result<ApplyStats, StoreError> {
         if events.is_empty() {
             return Ok(ApplyStats::default());
         }
@@ -609,13 +609,13 @@ mod tests {
         // The newer ones are still there and still judge creates.
         let stats = store
             .apply(&[
-                LikeEvent::Create {
+                RepoEvent::LikeCreate {
                     did: "did:plc:a".into(),
                     rkey: "new".into(),
                     subject: "at://p".into(),
                     time_us: 110,
                 },
-                LikeEvent::Create {
+                RepoEvent::LikeCreate {
                     did: "did:plc:c".into(),
                     rkey: "k".into(),
                     subject: "at://p".into(),
@@ -668,12 +668,12 @@ mod tests {
         );
         let stats = store
             .apply(&[
-                LikeEvent::Delete {
+                RepoEvent::LikeDelete {
                     did: "did:plc:a".into(),
                     rkey: "k".into(),
                     time_us: 140,
                 },
-                LikeEvent::AccountDeleted {
+                RepoEvent::AccountDeleted {
                     did: "did:plc:b".into(),
                     time_us: 150,
                 },
@@ -701,7 +701,7 @@ mod tests {
             Some(1_000u64.to_le_bytes().to_vec())
         );
         let stats = store
-            .apply(&[LikeEvent::Create {
+            .apply(&[RepoEvent::LikeCreate {
                 did: "did:plc:a".into(),
                 rkey: "k".into(),
                 subject: "at://p".into(),
