@@ -12,6 +12,7 @@ pub mod did_doc;
 pub mod interaction;
 pub mod jetstream;
 pub mod jwt;
+pub mod post;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tid;
@@ -21,4 +22,5 @@ pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_ur
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
+pub use post::{Embed, MAX_LANGS, Media, Post, ReplyRefs, primary_subtag};
 pub use tid::{Tid, TidError};

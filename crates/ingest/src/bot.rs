@@ -1,5 +1,5 @@
-//! The bot filter: at most `limit` like creates per DID in any 60 s of
-//! event time.
+//! The bot filter: at most `limit` creates (likes and posts together) per
+//! DID in any 60 s of event time.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -37,8 +37,11 @@ impl BotFilter {
     /// deletions always do.
     pub fn admit(&mut self, event: &RepoEvent) -> bool {
         match event {
-            RepoEvent::LikeCreate { did, time_us, .. } => self.admit_create(did, *time_us),
-            RepoEvent::LikeDelete { .. } | RepoEvent::AccountDeleted { .. } => true,
+            RepoEvent::LikeCreate { did, time_us, .. }
+            | RepoEvent::PostCreate { did, time_us, .. } => self.admit_create(did, *time_us),
+            RepoEvent::LikeDelete { .. }
+            | RepoEvent::PostDelete { .. }
+            | RepoEvent::AccountDeleted { .. } => true,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The Jetstream subscribe URL: a validated base plus the query the
 //! ingester owns (`wantedCollections`, `cursor`).
 
-use feedmixer_atproto::LIKE_COLLECTION;
+use feedmixer_atproto::{LIKE_COLLECTION, POST_COLLECTION};
 use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::IngestError;
@@ -50,7 +50,10 @@ impl Endpoint {
     /// The URL to connect to: likes only, from `cursor` (`time_us`) when
     /// given, else the live tail.
     pub fn url(&self, cursor: Option<u64>) -> String {
-        let mut url = format!("{}?wantedCollections={LIKE_COLLECTION}", self.base);
+        let mut url = format!(
+            "{}?wantedCollections={LIKE_COLLECTION}&wantedCollections={POST_COLLECTION}",
+            self.base
+        );
         if let Some(cursor) = cursor {
             url.push_str(&format!("&cursor={cursor}"));
         }
@@ -68,8 +71,7 @@ mod tests {
 
     #[test]
     fn subscribe_path_is_added_once() {
-        let want =
-            "wss://jetstream2.us-east.bsky.network/subscribe?wantedCollections=app.bsky.feed.like";
+        let want = "wss://jetstream2.us-east.bsky.network/subscribe?wantedCollections=app.bsky.feed.like&wantedCollections=app.bsky.feed.post";
         assert_eq!(base("wss://jetstream2.us-east.bsky.network"), want);
         assert_eq!(base("wss://jetstream2.us-east.bsky.network/"), want);
         assert_eq!(
@@ -82,7 +84,7 @@ mod tests {
         );
         assert_eq!(
             base("ws://127.0.0.1:6008/jetstream"),
-            "ws://127.0.0.1:6008/jetstream/subscribe?wantedCollections=app.bsky.feed.like"
+            "ws://127.0.0.1:6008/jetstream/subscribe?wantedCollections=app.bsky.feed.like&wantedCollections=app.bsky.feed.post"
         );
     }
 
@@ -91,7 +93,7 @@ mod tests {
         let endpoint = Endpoint::parse("ws://localhost:1234").unwrap();
         assert_eq!(
             endpoint.url(Some(1_725_911_162_329_308)),
-            "ws://localhost:1234/subscribe?wantedCollections=app.bsky.feed.like&cursor=1725911162329308"
+            "ws://localhost:1234/subscribe?wantedCollections=app.bsky.feed.like&wantedCollections=app.bsky.feed.post&cursor=1725911162329308"
         );
     }
 

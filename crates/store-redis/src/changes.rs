@@ -48,7 +48,7 @@ pub(crate) async fn since(
     entries
         .iter()
         .take(max)
-        .map(decode)
+        .map(|entry| decode(entry).map(feedmixer_store::Change::Like))
         .collect::<Result<_, _>>()
         .map(Changes::Since)
 }

@@ -172,6 +172,7 @@ async fn prune_chunk(
             tombstones: tombstones + replaced,
             accounts,
             more: more == 1,
+            ..PruneStats::default()
         },
         replaced,
     ))

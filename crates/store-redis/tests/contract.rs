@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use feedmixer_atproto::InteractionEvent;
 use feedmixer_store::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, PoolStats, PruneStats,
+    ApplyStats, Change, Changes, Interaction, InteractionLimits, LikeChange, PoolStats, PruneStats,
     RepoEvent, SpecialPosts, Sponsored, Store, StoreCounts, StoreError,
 };
 
@@ -134,7 +134,11 @@ fn like(did: &str, rkey: &str, subject: &str, time_us: u64) -> Like {
 }
 
 fn store_counts(likes: u64, likers: u64) -> StoreCounts {
-    StoreCounts { likes, likers }
+    StoreCounts {
+        likes,
+        likers,
+        posts: 0,
+    }
 }
 
 /// Applies and notes the stats.
@@ -507,6 +511,8 @@ async fn liveness_ignores_the_order_of_events(store: &dyn Store, t: &mut Transcr
                 match event {
                     RepoEvent::LikeCreate { did, .. }
                     | RepoEvent::LikeDelete { did, .. }
+                    | RepoEvent::PostCreate { did, .. }
+                    | RepoEvent::PostDelete { did, .. }
                     | RepoEvent::AccountDeleted { did, .. } => {
                         *did = did.replace(&format!("r{round}o-"), &namespace);
                     }
@@ -544,6 +550,8 @@ async fn batching_does_not_matter_and_every_event_is_counted_once(
                 match &mut event {
                     RepoEvent::LikeCreate { did, .. }
                     | RepoEvent::LikeDelete { did, .. }
+                    | RepoEvent::PostCreate { did, .. }
+                    | RepoEvent::PostDelete { did, .. }
                     | RepoEvent::AccountDeleted { did, .. } => {
                         *did = did.replacen("did:plc:", &format!("did:plc:{namespace}"), 1);
                     }
@@ -710,18 +718,18 @@ async fn the_likes_version_moves_only_when_likes_change(store: &dyn Store, t: &m
     step(&[], false, t).await;
 }
 
-fn change(seq: u64, did: &str, subject: &str, time_us: u64, added: bool) -> LikeChange {
-    LikeChange {
+fn change(seq: u64, did: &str, subject: &str, time_us: u64, added: bool) -> Change {
+    Change::Like(LikeChange {
         seq,
         did: did.into(),
         subject: subject.into(),
         time_us,
         added,
-    }
+    })
 }
 
 /// The changes after `after`, at most `max`; panics when trimmed.
-async fn changes(store: &dyn Store, after: u64, max: usize) -> Vec<LikeChange> {
+async fn changes(store: &dyn Store, after: u64, max: usize) -> Vec<Change> {
     match store.changes_since(after, max).await.unwrap() {
         Changes::Since(changes) => changes,
         Changes::Trimmed => panic!("trimmed after {after}"),
@@ -729,16 +737,16 @@ async fn changes(store: &dyn Store, after: u64, max: usize) -> Vec<LikeChange> {
 }
 
 /// Every change after `after`, read page by page.
-async fn all_changes(store: &dyn Store, mut after: u64) -> Vec<LikeChange> {
+async fn all_changes(store: &dyn Store, mut after: u64) -> Vec<Change> {
     let mut all = Vec::new();
     loop {
         let page = changes(store, after, 3_000).await;
         let Some(last) = page.last() else {
             return all;
         };
-        assert_eq!(page[0].seq, after + 1, "no gap");
-        assert!(page.windows(2).all(|w| w[1].seq == w[0].seq + 1));
-        after = last.seq;
+        assert_eq!(page[0].seq(), after + 1, "no gap");
+        assert!(page.windows(2).all(|w| w[1].seq() == w[0].seq() + 1));
+        after = last.seq();
         all.extend(page);
     }
 }
@@ -767,8 +775,12 @@ async fn every_like_added_or_removed_is_a_numbered_change(store: &dyn Store, t: 
     let first = changes(store, 0, 1_000).await;
     t.note("changes", &first);
     assert_eq!(first.len(), 3);
-    assert!(first.iter().all(|c| c.added));
-    assert_eq!(first.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(
+        first
+            .iter()
+            .all(|c| matches!(c, Change::Like(c) if c.added))
+    );
+    assert_eq!(first.iter().map(Change::seq).collect::<Vec<_>>(), [1, 2, 3]);
 
     apply(store, t, &[delete(&a, "r2", 20)]).await;
     apply(store, t, &[account_deleted(&b, 30)]).await;
@@ -790,7 +802,7 @@ async fn every_like_added_or_removed_is_a_numbered_change(store: &dyn Store, t: 
         changes(store, 0, 2)
             .await
             .iter()
-            .map(|c| c.seq)
+            .map(Change::seq)
             .collect::<Vec<_>>(),
         [1, 2]
     );
@@ -1460,6 +1472,7 @@ fn pruned(likes: u64, tombstones: u64, accounts: u64, more: bool) -> PruneStats 
         tombstones,
         accounts,
         more,
+        ..PruneStats::default()
     }
 }
 

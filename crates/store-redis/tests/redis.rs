@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use feedmixer_atproto::{InteractionEvent, clock};
-use feedmixer_store::{Changes, Interaction, InteractionLimits, LikeChange, Store, StoreError};
+use feedmixer_store::{Change, Changes, Interaction, InteractionLimits, Store, StoreError};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
 
 /// A plain connection to the first node of `target`, to look at or
@@ -331,7 +331,7 @@ async fn a_follower_behind_the_kept_tail_is_told_to_rebuild(backend: Backend) {
 /// Checks that `store`, keeping three changes, tells followers behind
 /// them to rebuild, also after a batch bigger than an apply chunk; returns
 /// the tail it keeps last.
-async fn follow_a_tail_of_three(store: &dyn Store) -> Vec<LikeChange> {
+async fn follow_a_tail_of_three(store: &dyn Store) -> Vec<Change> {
     let events: Vec<_> = (0..5)
         .map(|n| create(&did(n), "r", &post(n), 10 + u64::from(n)))
         .collect();
@@ -342,7 +342,7 @@ async fn follow_a_tail_of_three(store: &dyn Store) -> Vec<LikeChange> {
     let Changes::Since(tail) = store.changes_since(2, 10).await.unwrap() else {
         panic!("the tail after 2 is kept")
     };
-    assert_eq!(tail.iter().map(|c| c.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    assert_eq!(tail.iter().map(Change::seq).collect::<Vec<_>>(), [3, 4, 5]);
     // Up to date is never trimmed.
     assert_eq!(
         store.changes_since(5, 10).await.unwrap(),

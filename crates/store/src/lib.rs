@@ -81,6 +81,7 @@ mod health;
 mod interactions;
 pub mod metrics;
 pub mod pool_update;
+pub mod post_codec;
 pub mod replay;
 mod special_posts;
 #[cfg(feature = "testkit")]
@@ -91,7 +92,7 @@ use std::time::Duration;
 
 pub use embedded::{DATABASE_FILE, EmbeddedStore};
 pub use error::StoreError;
-pub use feedmixer_atproto::RepoEvent;
+pub use feedmixer_atproto::{Post, RepoEvent};
 pub use health::{REQUEST_STORE_TIMEOUT, StoreHealth};
 pub use interactions::{Interaction, InteractionLimits};
 pub use pool_update::PoolUpdate;
@@ -130,6 +131,13 @@ pub struct ApplyStats {
     pub accounts_deleted: u64,
     /// Likes those account deletions removed.
     pub likes_removed_by_account: u64,
+    /// Post creates that added a post to the index.
+    pub posts_created: u64,
+    /// Post deletes that removed a post of the index (a delete of a post
+    /// the index never held is a missing delete).
+    pub posts_deleted: u64,
+    /// Posts those account deletions removed.
+    pub posts_removed_by_account: u64,
 }
 
 impl ApplyStats {
@@ -143,6 +151,8 @@ impl ApplyStats {
             + self.missing_deletes
             + self.stale
             + self.accounts_deleted
+            + self.posts_created
+            + self.posts_deleted
     }
 
     /// Adds another batch's counts, for totals over many batches.
@@ -154,6 +164,9 @@ impl ApplyStats {
         self.stale += other.stale;
         self.accounts_deleted += other.accounts_deleted;
         self.likes_removed_by_account += other.likes_removed_by_account;
+        self.posts_created += other.posts_created;
+        self.posts_deleted += other.posts_deleted;
+        self.posts_removed_by_account += other.posts_removed_by_account;
     }
 }
 
@@ -162,14 +175,17 @@ impl fmt::Display for ApplyStats {
         write!(
             f,
             "{} created, {} duplicates, {} deleted, {} missing deletes, {} stale, \
-             {} accounts deleted ({} likes)",
+             {} accounts deleted ({} likes, {} posts), {} posts created, {} posts deleted",
             self.created,
             self.duplicates,
             self.deleted,
             self.missing_deletes,
             self.stale,
             self.accounts_deleted,
-            self.likes_removed_by_account
+            self.likes_removed_by_account,
+            self.posts_removed_by_account,
+            self.posts_created,
+            self.posts_deleted
         )
     }
 }
@@ -183,6 +199,10 @@ pub struct PruneStats {
     pub tombstones: u64,
     /// Account deletions dropped.
     pub accounts: u64,
+    /// Posts that left the index.
+    pub posts: u64,
+    /// Tombstones of deleted posts dropped.
+    pub post_tombstones: u64,
     /// Whether likes, tombstones or account deletions older than the
     /// horizon remain (the call stopped at its bound): call again.
     pub more: bool,
@@ -195,6 +215,8 @@ impl PruneStats {
         self.likes += other.likes;
         self.tombstones += other.tombstones;
         self.accounts += other.accounts;
+        self.posts += other.posts;
+        self.post_tombstones += other.post_tombstones;
         self.more = other.more;
     }
 }
@@ -203,10 +225,12 @@ impl fmt::Display for PruneStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} likes, {} tombstones, {} account deletions pruned{}",
+            "{} likes, {} tombstones, {} account deletions, {} posts, {} post tombstones pruned{}",
             self.likes,
             self.tombstones,
             self.accounts,
+            self.posts,
+            self.post_tombstones,
             if self.more { ", more to prune" } else { "" }
         )
     }
@@ -219,6 +243,8 @@ pub struct StoreCounts {
     pub likes: u64,
     /// Distinct DIDs with at least one live like.
     pub likers: u64,
+    /// Posts in the index.
+    pub posts: u64,
 }
 
 /// What a pool update did.
@@ -240,6 +266,34 @@ pub struct PoolStats {
 /// `time_us` order.
 pub type LikeSink<'s> = dyn for<'a> FnMut(LikeRef<'a>) + Send + 's;
 
+/// One post of the index, borrowed for the duration of a
+/// [`Store::scan_posts`] callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostRef<'a> {
+    pub did: &'a str,
+    pub rkey: &'a str,
+    /// When the post was indexed (the Jetstream `time_us` of its create).
+    pub time_us: u64,
+    pub post: &'a Post,
+}
+
+/// The receiver of [`Store::scan_posts`]: called once per post, in
+/// `time_us` order.
+pub type PostSink<'s> = dyn for<'a> FnMut(PostRef<'a>) + Send + 's;
+
+/// A post that must not be served, as [`Store::scan_removed_posts`] reports
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovedRef<'a> {
+    /// The post `at://did/app.bsky.feed.post/rkey` was deleted.
+    Post { did: &'a str, rkey: &'a str },
+    /// Every post of the account goes.
+    Account { did: &'a str },
+}
+
+/// The receiver of [`Store::scan_removed_posts`].
+pub type RemovedSink<'s> = dyn for<'a> FnMut(RemovedRef<'a>) + Send + 's;
+
 /// The source of truth behind feedmixer: the like log, the feeds'
 /// candidate pools and a small key-value space for service state (cursors
 /// and the like).
@@ -257,7 +311,19 @@ pub trait Store: Send + Sync + 'static {
     /// not grow with the size of the log.
     async fn scan_likes(&self, since_us: u64, sink: &mut LikeSink<'_>) -> Result<u64, StoreError>;
 
-    /// How many likes and likers are live.
+    /// Calls `sink` for every post of the index with `time_us >=
+    /// since_us`, in `time_us` order (ties by DID, then record key), from
+    /// one consistent snapshot; returns how many it delivered. Streams, as
+    /// [`Store::scan_likes`] does.
+    async fn scan_posts(&self, since_us: u64, sink: &mut PostSink<'_>) -> Result<u64, StoreError>;
+
+    /// Calls `sink` for every post deletion and account deletion the store
+    /// still holds (those since the prune horizon), from one consistent
+    /// snapshot: what a replica building its graph must hide, whether or
+    /// not the index held the post (likes may still point at it).
+    async fn scan_removed_posts(&self, sink: &mut RemovedSink<'_>) -> Result<u64, StoreError>;
+
+    /// How many likes, likers and posts are live.
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
 
     /// Reads a service value (such as the ingest cursor) stored with
@@ -339,14 +405,14 @@ pub trait Store: Send + Sync + 'static {
         since_us: u64,
     ) -> Result<Vec<Interaction>, StoreError>;
 
-    /// The sequence number of the newest change to the live likes (0 before
-    /// any): it moves whenever [`Store::apply`] adds or removes a like
-    /// (not when [`Store::prune`] does). A replica builds
+    /// The sequence number of the newest change to the live likes or the
+    /// posts (0 before any): it moves whenever [`Store::apply`] adds or
+    /// removes a like or a post (not when [`Store::prune`] does). A replica builds
     /// its graph after reading it, then follows [`Store::changes_since`].
     async fn likes_version(&self) -> Result<u64, StoreError>;
 
-    /// The changes to the live likes after sequence number `after`, oldest
-    /// first, at most `max` of them (ask again from the last one's `seq`
+    /// The changes to the live likes and the posts after sequence number
+    /// `after`, oldest first, at most `max` of them (ask again from the last one's `seq`
     /// for more). The store keeps a bounded tail of changes: when `after`
     /// is older than that, the answer is [`Changes::Trimmed`] and the
     /// caller rebuilds from [`Store::scan_likes`].
@@ -443,11 +509,52 @@ pub struct LikeChange {
     pub added: bool,
 }
 
+/// One change to the posts, numbered in the same sequence as the likes'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostChange {
+    pub seq: u64,
+    pub did: String,
+    /// The post's record key (empty for [`PostChangeKind::AccountDeleted`]).
+    pub rkey: String,
+    /// The event's `time_us`: when the post was indexed, or deleted.
+    pub time_us: u64,
+    pub kind: PostChangeKind,
+}
+
+/// What happened to a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostChangeKind {
+    /// The post entered the index (without its text and hashtags).
+    Added(Post),
+    /// The post was deleted: it must not be served, and likes on it stop
+    /// counting (also when the index never held it).
+    Removed,
+    /// The account was deleted: none of its posts may be served.
+    AccountDeleted,
+}
+
+/// One numbered change, to the likes or to the posts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Like(LikeChange),
+    Post(PostChange),
+}
+
+impl Change {
+    /// Its number in the store's one sequence of changes.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Change::Like(change) => change.seq,
+            Change::Post(change) => change.seq,
+        }
+    }
+}
+
 /// What [`Store::changes_since`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changes {
-    /// The next changes (empty: none since).
-    Since(Vec<LikeChange>),
+    /// The next changes (empty: none since), oldest first.
+    Since(Vec<Change>),
     /// The store no longer holds the changes right after the asked number.
     Trimmed,
 }

@@ -72,3 +72,68 @@ pub async fn scan(store: &dyn Store, since_us: u64) -> Vec<Like> {
 pub async fn snapshot(store: &dyn Store) -> (Vec<Like>, StoreCounts) {
     (scan(store, 0).await, store.counts().await.unwrap())
 }
+
+/// A post as the tests compare them: (did, rkey, time_us, stored post).
+pub type PostRow = (String, String, u64, crate::Post);
+
+/// A post with languages `langs` (and nothing else), text included.
+pub fn post_record(langs: &[&str], text: &str) -> crate::Post {
+    crate::Post {
+        langs: langs.iter().map(|l| l.to_string()).collect(),
+        text: text.into(),
+        ..crate::Post::default()
+    }
+}
+
+pub fn post_create(did: &str, rkey: &str, post: crate::Post, time_us: u64) -> RepoEvent {
+    RepoEvent::PostCreate {
+        did: did.into(),
+        rkey: rkey.into(),
+        time_us,
+        post: Box::new(post),
+    }
+}
+
+pub fn post_delete(did: &str, rkey: &str, time_us: u64) -> RepoEvent {
+    RepoEvent::PostDelete {
+        did: did.into(),
+        rkey: rkey.into(),
+        time_us,
+    }
+}
+
+/// Every post of the index since `since_us`, in scan order.
+pub async fn scan_posts(store: &dyn Store, since_us: u64) -> Vec<PostRow> {
+    let mut posts = Vec::new();
+    let delivered = store
+        .scan_posts(since_us, &mut |post| {
+            posts.push((
+                post.did.to_owned(),
+                post.rkey.to_owned(),
+                post.time_us,
+                post.post.clone(),
+            ));
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered, posts.len() as u64);
+    posts
+}
+
+/// What must not be served, sorted: deleted posts as `(did, rkey)`,
+/// deleted accounts as `(did, "")`.
+pub async fn scan_removed(store: &dyn Store) -> Vec<(String, String)> {
+    let mut removed = Vec::new();
+    let delivered = store
+        .scan_removed_posts(&mut |r| {
+            removed.push(match r {
+                crate::RemovedRef::Post { did, rkey } => (did.to_owned(), rkey.to_owned()),
+                crate::RemovedRef::Account { did } => (did.to_owned(), String::new()),
+            });
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered, removed.len() as u64);
+    removed.sort();
+    removed
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::*;
 use feedmixer_atproto::InteractionEvent;
 use feedmixer_store::{
-    Changes, EmbeddedStore, Interaction, InteractionLimits, LikeChange, PoolStats, Store,
+    Change, Changes, EmbeddedStore, Interaction, InteractionLimits, LikeChange, PoolStats, Store,
 };
 use tempfile::TempDir;
 
@@ -126,13 +126,13 @@ async fn changes_survive_a_reopen() {
         .unwrap();
     assert_eq!(
         store.changes_since(1, 10).await.unwrap(),
-        Changes::Since(vec![LikeChange {
+        Changes::Since(vec![Change::Like(LikeChange {
             seq: 2,
             did: did(2),
             subject: post(2),
             time_us: 11,
             added: true
-        }])
+        })])
     );
 }
 
@@ -268,4 +268,73 @@ async fn a_scan_reads_one_snapshot_while_writes_go_on() {
         store.counts().await.unwrap().likes,
         u64::from(LIKES) - 20 + 1
     );
+}
+
+#[tokio::test]
+async fn post_changes_share_the_like_sequence() {
+    use feedmixer_store::{PostChange, PostChangeKind};
+    let (_dir, store) = open_temp();
+    let alice = did(1);
+    let nb = post_record(&["nb"], "hei");
+    store
+        .apply(&[
+            create(&alice, "l1", &post(1), 10),
+            post_create(&alice, "p1", nb.clone(), 11),
+            post_delete(&alice, "p1", 12),
+            // A delete of a post the index never held still hides it.
+            post_delete(&alice, "p0", 13),
+            account_deleted(&alice, 14),
+        ])
+        .await
+        .unwrap();
+    let Changes::Since(changes) = store.changes_since(0, 100).await.unwrap() else {
+        panic!("nothing trimmed");
+    };
+    let post_change = |seq, rkey: &str, time_us, kind| {
+        Change::Post(PostChange {
+            seq,
+            did: alice.clone(),
+            rkey: rkey.into(),
+            time_us,
+            kind,
+        })
+    };
+    assert_eq!(
+        changes,
+        vec![
+            Change::Like(LikeChange {
+                seq: 1,
+                did: alice.clone(),
+                subject: post(1),
+                time_us: 10,
+                added: true
+            }),
+            post_change(2, "p1", 11, PostChangeKind::Added(nb.without_text())),
+            post_change(3, "p1", 12, PostChangeKind::Removed),
+            post_change(4, "p0", 13, PostChangeKind::Removed),
+            Change::Like(LikeChange {
+                seq: 5,
+                did: alice.clone(),
+                subject: post(1),
+                time_us: 10,
+                added: false
+            }),
+            post_change(6, "", 14, PostChangeKind::AccountDeleted),
+        ]
+    );
+    assert_eq!(store.likes_version().await.unwrap(), 6);
+    // Bounded pages stay in order across both kinds.
+    let Changes::Since(page) = store.changes_since(1, 2).await.unwrap() else {
+        panic!("nothing trimmed");
+    };
+    assert_eq!(page.iter().map(Change::seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(
+        scan_removed(&store).await,
+        vec![
+            (alice.clone(), String::new()),
+            (alice.clone(), "p0".into()),
+            (alice.clone(), "p1".into())
+        ]
+    );
+    assert_eq!(store.counts().await.unwrap().posts, 0);
 }

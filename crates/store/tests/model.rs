@@ -1,36 +1,51 @@
 //! Property tests of the embedded store against a plain in-memory model of
 //! the like-log rules, on random event sequences over a few keys (so that
 //! duplicates, deletes, tombstones and account deletions collide often),
-//! with prunes between them.
+//! with prunes between them. Posts follow the same rules as likes, in a
+//! collection of their own: the model keys records by collection too, and
+//! like and post events share record keys to show they do not mix.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
-use feedmixer_store::{PruneStats, RepoEvent, Store, StoreCounts};
+use feedmixer_store::{Post, PruneStats, RepoEvent, Store, StoreCounts};
 use proptest::prelude::*;
+
+/// A like's subject or a post's stored form.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Subject(String),
+    Post(Post),
+}
+
+/// The collection of a record: likes and posts never share a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Collection {
+    Like,
+    Post,
+}
+
+type Key = (Collection, String, String);
 
 /// The rules of the crate docs, written as directly as possible.
 #[derive(Default)]
 struct Model {
-    /// (did, rkey) → (subject, logged time, newest create time).
-    likes: BTreeMap<(String, String), (String, u64, u64)>,
-    tombstones: BTreeMap<(String, String), u64>,
+    /// (collection, did, rkey) → (value, logged time, newest create time).
+    likes: BTreeMap<Key, (Value, u64, u64)>,
+    tombstones: BTreeMap<Key, u64>,
     deleted_accounts: BTreeMap<String, u64>,
     /// Events stamped before it are stale.
     horizon: u64,
 }
 
 impl Model {
-    fn deleted_since(&self, did: &str, rkey: &str, time_us: u64) -> bool {
+    fn deleted_since(&self, key: &Key, time_us: u64) -> bool {
         self.deleted_accounts
-            .get(did)
+            .get(&key.1)
             .is_some_and(|&at| at >= time_us)
-            || self
-                .tombstones
-                .get(&(did.to_owned(), rkey.to_owned()))
-                .is_some_and(|&at| at >= time_us)
+            || self.tombstones.get(key).is_some_and(|&at| at >= time_us)
     }
 
     /// Forgets what lies before `before_us` (or the horizon, if later),
@@ -46,22 +61,35 @@ impl Model {
             .map(|(key, (_, _, newest))| (key.clone(), *newest))
             .collect();
         for (key, newest) in old {
+            let collection = key.0;
             self.likes.remove(&key);
-            stats.likes += 1;
+            match collection {
+                Collection::Like => stats.likes += 1,
+                Collection::Post => stats.posts += 1,
+            }
             // Created again at or after the horizon: its replay stays
             // stale.
             if newest >= horizon {
                 let tombstone = self.tombstones.entry(key).or_insert(newest);
                 if *tombstone < horizon {
                     // An old tombstone replaced counts as dropped.
-                    stats.tombstones += 1;
+                    match collection {
+                        Collection::Like => stats.tombstones += 1,
+                        Collection::Post => stats.post_tombstones += 1,
+                    }
                 }
                 *tombstone = (*tombstone).max(newest);
             }
         }
-        let tombstones = self.tombstones.len();
+        for (key, at) in &self.tombstones {
+            if *at < horizon {
+                match key.0 {
+                    Collection::Like => stats.tombstones += 1,
+                    Collection::Post => stats.post_tombstones += 1,
+                }
+            }
+        }
         self.tombstones.retain(|_, at| *at >= horizon);
-        stats.tombstones += (tombstones - self.tombstones.len()) as u64;
         let accounts = self.deleted_accounts.len();
         self.deleted_accounts.retain(|_, at| *at >= horizon);
         stats.accounts = (accounts - self.deleted_accounts.len()) as u64;
@@ -78,28 +106,26 @@ impl Model {
                 rkey,
                 subject,
                 time_us,
-            } => {
-                if self.deleted_since(did, rkey, *time_us) {
-                    return;
-                }
-                self.likes
-                    .entry((did.clone(), rkey.clone()))
-                    .and_modify(|(_, _, newest)| *newest = (*newest).max(*time_us))
-                    .or_insert((subject.clone(), *time_us, *time_us));
-            }
+            } => self.create(
+                (Collection::Like, did.clone(), rkey.clone()),
+                Value::Subject(subject.clone()),
+                *time_us,
+            ),
+            RepoEvent::PostCreate {
+                did,
+                rkey,
+                time_us,
+                post,
+            } => self.create(
+                (Collection::Post, did.clone(), rkey.clone()),
+                Value::Post(post.without_text()),
+                *time_us,
+            ),
             RepoEvent::LikeDelete { did, rkey, time_us } => {
-                let key = (did.clone(), rkey.clone());
-                match self.likes.get(&key) {
-                    Some((_, _, newest)) if newest <= time_us => {
-                        self.likes.remove(&key);
-                        self.tombstones.insert(key, *time_us);
-                    }
-                    Some(_) => {}
-                    None if self.deleted_since(did, rkey, *time_us) => {}
-                    None => {
-                        self.tombstones.insert(key, *time_us);
-                    }
-                }
+                self.delete((Collection::Like, did.clone(), rkey.clone()), *time_us)
+            }
+            RepoEvent::PostDelete { did, rkey, time_us } => {
+                self.delete((Collection::Post, did.clone(), rkey.clone()), *time_us)
             }
             RepoEvent::AccountDeleted { did, time_us } => {
                 if self
@@ -110,25 +136,84 @@ impl Model {
                     return;
                 }
                 self.deleted_accounts.insert(did.clone(), *time_us);
-                self.likes
-                    .retain(|(like_did, _), (_, _, newest)| like_did != did || *newest > *time_us);
+                self.likes.retain(|(_, like_did, _), (_, _, newest)| {
+                    like_did != did || *newest > *time_us
+                });
             }
         }
+    }
+
+    fn create(&mut self, key: Key, value: Value, time_us: u64) {
+        if self.deleted_since(&key, time_us) {
+            return;
+        }
+        self.likes
+            .entry(key)
+            .and_modify(|(_, _, newest)| *newest = (*newest).max(time_us))
+            .or_insert((value, time_us, time_us));
+    }
+
+    fn delete(&mut self, key: Key, time_us: u64) {
+        match self.likes.get(&key) {
+            Some((_, _, newest)) if *newest <= time_us => {
+                self.likes.remove(&key);
+                self.tombstones.insert(key, time_us);
+            }
+            Some(_) => {}
+            None if self.deleted_since(&key, time_us) => {}
+            None => {
+                self.tombstones.insert(key, time_us);
+            }
+        }
+    }
+
+    /// The posts of the index, in scan order, and what must not be served.
+    fn posts(&self) -> (Vec<PostRow>, Vec<(String, String)>) {
+        let mut posts: Vec<PostRow> = self
+            .likes
+            .iter()
+            .filter_map(
+                |((collection, did, rkey), (value, logged, _))| match (collection, value) {
+                    (Collection::Post, Value::Post(post)) => {
+                        Some((did.clone(), rkey.clone(), *logged, post.clone()))
+                    }
+                    _ => None,
+                },
+            )
+            .collect();
+        posts.sort_by(|a, b| (a.2, &a.0, &a.1).cmp(&(b.2, &b.0, &b.1)));
+        let mut removed: Vec<(String, String)> = self
+            .tombstones
+            .keys()
+            .filter(|(collection, _, _)| *collection == Collection::Post)
+            .map(|(_, did, rkey)| (did.clone(), rkey.clone()))
+            .chain(
+                self.deleted_accounts
+                    .keys()
+                    .map(|did| (did.clone(), String::new())),
+            )
+            .collect();
+        removed.sort();
+        (posts, removed)
     }
 
     fn snapshot(&self) -> (Vec<Like>, StoreCounts) {
         let mut likes: Vec<Like> = self
             .likes
             .iter()
-            .map(|((did, rkey), (subject, logged, _))| {
-                (did.clone(), rkey.clone(), subject.clone(), *logged)
+            .filter_map(|((_, did, rkey), (value, logged, _))| match value {
+                Value::Subject(subject) => {
+                    Some((did.clone(), rkey.clone(), subject.clone(), *logged))
+                }
+                Value::Post(_) => None,
             })
             .collect();
         likes.sort_by(|a, b| (a.3, &a.0, &a.1).cmp(&(b.3, &b.0, &b.1)));
-        let likers: BTreeSet<_> = self.likes.keys().map(|(did, _)| did).collect();
+        let likers: BTreeSet<_> = likes.iter().map(|(did, ..)| did).collect();
         let counts = StoreCounts {
             likes: likes.len() as u64,
             likers: likers.len() as u64,
+            posts: self.posts().0.len() as u64,
         };
         (likes, counts)
     }
@@ -139,10 +224,14 @@ fn event() -> impl Strategy<Value = RepoEvent> {
     let did = prop::sample::select(vec!["did:plc:a", "did:plc:ab", "did:plc:b"]);
     let rkey = prop::sample::select(vec!["k1", "k2", "k3"]);
     let time = 0..12u64;
+    let lang = prop::sample::select(vec!["nb", "en", "se-NO"]);
     prop_oneof![
         4 => (did.clone(), rkey.clone(), 0..3u32, time.clone())
             .prop_map(|(did, rkey, p, t)| create(did, rkey, &post(p), t)),
-        2 => (did.clone(), rkey, time.clone()).prop_map(|(did, rkey, t)| delete(did, rkey, t)),
+        2 => (did.clone(), rkey.clone(), time.clone()).prop_map(|(did, rkey, t)| delete(did, rkey, t)),
+        3 => (did.clone(), rkey.clone(), lang, time.clone())
+            .prop_map(|(did, rkey, lang, t)| post_create(did, rkey, post_record(&[lang], "hei"), t)),
+        1 => (did.clone(), rkey, time.clone()).prop_map(|(did, rkey, t)| post_delete(did, rkey, t)),
         1 => (did, time).prop_map(|(did, t)| account_deleted(did, t)),
     ]
 }
@@ -175,6 +264,10 @@ proptest! {
             let mut model = Model::default();
             events.iter().for_each(|event| model.apply(event));
             prop_assert_eq!(snapshot(&store).await, model.snapshot());
+            prop_assert_eq!(
+                (scan_posts(&store, 0).await, scan_removed(&store).await),
+                model.posts()
+            );
             Ok(())
         })?;
     }
@@ -214,13 +307,20 @@ proptest! {
                 prop_assert_eq!(total, model.prune(before_us));
                 let pruned = snapshot(&store).await;
                 prop_assert_eq!(&pruned, &model.snapshot());
+                let pruned_posts = (scan_posts(&store, 0).await, scan_removed(&store).await);
+                prop_assert_eq!(&pruned_posts, &model.posts());
 
                 let replay = store.apply(&applied).await.unwrap();
                 prop_assert_eq!(
                     (replay.created, replay.deleted, replay.accounts_deleted, replay.missing_deletes),
                     (0, 0, 0, 0)
                 );
+                prop_assert_eq!((replay.posts_created, replay.posts_deleted), (0, 0));
                 prop_assert_eq!(snapshot(&store).await, pruned);
+                prop_assert_eq!(
+                    (scan_posts(&store, 0).await, scan_removed(&store).await),
+                    pruned_posts
+                );
             }
             Ok(())
         })?;
@@ -240,8 +340,11 @@ proptest! {
             let before = snapshot(&store).await;
             let from = from.min(events.len());
             let to = (from + len).min(events.len());
+            let posts = (scan_posts(&store, 0).await, scan_removed(&store).await);
             let replay = store.apply(&events[from..to]).await.unwrap();
             prop_assert_eq!(snapshot(&store).await, before);
+            prop_assert_eq!((scan_posts(&store, 0).await, scan_removed(&store).await), posts);
+            prop_assert_eq!((replay.posts_created, replay.posts_deleted), (0, 0));
             prop_assert_eq!((replay.created, replay.deleted, replay.accounts_deleted), (0, 0, 0));
             Ok(())
         })?;

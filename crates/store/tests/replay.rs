@@ -59,6 +59,7 @@ async fn duplicates_deletes_and_account_deletions_are_applied() {
             stale: 1,
             accounts_deleted: 1,
             likes_removed_by_account: 2,
+            ..ApplyStats::default()
         }
     );
     assert_eq!(

@@ -106,6 +106,9 @@ pub(super) fn encode(event: &RepoEvent) -> String {
             }),
             account: None,
         },
+        RepoEvent::PostCreate { .. } | RepoEvent::PostDelete { .. } => {
+            unimplemented!("TEMPORARY: post encoding lands from branch posts-decode")
+        }
         RepoEvent::AccountDeleted { did, time_us } => Event {
             did,
             time_us: *time_us,

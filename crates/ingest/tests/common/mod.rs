@@ -378,6 +378,21 @@ impl Store for FlakyStore {
         self.inner.scan_likes(since_us, sink).await
     }
 
+    async fn scan_posts(
+        &self,
+        since_us: u64,
+        sink: &mut feedmixer_store::PostSink<'_>,
+    ) -> Result<u64, StoreError> {
+        self.inner.scan_posts(since_us, sink).await
+    }
+
+    async fn scan_removed_posts(
+        &self,
+        sink: &mut feedmixer_store::RemovedSink<'_>,
+    ) -> Result<u64, StoreError> {
+        self.inner.scan_removed_posts(sink).await
+    }
+
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.inner.counts().await
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use feedmixer_atproto::clock::now_secs;
 use feedmixer_graph::{GraphChange, LikeGraph};
-use feedmixer_store::{Changes, StoreError};
+use feedmixer_store::{Change, Changes, StoreError};
 use metrics::{counter, histogram};
 
 use crate::AppState;
@@ -128,7 +128,7 @@ async fn follow(state: &Arc<AppState>, version: u64) -> Step {
         }
         Err(e) => return Err(("update", e)),
     };
-    let Some(last) = changes.last().map(|c| c.seq) else {
+    let Some(last) = changes.last().map(Change::seq) else {
         // Nothing new, unless the store went back: it lost writes (a Redis
         // restored from an older file), and only a rebuild shows what it
         // holds now.
@@ -155,19 +155,17 @@ async fn follow(state: &Arc<AppState>, version: u64) -> Step {
     let updated = tokio::task::spawn_blocking(move || {
         let changes: Vec<GraphChange<'_>> = changes
             .iter()
-            .map(|c| {
-                if c.added {
-                    GraphChange::Added {
-                        user: &c.did,
-                        post: &c.subject,
-                        ts: (c.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32,
-                    }
-                } else {
-                    GraphChange::Removed {
-                        user: &c.did,
-                        post: &c.subject,
-                    }
-                }
+            .filter_map(|c| match c {
+                Change::Like(c) if c.added => Some(GraphChange::Added {
+                    user: &c.did,
+                    post: &c.subject,
+                    ts: (c.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32,
+                }),
+                Change::Like(c) => Some(GraphChange::Removed {
+                    user: &c.did,
+                    post: &c.subject,
+                }),
+                Change::Post(_) => None,
             })
             .collect();
         graph.with_changes(window_start, &changes)

@@ -1,11 +1,13 @@
-//! Applying like events inside one redb write transaction.
+//! Applying repository events inside one redb write transaction.
 //!
-//! The rules are the crate's (see the crate docs): per `(did, rkey)` the
-//! newest `time_us` wins and a deletion wins a tie, and an event stamped
-//! before the prune horizon is stale. For that, a live key
-//! keeps two times: `logged_us`, where its like sits in the log (its first
-//! create), and `newest_us`, the newest create of the key seen, which is
-//! what deletions are compared with.
+//! The rules are the crate's (see the crate docs): per `(did, rkey)` of a
+//! collection the newest `time_us` wins and a deletion wins a tie, and an
+//! event stamped before the prune horizon is stale. Likes and posts follow
+//! the same rules, each in its own [`Records`] tables; an account deletion
+//! covers both. For that, a live key keeps two times: `logged_us`, where
+//! its record sits in the log (its first create), and `newest_us`, the
+//! newest create of the key seen, which is what deletions are compared
+//! with.
 //!
 //! Every event reads and writes only state of its own DID (its keys,
 //! tombstones, account deletion and like count). So a batch is applied DID
@@ -16,13 +18,14 @@
 //! written once per batch. Loading the demo scale (1M likes in batches of
 //! 50k) takes a third less time than applying in batch order.
 
-use redb::{ReadableTable, StorageError, Table, WriteTransaction};
+use redb::{ReadableTable, StorageError, Table, TableDefinition, WriteTransaction};
 
 use super::schema::{
     ACCOUNT_AGES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS, LIKE_LOG, LIKERS, LIKES_VERSION_KEY,
-    LikeKey, META, PRUNED_BEFORE_KEY, TOMBSTONE_AGES, TOMBSTONES, read_horizon, read_seq,
+    LikeKey, LogKey, META, POST_CHANGES, POST_KEYS, POST_LOG, POST_TOMBSTONE_AGES, POST_TOMBSTONES,
+    PRUNED_BEFORE_KEY, PostChangeRow, TOMBSTONE_AGES, TOMBSTONES, read_horizon, read_seq,
 };
-use crate::{ApplyStats, RepoEvent, StoreError};
+use crate::{ApplyStats, RepoEvent, StoreError, post_codec};
 
 /// Applies `events` into `txn`; the caller commits.
 pub(super) fn apply(
@@ -46,15 +49,214 @@ pub(super) fn apply(
     Ok(stats)
 }
 
-pub(super) struct Tables<'txn> {
-    pub(super) log: Table<'txn, (u64, &'static str, &'static str), &'static str>,
+/// The tables of one collection's records: the log in time order, the
+/// live keys, and the tombstones with their age index. The value is what
+/// the record carries (a like's subject, a post's stored form).
+pub(super) struct Records<'txn> {
+    pub(super) log: Table<'txn, LogKey<'static>, &'static str>,
     pub(super) keys: Table<'txn, LikeKey<'static>, (u64, u64)>,
     pub(super) tombstones: Table<'txn, LikeKey<'static>, u64>,
-    pub(super) tombstone_ages: Table<'txn, (u64, &'static str, &'static str), ()>,
+    pub(super) tombstone_ages: Table<'txn, LogKey<'static>, ()>,
+}
+
+/// Table definitions of one collection.
+pub(super) struct RecordTables {
+    pub(super) log: TableDefinition<'static, LogKey<'static>, &'static str>,
+    pub(super) keys: TableDefinition<'static, LikeKey<'static>, (u64, u64)>,
+    pub(super) tombstones: TableDefinition<'static, LikeKey<'static>, u64>,
+    pub(super) tombstone_ages: TableDefinition<'static, LogKey<'static>, ()>,
+}
+
+pub(super) const LIKE_TABLES: RecordTables = RecordTables {
+    log: LIKE_LOG,
+    keys: LIKE_KEYS,
+    tombstones: TOMBSTONES,
+    tombstone_ages: TOMBSTONE_AGES,
+};
+
+pub(super) const POST_TABLES: RecordTables = RecordTables {
+    log: POST_LOG,
+    keys: POST_KEYS,
+    tombstones: POST_TOMBSTONES,
+    tombstone_ages: POST_TOMBSTONE_AGES,
+};
+
+/// What a create did.
+enum Created {
+    New,
+    Duplicate,
+    Stale,
+}
+
+/// What a delete did.
+enum Deleted {
+    /// The live record went: its log time and value (`None` when its log
+    /// entry was missing).
+    Removed {
+        logged_us: u64,
+        value: Option<String>,
+    },
+    /// The key was never seen; its tombstone is recorded all the same.
+    Missing,
+    Stale,
+}
+
+impl<'txn> Records<'txn> {
+    pub(super) fn open(
+        txn: &'txn WriteTransaction,
+        defs: &RecordTables,
+    ) -> Result<Self, StoreError> {
+        Ok(Records {
+            log: txn.open_table(defs.log)?,
+            keys: txn.open_table(defs.keys)?,
+            tombstones: txn.open_table(defs.tombstones)?,
+            tombstone_ages: txn.open_table(defs.tombstone_ages)?,
+        })
+    }
+
+    /// Records the tombstone of `(did, rkey)` at `time_us`, and indexes it
+    /// by its time.
+    pub(super) fn set_tombstone(
+        &mut self,
+        did: &str,
+        rkey: &str,
+        time_us: u64,
+    ) -> Result<(), StorageError> {
+        let old = self
+            .tombstones
+            .insert((did, rkey), time_us)?
+            .map(|at| at.value());
+        if let Some(old) = old {
+            self.tombstone_ages.remove((old, did, rkey))?;
+        }
+        self.tombstone_ages.insert((time_us, did, rkey), ())?;
+        Ok(())
+    }
+
+    fn create(
+        &mut self,
+        account: &Account<'_>,
+        rkey: &str,
+        value: &str,
+        time_us: u64,
+    ) -> Result<Created, StorageError> {
+        let did = account.did;
+        if self.deleted_since(account, rkey, time_us)? {
+            return Ok(Created::Stale);
+        }
+        // Insert first and undo on a duplicate: new records, by far the
+        // common case, then cost one B-tree descent instead of two.
+        let previous = self
+            .keys
+            .insert((did, rkey), (time_us, time_us))?
+            .map(|times| times.value());
+        Ok(match previous {
+            Some((logged_us, newest_us)) => {
+                self.keys
+                    .insert((did, rkey), (logged_us, newest_us.max(time_us)))?;
+                Created::Duplicate
+            }
+            None => {
+                self.log.insert((time_us, did, rkey), value)?;
+                Created::New
+            }
+        })
+    }
+
+    fn delete(
+        &mut self,
+        account: &Account<'_>,
+        rkey: &str,
+        time_us: u64,
+    ) -> Result<Deleted, StorageError> {
+        let did = account.did;
+        let existing = self.keys.get((did, rkey))?.map(|times| times.value());
+        Ok(match existing {
+            Some((logged_us, newest_us)) if newest_us <= time_us => {
+                self.keys.remove((did, rkey))?;
+                let value = self.unlog(did, rkey, logged_us)?;
+                self.set_tombstone(did, rkey, time_us)?;
+                Deleted::Removed { logged_us, value }
+            }
+            // The key was created again after this delete: the delete is a
+            // replay from before that.
+            Some(_) => Deleted::Stale,
+            None if self.deleted_since(account, rkey, time_us)? => Deleted::Stale,
+            None => {
+                self.set_tombstone(did, rkey, time_us)?;
+                Deleted::Missing
+            }
+        })
+    }
+
+    /// Removes every record of `account` not created again after
+    /// `time_us`; returns each one's log time and value.
+    fn remove_account(
+        &mut self,
+        did: &str,
+        time_us: u64,
+    ) -> Result<Vec<(u64, String)>, StorageError> {
+        // (did, "") sorts before every key of the DID: the DID's records
+        // are the run of keys from there that still start with it.
+        let mut doomed = Vec::new();
+        for entry in self.keys.range((did, "")..)? {
+            let (key, times) = entry?;
+            let (key_did, rkey) = key.value();
+            if key_did != did {
+                break;
+            }
+            let (logged_us, newest_us) = times.value();
+            if newest_us <= time_us {
+                doomed.push((rkey.to_owned(), logged_us));
+            }
+        }
+        let mut removed = Vec::with_capacity(doomed.len());
+        for (rkey, logged_us) in &doomed {
+            self.keys.remove((did, rkey.as_str()))?;
+            if let Some(value) = self.unlog(did, rkey, *logged_us)? {
+                removed.push((*logged_us, value));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes a record from the log, returning its value.
+    fn unlog(
+        &mut self,
+        did: &str,
+        rkey: &str,
+        logged_us: u64,
+    ) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .log
+            .remove((logged_us, did, rkey))?
+            .map(|value| value.value().to_owned()))
+    }
+
+    /// True when a delete of the key or of the whole account at or after
+    /// `time_us` is recorded, which makes an event at `time_us` stale.
+    fn deleted_since(
+        &self,
+        account: &Account<'_>,
+        rkey: &str,
+        time_us: u64,
+    ) -> Result<bool, StorageError> {
+        Ok(account.deleted_since(time_us)
+            || self
+                .tombstones
+                .get((account.did, rkey))?
+                .is_some_and(|at| at.value() >= time_us))
+    }
+}
+
+pub(super) struct Tables<'txn> {
+    pub(super) likes: Records<'txn>,
+    pub(super) posts: Records<'txn>,
     pub(super) accounts: Table<'txn, &'static str, u64>,
     pub(super) account_ages: Table<'txn, (u64, &'static str), ()>,
     pub(super) likers: Table<'txn, &'static str, u64>,
     changes: Table<'txn, u64, (&'static str, &'static str, u64, bool)>,
+    post_changes: Table<'txn, u64, PostChangeRow<'static>>,
     pub(super) meta: Table<'txn, &'static str, &'static [u8]>,
     /// The newest change's number.
     seq: u64,
@@ -76,19 +278,29 @@ impl Account<'_> {
     }
 }
 
+/// The kinds of post change (`PostChangeRow`'s fourth field).
+pub(super) mod post_change {
+    /// The post entered the index; the row carries its stored form.
+    pub(crate) const ADDED: u8 = 1;
+    /// The post was deleted (live or not: a delete of a post the index
+    /// never held still hides it).
+    pub(crate) const REMOVED: u8 = 2;
+    /// The account was deleted: every post of the DID goes (`rkey` empty).
+    pub(crate) const ACCOUNT_DELETED: u8 = 3;
+}
+
 impl<'txn> Tables<'txn> {
     pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         let meta = txn.open_table(META)?;
         let seq = read_seq(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))?;
         Ok(Tables {
-            log: txn.open_table(LIKE_LOG)?,
-            keys: txn.open_table(LIKE_KEYS)?,
-            tombstones: txn.open_table(TOMBSTONES)?,
-            tombstone_ages: txn.open_table(TOMBSTONE_AGES)?,
+            likes: Records::open(txn, &LIKE_TABLES)?,
+            posts: Records::open(txn, &POST_TABLES)?,
             accounts: txn.open_table(DELETED_ACCOUNTS)?,
             account_ages: txn.open_table(ACCOUNT_AGES)?,
             likers: txn.open_table(LIKERS)?,
             changes: txn.open_table(LIKE_CHANGES)?,
+            post_changes: txn.open_table(POST_CHANGES)?,
             meta,
             seq,
         })
@@ -105,7 +317,7 @@ impl<'txn> Tables<'txn> {
     }
 
     /// Numbers a change to the live likes.
-    fn record(
+    fn record_like(
         &mut self,
         did: &str,
         subject: &str,
@@ -118,6 +330,21 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
+    /// Numbers a change to the posts.
+    fn record_post(
+        &mut self,
+        did: &str,
+        rkey: &str,
+        time_us: u64,
+        kind: u8,
+        stored: &str,
+    ) -> Result<(), StorageError> {
+        self.seq += 1;
+        self.post_changes
+            .insert(self.seq, (did, rkey, time_us, kind, stored))?;
+        Ok(())
+    }
+
     /// Stores the newest change's number and drops changes past the kept
     /// tail.
     fn finish_changes(&mut self, kept: u64) -> Result<(), StorageError> {
@@ -125,26 +352,8 @@ impl<'txn> Tables<'txn> {
             .insert(LIKES_VERSION_KEY, self.seq.to_le_bytes().as_slice())?;
         if let Some(cutoff) = self.seq.checked_sub(kept) {
             self.changes.retain_in(..=cutoff, |_, _| false)?;
+            self.post_changes.retain_in(..=cutoff, |_, _| false)?;
         }
-        Ok(())
-    }
-
-    /// Records the tombstone of `(did, rkey)` at `time_us`, and indexes it
-    /// by its time.
-    pub(super) fn set_tombstone(
-        &mut self,
-        did: &str,
-        rkey: &str,
-        time_us: u64,
-    ) -> Result<(), StorageError> {
-        let old = self
-            .tombstones
-            .insert((did, rkey), time_us)?
-            .map(|at| at.value());
-        if let Some(old) = old {
-            self.tombstone_ages.remove((old, did, rkey))?;
-        }
-        self.tombstone_ages.insert((time_us, did, rkey), ())?;
         Ok(())
     }
 
@@ -185,9 +394,56 @@ impl<'txn> Tables<'txn> {
                     subject,
                     time_us,
                     ..
-                } => self.create(&mut account, rkey, subject, *time_us, stats)?,
+                } => match self.likes.create(&account, rkey, subject, *time_us)? {
+                    Created::New => {
+                        self.record_like(did, subject, *time_us, true)?;
+                        account.likes += 1;
+                        stats.created += 1;
+                    }
+                    Created::Duplicate => stats.duplicates += 1,
+                    Created::Stale => stats.stale += 1,
+                },
                 RepoEvent::LikeDelete { rkey, time_us, .. } => {
-                    self.delete(&mut account, rkey, *time_us, stats)?
+                    match self.likes.delete(&account, rkey, *time_us)? {
+                        Deleted::Removed { logged_us, value } => {
+                            if let Some(subject) = value {
+                                self.record_like(did, &subject, logged_us, false)?;
+                            }
+                            account.likes = account.likes.saturating_sub(1);
+                            stats.deleted += 1;
+                        }
+                        Deleted::Missing => stats.missing_deletes += 1,
+                        Deleted::Stale => stats.stale += 1,
+                    }
+                }
+                RepoEvent::PostCreate {
+                    rkey,
+                    time_us,
+                    post,
+                    ..
+                } => {
+                    let stored = post_codec::encode(post);
+                    match self.posts.create(&account, rkey, &stored, *time_us)? {
+                        Created::New => {
+                            self.record_post(did, rkey, *time_us, post_change::ADDED, &stored)?;
+                            stats.posts_created += 1;
+                        }
+                        Created::Duplicate => stats.duplicates += 1,
+                        Created::Stale => stats.stale += 1,
+                    }
+                }
+                RepoEvent::PostDelete { rkey, time_us, .. } => {
+                    match self.posts.delete(&account, rkey, *time_us)? {
+                        Deleted::Removed { .. } => {
+                            self.record_post(did, rkey, *time_us, post_change::REMOVED, "")?;
+                            stats.posts_deleted += 1;
+                        }
+                        Deleted::Missing => {
+                            self.record_post(did, rkey, *time_us, post_change::REMOVED, "")?;
+                            stats.missing_deletes += 1;
+                        }
+                        Deleted::Stale => stats.stale += 1,
+                    }
                 }
                 RepoEvent::AccountDeleted { time_us, .. } => {
                     self.delete_account(&mut account, *time_us, stats)?
@@ -199,70 +455,6 @@ impl<'txn> Tables<'txn> {
                 self.likers.remove(did)?;
             } else {
                 self.likers.insert(did, account.likes)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn create(
-        &mut self,
-        account: &mut Account<'_>,
-        rkey: &str,
-        subject: &str,
-        time_us: u64,
-        stats: &mut ApplyStats,
-    ) -> Result<(), StorageError> {
-        let did = account.did;
-        if self.deleted_since(account, rkey, time_us)? {
-            stats.stale += 1;
-            return Ok(());
-        }
-        // Insert first and undo on a duplicate: new likes, by far the
-        // common case, then cost one B-tree descent instead of two.
-        let previous = self
-            .keys
-            .insert((did, rkey), (time_us, time_us))?
-            .map(|times| times.value());
-        match previous {
-            Some((logged_us, newest_us)) => {
-                self.keys
-                    .insert((did, rkey), (logged_us, newest_us.max(time_us)))?;
-                stats.duplicates += 1;
-            }
-            None => {
-                self.log.insert((time_us, did, rkey), subject)?;
-                self.record(did, subject, time_us, true)?;
-                account.likes += 1;
-                stats.created += 1;
-            }
-        }
-        Ok(())
-    }
-
-    fn delete(
-        &mut self,
-        account: &mut Account<'_>,
-        rkey: &str,
-        time_us: u64,
-        stats: &mut ApplyStats,
-    ) -> Result<(), StorageError> {
-        let did = account.did;
-        let existing = self.keys.get((did, rkey))?.map(|times| times.value());
-        match existing {
-            Some((logged_us, newest_us)) if newest_us <= time_us => {
-                self.keys.remove((did, rkey))?;
-                self.unlog(did, rkey, logged_us)?;
-                self.set_tombstone(did, rkey, time_us)?;
-                account.likes = account.likes.saturating_sub(1);
-                stats.deleted += 1;
-            }
-            // The key was created again after this delete: the delete is a
-            // replay from before that.
-            Some(_) => stats.stale += 1,
-            None if self.deleted_since(account, rkey, time_us)? => stats.stale += 1,
-            None => {
-                self.set_tombstone(did, rkey, time_us)?;
-                stats.missing_deletes += 1;
             }
         }
         Ok(())
@@ -281,25 +473,11 @@ impl<'txn> Tables<'txn> {
         }
         account.deleted_at = Some(time_us);
         self.set_account_deleted(did, time_us)?;
-        // (did, "") sorts before every key of the DID: the DID's likes are
-        // the run of keys from there that still start with it.
-        let mut doomed = Vec::new();
-        for entry in self.keys.range((did, "")..)? {
-            let (key, times) = entry?;
-            let (key_did, rkey) = key.value();
-            if key_did != did {
-                break;
-            }
-            let (logged_us, newest_us) = times.value();
-            if newest_us <= time_us {
-                doomed.push((rkey.to_owned(), logged_us));
-            }
+        let likes = self.likes.remove_account(did, time_us)?;
+        for (logged_us, subject) in &likes {
+            self.record_like(did, subject, *logged_us, false)?;
         }
-        for (rkey, logged_us) in &doomed {
-            self.keys.remove((did, rkey.as_str()))?;
-            self.unlog(did, rkey, *logged_us)?;
-        }
-        let removed = doomed.len() as u64;
+        let removed = likes.len() as u64;
         if removed > account.likes {
             tracing::warn!(
                 did,
@@ -309,35 +487,11 @@ impl<'txn> Tables<'txn> {
             );
         }
         account.likes = account.likes.saturating_sub(removed);
+        let posts = self.posts.remove_account(did, time_us)?;
+        self.record_post(did, "", time_us, post_change::ACCOUNT_DELETED, "")?;
         stats.accounts_deleted += 1;
         stats.likes_removed_by_account += removed;
+        stats.posts_removed_by_account += posts.len() as u64;
         Ok(())
-    }
-
-    /// Removes a like from the log and records the change.
-    fn unlog(&mut self, did: &str, rkey: &str, logged_us: u64) -> Result<(), StorageError> {
-        let subject = self
-            .log
-            .remove((logged_us, did, rkey))?
-            .map(|subject| subject.value().to_owned());
-        if let Some(subject) = subject {
-            self.record(did, &subject, logged_us, false)?;
-        }
-        Ok(())
-    }
-
-    /// True when a delete of the key or of the whole account at or after
-    /// `time_us` is recorded, which makes an event at `time_us` stale.
-    fn deleted_since(
-        &self,
-        account: &Account<'_>,
-        rkey: &str,
-        time_us: u64,
-    ) -> Result<bool, StorageError> {
-        Ok(account.deleted_since(time_us)
-            || self
-                .tombstones
-                .get((account.did, rkey))?
-                .is_some_and(|at| at.value() >= time_us))
     }
 }

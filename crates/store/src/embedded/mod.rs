@@ -23,12 +23,14 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTab
 use tokio::sync::mpsc;
 
 use crate::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeChange, LikeSink, PoolStats,
-    PoolUpdate, PruneStats, RepoEvent, Store, StoreCounts, StoreError, checks,
+    ApplyStats, Change, Changes, Interaction, InteractionLimits, LikeChange, LikeSink, PoolStats,
+    PoolUpdate, PostChange, PostChangeKind, PostRef, PostSink, PruneStats, RemovedRef, RemovedSink,
+    RepoEvent, Store, StoreCounts, StoreError, checks, post_codec,
 };
 use feedmixer_atproto::clock;
 use schema::{
-    LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES, RESERVED_META_PREFIX,
+    DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES,
+    POST_CHANGES, POST_LOG, POST_TOMBSTONES, RESERVED_META_PREFIX,
 };
 
 /// The database file inside the data dir.
@@ -183,7 +185,8 @@ impl Store for EmbeddedStore {
     async fn scan_likes(&self, since_us: u64, sink: &mut LikeSink<'_>) -> Result<u64, StoreError> {
         let (tx, mut rx) = mpsc::channel(scan::CHUNKS_IN_FLIGHT);
         let inner = Arc::clone(&self.inner);
-        let reader = tokio::task::spawn_blocking(move || scan::produce(&inner.db, since_us, tx));
+        let reader =
+            tokio::task::spawn_blocking(move || scan::produce(&inner.db, LIKE_LOG, since_us, tx));
         let mut delivered = 0;
         while let Some(chunk) = rx.recv().await {
             for like in chunk.likes() {
@@ -196,12 +199,71 @@ impl Store for EmbeddedStore {
         Ok(delivered)
     }
 
+    async fn scan_posts(&self, since_us: u64, sink: &mut PostSink<'_>) -> Result<u64, StoreError> {
+        let (tx, mut rx) = mpsc::channel(scan::CHUNKS_IN_FLIGHT);
+        let inner = Arc::clone(&self.inner);
+        let reader =
+            tokio::task::spawn_blocking(move || scan::produce(&inner.db, POST_LOG, since_us, tx));
+        let mut delivered = 0;
+        let mut corrupt = None;
+        while let Some(chunk) = rx.recv().await {
+            for row in chunk.likes() {
+                match post_codec::decode(row.subject) {
+                    Ok(post) => {
+                        sink(PostRef {
+                            did: row.did,
+                            rkey: row.rkey,
+                            time_us: row.time_us,
+                            post: &post,
+                        });
+                        delivered += 1;
+                    }
+                    Err(err) => corrupt = Some(err),
+                }
+            }
+            if corrupt.is_some() {
+                break;
+            }
+        }
+        drop(rx);
+        reader.await??;
+        corrupt.map_or(Ok(delivered), Err)
+    }
+
+    async fn scan_removed_posts(&self, sink: &mut RemovedSink<'_>) -> Result<u64, StoreError> {
+        // Deletions are a small fraction of the posts: read them at once.
+        let (posts, accounts) = self
+            .blocking(|db| {
+                let txn = db.begin_read()?;
+                let mut posts = Vec::new();
+                for entry in txn.open_table(POST_TOMBSTONES)?.iter()? {
+                    let (key, _) = entry?;
+                    let (did, rkey) = key.value();
+                    posts.push((did.to_owned(), rkey.to_owned()));
+                }
+                let mut accounts = Vec::new();
+                for entry in txn.open_table(DELETED_ACCOUNTS)?.iter()? {
+                    accounts.push(entry?.0.value().to_owned());
+                }
+                Ok((posts, accounts))
+            })
+            .await?;
+        for (did, rkey) in &posts {
+            sink(RemovedRef::Post { did, rkey });
+        }
+        for did in &accounts {
+            sink(RemovedRef::Account { did });
+        }
+        Ok((posts.len() + accounts.len()) as u64)
+    }
+
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.blocking(|db| {
             let txn = db.begin_read()?;
             Ok(StoreCounts {
                 likes: txn.open_table(LIKE_LOG)?.len()?,
                 likers: txn.open_table(LIKERS)?.len()?,
+                posts: txn.open_table(POST_LOG)?.len()?,
             })
         })
         .await
@@ -372,24 +434,54 @@ impl Store for EmbeddedStore {
             if version <= after {
                 return Ok(Changes::Since(Vec::new()));
             }
-            let changes = txn.open_table(LIKE_CHANGES)?;
-            // The kept tail must start right after `after`.
-            let oldest = changes.first()?.map(|(seq, _)| seq.value());
+            let likes = txn.open_table(LIKE_CHANGES)?;
+            let posts = txn.open_table(POST_CHANGES)?;
+            // The kept tail (of both tables, which share one sequence) must
+            // start right after `after`.
+            let first = |seq: Option<u64>, other: Option<u64>| match (seq, other) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let oldest = first(
+                likes.first()?.map(|(seq, _)| seq.value()),
+                posts.first()?.map(|(seq, _)| seq.value()),
+            );
             if oldest.is_none_or(|oldest| oldest > after + 1) {
                 return Ok(Changes::Trimmed);
             }
             let mut out = Vec::new();
-            for entry in changes.range(after + 1..)?.take(max) {
+            for entry in likes.range(after + 1..)?.take(max) {
                 let (seq, change) = entry?;
                 let (did, subject, time_us, added) = change.value();
-                out.push(LikeChange {
+                out.push(Change::Like(LikeChange {
                     seq: seq.value(),
                     did: did.to_owned(),
                     subject: subject.to_owned(),
                     time_us,
                     added,
-                });
+                }));
             }
+            for entry in posts.range(after + 1..)?.take(max) {
+                let (seq, change) = entry?;
+                let (did, rkey, time_us, kind, stored) = change.value();
+                let kind = match kind {
+                    apply::post_change::ADDED => PostChangeKind::Added(post_codec::decode(stored)?),
+                    apply::post_change::REMOVED => PostChangeKind::Removed,
+                    apply::post_change::ACCOUNT_DELETED => PostChangeKind::AccountDeleted,
+                    other => {
+                        return Err(StoreError::Corrupt(format!("post change of kind {other}")));
+                    }
+                };
+                out.push(Change::Post(PostChange {
+                    seq: seq.value(),
+                    did: did.to_owned(),
+                    rkey: rkey.to_owned(),
+                    time_us,
+                    kind,
+                }));
+            }
+            out.sort_by_key(Change::seq);
+            out.truncate(max);
             Ok(Changes::Since(out))
         })
         .await
@@ -400,7 +492,7 @@ impl Store for EmbeddedStore {
 /// `debug` (a caller looping on an empty backlog stays quiet).
 fn log_prune(before_us: u64, stats: &PruneStats, started: Instant) {
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    if stats.likes + stats.tombstones + stats.accounts > 0 {
+    if stats.likes + stats.tombstones + stats.accounts + stats.posts + stats.post_tombstones > 0 {
         tracing::info!(before_us, %stats, elapsed_ms, "pruned the like log");
     } else {
         tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");
@@ -502,7 +594,8 @@ mod tests {
                 store.counts().await.unwrap(),
                 StoreCounts {
                     likes: 1,
-                    likers: 1
+                    likers: 1,
+                    posts: 0
                 },
                 "the likes are still there"
             );
@@ -603,7 +696,8 @@ mod tests {
                 likes: 1,
                 tombstones: 1,
                 accounts: 1,
-                more: false
+                more: false,
+                ..PruneStats::default()
             }
         );
         // The newer ones are still there and still judge creates.
@@ -631,7 +725,8 @@ mod tests {
                 likes: 0,
                 tombstones: 1,
                 accounts: 1,
-                more: false
+                more: false,
+                ..PruneStats::default()
             }
         );
     }

@@ -1,12 +1,12 @@
-//! Pruning the embedded store: the likes, tombstones and account deletions
-//! before the horizon, each kind in time order and bounded per call, in
-//! one write transaction.
+//! Pruning the embedded store: the likes, posts, their tombstones and the
+//! account deletions before the horizon, each kind in time order and
+//! bounded per call, in one write transaction.
 
 use std::collections::BTreeMap;
 
 use redb::{ReadableTable, StorageError, Value, WriteTransaction};
 
-use super::apply::Tables;
+use super::apply::{Records, Tables};
 use super::schema::PRUNED_BEFORE_KEY;
 use crate::{PruneStats, StoreError};
 
@@ -24,27 +24,16 @@ pub(super) fn prune(
             .meta
             .insert(PRUNED_BEFORE_KEY, horizon.to_le_bytes().as_slice())?;
     }
-    let (likes, replaced) = prune_likes(&mut tables, horizon, max)?;
+    let (doomed, replaced) = prune_log(&mut tables.likes, horizon, max)?;
+    uncount_likes(&mut tables, &doomed)?;
+    let (posts, posts_replaced) = prune_log(&mut tables.posts, horizon, max)?;
     let mut stats = PruneStats {
-        likes,
-        tombstones: replaced,
+        likes: doomed.len() as u64,
+        tombstones: replaced + prune_tombstones(&mut tables.likes, horizon, max)?,
+        posts: posts.len() as u64,
+        post_tombstones: posts_replaced + prune_tombstones(&mut tables.posts, horizon, max)?,
         ..PruneStats::default()
     };
-
-    let tombstones = oldest_before(&tables.tombstone_ages, horizon, max)?;
-    for (time_us, did, rkey) in &tombstones {
-        tables
-            .tombstone_ages
-            .remove((*time_us, did.as_str(), rkey.as_str()))?;
-        // An index entry left behind by a feedmixer that predates it may
-        // be older than its tombstone: check the tombstone itself.
-        let key = (did.as_str(), rkey.as_str());
-        let recorded = tables.tombstones.get(key)?.map(|at| at.value());
-        if recorded.is_some_and(|at| at < horizon) {
-            tables.tombstones.remove(key)?;
-            stats.tombstones += 1;
-        }
-    }
 
     let accounts: Vec<(u64, String)> = tables
         .account_ages
@@ -66,51 +55,51 @@ pub(super) fn prune(
         }
     }
 
-    stats.more = tables.log.range(..(horizon, "", ""))?.next().is_some()
-        || tables
-            .tombstone_ages
-            .range(..(horizon, "", ""))?
-            .next()
-            .is_some()
+    let before = |records: &Records<'_>| -> Result<bool, StorageError> {
+        Ok(records.log.range(..(horizon, "", ""))?.next().is_some()
+            || records
+                .tombstone_ages
+                .range(..(horizon, "", ""))?
+                .next()
+                .is_some())
+    };
+    stats.more = before(&tables.likes)?
+        || before(&tables.posts)?
         || tables.account_ages.range(..(horizon, ""))?.next().is_some();
     Ok(stats)
 }
 
-/// Removes the oldest likes logged before `horizon`, at most `max`, and
-/// returns how many went, and how many tombstones from before the horizon
-/// their keys' new tombstones replaced.
-fn prune_likes(
-    tables: &mut Tables<'_>,
+/// Drops the tombstones of `records` recorded before `horizon`, oldest
+/// first, at most `max`; returns how many went.
+fn prune_tombstones(
+    records: &mut Records<'_>,
     horizon: u64,
     max: usize,
-) -> Result<(u64, u64), StoreError> {
-    let doomed = oldest_before(&tables.log, horizon, max)?;
-    let mut gone_by_did: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut replaced = 0;
-    for (time_us, did, rkey) in &doomed {
-        tables.log.remove((*time_us, did.as_str(), rkey.as_str()))?;
-        let times = tables
-            .keys
-            .remove((did.as_str(), rkey.as_str()))?
-            .map(|times| times.value());
-        match times {
-            // Also created at or after the horizon: a replay of that
-            // create must not bring the like back.
-            Some((_, newest_us)) if newest_us >= horizon => {
-                let tombstone = tables
-                    .tombstones
-                    .get((did.as_str(), rkey.as_str()))?
-                    .map(|at| at.value());
-                if tombstone.is_none_or(|at| at < newest_us) {
-                    tables.set_tombstone(did, rkey, newest_us)?;
-                }
-                if tombstone.is_some_and(|at| at < horizon) {
-                    replaced += 1;
-                }
-            }
-            Some(_) => {}
-            None => tracing::warn!(did, rkey, time_us, "a logged like without its key"),
+) -> Result<u64, StoreError> {
+    let mut dropped = 0;
+    for (time_us, did, rkey) in &oldest_before(&records.tombstone_ages, horizon, max)? {
+        records
+            .tombstone_ages
+            .remove((*time_us, did.as_str(), rkey.as_str()))?;
+        // An index entry left behind by a feedmixer that predates it may
+        // be older than its tombstone: check the tombstone itself.
+        let key = (did.as_str(), rkey.as_str());
+        let recorded = records.tombstones.get(key)?.map(|at| at.value());
+        if recorded.is_some_and(|at| at < horizon) {
+            records.tombstones.remove(key)?;
+            dropped += 1;
         }
+    }
+    Ok(dropped)
+}
+
+/// Lowers the like counts of the DIDs whose likes `doomed` pruned.
+fn uncount_likes(
+    tables: &mut Tables<'_>,
+    doomed: &[(u64, String, String)],
+) -> Result<(), StoreError> {
+    let mut gone_by_did: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, did, _) in doomed {
         *gone_by_did.entry(did).or_default() += 1;
     }
     for (did, gone) in gone_by_did {
@@ -123,7 +112,47 @@ fn prune_likes(
             left => tables.likers.insert(did, left)?,
         };
     }
-    Ok((doomed.len() as u64, replaced))
+    Ok(())
+}
+
+/// Removes the oldest records logged before `horizon`, at most `max`, and
+/// returns them, and how many tombstones from before the horizon their
+/// keys' new tombstones replaced.
+fn prune_log(
+    records: &mut Records<'_>,
+    horizon: u64,
+    max: usize,
+) -> Result<(Vec<(u64, String, String)>, u64), StoreError> {
+    let doomed = oldest_before(&records.log, horizon, max)?;
+    let mut replaced = 0;
+    for (time_us, did, rkey) in &doomed {
+        records
+            .log
+            .remove((*time_us, did.as_str(), rkey.as_str()))?;
+        let times = records
+            .keys
+            .remove((did.as_str(), rkey.as_str()))?
+            .map(|times| times.value());
+        match times {
+            // Also created at or after the horizon: a replay of that
+            // create must not bring the record back.
+            Some((_, newest_us)) if newest_us >= horizon => {
+                let tombstone = records
+                    .tombstones
+                    .get((did.as_str(), rkey.as_str()))?
+                    .map(|at| at.value());
+                if tombstone.is_none_or(|at| at < newest_us) {
+                    records.set_tombstone(did, rkey, newest_us)?;
+                }
+                if tombstone.is_some_and(|at| at < horizon) {
+                    replaced += 1;
+                }
+            }
+            Some(_) => {}
+            None => tracing::warn!(did, rkey, time_us, "a logged record without its key"),
+        }
+    }
+    Ok((doomed, replaced))
 }
 
 /// The oldest `(time_us, did, rkey)` keys of a table in time order (the

@@ -1,4 +1,5 @@
-//! Streaming the like log out of a blocking read transaction.
+//! Streaming a log (the likes, the posts) out of a blocking read
+//! transaction.
 //!
 //! redb reads block, so the scan runs on a blocking thread, while the sink
 //! is a borrowed, non-`'static` callback that must stay on the caller's
@@ -7,10 +8,10 @@
 //! allocates per chunk rather than per like, and memory stays bounded by
 //! the channel whatever the size of the log.
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, TableDefinition};
 use tokio::sync::mpsc;
 
-use super::schema::LIKE_LOG;
+use super::schema::LogKey;
 use crate::{LikeRef, StoreError};
 
 /// Likes per chunk: big enough to amortize the channel hand-off, small
@@ -63,7 +64,8 @@ impl Chunk {
         self.rows.len() >= CHUNK_LIKES
     }
 
-    /// The likes of the chunk, borrowing its buffer.
+    /// The rows of the chunk as likes (the value is the subject),
+    /// borrowing its buffer.
     pub(super) fn likes(&self) -> impl Iterator<Item = LikeRef<'_>> {
         self.rows.iter().map(|row| LikeRef {
             did: &self.text[row.start..row.did_end],
@@ -74,16 +76,18 @@ impl Chunk {
     }
 }
 
-/// Reads every like with `time_us >= since_us` from one snapshot into
-/// `chunks`, in log order. Stops early, without error, when the receiver
+/// Reads every record of `log` with `time_us >= since_us` from one
+/// snapshot into `chunks`, in log order (a like's subject, a post's stored
+/// form, is the row's value). Stops early, without error, when the receiver
 /// is gone (the scan's caller was cancelled or its sink panicked).
 pub(super) fn produce(
     db: &Database,
+    log: TableDefinition<'static, LogKey<'static>, &'static str>,
     since_us: u64,
     chunks: mpsc::Sender<Chunk>,
 ) -> Result<(), StoreError> {
     let txn = db.begin_read()?;
-    let log = txn.open_table(LIKE_LOG)?;
+    let log = txn.open_table(log)?;
     let mut chunk = Chunk::new();
     // (since_us, "", "") sorts before every key stamped since_us.
     for entry in log.range((since_us, "", "")..)? {

@@ -17,6 +17,8 @@
 //! | `like_changes`     | `seq`                  | `(did, subject, time_us, added)` | every like added to or removed from the log, numbered; the newest `CHANGES_KEPT` are kept, for replicas following the log |
 //! | `interactions`     | viewer DID             | encoded history| a viewer's bounded interaction history, newest first (codec in `interactions.rs`) |
 //! | `interaction_ages` | `(newest_us, viewer)`  | `()`           | viewers by their newest interaction, so whole histories past the TTL are found without a scan |
+//! | `post_log`, `post_keys`, `post_tombstones`, `post_tombstone_ages` | as the like tables | the stored post (`post_codec`) | the post index: the same rules as likes, per `(did, rkey)` of `app.bsky.feed.post` |
+//! | `post_changes`     | `seq`                  | `(did, rkey, time_us, kind, stored post)` | the numbered changes to the posts, numbered in one sequence with `like_changes` (a `seq` is in one of the two) and trimmed with them |
 //!
 //! The subject lives only in the log, not beside the key: every like is
 //! written once per table, and the scan (the hot read) never joins.
@@ -24,6 +26,10 @@
 //! The meta key `store.likes_version` holds the newest change's `seq`
 //! (see `Store::likes_version`), `store.pruned_before` the prune horizon
 //! (absent: 0; see `Store::prune`), both as little-endian `u64`.
+//!
+//! The post tables, like the pool and interaction tables, came after
+//! version 1 and are created on open the same way: a file written before
+//! them opens with no posts.
 //!
 //! The pool and interaction tables came after version 1 was released without them, and
 //! did not need a new version: `prepare` creates missing tables on every
@@ -48,14 +54,26 @@ use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use crate::StoreError;
 
 pub(super) type LikeKey<'a> = (&'a str, &'a str);
+/// `(time_us, did, rkey)`: a log's order.
+pub(super) type LogKey<'a> = (u64, &'a str, &'a str);
 
-pub(super) const LIKE_LOG: TableDefinition<(u64, &str, &str), &str> =
-    TableDefinition::new("like_log");
+pub(super) const LIKE_LOG: TableDefinition<LogKey, &str> = TableDefinition::new("like_log");
 pub(super) const LIKE_KEYS: TableDefinition<LikeKey, (u64, u64)> =
     TableDefinition::new("like_keys");
 pub(super) const TOMBSTONES: TableDefinition<LikeKey, u64> = TableDefinition::new("tombstones");
-pub(super) const TOMBSTONE_AGES: TableDefinition<(u64, &str, &str), ()> =
+pub(super) const TOMBSTONE_AGES: TableDefinition<LogKey, ()> =
     TableDefinition::new("tombstone_ages");
+pub(super) const POST_LOG: TableDefinition<LogKey, &str> = TableDefinition::new("post_log");
+pub(super) const POST_KEYS: TableDefinition<LikeKey, (u64, u64)> =
+    TableDefinition::new("post_keys");
+pub(super) const POST_TOMBSTONES: TableDefinition<LikeKey, u64> =
+    TableDefinition::new("post_tombstones");
+pub(super) const POST_TOMBSTONE_AGES: TableDefinition<LogKey, ()> =
+    TableDefinition::new("post_tombstone_ages");
+/// `(did, rkey, time_us, kind, stored post)`; kinds in `apply::post_change`.
+pub(super) type PostChangeRow<'a> = (&'a str, &'a str, u64, u8, &'a str);
+pub(super) const POST_CHANGES: TableDefinition<u64, PostChangeRow> =
+    TableDefinition::new("post_changes");
 pub(super) const DELETED_ACCOUNTS: TableDefinition<&str, u64> =
     TableDefinition::new("deleted_accounts");
 pub(super) const ACCOUNT_AGES: TableDefinition<(u64, &str), ()> =
@@ -129,6 +147,11 @@ pub(super) fn prepare(txn: &WriteTransaction, dir: &Path) -> Result<(), StoreErr
     txn.open_table(LIKE_CHANGES)?;
     txn.open_table(INTERACTIONS)?;
     txn.open_table(INTERACTION_AGES)?;
+    txn.open_table(POST_LOG)?;
+    txn.open_table(POST_KEYS)?;
+    txn.open_table(POST_TOMBSTONES)?;
+    txn.open_table(POST_TOMBSTONE_AGES)?;
+    txn.open_table(POST_CHANGES)?;
     Ok(())
 }
 
