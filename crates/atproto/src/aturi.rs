@@ -48,6 +48,11 @@ impl<'a> AtUri<'a> {
     }
 }
 
+/// The AT-URI of post `rkey` of `did`.
+pub fn post_uri(did: &str, rkey: &str) -> String {
+    format!("at://{did}/{POST_COLLECTION}/{rkey}")
+}
+
 /// A syntactically plausible DID: `did:METHOD:ID` with a lowercase method
 /// and an identifier of the characters the DID spec allows.
 pub fn is_did(s: &str) -> bool {

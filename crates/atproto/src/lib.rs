@@ -17,7 +17,7 @@ pub mod post;
 pub mod testkit;
 pub mod tid;
 
-pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did, is_record_key};
+pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did, is_record_key, post_uri};
 pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_url};
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};

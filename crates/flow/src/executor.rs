@@ -368,7 +368,9 @@ impl Flow {
 
     /// Runs every open source concurrently within its budget and merges
     /// what they found, one candidate per post, in source order; the posts
-    /// sources place go to the run's placements, in source order.
+    /// sources place go to the run's placements, in source order. Posts
+    /// the graph knows as removed (deleted, or of a deleted account) are
+    /// dropped here, so no source can serve them.
     async fn fetch(&self, run: &mut Run<'_>) -> Vec<Candidate> {
         let ctx = run.ctx;
         let open: Vec<bool> = self.sources.iter().map(|s| run.is_open(s)).collect();
@@ -421,8 +423,19 @@ impl Flow {
             };
             let placed = placements.len();
             run.finish(stage, t, 0, found.len() + placed, None).placed = placed;
-            run.placements.extend(placements);
+            // A deleted post (or one of a deleted account) is never served,
+            // whatever proposed it.
+            let graph = &ctx.graph;
+            run.placements
+                .extend(placements.into_iter().filter(|placement| {
+                    graph
+                        .post_id(&placement.post)
+                        .is_none_or(|p| graph.is_servable(p))
+                }));
             for (post, score) in found {
+                if !graph.is_servable(post) {
+                    continue;
+                }
                 let slot = *index.entry(post).or_insert_with(|| {
                     candidates.push(Candidate {
                         post,

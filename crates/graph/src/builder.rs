@@ -6,10 +6,12 @@
 //! time order (a Jetstream replay) therefore needs no sort at all; anything
 //! else gets one stable sort per row.
 
-use feedmixer_atproto::{AtUri, is_did};
+use feedmixer_atproto::{AtUri, Post, is_did};
+use rustc_hash::FxHashMap;
 
 use crate::graph::{Csr, Edge, LikeGraph, PostId, UserId};
 use crate::intern::Interner;
+use crate::posts::{self, PostIndex, PostInfo};
 
 /// A like as added: interned ids and its time.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +35,10 @@ pub struct GraphBuilder {
     likes: Vec<RawLike>,
     /// Whether `likes` is in time order so far (then `build` skips sorting).
     in_order: bool,
+    post_index: PostIndex,
+    /// Each author's posts, made on the first account removal and kept up
+    /// to date after it.
+    posts_by_author: Option<FxHashMap<UserId, Vec<PostId>>>,
 }
 
 impl GraphBuilder {
@@ -54,6 +60,8 @@ impl GraphBuilder {
             post_author: Vec::with_capacity(posts),
             likes: Vec::with_capacity(likes),
             in_order: true,
+            post_index: PostIndex::default(),
+            posts_by_author: None,
         }
     }
 
@@ -75,11 +83,7 @@ impl GraphBuilder {
             return false;
         }
         let (user, _) = self.users.intern(user_did);
-        let (post, new_post) = self.posts.intern(post_uri);
-        if new_post {
-            let (author, _) = self.users.intern(uri.did);
-            self.post_author.push(author);
-        }
+        let post = self.intern_post(post_uri, uri.did);
         if let Some(last) = self.likes.last() {
             self.in_order &= last.ts <= ts_secs;
         }
@@ -89,6 +93,77 @@ impl GraphBuilder {
             ts: ts_secs,
         });
         true
+    }
+
+    /// Adds `post` to the index, indexed at `indexed_us` (its create's
+    /// Jetstream time). Returns false (and adds nothing) when it was
+    /// indexed before the window or `post_uri` is not a post's URI. A post
+    /// removed before is servable again (its record was created again).
+    pub fn add_post(&mut self, post_uri: &str, indexed_us: u64, post: &Post) -> bool {
+        if indexed_us / 1_000_000 < u64::from(self.window_start) {
+            return false;
+        }
+        let Ok(uri) = AtUri::parse(post_uri) else {
+            return false;
+        };
+        if !uri.is_post() {
+            return false;
+        }
+        let p = self.intern_post(post_uri, uri.did);
+        self.post_index.set(p, indexed_us, post);
+        true
+    }
+
+    /// Marks the post deleted: never served, its likes dropped at build.
+    /// Returns false when `post_uri` is not a post's URI.
+    pub fn remove_post(&mut self, post_uri: &str) -> bool {
+        let Ok(uri) = AtUri::parse(post_uri) else {
+            return false;
+        };
+        if !uri.is_post() {
+            return false;
+        }
+        let p = self.intern_post(post_uri, uri.did);
+        self.post_index.remove(p);
+        true
+    }
+
+    /// Marks every post of `did` known so far deleted (the account was);
+    /// posts added after this call are servable (the store only keeps
+    /// those created after the deletion). Returns false when `did` is not
+    /// a DID.
+    pub fn remove_account(&mut self, did: &str) -> bool {
+        if !is_did(did) {
+            return false;
+        }
+        let Some(author) = self.users.find(did) else {
+            return true;
+        };
+        let by_author = self.posts_by_author.get_or_insert_with(|| {
+            let mut map: FxHashMap<UserId, Vec<PostId>> = FxHashMap::default();
+            for (p, &a) in self.post_author.iter().enumerate() {
+                map.entry(a).or_default().push(p as PostId);
+            }
+            map
+        });
+        for &p in by_author.get(&author).into_iter().flatten() {
+            self.post_index.remove(p);
+        }
+        true
+    }
+
+    /// The id of `post_uri` (by `author_did`), interning both when new.
+    fn intern_post(&mut self, post_uri: &str, author_did: &str) -> PostId {
+        let (post, new_post) = self.posts.intern(post_uri);
+        if new_post {
+            let (author, _) = self.users.intern(author_did);
+            self.post_author.push(author);
+            self.post_index.info.push(PostInfo::default());
+            if let Some(by_author) = &mut self.posts_by_author {
+                by_author.entry(author).or_default().push(post);
+            }
+        }
+        post
     }
 
     /// A builder holding `graph`'s likes no older than `window_start_secs`
@@ -122,6 +197,12 @@ impl GraphBuilder {
             post_author: graph.post_author.clone(),
             likes,
             in_order: false,
+            post_index: {
+                let mut index = graph.post_index.clone();
+                index.forget_before(u64::from(window_start_secs) * 1_000_000);
+                index
+            },
+            posts_by_author: None,
         }
     }
 
@@ -133,9 +214,16 @@ impl GraphBuilder {
             mut users,
             mut posts,
             mut post_author,
-            likes,
+            mut likes,
             in_order,
+            mut post_index,
+            posts_by_author: _,
         } = self;
+        // Likes of removed posts do not count.
+        likes.retain(|like| !post_index.info[like.post as usize].is_removed());
+        post_index.info.shrink_to_fit();
+        let chronological =
+            posts::chronological(&post_index, &posts, u64::from(window_start) * 1_000_000);
         assert!(
             likes.len() < u32::MAX as usize,
             "a LikeGraph holds at most u32::MAX - 1 likes"
@@ -171,6 +259,8 @@ impl GraphBuilder {
             likes: by_user,
             likers: by_post,
             num_likers,
+            post_index,
+            chronological,
         }
     }
 }

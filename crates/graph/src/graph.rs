@@ -7,6 +7,7 @@
 //! direction plus the amortized offsets.
 
 use crate::intern::Interner;
+use crate::posts::PostIndex;
 
 /// Dense user id, `0..num_users`.
 pub type UserId = u32;
@@ -61,6 +62,10 @@ pub struct LikeGraph {
     /// Row per post: the users that liked it.
     pub(crate) likers: Csr,
     pub(crate) num_likers: usize,
+    /// What the post index holds of each post.
+    pub(crate) post_index: PostIndex,
+    /// The servable indexed posts in the window, oldest first.
+    pub(crate) chronological: Vec<PostId>,
 }
 
 impl LikeGraph {
@@ -69,7 +74,8 @@ impl LikeGraph {
         self.users.len()
     }
 
-    /// Posts with at least one in-window like.
+    /// Posts known to the graph: those with an in-window like, those the
+    /// post index holds, and removed posts still named by either.
     pub fn num_posts(&self) -> usize {
         self.posts.len()
     }
@@ -149,5 +155,6 @@ impl LikeGraph {
             + self.users.memory_bytes()
             + self.posts.memory_bytes()
             + self.post_author.capacity() * size_of::<UserId>()
+            + self.post_index_memory_bytes()
     }
 }

@@ -1,5 +1,6 @@
-//! Following the like log: a new graph from the current one plus the
-//! likes added and removed since, without going back to the store.
+//! Following the store's log: a new graph from the current one plus the
+//! likes and posts added and removed since, without going back to the
+//! store.
 //!
 //! The graph's arrays are immutable (requests read them without locks), so
 //! an update is a rebuild; but it starts from the current graph's interned
@@ -10,10 +11,12 @@
 
 use rustc_hash::FxHashMap;
 
+use feedmixer_atproto::Post;
+
 use crate::builder::GraphBuilder;
 use crate::graph::{LikeGraph, PostId, UserId};
 
-/// One change to the likes, in the order it happened.
+/// One change to the likes or the posts, in the order it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GraphChange<'a> {
     Added {
@@ -25,6 +28,27 @@ pub enum GraphChange<'a> {
         user: &'a str,
         post: &'a str,
     },
+    /// The post entered the index.
+    PostAdded {
+        post: &'a str,
+        indexed_us: u64,
+        info: &'a Post,
+    },
+    /// The post was deleted.
+    PostRemoved {
+        post: &'a str,
+    },
+    /// The account was deleted: its posts so far go.
+    AccountRemoved {
+        user: &'a str,
+    },
+}
+
+/// A change to the post index, applied in order after the likes'.
+enum PostStep<'a> {
+    Add(&'a str, u64, &'a Post),
+    Remove(&'a str),
+    RemoveAccount(&'a str),
 }
 
 impl LikeGraph {
@@ -41,8 +65,18 @@ impl LikeGraph {
         let mut dropped: FxHashMap<UserId, Vec<PostId>> = FxHashMap::default();
         // The additions that survive later removals, in order.
         let mut added: Vec<(&str, &str, u32)> = Vec::new();
+        let mut post_steps: Vec<PostStep<'_>> = Vec::new();
         for change in changes {
             match *change {
+                GraphChange::PostAdded {
+                    post,
+                    indexed_us,
+                    info,
+                } => post_steps.push(PostStep::Add(post, indexed_us, info)),
+                GraphChange::PostRemoved { post } => post_steps.push(PostStep::Remove(post)),
+                GraphChange::AccountRemoved { user } => {
+                    post_steps.push(PostStep::RemoveAccount(user))
+                }
                 GraphChange::Added { user, post, ts } => added.push((user, post, ts)),
                 GraphChange::Removed { user, post } => {
                     added.retain(|&(u, p, _)| u != user || p != post);
@@ -55,6 +89,21 @@ impl LikeGraph {
         let mut builder = GraphBuilder::from_graph(self, window_start_secs, &dropped);
         for (user, post, ts) in added {
             builder.add_like(user, post, ts);
+        }
+        // Whether a post is removed does not depend on when its likes
+        // came, so the index changes need only keep their own order.
+        for step in post_steps {
+            match step {
+                PostStep::Add(post, indexed_us, info) => {
+                    builder.add_post(post, indexed_us, info);
+                }
+                PostStep::Remove(post) => {
+                    builder.remove_post(post);
+                }
+                PostStep::RemoveAccount(user) => {
+                    builder.remove_account(user);
+                }
+            }
         }
         builder.build()
     }

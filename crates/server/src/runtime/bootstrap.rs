@@ -1,11 +1,13 @@
-//! Start-up: the like graph is built from the store's like log, keeping
-//! what lies inside the retention window.
+//! Start-up: the like graph is built from the store's like log and post
+//! index, keeping what lies inside the retention window.
 
+use feedmixer_atproto::post_uri;
 use feedmixer_graph::{GraphBuilder, LikeGraph};
-use feedmixer_store::{LikeRef, Store, StoreError};
+use feedmixer_store::{LikeRef, PostRef, RemovedRef, Store, StoreError};
 
-/// Builds the graph from every stored like newer than `now - retention`.
-/// `progress(likes_read)` is called every 100k likes.
+/// Builds the graph from every stored like and post newer than `now -
+/// retention`, hiding the deleted posts and the posts of deleted accounts.
+/// `progress(records_read)` is called every 100k likes and posts.
 pub async fn load_graph(
     store: &dyn Store,
     retention_days: u32,
@@ -26,6 +28,28 @@ pub async fn load_graph(
     };
     store
         .scan_likes(u64::from(window_start) * 1_000_000, &mut sink)
+        .await?;
+    // Removals before posts: the store holds a post of a deleted key or
+    // account only when it was created after the deletion.
+    store
+        .scan_removed_posts(&mut |removed| match removed {
+            RemovedRef::Post { did, rkey } => {
+                builder.remove_post(&post_uri(did, rkey));
+            }
+            RemovedRef::Account { did } => {
+                builder.remove_account(did);
+            }
+        })
+        .await?;
+    let mut sink = |post: PostRef<'_>| {
+        builder.add_post(&post_uri(post.did, post.rkey), post.time_us, post.post);
+        read += 1;
+        if read.is_multiple_of(100_000) {
+            progress(read);
+        }
+    };
+    store
+        .scan_posts(u64::from(window_start) * 1_000_000, &mut sink)
         .await?;
     progress(read);
     Ok(builder.build())

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use feedmixer_atproto::clock::now_secs;
+use feedmixer_atproto::post_uri;
 use feedmixer_graph::{GraphChange, LikeGraph};
-use feedmixer_store::{Change, Changes, StoreError};
+use feedmixer_store::{Change, Changes, PostChangeKind, StoreError};
 use metrics::{counter, histogram};
 
 use crate::AppState;
@@ -153,19 +154,36 @@ async fn follow(state: &Arc<AppState>, version: u64) -> Step {
     let graph = state.graph.load_full();
     let window_start = window_start(state);
     let updated = tokio::task::spawn_blocking(move || {
+        // The URIs of the posts the changes name, beside them.
+        let uris: Vec<String> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Post(c) => post_uri(&c.did, &c.rkey),
+                Change::Like(_) => String::new(),
+            })
+            .collect();
         let changes: Vec<GraphChange<'_>> = changes
             .iter()
-            .filter_map(|c| match c {
-                Change::Like(c) if c.added => Some(GraphChange::Added {
+            .zip(&uris)
+            .map(|(c, uri)| match c {
+                Change::Like(c) if c.added => GraphChange::Added {
                     user: &c.did,
                     post: &c.subject,
                     ts: (c.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32,
-                }),
-                Change::Like(c) => Some(GraphChange::Removed {
+                },
+                Change::Like(c) => GraphChange::Removed {
                     user: &c.did,
                     post: &c.subject,
-                }),
-                Change::Post(_) => None,
+                },
+                Change::Post(c) => match &c.kind {
+                    PostChangeKind::Added(post) => GraphChange::PostAdded {
+                        post: uri,
+                        indexed_us: c.time_us,
+                        info: post,
+                    },
+                    PostChangeKind::Removed => GraphChange::PostRemoved { post: uri },
+                    PostChangeKind::AccountDeleted => GraphChange::AccountRemoved { user: &c.did },
+                },
             })
             .collect();
         graph.with_changes(window_start, &changes)
