@@ -1,4 +1,5 @@
-//! Jetstream events, reduced to what the like graph needs.
+//! Jetstream events, reduced to what the like graph and the post index
+//! need.
 //!
 //! [`RepoEvent::from_jetstream_json`] decodes one line of a Jetstream
 //! capture (or one websocket message); [`RepoEvent::to_jetstream_json`]
@@ -6,17 +7,22 @@
 //! The wire structs live in `decode` and `encode`; nothing outside this
 //! module sees them.
 
+mod datetime;
 mod decode;
 mod encode;
+
+use crate::Post;
 
 /// Collection NSID of like records.
 pub const LIKE_COLLECTION: &str = "app.bsky.feed.like";
 
-/// One change to the like graph, as decoded from a Jetstream event.
+/// One change to the likes or posts of a repository, as decoded from a
+/// Jetstream event.
 ///
-/// Likes are keyed by `(did, rkey)`: that is how Jetstream identifies the
-/// record in both its create and its delete events, so a repeated create is
-/// one like and a delete finds the like it undoes.
+/// Records are keyed by `(did, rkey)` within their collection: that is how
+/// Jetstream identifies the record in both its create and its delete
+/// events, so a repeated create is one record and a delete finds the record
+/// it undoes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepoEvent {
     /// `did` liked the post `subject` (an `at://` URI of an
@@ -33,7 +39,20 @@ pub enum RepoEvent {
         rkey: String,
         time_us: u64,
     },
-    /// The account was deleted: every like it made goes.
+    /// `did` posted `at://did/app.bsky.feed.post/rkey`.
+    PostCreate {
+        did: String,
+        rkey: String,
+        time_us: u64,
+        post: Box<Post>,
+    },
+    /// `did` deleted its post `rkey`.
+    PostDelete {
+        did: String,
+        rkey: String,
+        time_us: u64,
+    },
+    /// The account was deleted: every like and every post it made goes.
     AccountDeleted { did: String, time_us: u64 },
 }
 
@@ -43,6 +62,8 @@ impl RepoEvent {
         match self {
             RepoEvent::LikeCreate { time_us, .. }
             | RepoEvent::LikeDelete { time_us, .. }
+            | RepoEvent::PostCreate { time_us, .. }
+            | RepoEvent::PostDelete { time_us, .. }
             | RepoEvent::AccountDeleted { time_us, .. } => *time_us,
         }
     }
@@ -52,6 +73,8 @@ impl RepoEvent {
         match self {
             RepoEvent::LikeCreate { did, .. }
             | RepoEvent::LikeDelete { did, .. }
+            | RepoEvent::PostCreate { did, .. }
+            | RepoEvent::PostDelete { did, .. }
             | RepoEvent::AccountDeleted { did, .. } => did,
         }
     }
