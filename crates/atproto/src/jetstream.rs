@@ -81,33 +81,67 @@ impl RepoEvent {
 
     /// Decodes one Jetstream JSON event (one line of a capture).
     ///
-    /// `Ok(None)` for valid events that do not touch the like graph: other
-    /// collections, identity events, account events that are not a
-    /// deletion, `update` operations on likes, and likes whose subject is
-    /// not an `app.bsky.feed.post` AT-URI (feed generators, lists, or a
-    /// subject string that is no AT-URI at all: that is the author's record
-    /// content, not a broken event).
+    /// `Ok(None)` for valid events that touch neither likes nor posts:
+    /// other collections, identity events, account events that are not a
+    /// deletion, `update` operations on likes and on posts (Bluesky posts
+    /// are not edited; a post stays as it was created), and likes whose
+    /// subject is not an `app.bsky.feed.post` AT-URI (feed generators,
+    /// lists, or a subject string that is no AT-URI at all: that is the
+    /// author's record content, not a broken event).
     ///
     /// `Err` for a malformed envelope: not JSON, a missing or invalid `did`,
     /// `time_us` or `kind`, a commit without `rev`, `operation`,
     /// `collection` or a valid `rkey`, an account event without `active`,
-    /// or a like create without `record.subject.uri`.
+    /// a like create without `record.subject.uri`, or a post create without
+    /// a record object (`commit.record`).
     ///
-    /// Unknown fields are ignored, and the record of any event but a like
-    /// create is never decoded, so new record fields cannot break ingest.
+    /// A post record is read by "types are checked, values are not": a
+    /// field it reads that holds the wrong JSON type is an `Err` naming the
+    /// field (`commit.record.langs`; anything wrong deeper inside a field
+    /// is reported as that field), while a value that makes no sense is
+    /// dropped. What it keeps of each field:
+    ///
+    /// - `createdAt`: unix microseconds of a strict RFC 3339 time (`Z` or
+    ///   `±HH:MM`, any number of fractional digits, truncated to the
+    ///   microsecond); 0 when absent, not such a time, or before 1970.
+    /// - `langs`: ASCII-lowercased, empty strings dropped, the first
+    ///   [`MAX_LANGS`](crate::MAX_LANGS).
+    /// - `reply`: set only when both `root.uri` and `parent.uri` are
+    ///   there; the URIs as written.
+    /// - `embed`: the kind by `$type` (images, video, external, record,
+    ///   recordWithMedia with its `media.$type`); unknown media makes it a
+    ///   plain record, an unknown or absent `$type` no embed.
+    /// - `labels`: the `values[].val` of `com.atproto.label.defs#selfLabels`
+    ///   (other label types give none), empty ones dropped, the first
+    ///   [`MAX_LABELS`](crate::MAX_LABELS).
+    /// - `text` as written (absent: empty).
+    /// - hashtags: the `tag` of `app.bsky.richtext.facet#tag` facet
+    ///   features, then the record's `tags`; leading `#`s stripped, empty
+    ///   ones and repeats (compared lowercased, the first spelling kept)
+    ///   dropped, the first [`MAX_TAGS`](crate::MAX_TAGS).
+    ///
+    /// Unknown fields and unknown `$type`s are ignored, a field set to
+    /// `null` is the same as one absent, and the record of any event but a
+    /// like or post create is never decoded, so new record fields cannot
+    /// break ingest.
     pub fn from_jetstream_json(line: &str) -> Result<Option<RepoEvent>, ParseError> {
         decode::decode(line)
     }
 
     /// Writes the event in Jetstream's JSON shape (a `commit` event on
-    /// `app.bsky.feed.like`, or an `account` event for a deletion), for
-    /// captures and tests.
+    /// `app.bsky.feed.like` or `app.bsky.feed.post`, or an `account` event
+    /// for a deletion), for captures and tests.
     ///
-    /// Jetstream carries fields the event does not keep (`rev`, `cid`s,
-    /// `createdAt`); they are derived deterministically from the event, so
-    /// the same event always produces the same line, and
-    /// `from_jetstream_json(&e.to_jetstream_json()) == Ok(Some(e))` for every
-    /// event `from_jetstream_json` can produce.
+    /// Jetstream carries fields the event does not keep (`rev`, `cid`s, a
+    /// like's `createdAt`, what a post's embed points at); they are derived
+    /// deterministically from the event, so the same event always produces
+    /// the same line, and `from_jetstream_json(&e.to_jetstream_json()) ==
+    /// Ok(Some(e))` for every event `from_jetstream_json` can produce.
+    ///
+    /// A post's hashtags become tag facets while they occur in its text as
+    /// `#tag`, and the record's `tags` from the first one that does not, so
+    /// the text and the order of the tags come back unchanged. A post's
+    /// `createdAt` is left out when `created_at_us` is 0.
     pub fn to_jetstream_json(&self) -> String {
         encode::encode(self)
     }
@@ -118,6 +152,8 @@ impl RepoEvent {
 pub enum ParseError {
     #[error("not a JSON object: {0}")]
     Json(String),
+    /// A field is missing or invalid (`did`, `commit.rkey`), or a field of
+    /// a post record holds the wrong JSON type (`commit.record.langs`).
     #[error("missing or invalid field `{0}`")]
     Field(&'static str),
     /// Valid JSON whose values have the wrong type or an unknown enum value

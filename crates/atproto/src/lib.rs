@@ -23,5 +23,5 @@ pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_ur
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
-pub use post::{Embed, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, primary_subtag};
+pub use post::{Embed, MAX_LABELS, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, primary_subtag};
 pub use tid::{Tid, TidError};

@@ -7,6 +7,9 @@
 /// Most languages a post keeps: the lexicon allows three.
 pub const MAX_LANGS: usize = 3;
 
+/// Most self-labels a post keeps: the lexicon allows ten.
+pub const MAX_LABELS: usize = 10;
+
 /// Most hashtags a post keeps. The lexicon allows 8 `tags` but any number
 /// of tag facets; this bounds the work one record can cost.
 pub const MAX_TAGS: usize = 64;
@@ -27,7 +30,7 @@ pub struct Post {
     /// What the post embeds, if anything.
     pub embed: Option<Embed>,
     /// The author's self-labels (`labels.values[].val`), in order, empty
-    /// ones dropped.
+    /// ones dropped, at most the first [`MAX_LABELS`].
     pub labels: Vec<String>,
     /// The post's text, for rules judged at ingest; stores do not keep it.
     pub text: String,
