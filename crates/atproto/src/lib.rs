@@ -1,6 +1,7 @@
 //! AT Protocol vocabulary shared by every feedmixer crate: identifiers
-//! (DIDs, AT-URIs, TIDs), the Jetstream events the like graph is built from,
-//! and the service JWTs (with the DID document keys that verify them) that
+//! (DIDs, AT-URIs, TIDs), the Jetstream events the like graph and the post
+//! index are built from (with the part of a post record they keep), and the
+//! service JWTs (with the DID document keys that verify them) that
 //! identify a feed's viewer.
 //!
 //! Only this crate knows the wire shapes of the protocol; the rest of the
@@ -22,5 +23,5 @@ pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_ur
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
-pub use post::{Embed, MAX_LANGS, Media, Post, ReplyRefs, primary_subtag};
+pub use post::{Embed, MAX_LABELS, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, primary_subtag};
 pub use tid::{Tid, TidError};

@@ -7,28 +7,42 @@
 /// Most languages a post keeps: the lexicon allows three.
 pub const MAX_LANGS: usize = 3;
 
+/// Most self-labels a post keeps: the lexicon allows ten.
+pub const MAX_LABELS: usize = 10;
+
+/// Most hashtags a post keeps. The lexicon allows 8 `tags` but any number
+/// of tag facets; this bounds the work one record can cost.
+pub const MAX_TAGS: usize = 64;
+
 /// One post, as decoded from its record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Post {
-    /// The record's `createdAt` in unix microseconds; 0 when absent or not
-    /// an RFC 3339 time. The author's clock: shown, never used for order.
+    /// The record's `createdAt` in unix microseconds; 0 when absent, not
+    /// an RFC 3339 time, or before 1970. The author's clock: shown, never
+    /// used for order.
     pub created_at_us: u64,
-    /// The record's `langs`, lowercased, at most [`MAX_LANGS`], in order.
+    /// The record's `langs` in order, ASCII-lowercased, empty ones dropped,
+    /// at most the first [`MAX_LANGS`]. Self-declared by the client.
     pub langs: Vec<String>,
-    /// Set when the post replies to another.
+    /// Set when the post replies to another (the record's `reply` names
+    /// both a root and a parent URI).
     pub reply: Option<ReplyRefs>,
     /// What the post embeds, if anything.
     pub embed: Option<Embed>,
-    /// The author's self-labels (`labels.values[].val`).
+    /// The author's self-labels (`labels.values[].val`), in order, empty
+    /// ones dropped, at most the first [`MAX_LABELS`].
     pub labels: Vec<String>,
     /// The post's text, for rules judged at ingest; stores do not keep it.
     pub text: String,
-    /// Hashtags, without `#`: the facets' tag features and the record's
-    /// `tags`, in that order, without repeats; for rules at ingest only.
+    /// Hashtags, without their leading `#`s: the facets' tag features and
+    /// the record's `tags`, in that order; empty ones dropped, repeats
+    /// (ignoring case) dropped keeping the first spelling, at most
+    /// [`MAX_TAGS`]. For rules at ingest only.
     pub tags: Vec<String>,
 }
 
-/// The thread a reply belongs to.
+/// The thread a reply belongs to: the URIs as the record wrote them, not
+/// checked to be AT-URIs of posts (parse them with [`crate::AtUri`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyRefs {
     /// AT-URI of the thread's first post.
@@ -46,7 +60,8 @@ pub enum Embed {
     External,
     /// A quoted record (post, feed, list...).
     Record,
-    /// A quoted record with media beside it.
+    /// A quoted record with media beside it. An unknown kind of media
+    /// makes the embed a plain [`Embed::Record`].
     RecordWithMedia(Media),
 }
 
@@ -84,8 +99,9 @@ impl Post {
     }
 }
 
-/// The primary language subtag of a BCP-47 tag, lowercased: `nb` for
-/// `nb-NO`, `se` for `se`, `zh` for `zh-Hant-TW`.
+/// The primary language subtag of a BCP-47 tag: `nb` for `nb-NO`, `se` for
+/// `se`, `zh` for `zh-Hant-TW`. The case is kept as it is; [`Post::langs`]
+/// are lowercase already.
 pub fn primary_subtag(tag: &str) -> &str {
     tag.split(['-', '_']).next().unwrap_or(tag)
 }

@@ -3,9 +3,9 @@
 //! The replay decodes millions of lines, so the wire structs borrow from the
 //! line (strings are copied only when they carry JSON escapes), skip every
 //! field they do not name, and keep the record as raw JSON until the event
-//! is known to be a like create. Every field is optional at the serde level
-//! so that a missing field is reported by name rather than as a serde
-//! message.
+//! is known to be a like or post create. Every field is optional at the
+//! serde level so that a missing field is reported by name rather than as a
+//! serde message. Post records are decoded in `post`.
 
 use std::borrow::Cow;
 
@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{LIKE_COLLECTION, ParseError, RepoEvent};
-use crate::{AtUri, is_did, is_record_key};
+use crate::{AtUri, POST_COLLECTION, is_did, is_record_key};
+
+mod post;
 
 /// A string borrowed from the line unless it had to be unescaped.
 ///
@@ -139,9 +141,20 @@ fn decode_commit(
     if !is_record_key(&rkey) {
         return Err(ParseError::Field("commit.rkey"));
     }
-    if collection != LIKE_COLLECTION {
-        return Ok(None);
+    match &*collection {
+        LIKE_COLLECTION => decode_like(did, rkey, time_us, operation, commit.record),
+        POST_COLLECTION => post::decode_post(did, rkey, time_us, operation, commit.record),
+        _ => Ok(None),
     }
+}
+
+fn decode_like(
+    did: Cow<'_, str>,
+    rkey: Cow<'_, str>,
+    time_us: u64,
+    operation: Operation,
+    record: Option<&RawValue>,
+) -> Result<Option<RepoEvent>, ParseError> {
     match operation {
         // A like's subject cannot change in a way the graph would follow:
         // clients never update likes, and the record key stays the like.
@@ -152,7 +165,7 @@ fn decode_commit(
             time_us,
         })),
         Operation::Create => {
-            let Some(subject) = like_subject(commit.record)? else {
+            let Some(subject) = like_subject(record)? else {
                 return Ok(None);
             };
             Ok(Some(RepoEvent::LikeCreate {
@@ -272,10 +285,11 @@ mod tests {
             r#"{{"did":"{ALICE}","time_us":1725911162329308,"kind":"commit","commit":{{"rev":"3l3qo2vuowo2b","operation":"create","collection":"app.bsky.graph.follow","rkey":"3l3qo2vutsw2b","record":{{"$type":"app.bsky.graph.follow","createdAt":"2024-09-09T19:46:02.102Z","subject":"did:plc:z72i7hdynmk6r22z27h6tvur"}},"cid":"bafyreigroo6vhxt62ufcndhaxzas6btq4jmniuvmjkdkm76hgwxjw3rj6e"}}}}"#
         );
         assert_eq!(parse(&follow), Ok(None));
-        let post = format!(
-            r#"{{"did":"{ALICE}","time_us":1725911162329308,"kind":"commit","commit":{{"rev":"3l3qo2vuowo2b","operation":"create","collection":"app.bsky.feed.post","rkey":"3l3qo2vutsw2b","record":{{"$type":"app.bsky.feed.post","createdAt":"2024-09-09T19:46:02.102Z","langs":["en"],"text":"hello \"world\" \u00e9"}},"cid":"bafyreigroo6vhxt62ufcndhaxzas6btq4jmniuvmjkdkm76hgwxjw3rj6e"}}}}"#
+        // A profile's `description` is free text, with escapes.
+        let profile = format!(
+            r#"{{"did":"{ALICE}","time_us":1725911162329308,"kind":"commit","commit":{{"rev":"3l3qo2vuowo2b","operation":"update","collection":"app.bsky.actor.profile","rkey":"self","record":{{"$type":"app.bsky.actor.profile","displayName":"Alice","description":"hello \"world\" \u00e9","labels":7}},"cid":"bafyreigroo6vhxt62ufcndhaxzas6btq4jmniuvmjkdkm76hgwxjw3rj6e"}}}}"#
         );
-        assert_eq!(parse(&post), Ok(None));
+        assert_eq!(parse(&profile), Ok(None));
     }
 
     #[test]
