@@ -8,6 +8,7 @@
 //! component reads per request comes to it as a feature.
 
 pub mod features;
+mod langs;
 pub mod predicates;
 pub mod rankers;
 pub mod sources;
@@ -63,6 +64,27 @@ pub(crate) mod testing {
             source_scores: scores.iter().copied().collect(),
             score: 0.0,
         }
+    }
+
+    /// A graph of posts (no likes): (author, n, age in seconds, langs,
+    /// reply, media), indexed at `NOW - age`.
+    pub fn post_graph(posts: &[(&str, u32, u32, &[&str], bool, bool)]) -> Arc<LikeGraph> {
+        use feedmixer_atproto::{Embed, Post, ReplyRefs};
+        let mut b = GraphBuilder::new(NOW - 7 * 86_400);
+        for &(author, n, age, langs, reply, media) in posts {
+            let record = Post {
+                langs: langs.iter().map(|l| l.to_string()).collect(),
+                reply: reply.then(|| ReplyRefs {
+                    root: post(author, 0),
+                    parent: post(author, 0),
+                }),
+                embed: media.then_some(Embed::Images),
+                ..Post::default()
+            };
+            let at_us = u64::from(NOW - age) * 1_000_000;
+            assert!(b.add_post(&post(author, n), at_us, &record));
+        }
+        Arc::new(b.build())
     }
 
     pub fn uris(graph: &LikeGraph, candidates: &[Candidate]) -> Vec<String> {

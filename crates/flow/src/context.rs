@@ -27,6 +27,20 @@ pub struct RequestContext {
     pub explain: bool,
     /// What the flow's hydrators loaded: components read it by key.
     pub features: FeatureMap,
+    /// Where a chronological feed's page starts: its sources propose only
+    /// posts older than this position (`None`: the first page).
+    pub after: Option<Position>,
+    /// The languages of the request's `Accept-Language`, primary subtags,
+    /// most preferred first (empty when it sent none).
+    pub accept_languages: Arc<[String]>,
+}
+
+/// A post's place in the chronological order every replica shares: its
+/// indexed time, ties broken by URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub indexed_us: u64,
+    pub uri: String,
 }
 
 impl RequestContext {
@@ -40,6 +54,8 @@ impl RequestContext {
             quality_factor: 1.0,
             explain: false,
             features: FeatureMap::new(),
+            after: None,
+            accept_languages: Arc::from([]),
         }
     }
 

@@ -37,7 +37,7 @@ pub use component::{
     CandidateSource, ComponentError, Fetched, Predicate, Ranker, SourceInfo, SourceScores,
     Transform,
 };
-pub use context::RequestContext;
+pub use context::{Position, RequestContext};
 pub use diagnostic::Diagnostic;
 pub use executor::{Flow, FlowOutput};
 pub use feature::{Feature, FeatureKey, FeatureMap};

@@ -35,17 +35,21 @@ pub const ALL: &[&str] = &[
     APPLY_DURATION,
 ];
 
-/// Values of the `result` label of [`EVENTS`]. The first six are what the
-/// store did with an applied event; `ignored` are valid events that do not
-/// touch likes, `invalid` malformed or binary messages, `bot` creates the
-/// bot filter dropped.
-pub const RESULTS: [&str; 9] = [
+/// Values of the `result` label of [`EVENTS`]. The first eight are what
+/// the store did with an applied event (`created` and `deleted` for likes,
+/// `post_created` and `post_deleted` for posts; the others for both);
+/// `ignored` are valid events that touch neither likes nor posts,
+/// `invalid` malformed or binary messages, `bot` creates the bot filter
+/// dropped.
+pub const RESULTS: [&str; 11] = [
     "created",
     "duplicate",
     "deleted",
     "missing_delete",
     "stale",
     "account_deleted",
+    "post_created",
+    "post_deleted",
     "ignored",
     "invalid",
     "bot",
@@ -54,9 +58,9 @@ pub const RESULTS: [&str; 9] = [
 /// Handles for every series, registered once when the ingester starts so
 /// that each series exists (at zero) from the start.
 pub(crate) struct Metrics {
-    /// [`EVENTS`] for the first six [`RESULTS`], what the store did with
+    /// [`EVENTS`] for the first eight [`RESULTS`], what the store did with
     /// an applied event, in that order.
-    applied: [Counter; 6],
+    applied: [Counter; 8],
     pub ignored: Counter,
     pub invalid: Counter,
     pub bot: Counter,
@@ -98,6 +102,8 @@ impl Metrics {
             stats.missing_deletes,
             stats.stale,
             stats.accounts_deleted,
+            stats.posts_created,
+            stats.posts_deleted,
         ];
         for (counter, count) in self.applied.iter().zip(counts) {
             counter.increment(count);

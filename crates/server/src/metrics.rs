@@ -20,6 +20,8 @@ pub const READY: &str = "feedmixer_ready";
 /// Size of the live graph.
 pub const GRAPH_USERS: &str = "feedmixer_graph_users";
 pub const GRAPH_POSTS: &str = "feedmixer_graph_posts";
+/// Posts of the post index in the graph's window that may be served.
+pub const GRAPH_INDEXED_POSTS: &str = "feedmixer_graph_indexed_posts";
 pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
 pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
 /// Requests answered from a cached ranked list vs recomputed, by `result`.
@@ -49,6 +51,7 @@ const OWN: &[&str] = &[
     READY,
     GRAPH_USERS,
     GRAPH_POSTS,
+    GRAPH_INDEXED_POSTS,
     GRAPH_LIKES,
     GRAPH_MEMORY,
     SESSION_LOOKUPS,
@@ -116,6 +119,7 @@ pub fn set_ready(ready: bool) {
 pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_USERS).set(graph.num_users() as f64);
     gauge!(GRAPH_POSTS).set(graph.num_posts() as f64);
+    gauge!(GRAPH_INDEXED_POSTS).set(graph.num_indexed_posts() as f64);
     gauge!(GRAPH_LIKES).set(graph.num_likes() as f64);
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
 }
