@@ -8,17 +8,24 @@
 //! events; timestamps are anchored at `now_us` so the data sits inside the
 //! retention window when it is loaded.
 //!
-//! Events come out as [`RepoEvent::LikeCreate`], in time order, exactly what a
-//! Jetstream capture replay produces, so the demo loads through the same path.
+//! Posts speak their community's language (`content`): several languages,
+//! Norwegian among them, with replies, media and hashtags, and the demo
+//! viewer writes a few posts of its own.
+//!
+//! Events come out as [`RepoEvent::PostCreate`] and
+//! [`RepoEvent::LikeCreate`], in time order, exactly what a Jetstream
+//! capture replay produces, so the demo loads through the same path.
 
+mod content;
 mod ids;
 mod sampling;
 
-use feedmixer_atproto::RepoEvent;
+use feedmixer_atproto::{RepoEvent, post_uri};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashSet;
 
+pub use content::{language, topic};
 pub use ids::{did_for, tid};
 use sampling::Cumulative;
 
@@ -27,6 +34,13 @@ pub const DEMO_VIEWER: &str = "did:plc:demoviewer22222222222222";
 
 /// Communities the demo viewer likes, with the share of its likes in each.
 const VIEWER_TASTE: [(usize, f64); 3] = [(2, 0.5), (5, 0.3), (9, 0.2)];
+
+/// Posts the demo viewer writes (in its first community), so feeds show
+/// they leave a viewer's own posts out.
+const VIEWER_POSTS: usize = 12;
+
+/// The share of posts that reply to an earlier post of their community.
+const REPLY_SHARE: f64 = 0.2;
 
 const MICROS_PER_SEC: u64 = 1_000_000;
 
@@ -91,7 +105,11 @@ struct Post {
     rkey: String,
 }
 
-/// Calls `sink` with every like of the dataset, in time order.
+/// The seed of the post content's own generator.
+const CONTENT_SEED: u64 = 0xc0_47e7;
+
+/// Calls `sink` with every post and like of the dataset, in time order
+/// (a post before the likes of it).
 pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(RepoEvent)) {
     assert!(
         spec.communities > 10,
@@ -127,7 +145,7 @@ pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(RepoEvent)) {
     // Posts: authors write at heavy-tailed rates, in their primary
     // community, at uniform times; popularity is heavy-tailed too.
     let author_rate = Cumulative::new((0..spec.authors).map(|_| pareto(&mut rng, 1.2)));
-    let posts: Vec<Post> = (0..spec.posts)
+    let mut posts: Vec<Post> = (0..spec.posts)
         .map(|i| {
             let author = author_rate.sample(&mut rng);
             let created_us = start_us + rng.random_range(0..period_us.max(1));
@@ -138,9 +156,16 @@ pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(RepoEvent)) {
             }
         })
         .collect();
+    let community_of = |author: usize| {
+        if author == viewer {
+            VIEWER_TASTE[0].0
+        } else {
+            primary[author]
+        }
+    };
     let mut by_community: Vec<Vec<usize>> = vec![Vec::new(); spec.communities];
     for (i, post) in posts.iter().enumerate() {
-        by_community[primary[post.author]].push(i);
+        by_community[community_of(post.author)].push(i);
     }
     let popularity: Vec<Option<Cumulative>> = by_community
         .iter()
@@ -182,25 +207,77 @@ pub fn generate(spec: &DemoSpec, mut sink: impl FnMut(RepoEvent)) {
         }
     }
 
-    let mut likes = likes.list;
-    likes.sort_unstable();
-    for (n, (time_us, user, post)) in likes.into_iter().enumerate() {
-        let post = &posts[post as usize];
-        let did = if user as usize == viewer {
+    // The viewer's own posts and their likes, from the content's
+    // generator, so the draws of everything else stay as they were.
+    let mut content_rng = ChaCha8Rng::seed_from_u64(spec.seed ^ CONTENT_SEED);
+    let community = VIEWER_TASTE[0].0;
+    for i in 0..VIEWER_POSTS {
+        let created_us = start_us + content_rng.random_range(0..period_us.max(1));
+        posts.push(Post {
+            author: viewer,
+            created_us,
+            rkey: tid(created_us, (spec.posts + i) as u16),
+        });
+        let post = posts.len() - 1;
+        let fans = content_rng.random_range(5..40);
+        for _ in 0..fans * 20 {
+            let user = content_rng.random_range(0..viewer);
+            if primary[user] == community {
+                likes.push(&mut content_rng, user, post, created_us, spec.now_us);
+            }
+        }
+    }
+
+    let did_of = |user: usize| {
+        if user == viewer {
             DEMO_VIEWER.to_string()
         } else {
             did_for(spec.seed, user as u64)
-        };
+        }
+    };
+    let uri_of = |post: &Post| post_uri(&did_of(post.author), &post.rkey);
+
+    // Post records: a reply answers an earlier post of its community.
+    let mut by_time: Vec<usize> = (0..posts.len()).collect();
+    by_time.sort_unstable_by_key(|&i| (posts[i].created_us, i));
+    let mut recent: Vec<Vec<usize>> = vec![Vec::new(); spec.communities];
+    let mut post_events: Vec<(u64, RepoEvent)> = Vec::with_capacity(posts.len());
+    for &i in &by_time {
+        let post = &posts[i];
+        let community = community_of(post.author);
+        let earlier = &recent[community];
+        let replied = (!earlier.is_empty() && content_rng.random_bool(REPLY_SHARE))
+            .then(|| uri_of(&posts[earlier[content_rng.random_range(0..earlier.len())]]));
+        let record = content::post(&mut content_rng, i, community, post.created_us, replied);
+        recent[community].push(i);
+        post_events.push((
+            post.created_us,
+            RepoEvent::PostCreate {
+                did: did_of(post.author),
+                rkey: post.rkey.clone(),
+                time_us: post.created_us,
+                post: Box::new(record),
+            },
+        ));
+    }
+
+    let mut likes = likes.list;
+    likes.sort_unstable();
+    let mut post_events = post_events.into_iter().peekable();
+    for (n, (time_us, user, post)) in likes.into_iter().enumerate() {
+        while let Some((_, event)) = post_events.next_if(|(at, _)| *at <= time_us) {
+            sink(event);
+        }
+        let post = &posts[post as usize];
         sink(RepoEvent::LikeCreate {
-            did,
+            did: did_of(user as usize),
             rkey: tid(time_us, n as u16),
-            subject: format!(
-                "at://{}/app.bsky.feed.post/{}",
-                did_for(spec.seed, post.author as u64),
-                post.rkey
-            ),
+            subject: uri_of(post),
             time_us,
         });
+    }
+    for (_, event) in post_events {
+        sink(event);
     }
 }
 
@@ -269,12 +346,36 @@ mod tests {
     fn has_the_promised_shape() {
         let spec = DemoSpec::small(NOW);
         let events = events(&spec);
-        assert!(events.len() > spec.likes * 9 / 10, "{} likes", events.len());
+        assert!(
+            events.len() > spec.likes * 9 / 10,
+            "{} events",
+            events.len()
+        );
         let start = NOW - 7 * 86_400 * MICROS_PER_SEC;
         let mut last = 0;
         let mut keys = FxHashSet::default();
         let mut per_user: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut posted = FxHashSet::default();
+        let (mut replies, mut media, mut tagged, mut own) = (0, 0, 0, 0);
+        let mut languages = FxHashSet::default();
         for e in &events {
+            if let RepoEvent::PostCreate {
+                did,
+                rkey,
+                time_us,
+                post,
+            } = e
+            {
+                assert!(*time_us >= last, "events come in time order");
+                last = *time_us;
+                posted.insert(feedmixer_atproto::post_uri(did, rkey));
+                replies += usize::from(post.is_reply());
+                media += usize::from(post.has_media());
+                tagged += usize::from(!post.tags.is_empty());
+                own += usize::from(did == DEMO_VIEWER);
+                languages.extend(post.langs.iter().cloned());
+                continue;
+            }
             let RepoEvent::LikeCreate {
                 did,
                 rkey,
@@ -284,6 +385,7 @@ mod tests {
             else {
                 panic!("only creates")
             };
+            assert!(posted.contains(subject), "a like follows its post");
             assert!((start..=NOW).contains(time_us));
             assert!(*time_us >= last, "events come in time order");
             last = *time_us;
@@ -294,6 +396,18 @@ mod tests {
             let uri = feedmixer_atproto::AtUri::parse(subject).unwrap();
             assert!(uri.is_post() && feedmixer_atproto::is_did(did));
             *per_user.entry(did).or_default() += 1;
+        }
+        assert_eq!(posted.len(), spec.posts + VIEWER_POSTS);
+        let share = |n: usize| n as f64 / posted.len() as f64;
+        assert!((0.1..0.3).contains(&share(replies)), "{replies} replies");
+        assert!((0.15..0.4).contains(&share(media)), "{media} with media");
+        assert!(
+            (0.3..0.5).contains(&share(tagged)),
+            "{tagged} with hashtags"
+        );
+        assert_eq!(own, VIEWER_POSTS);
+        for lang in ["nb", "nn", "se", "en", "ja"] {
+            assert!(languages.contains(lang), "{lang} posts");
         }
         let viewer = per_user[DEMO_VIEWER];
         assert!((spec.viewer_likes * 9 / 10..=spec.viewer_likes).contains(&viewer));

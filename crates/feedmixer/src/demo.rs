@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashSet};
 use feedmixer_atproto::AtUri;
 use feedmixer_atproto::clock::now_us;
 use feedmixer_demo::{DemoSpec, did_for, generate};
-use feedmixer_store::{RepoEvent, Store};
+use feedmixer_store::{PostRouter, RepoEvent, Store, apply_routed};
 use tokio::sync::mpsc;
 
 use crate::progress;
@@ -40,8 +40,14 @@ impl DemoSize {
 }
 
 /// Fills an empty store with the demo dataset through the same `apply`
-/// path a replay takes. A store that already holds likes is left alone.
-pub async fn load_if_empty(store: &dyn Store, size: DemoSize, holder: &str) -> anyhow::Result<()> {
+/// path a replay takes, new posts joining the pools `router` routes them
+/// to. A store that already holds likes is left alone.
+pub async fn load_if_empty(
+    store: &dyn Store,
+    router: &dyn PostRouter,
+    size: DemoSize,
+    holder: &str,
+) -> anyhow::Result<()> {
     // Replicas started together on one empty Redis: one loads, the others
     // follow its likes through the log.
     if !store
@@ -52,10 +58,14 @@ pub async fn load_if_empty(store: &dyn Store, size: DemoSize, holder: &str) -> a
         return Ok(());
     }
     // The lease is kept after loading; it expires on its own.
-    load_unless_filled(store, size).await
+    load_unless_filled(store, router, size).await
 }
 
-async fn load_unless_filled(store: &dyn Store, size: DemoSize) -> anyhow::Result<()> {
+async fn load_unless_filled(
+    store: &dyn Store,
+    router: &dyn PostRouter,
+    size: DemoSize,
+) -> anyhow::Result<()> {
     let counts = store.counts().await?;
     if counts.likes > 0 {
         tracing::info!(
@@ -71,7 +81,7 @@ async fn load_unless_filled(store: &dyn Store, size: DemoSize) -> anyhow::Result
         likes = spec.likes,
         "generating demo data"
     );
-    let bar = progress::bar(spec.likes as u64, "demo data", "likes");
+    let bar = progress::bar((spec.likes + spec.posts) as u64, "demo data", "events");
     let (tx, mut rx) = mpsc::channel::<Vec<RepoEvent>>(4);
     let generator = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(BATCH);
@@ -88,7 +98,9 @@ async fn load_unless_filled(store: &dyn Store, size: DemoSize) -> anyhow::Result
     let mut pool = BTreeSet::new();
     let mut loaded = 0u64;
     while let Some(batch) = rx.recv().await {
-        store.apply(&batch).await.context("loading demo data")?;
+        apply_routed(store, &batch, router)
+            .await
+            .context("loading demo data")?;
         for event in &batch {
             if let RepoEvent::LikeCreate { subject, .. } = event
                 && AtUri::parse(subject).is_ok_and(|u| pool_authors.contains(u.did))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use feedmixer_ingest::{IngestConfig, IngestError, Ingester};
 use feedmixer_server::AppState;
-use feedmixer_store::Store;
+use feedmixer_store::{PostRouter, Store};
 use tokio::sync::{mpsc, watch};
 
 /// The lease's name in the store.
@@ -85,7 +85,7 @@ pub async fn run(
 async fn ingest_while_held(
     config: &IngestConfig,
     store: &Arc<dyn Store>,
-    state: &AppState,
+    state: &Arc<AppState>,
     holder: &str,
     timing: Timing,
     stop: watch::Receiver<bool>,
@@ -126,7 +126,8 @@ async fn ingest_while_held(
             _ = lost_rx.wait_for(|lost| *lost) => {}
         }
     };
-    let result = ingester.run(Arc::clone(store), shutdown).await;
+    let router: Arc<dyn PostRouter> = state.clone();
+    let result = ingester.run(Arc::clone(store), router, shutdown).await;
     renew.abort();
     result
 }

@@ -36,11 +36,17 @@ enum Command {
         /// None: the shipped `flows/` and `config/`.
         paths: Vec<PathBuf>,
     },
-    /// Load a Jetstream JSONL capture into the store.
+    /// Load a Jetstream JSONL capture into the store (posts matching a
+    /// feed's rules join its pool).
     Replay {
         file: PathBuf,
         #[command(flatten)]
         store: store_args::StoreArgs,
+        #[arg(long, default_value = "flows")]
+        flows: PathBuf,
+        /// The service config whose feeds' rules route posts to pools.
+        #[arg(long, default_value = "config/feedmixer.toml")]
+        config: PathBuf,
     },
     /// Write the demo dataset as a Jetstream JSONL capture.
     DemoCapture {
@@ -70,9 +76,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
         Command::Check { paths } => return check::run(&paths),
-        Command::Replay { file, store } => {
-            runtime().and_then(|rt| rt.block_on(replay::run(&file, &store)))
-        }
+        Command::Replay {
+            file,
+            store,
+            flows,
+            config,
+        } => runtime().and_then(|rt| rt.block_on(replay::run(&file, &store, &flows, &config))),
         Command::DemoCapture { file, size } => demo::write_capture(&file, size),
         Command::Flows {
             feed,

@@ -1,28 +1,45 @@
-//! `feedmixer replay FILE`: backfill the store from a Jetstream capture.
+//! `feedmixer replay FILE`: backfill the store from a Jetstream capture,
+//! new posts joining the pools of the feeds whose rules take them.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
-use feedmixer_store::replay;
+use feedmixer_server::ServiceConfig;
+use feedmixer_server::runtime::post_routing::CatalogRouting;
+use feedmixer_store::{NoRouting, PostRouter, replay};
 
 use crate::store_args::StoreArgs;
 
-use crate::progress;
+use crate::{progress, serve};
 
-pub async fn run(file: &Path, store: &StoreArgs) -> anyhow::Result<()> {
+pub async fn run(
+    file: &Path,
+    store: &StoreArgs,
+    flows: &Path,
+    config: &Path,
+) -> anyhow::Result<()> {
+    let router = router(flows, config)?;
     let store = store.open().await?;
     let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress::bytes_bar(size, "replay");
     let reader = BufReader::with_capacity(1 << 20, input);
     let mut progress = |bytes: u64| bar.set_position(bytes);
-    let report = replay(store.as_ref(), reader, 10_000, &mut progress).await?;
+    let report = replay(
+        store.as_ref(),
+        router.as_ref(),
+        reader,
+        10_000,
+        &mut progress,
+    )
+    .await?;
     bar.finish_and_clear();
     let s = &report.stats;
     println!(
-        "replayed {}: {} lines, {} like events, {} ignored, {} malformed",
+        "replayed {}: {} lines, {} like and post events, {} ignored, {} malformed",
         file.display(),
         report.lines,
         report.events,
@@ -30,18 +47,36 @@ pub async fn run(file: &Path, store: &StoreArgs) -> anyhow::Result<()> {
         report.malformed
     );
     println!(
-        "  likes created {}, duplicates {}, deleted {}, deletes of unknown likes {}, stale {}, \
-         accounts deleted {} ({} likes removed)",
+        "  likes created {}, posts created {}, duplicates {}, likes deleted {}, posts deleted {}, \
+         deletes of unknown records {}, stale {}, accounts deleted {} ({} likes, {} posts removed)",
         s.created,
+        s.posts_created,
         s.duplicates,
         s.deleted,
+        s.posts_deleted,
         s.missing_deletes,
         s.stale,
         s.accounts_deleted,
-        s.likes_removed_by_account
+        s.likes_removed_by_account,
+        s.posts_removed_by_account
     );
     for (line, reason) in &report.first_errors {
         println!("  {}:{line}: {reason}", file.display());
     }
     Ok(())
+}
+
+/// The feed rules of the service config, when there is one: a capture
+/// replayed outside a deployment (a benchmark's) fills no pools.
+fn router(flows: &Path, config: &Path) -> anyhow::Result<Box<dyn PostRouter>> {
+    if !config.exists() {
+        eprintln!(
+            "no {}: posts join no feed's pool (pass --config to apply the feeds' rules)",
+            config.display()
+        );
+        return Ok(Box::new(NoRouting));
+    }
+    let config = serve::load_or_report(ServiceConfig::load(config))?;
+    let (_, catalog) = serve::load_catalog(flows, &config)?;
+    Ok(Box::new(CatalogRouting(Arc::new(catalog))))
 }

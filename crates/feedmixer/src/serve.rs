@@ -111,7 +111,10 @@ fn service_config(args: &ServeArgs) -> anyhow::Result<ServiceConfig> {
 }
 
 /// The registry of kinds and the flows and feeds validated against it.
-fn load_catalog(flows: &Path, config: &ServiceConfig) -> anyhow::Result<(Registry, Catalog)> {
+pub(crate) fn load_catalog(
+    flows: &Path,
+    config: &ServiceConfig,
+) -> anyhow::Result<(Registry, Catalog)> {
     let registry = feedmixer_components::registry();
     let catalog = load_or_report(Catalog::load(flows, &config.feeds, &registry))?;
     tracing::info!(
@@ -207,7 +210,7 @@ async fn load(loader: Loader) -> anyhow::Result<Option<JoinHandle<()>>> {
     } = loader;
     let store = state.store.clone();
     if let Some(size) = demo {
-        demo::load_if_empty(store.as_ref(), size, &holder).await?;
+        demo::load_if_empty(store.as_ref(), state.as_ref(), size, &holder).await?;
     }
     // After the demo data: the demo loads only into an empty store.
     let ingesting = ingest.map(|config| {
@@ -299,7 +302,9 @@ async fn serve_until_stopped(
 }
 
 /// Prints every diagnostic as `FILE:LINE: reason` and fails.
-fn load_or_report<T>(result: Result<T, Vec<feedmixer_flow::Diagnostic>>) -> anyhow::Result<T> {
+pub(crate) fn load_or_report<T>(
+    result: Result<T, Vec<feedmixer_flow::Diagnostic>>,
+) -> anyhow::Result<T> {
     result.or_else(|errors| {
         for e in &errors {
             eprintln!("{e}");

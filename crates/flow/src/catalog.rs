@@ -14,7 +14,9 @@ use crate::executor::Flow;
 use crate::id::is_valid_name;
 use crate::params::{Overrides, ParamError};
 use crate::registry::Registry;
+use crate::rules::{PostRules, PostWords, RawRules};
 use crate::spec::{FLOW_PARAMS_ID, FlowDef};
+use feedmixer_atproto::{RepoEvent, post_uri};
 
 /// A feed as configured: its record key and what describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct FeedInfo {
 /// A servable feed: its flow built with its preset and params.
 pub struct Feed {
     pub info: FeedInfo,
+    /// Which new posts join the feed's pool at ingest (`[feeds.NAME.match]`).
+    pub rules: Option<PostRules>,
     pub def: Arc<FlowDef>,
     /// The feed's preset name.
     pub preset: String,
@@ -198,6 +202,8 @@ struct RawFeed {
     preset: Option<Spanned<String>>,
     #[serde(default)]
     params: BTreeMap<Spanned<String>, Spanned<toml::Table>>,
+    #[serde(default, rename = "match")]
+    rules: Option<Spanned<RawRules>>,
 }
 
 impl Catalog {
@@ -239,6 +245,41 @@ impl Catalog {
 
     pub fn feed(&self, rkey: &str) -> Option<&Arc<Feed>> {
         self.feeds.get(rkey)
+    }
+
+    /// The feeds with rules judged at ingest, and their rules.
+    pub fn post_rules(&self) -> impl Iterator<Item = (&str, &PostRules)> {
+        self.feeds
+            .iter()
+            .filter_map(|(rkey, feed)| Some((rkey.as_str(), feed.rules.as_ref()?)))
+    }
+
+    /// For every feed with rules, the AT-URIs of the posts created in
+    /// `events` that its rules take (feeds that take none are left out).
+    pub fn route(&self, events: &[RepoEvent]) -> Vec<(String, Vec<String>)> {
+        let rules: Vec<(&str, &PostRules)> = self.post_rules().collect();
+        if rules.is_empty() {
+            return Vec::new();
+        }
+        let mut routed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for event in events {
+            let RepoEvent::PostCreate {
+                did, rkey, post, ..
+            } = event
+            else {
+                continue;
+            };
+            let words = PostWords::of(post);
+            for (feed, rules) in &rules {
+                if rules.matches_words(did, post, &words) {
+                    routed.entry(feed).or_default().push(post_uri(did, rkey));
+                }
+            }
+        }
+        routed
+            .into_iter()
+            .map(|(feed, posts)| (feed.to_string(), posts))
+            .collect()
     }
 }
 
@@ -373,6 +414,23 @@ fn load_feeds(
             ));
             continue;
         };
+        let rules = match feed
+            .rules
+            .map(|r| (at(r.span()), PostRules::from_raw(r.into_inner())))
+        {
+            None => None,
+            Some((_, Ok(rules))) => Some(rules),
+            Some((line, Err(problems))) => {
+                for problem in problems {
+                    errors.push(Diagnostic::new(
+                        file,
+                        line,
+                        format!("feed {rkey:?}: {problem}"),
+                    ));
+                }
+                continue;
+            }
+        };
         let resolved = resolve(def, preset, &[&params]);
         match Flow::build(def, registry, &resolved) {
             Ok(flow) => {
@@ -386,6 +444,7 @@ fn load_feeds(
                     rkey,
                     Arc::new(Feed {
                         info,
+                        rules,
                         def: def.clone(),
                         preset: preset_name,
                         params,

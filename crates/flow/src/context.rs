@@ -6,6 +6,9 @@ use feedmixer_graph::{LikeGraph, UserId};
 
 use crate::feature::{Feature, FeatureMap};
 
+/// The page size a context assumes when the request names none.
+pub const DEFAULT_PAGE_SIZE: usize = 30;
+
 /// Read-only request state handed to every component.
 #[derive(Clone)]
 pub struct RequestContext {
@@ -33,6 +36,8 @@ pub struct RequestContext {
     /// The languages of the request's `Accept-Language`, primary subtags,
     /// most preferred first (empty when it sent none).
     pub accept_languages: Arc<[String]>,
+    /// How many posts the request's page shows.
+    pub page_size: usize,
 }
 
 /// A post's place in the chronological order every replica shares: its
@@ -56,6 +61,7 @@ impl RequestContext {
             features: FeatureMap::new(),
             after: None,
             accept_languages: Arc::from([]),
+            page_size: DEFAULT_PAGE_SIZE,
         }
     }
 

@@ -32,6 +32,14 @@ use crate::{
 /// The predicate kind a source's `in_pool = true` applies to what the
 /// source found.
 pub const IN_POOL_KIND: &str = "in_pool";
+/// The source kind that makes a flow chronological when it is its only
+/// source (see [`Flow::is_chronological`]).
+pub const CHRONOLOGICAL_SOURCE_KIND: &str = "new_posts";
+/// The param through which components name the languages they keep.
+const LANGS_PARAM: &str = "langs";
+/// The flow param that, when true, keeps the posts in the languages of
+/// the request's `Accept-Language` when at least a page of them remains.
+pub const VIEWER_LANGS_PARAM: &str = "viewer_langs";
 
 /// A component with its identity, gate and metric handles.
 struct Stage<T: ?Sized> {
@@ -84,6 +92,8 @@ pub struct Flow {
     result_transforms: Vec<Stage<dyn Transform>>,
     metrics: FlowMetrics,
     quality: Arc<QualityFactor>,
+    chronological: bool,
+    languages: Vec<String>,
 }
 
 /// How one component did in one run.
@@ -152,6 +162,7 @@ impl Flow {
             registry,
             overrides,
             errors: &mut errors,
+            languages: Vec::new(),
         };
         let source_kinds = |k: &str| registry.sources.get(k).map(|k| k.build);
         let predicate_kinds = |k: &str| registry.predicates.get(k).map(|k| k.build);
@@ -166,11 +177,18 @@ impl Flow {
         let transforms = builder.build_all(&def.transforms, transform_kinds);
         let validations = builder.build_all(&def.validations, predicate_kinds);
         let result_transforms = builder.build_all(&def.result_transforms, transform_kinds);
+        let mut languages = std::mem::take(&mut builder.languages);
+        languages.sort();
+        languages.dedup();
         let hydrations = hydrations(def, registry)
             .map_err(|e| errors.push(e))
             .unwrap_or_default();
         match ranker {
             Some(ranker) if errors.is_empty() => {
+                let chronological = matches!(&def.sources[..], [only] if only.kind == CHRONOLOGICAL_SOURCE_KIND)
+                    && built_sources.iter().all(|(info, _)| info.weight > 0.0)
+                    && def.transforms.is_empty()
+                    && def.result_transforms.is_empty();
                 let (source_info, sources) = built_sources.into_iter().unzip();
                 Ok(Flow {
                     name: def.name.clone(),
@@ -188,10 +206,28 @@ impl Flow {
                     result_transforms: result_transforms.into_iter().map(|(_, s)| s).collect(),
                     metrics: FlowMetrics::new(&def.name),
                     quality: quality::for_flow(&def.name, &def.quality_factor),
+                    chronological,
+                    languages,
                 })
             }
             _ => Err(errors),
         }
+    }
+
+    /// Whether the flow lists posts in the chronological order every
+    /// replica shares: its only source is `new_posts` (with a positive
+    /// weight, so the ranker keeps its order) and no transform reorders
+    /// them. Such a flow pages by position ([`RequestContext::after`])
+    /// instead of through cursor sessions.
+    pub fn is_chronological(&self) -> bool {
+        self.chronological
+    }
+
+    /// The primary language subtags the flow's sources and predicates keep
+    /// (their `langs` params), sorted: what a response's
+    /// `Content-Language` says. Empty for a flow of any language.
+    pub fn languages(&self) -> &[String] {
+        &self.languages
     }
 
     /// The sources and their weights, in flow order.
@@ -247,6 +283,9 @@ impl Flow {
         let mut candidates = self.fetch(&mut run).await;
         for stage in &self.predicates {
             run.filter(stage, &mut candidates, usize::MAX).await;
+        }
+        if self.params.get(VIEWER_LANGS_PARAM) == Some(&Value::Bool(true)) {
+            keep_viewer_languages(&ctx, &mut candidates);
         }
         run.rank(&self.ranker, &self.source_info, &mut candidates)
             .await;
@@ -450,6 +489,24 @@ impl Flow {
             }
         }
         candidates
+    }
+}
+
+/// Keeps the candidates in the request's languages when at least a page
+/// of them (`ctx.page_size`) remains; otherwise keeps them all, so a
+/// viewer whose languages the feed has little of still gets a full page.
+fn keep_viewer_languages(ctx: &RequestContext, candidates: &mut Vec<Candidate>) {
+    let wanted: Vec<_> = ctx
+        .accept_languages
+        .iter()
+        .filter_map(|tag| ctx.graph.lang_id(tag))
+        .collect();
+    if ctx.accept_languages.is_empty() {
+        return;
+    }
+    let in_language = |c: &Candidate| ctx.graph.post_info(c.post).in_any(&wanted);
+    if candidates.iter().filter(|c| in_language(c)).count() >= ctx.page_size {
+        candidates.retain(in_language);
     }
 }
 
@@ -758,6 +815,8 @@ struct Builder<'a> {
     registry: &'a Registry,
     overrides: &'a Overrides,
     errors: &'a mut Vec<(String, ParamError)>,
+    /// The `langs` of the sources and predicates built so far.
+    languages: Vec<String>,
 }
 
 impl Builder<'_> {
@@ -782,6 +841,13 @@ impl Builder<'_> {
             None => Ok(def.clone()),
         };
         let built = resolved.and_then(|stage| {
+            if matches!(stage.stage, StageKind::Source | StageKind::Predicate)
+                && let Some(toml::Value::Array(langs)) = stage.params.get(LANGS_PARAM)
+            {
+                self.languages.extend(langs.iter().filter_map(|tag| {
+                    Some(feedmixer_atproto::primary_subtag(tag.as_str()?).to_ascii_lowercase())
+                }));
+            }
             let build = lookup(&stage.kind).map_err(|message| ParamError {
                 field: None,
                 message,

@@ -29,6 +29,7 @@ pub mod params;
 pub mod placement;
 pub mod quality;
 pub mod registry;
+pub mod rules;
 pub mod spec;
 
 pub use candidate::{Candidate, RankedPost};

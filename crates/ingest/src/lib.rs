@@ -44,7 +44,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use feedmixer_store::{ApplyStats, Store, StoreError};
+use feedmixer_store::{ApplyStats, PostRouter, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::endpoint::Endpoint;
@@ -213,9 +213,10 @@ impl Ingester {
     pub async fn run(
         self,
         store: Arc<dyn Store>,
+        router: Arc<dyn PostRouter>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), IngestError> {
-        let mut worker = Worker::new(self.config, self.endpoint, store, self.status);
+        let mut worker = Worker::new(self.config, self.endpoint, store, router, self.status);
         let failed = tokio::select! {
             () = shutdown => None,
             err = worker.run() => Some(err),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feedmixer_atproto::{RepoEvent, clock};
-use feedmixer_store::{Store, StoreError};
+use feedmixer_store::{PostRouter, Store, StoreError, apply_routed};
 use futures::StreamExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -67,6 +67,8 @@ pub(crate) struct Worker {
     config: IngestConfig,
     endpoint: Endpoint,
     store: Arc<dyn Store>,
+    /// Which feeds' pools new posts join.
+    router: Arc<dyn PostRouter>,
     status: watch::Sender<IngestStatus>,
     /// The local copy of the status, published with `publish`.
     view: IngestStatus,
@@ -88,6 +90,7 @@ impl Worker {
         config: IngestConfig,
         endpoint: Endpoint,
         store: Arc<dyn Store>,
+        router: Arc<dyn PostRouter>,
         status: watch::Sender<IngestStatus>,
     ) -> Self {
         let backoff = Backoff::new(config.backoff_min, config.backoff_max);
@@ -101,6 +104,7 @@ impl Worker {
             config,
             endpoint,
             store,
+            router,
             view,
             status,
             metrics: Metrics::register(),
@@ -376,7 +380,12 @@ impl Worker {
         };
         if !self.batch.applied && !self.batch.events.is_empty() {
             let started = std::time::Instant::now();
-            let result = self.store.apply(&self.batch.events).await;
+            let result = apply_routed(
+                self.store.as_ref(),
+                &self.batch.events,
+                self.router.as_ref(),
+            )
+            .await;
             let took = started.elapsed();
             let stats = match result {
                 Ok(stats) => stats,

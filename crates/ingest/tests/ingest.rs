@@ -323,7 +323,11 @@ async fn a_corrupt_stored_cursor_stops_ingest_before_connecting() {
     let status = ingester.status();
     let err = tokio::time::timeout(
         Duration::from_secs(10),
-        ingester.run(store.clone(), std::future::pending()),
+        ingester.run(
+            store.clone(),
+            Arc::new(feedmixer_store::NoRouting),
+            std::future::pending(),
+        ),
     )
     .await
     .expect("a corrupt cursor ends the run")

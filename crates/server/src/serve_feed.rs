@@ -1,17 +1,19 @@
 //! The path every feed page takes, shared by getFeedSkeleton and
 //! /v1/personalize: resolve the feed, run its flow (or continue a session),
-//! cut the page, mint the next cursor.
+//! cut the page, mint the next cursor. A chronological flow pages by
+//! position instead: no session, the cursor is the last post's place.
 
 use std::sync::Arc;
 
 use feedmixer_atproto::clock::now_secs;
 use feedmixer_flow::placement::{ListItem, place};
-use feedmixer_flow::{Overrides, RequestContext};
+use feedmixer_flow::{Flow, FlowOutput, Overrides, Position, RequestContext};
+use feedmixer_graph::LikeGraph;
 
 use crate::AppState;
 use crate::http::error::XrpcError;
 use crate::metrics::session_lookup;
-use crate::pager::{Cursor, CursorScope, Served, Session, served_hash};
+use crate::pager::{Cursor, CursorScope, Served, Session, position, served_hash};
 use rustc_hash::FxHashSet;
 
 /// `limit` when the request gives none, and its bounds.
@@ -36,6 +38,8 @@ pub struct PageRequest<'a> {
     /// set when a viewer's token could not be checked, so a paging that
     /// began personalized goes on anonymously rather than failing.
     pub restart_on_foreign_cursor: bool,
+    /// The request's `Accept-Language`, primary subtags, best first.
+    pub accept_languages: Arc<[String]>,
 }
 
 /// One page: post AT-URIs and the cursor of the next page, if any.
@@ -47,6 +51,9 @@ pub struct Page {
     pub cursor: Option<String>,
     /// The explain trace, when asked for.
     pub explain: Option<serde_json::Value>,
+    /// The languages the feed keeps (its `Content-Language`); empty for a
+    /// feed of any language.
+    pub languages: Vec<String>,
 }
 
 /// Parses a `limit` query value: an integer in 1..=100.
@@ -70,6 +77,13 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         .clone();
     if !state.is_ready() {
         return Err(XrpcError::not_ready());
+    }
+    let flow = feed
+        .flow_with(&state.registry, request.preset, request.overrides)
+        .map_err(XrpcError::invalid_request)?;
+    let preset = request.preset.unwrap_or(&feed.preset);
+    if flow.is_chronological() {
+        return chronological_page(state, &request, &flow, preset).await;
     }
     let scope = CursorScope {
         feed: request.feed,
@@ -107,6 +121,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         if request.explain {
             page.explain = Some(crate::explain::from_session());
         }
+        page.languages = flow.languages().to_vec();
         return Ok(page);
     }
 
@@ -126,31 +141,10 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         },
     };
 
-    let flow = feed
-        .flow_with(&state.registry, request.preset, request.overrides)
-        .map_err(XrpcError::invalid_request)?;
     let graph = state.graph.load_full();
-    let viewer = request.viewer.and_then(|did| graph.user_id(did));
-    let mut ctx = RequestContext::new(Arc::clone(&graph), viewer, now_secs())
-        .for_feed(request.feed)
-        .with_viewer_did(request.viewer);
-    ctx.explain = request.explain;
+    let ctx = context(&graph, &request);
     let output = flow.run(&ctx, &state.hydrators).await;
-    let sources = flow.sources();
-    let ranked = output
-        .posts
-        .iter()
-        .map(|p| {
-            let proposed_by: Vec<&str> = sources
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i < 64 && p.sources & (1 << i) != 0)
-                .map(|(_, s)| s.id.as_str())
-                .collect();
-            (graph.post_uri(p.post).to_string(), proposed_by.join(","))
-        })
-        .collect();
-    let mut posts = place(ranked, &output.placements);
+    let mut posts = place(ranked(&graph, &flow, &output), &output.placements);
     if !earlier.is_empty() {
         let served: FxHashSet<u64> = earlier.iter().copied().collect();
         posts.retain(|item| !served.contains(&served_hash(&item.post)));
@@ -175,7 +169,6 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     };
     let mut page = cut(state, scope, id, &session, offset, request.limit).await;
     if request.explain {
-        let preset = request.preset.unwrap_or(&feed.preset);
         page.explain = Some(crate::explain::trace(
             &graph,
             &flow,
@@ -184,7 +177,85 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
             &page.posts,
         ));
     }
+    page.languages = flow.languages().to_vec();
     Ok(page)
+}
+
+/// A page of a chronological flow: the posts after the cursor's position,
+/// and a cursor at the last one when the page is full. Placed posts show
+/// on the first page only (later pages would repeat them).
+async fn chronological_page(
+    state: &AppState,
+    request: &PageRequest<'_>,
+    flow: &Flow,
+    preset: &str,
+) -> Result<Page, XrpcError> {
+    let after = request.cursor.map(position::decode).transpose()?;
+    let graph = state.graph.load_full();
+    let mut ctx = context(&graph, request);
+    let first_page = after.is_none();
+    ctx.after = after;
+    let output = flow.run(&ctx, &state.hydrators).await;
+    let placements = if first_page {
+        &output.placements[..]
+    } else {
+        &[]
+    };
+    let mut posts = place(ranked(&graph, flow, &output), placements);
+    posts.truncate(request.limit);
+    let last_ranked = posts
+        .iter()
+        .rev()
+        .find(|item| item.placed.is_none())
+        .and_then(|item| graph.post_id(&item.post).map(|p| (p, &item.post)));
+    let cursor = match last_ranked {
+        Some((post, uri)) if posts.len() == request.limit => Some(position::encode(&Position {
+            indexed_us: graph.post_info(post).indexed_us(),
+            uri: uri.clone(),
+        })),
+        _ => None,
+    };
+    let explain = request
+        .explain
+        .then(|| crate::explain::trace(&graph, flow, preset, &output, &posts));
+    Ok(Page {
+        req_id: format!("{:016x}", rand::random::<u64>()),
+        posts,
+        cursor,
+        explain,
+        languages: flow.languages().to_vec(),
+    })
+}
+
+/// The context a request's flow runs in.
+fn context(graph: &Arc<LikeGraph>, request: &PageRequest<'_>) -> RequestContext {
+    let viewer = request.viewer.and_then(|did| graph.user_id(did));
+    let mut ctx = RequestContext::new(Arc::clone(graph), viewer, now_secs())
+        .for_feed(request.feed)
+        .with_viewer_did(request.viewer);
+    ctx.explain = request.explain;
+    ctx.accept_languages = Arc::clone(&request.accept_languages);
+    ctx.page_size = request.limit;
+    ctx
+}
+
+/// The flow's ranked posts as list items: each URI with the ids of the
+/// sources that proposed it.
+fn ranked(graph: &LikeGraph, flow: &Flow, output: &FlowOutput) -> Vec<(String, String)> {
+    let sources = flow.sources();
+    output
+        .posts
+        .iter()
+        .map(|p| {
+            let proposed_by: Vec<&str> = sources
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < 64 && p.sources & (1 << i) != 0)
+                .map(|(_, s)| s.id.as_str())
+                .collect();
+            (graph.post_uri(p.post).to_string(), proposed_by.join(","))
+        })
+        .collect()
 }
 
 /// The page at `offset` and the cursor after it (none at the end).
@@ -213,5 +284,6 @@ async fn cut(
         posts: session.posts[start..end].to_vec(),
         cursor,
         explain: None,
+        languages: Vec::new(),
     }
 }

@@ -82,6 +82,7 @@ mod interactions;
 pub mod metrics;
 pub mod pool_update;
 pub mod post_codec;
+pub mod post_routing;
 pub mod replay;
 mod special_posts;
 #[cfg(feature = "testkit")]
@@ -96,6 +97,7 @@ pub use feedmixer_atproto::{Post, RepoEvent};
 pub use health::{REQUEST_STORE_TIMEOUT, StoreHealth};
 pub use interactions::{Interaction, InteractionLimits};
 pub use pool_update::PoolUpdate;
+pub use post_routing::{NoRouting, PostRouter, apply_routed};
 pub use replay::{ReplayReport, replay};
 pub use special_posts::{MAX_SPECIAL_POSTS, MAX_SPONSORED_SLOT, SpecialPosts, Sponsored};
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use feedmixer_atproto::RepoEvent;
 
-use crate::{ApplyStats, Store, StoreError};
+use crate::{ApplyStats, PostRouter, Store, StoreError, apply_routed};
 
 /// How many malformed lines a [`ReplayReport`] describes.
 pub const MAX_REPORTED_ERRORS: usize = 10;
@@ -24,9 +24,9 @@ pub const MAX_REPORTED_ERRORS: usize = 10;
 pub struct ReplayReport {
     /// Lines read, blank ones included.
     pub lines: u64,
-    /// Lines that decoded to a like event and were applied.
+    /// Lines that decoded to a like or post event and were applied.
     pub events: u64,
-    /// Blank lines and valid events that do not touch the like graph.
+    /// Blank lines and valid events that touch neither likes nor posts.
     pub ignored: u64,
     /// Lines that could not be decoded, skipped.
     pub malformed: u64,
@@ -37,8 +37,9 @@ pub struct ReplayReport {
     pub stats: ApplyStats,
 }
 
-/// Reads a Jetstream JSONL capture, applies like events in batches of
-/// `batch` through the store, skipping and counting malformed lines (blank
+/// Reads a Jetstream JSONL capture, applies like and post events in
+/// batches of `batch` through the store (new posts joining the pools
+/// `router` routes them to), skipping and counting malformed lines (blank
 /// lines are ignored, not malformed). `progress(bytes_read)` is called
 /// after every batch so the CLI can draw a bar.
 ///
@@ -46,6 +47,7 @@ pub struct ReplayReport {
 /// decoding, not reading, is the work between two batches.
 pub async fn replay<R: BufRead + Send>(
     store: &dyn Store,
+    router: &dyn PostRouter,
     mut reader: R,
     batch: usize,
     progress: &mut (dyn FnMut(u64) + Send),
@@ -81,13 +83,17 @@ pub async fn replay<R: BufRead + Send>(
             }
         }
         if pending.len() >= batch {
-            report.stats.add(&store.apply(&pending).await?);
+            report
+                .stats
+                .add(&apply_routed(store, &pending, router).await?);
             pending.clear();
             progress(bytes_read);
         }
     }
     if !pending.is_empty() {
-        report.stats.add(&store.apply(&pending).await?);
+        report
+            .stats
+            .add(&apply_routed(store, &pending, router).await?);
     }
     progress(bytes_read);
     tracing::info!(

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Cursor, Read};
 
 use common::*;
 use feedmixer_store::replay::MAX_REPORTED_ERRORS;
-use feedmixer_store::{ApplyStats, Store, StoreError, replay};
+use feedmixer_store::{ApplyStats, NoRouting, Store, StoreError, replay};
 
 const P1: &str = "at://did:plc:bob/app.bsky.feed.post/3p1";
 const P2: &str = "at://did:plc:bob/app.bsky.feed.post/3p2";
@@ -22,7 +22,7 @@ fn capture(lines: &[String]) -> Vec<u8> {
 }
 
 async fn run(store: &dyn Store, capture: &[u8], batch: usize) -> feedmixer_store::ReplayReport {
-    replay(store, Cursor::new(capture), batch, &mut |_| {})
+    replay(store, &NoRouting, Cursor::new(capture), batch, &mut |_| {})
         .await
         .unwrap()
 }
@@ -185,9 +185,11 @@ async fn progress_reports_bytes_after_every_batch() {
         .collect();
     let bytes = capture(&lines);
     let mut calls = Vec::new();
-    replay(&store, Cursor::new(&bytes), 4, &mut |read| calls.push(read))
-        .await
-        .unwrap();
+    replay(&store, &NoRouting, Cursor::new(&bytes), 4, &mut |read| {
+        calls.push(read)
+    })
+    .await
+    .unwrap();
     // Batches of 4, 4 and the last 2.
     assert_eq!(calls.len(), 3, "{calls:?}");
     assert!(calls.windows(2).all(|w| w[0] < w[1]), "{calls:?}");
@@ -225,7 +227,9 @@ async fn a_read_failure_ends_the_replay_and_keeps_applied_batches() {
         .collect();
     let reader: Box<dyn BufRead + Send> =
         Box::new(BufReader::new(FailingReader(Cursor::new(capture(&lines)))));
-    let err = replay(&store, reader, 2, &mut |_| {}).await.unwrap_err();
+    let err = replay(&store, &NoRouting, reader, 2, &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Capture(_)), "{err}");
     assert_eq!(store.counts().await.unwrap().likes, 4, "two full batches");
 }

@@ -277,9 +277,12 @@ impl Running {
         let ingester = Ingester::new(config).unwrap();
         let status = ingester.status();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(ingester.run(store, async move {
-            let _ = stopped.await;
-        }));
+        let task =
+            tokio::spawn(
+                ingester.run(store, Arc::new(feedmixer_store::NoRouting), async move {
+                    let _ = stopped.await;
+                }),
+            );
         Running { status, stop, task }
     }
 

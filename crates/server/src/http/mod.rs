@@ -3,6 +3,7 @@
 //! asking ([`viewer`]); the `{feed}` of admin routes (`known_feed`); the
 //! admin token (`auth`) and the request metrics (`track`) as middleware.
 
+pub mod accept_language;
 pub mod app;
 mod auth;
 pub mod error;

@@ -9,9 +9,13 @@
 //! (`Store::cache_set`), so a cursor continues on any replica; when the
 //! store cannot be reached, a page is recomputed and continues at the
 //! cursor's offset (counted as `expired`).
+//!
+//! Chronological feeds need none of that: their cursor is a position in
+//! the order every replica shares (`position`).
 
 mod codec;
 mod cursor;
+pub mod position;
 mod sessions;
 
 pub use cursor::{CURSOR_LEN, Cursor, CursorKey, CursorScope};

@@ -10,8 +10,28 @@ pub mod skeleton;
 pub mod special;
 pub mod stats;
 
+use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use feedmixer_flow::placement::PlacementKind;
 use serde::Serialize;
+
+use crate::serve_feed::Page;
+
+/// A page answers as its JSON, with `Content-Language` when the feed keeps
+/// certain languages.
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let languages = HeaderValue::from_str(&self.languages.join(", ")).ok();
+        let mut response = Json(SkeletonPage::from(self)).into_response();
+        if let Some(languages) = languages.filter(|v| !v.is_empty()) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LANGUAGE, languages);
+        }
+        response
+    }
+}
 
 /// A feed page as the lexicon shapes it (`app.bsky.feed.getFeedSkeleton`).
 #[derive(Debug, Serialize)]

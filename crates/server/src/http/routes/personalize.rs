@@ -7,13 +7,15 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
 use feedmixer_atproto::is_did;
 use feedmixer_flow::Overrides;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::http::accept_language::accept_languages;
 use crate::http::error::XrpcError;
-use crate::http::routes::SkeletonPage;
+use crate::serve_feed::Page;
 use crate::serve_feed::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest, page};
 
 #[derive(Debug, Deserialize)]
@@ -39,8 +41,9 @@ pub struct PersonalizeBody {
 
 pub async fn personalize(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     body: Result<Json<PersonalizeBody>, JsonRejection>,
-) -> Result<Json<SkeletonPage>, XrpcError> {
+) -> Result<Page, XrpcError> {
     let Json(body) = body?;
     if !is_did(&body.user_did) {
         return Err(XrpcError::invalid_request("user_did: not a DID"));
@@ -65,8 +68,9 @@ pub async fn personalize(
         overrides: &overrides,
         explain: body.explain,
         restart_on_foreign_cursor: false,
+        accept_languages: accept_languages(&headers),
     };
-    Ok(Json(page(&state, request).await?.into()))
+    page(&state, request).await
 }
 
 /// JSON overrides as the TOML tables components parse.

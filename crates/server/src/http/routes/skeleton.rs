@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -13,9 +12,10 @@ use feedmixer_flow::Overrides;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::http::accept_language::accept_languages;
 use crate::http::error::XrpcError;
-use crate::http::routes::SkeletonPage;
 use crate::http::viewer::{Viewer, authenticate};
+use crate::serve_feed::Page;
 use crate::serve_feed::{PageRequest, page, parse_limit};
 
 pub const METHOD: &str = "app.bsky.feed.getFeedSkeleton";
@@ -34,7 +34,7 @@ pub async fn get_feed_skeleton(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     query: Result<Query<SkeletonQuery>, QueryRejection>,
-) -> Result<Json<SkeletonPage>, XrpcError> {
+) -> Result<Page, XrpcError> {
     let Query(query) = query?;
     let feed = query
         .feed
@@ -52,8 +52,9 @@ pub async fn get_feed_skeleton(
         overrides: &Overrides::new(),
         explain: false,
         restart_on_foreign_cursor: viewer == Viewer::Unverifiable,
+        accept_languages: accept_languages(&headers),
     };
-    Ok(Json(page(&state, request).await?.into()))
+    page(&state, request).await
 }
 
 /// The rkey of a feed AT-URI published by our publisher; anything else is
