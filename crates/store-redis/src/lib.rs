@@ -167,16 +167,17 @@ impl Store for RedisStore {
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let (likes, likers): (u64, Option<u64>) = redis::pipe()
+        let (likes, likers, posts): (u64, Option<u64>, u64) = redis::pipe()
             .zcard(&self.keys.log)
             .hget(&self.keys.state, keys::LIKERS_FIELD)
+            .zcard(&self.keys.posts)
             .query_async(&mut self.conn())
             .await
             .map_err(backend)?;
         Ok(StoreCounts {
             likes,
             likers: likers.unwrap_or(0),
-            posts: 0,
+            posts,
         })
     }
 

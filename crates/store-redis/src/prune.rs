@@ -9,7 +9,7 @@ use redis::{AsyncCommands, Script};
 
 use crate::RedisStoreError;
 use crate::conn::Conn;
-use crate::keys::{self, Keys, decode_deleted_account, decode_like, decode_tombstone, time20};
+use crate::keys::{self, Keys, decode_deleted_account, decode_member, decode_tombstone, time20};
 
 /// Likes per script call at most, and as many tombstones and account
 /// deletions: like an apply chunk, a call blocks Redis for milliseconds.
@@ -122,7 +122,7 @@ async fn prune_chunk(
     };
     let mut like_args = Vec::with_capacity(likes.len());
     for member in likes {
-        let like = decode_like(member).ok_or_else(|| corrupt("like log", member))?;
+        let like = decode_member(member).ok_or_else(|| corrupt("like log", member))?;
         like_args.push((number(&like.did), like.rkey.into_owned(), member));
     }
     let mut tombstone_args = Vec::with_capacity(tombstones.len());

@@ -6,7 +6,7 @@ use redis::RedisResult;
 
 use crate::conn::Conn;
 use crate::error::backend;
-use crate::keys::{Keys, decode_like, time20};
+use crate::keys::{Keys, decode_member, time20};
 
 /// Likes per read: about 700 KiB of members, a millisecond or two of
 /// Redis time per read.
@@ -34,7 +34,7 @@ pub(crate) async fn scan(
             pending = Some(read_chunk(conn.clone(), keys.log.clone(), next));
         }
         for member in &chunk {
-            let like = decode_like(member).ok_or_else(|| {
+            let like = decode_member(member).ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "like log member {:?}",
                     String::from_utf8_lossy(member)
@@ -43,7 +43,7 @@ pub(crate) async fn scan(
             sink(LikeRef {
                 did: &like.did,
                 rkey: &like.rkey,
-                subject: like.subject,
+                subject: like.value,
                 time_us: like.time_us,
             });
             delivered += 1;
