@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use feedmixer_atproto::InteractionEvent;
 use feedmixer_store::{
-    ApplyStats, Change, Changes, Interaction, InteractionLimits, LikeChange, PoolStats, PruneStats,
-    RepoEvent, SpecialPosts, Sponsored, Store, StoreCounts, StoreError,
+    ApplyStats, Change, Changes, Interaction, InteractionLimits, LikeChange, PoolStats, PostChange,
+    PostChangeKind, PruneStats, RepoEvent, SpecialPosts, Sponsored, Store, StoreCounts, StoreError,
 };
 
 /// Generates the three variants of every scenario.
@@ -93,7 +93,7 @@ contract!(
     scan_streams_in_time_order_from_since,
     a_run_of_equal_times_longer_than_a_scan_chunk_is_delivered_whole,
     equal_times_scan_by_did_then_rkey_bytewise,
-    the_likes_version_moves_only_when_likes_change,
+    the_likes_version_moves_only_when_likes_or_posts_change,
     every_like_added_or_removed_is_a_numbered_change,
     meta_values_round_trip_and_store_keys_are_refused,
     pool_adds_and_removes_are_counted,
@@ -133,11 +133,11 @@ fn like(did: &str, rkey: &str, subject: &str, time_us: u64) -> Like {
     (did.into(), rkey.into(), subject.into(), time_us)
 }
 
-fn store_counts(likes: u64, likers: u64) -> StoreCounts {
+fn store_counts(likes: u64, likers: u64, posts: u64) -> StoreCounts {
     StoreCounts {
         likes,
         likers,
-        posts: 0,
+        posts,
     }
 }
 
@@ -202,7 +202,7 @@ async fn creates_are_stored_and_counted(store: &dyn Store, t: &mut Transcript) {
             like("did:plc:alice", "k2", P2, 20),
         ]
     );
-    assert_eq!(counts, store_counts(3, 2));
+    assert_eq!(counts, store_counts(3, 2, 0));
 }
 
 async fn a_repeated_create_is_one_like_and_the_first_stays(store: &dyn Store, t: &mut Transcript) {
@@ -225,7 +225,7 @@ async fn a_repeated_create_is_one_like_and_the_first_stays(store: &dyn Store, t:
     );
     let (likes, counts) = note_snapshot(store, t).await;
     assert_eq!(likes, [like("did:plc:alice", "k1", P1, 10)]);
-    assert_eq!(counts, store_counts(1, 1));
+    assert_eq!(counts, store_counts(1, 1, 0));
 }
 
 async fn a_delete_removes_its_like_and_counts_missing_ones(store: &dyn Store, t: &mut Transcript) {
@@ -365,7 +365,7 @@ async fn an_account_deletion_removes_the_accounts_likes_only(
     let (likes, counts) = note_snapshot(store, t).await;
     let dids: Vec<_> = likes.into_iter().map(|like| like.0).collect();
     assert_eq!(dids, ["did:plc:abc", "did:plc:aa"]);
-    assert_eq!(counts, store_counts(2, 2));
+    assert_eq!(counts, store_counts(2, 2, 0));
     // An account without likes can be deleted too.
     let stats = apply(store, t, &[account_deleted("did:plc:nobody", 5)]).await;
     assert_eq!(stats.accounts_deleted, 1);
@@ -627,7 +627,7 @@ async fn scan_streams_in_time_order_from_since(store: &dyn Store, t: &mut Transc
     assert_eq!(scan(store, u64::MAX).await, []);
     assert_eq!(
         store.counts().await.unwrap(),
-        store_counts(u64::from(LIKES), 500)
+        store_counts(u64::from(LIKES), 500, 0)
     );
 }
 
@@ -698,7 +698,10 @@ async fn equal_times_scan_by_did_then_rkey_bytewise(store: &dyn Store, t: &mut T
     assert_eq!(scan(store, 0).await.len(), keys.len() - 2);
 }
 
-async fn the_likes_version_moves_only_when_likes_change(store: &dyn Store, t: &mut Transcript) {
+async fn the_likes_version_moves_only_when_likes_or_posts_change(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
     let mut last = store.likes_version().await.unwrap();
     let mut step = async |events: &[RepoEvent], moves: bool, t: &mut Transcript| {
         apply(store, t, events).await;
@@ -713,9 +716,33 @@ async fn the_likes_version_moves_only_when_likes_change(store: &dyn Store, t: &m
     step(&[create(&did(1), "nope", &post(1), 5)], false, t).await;
     step(&[delete(&did(1), "r1", 20)], true, t).await;
     step(&[create(&did(2), "r1", &post(1), 30)], true, t).await;
+    // Every account deletion applied is a change to the posts, whether or
+    // not the account had likes or posts; a replayed one is not.
+    step(&[account_deleted(&did(3), 30)], true, t).await;
     step(&[account_deleted(&did(3), 30)], false, t).await;
     step(&[account_deleted(&did(2), 40)], true, t).await;
     step(&[], false, t).await;
+    // Posts: an added or deleted post moves it, also the delete of a post
+    // never seen (it hides the post); a duplicate or a stale event does
+    // not.
+    let nb = post_record(&["nb"], "hei");
+    step(&[post_create(&did(1), "p1", nb.clone(), 50)], true, t).await;
+    step(&[post_create(&did(1), "p1", nb.clone(), 51)], false, t).await;
+    step(&[post_delete(&did(1), "p1", 50)], false, t).await;
+    step(&[post_delete(&did(1), "p1", 60)], true, t).await;
+    step(&[post_create(&did(1), "p1", nb, 55)], false, t).await;
+    step(&[post_delete(&did(1), "p9", 60)], true, t).await;
+    step(&[post_delete(&did(1), "p9", 60)], false, t).await;
+}
+
+fn post_change(seq: u64, did: &str, rkey: &str, time_us: u64, kind: PostChangeKind) -> Change {
+    Change::Post(PostChange {
+        seq,
+        did: did.into(),
+        rkey: rkey.into(),
+        time_us,
+        kind,
+    })
 }
 
 fn change(seq: u64, did: &str, subject: &str, time_us: u64, added: bool) -> Change {
@@ -789,10 +816,12 @@ async fn every_like_added_or_removed_is_a_numbered_change(store: &dyn Store, t: 
         [
             change(4, &a, &post(2), 11, false),
             change(5, &b, &post(1), 12, false),
+            // The account's posts go too, after its likes.
+            post_change(6, &b, "", 30, PostChangeKind::AccountDeleted),
         ]
     );
-    assert_eq!(store.likes_version().await.unwrap(), 5);
-    assert!(changes(store, 5, 1_000).await.is_empty());
+    assert_eq!(store.likes_version().await.unwrap(), 6);
+    assert!(changes(store, 6, 1_000).await.is_empty());
     assert!(
         changes(store, 9, 1_000).await.is_empty(),
         "ahead of the store"
@@ -809,6 +838,7 @@ async fn every_like_added_or_removed_is_a_numbered_change(store: &dyn Store, t: 
     assert!(changes(store, 0, 0).await.is_empty());
     // Subjects and DIDs come back whatever bytes they hold; the time is
     // the like's log time (its first create).
+    assert_eq!(store.likes_version().await.unwrap(), 6);
     apply(
         store,
         t,
@@ -820,10 +850,10 @@ async fn every_like_added_or_removed_is_a_numbered_change(store: &dyn Store, t: 
     )
     .await;
     assert_eq!(
-        changes(store, 5, 1_000).await,
+        changes(store, 6, 1_000).await,
         [
-            change(6, "did:plc:\0\u{1}x", "at://s\0\u{1}ubject", 40, true),
-            change(7, "did:plc:\0\u{1}x", "at://s\0\u{1}ubject", 40, false),
+            change(7, "did:plc:\0\u{1}x", "at://s\0\u{1}ubject", 40, true),
+            change(8, "did:plc:\0\u{1}x", "at://s\0\u{1}ubject", 40, false),
         ]
     );
 }
@@ -1503,7 +1533,7 @@ async fn pruning_removes_old_likes_and_keeps_the_counts(store: &dyn Store, t: &m
         ],
         "before_us is exclusive"
     );
-    assert_eq!(counts, store_counts(2, 2), "bob has no likes left");
+    assert_eq!(counts, store_counts(2, 2, 0), "bob has no likes left");
     assert_eq!(
         store.likes_version().await.unwrap(),
         version,
@@ -1523,7 +1553,7 @@ async fn pruning_removes_old_likes_and_keeps_the_counts(store: &dyn Store, t: &m
         ],
     )
     .await;
-    assert_eq!(note_snapshot(store, t).await.1, store_counts(2, 2));
+    assert_eq!(note_snapshot(store, t).await.1, store_counts(2, 2, 0));
     assert_eq!(prune(store, t, 1_000, 1_000).await, pruned(2, 1, 0, false));
     assert_eq!(
         note_snapshot(store, t).await,
@@ -1733,7 +1763,7 @@ async fn pruning_is_bounded_and_says_when_more_remain(store: &dyn Store, t: &mut
         note_snapshot(store, t).await,
         (
             vec![like("did:plc:kept", "k", P1, 1_000)],
-            store_counts(1, 1)
+            store_counts(1, 1, 0)
         )
     );
 }
