@@ -1,15 +1,16 @@
-//! `apply`: like events in chunks, each chunk one atomic script call (the
-//! rules are in `lua/apply.lua`, the keys in KEYS.md).
+//! `apply`: repository events (likes, posts, account deletions) in chunks,
+//! each chunk one atomic script call (the rules are in `lua/apply.lua`,
+//! the keys in KEYS.md).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use feedmixer_store::{ApplyStats, RepoEvent};
+use feedmixer_store::{ApplyStats, RepoEvent, post_codec};
 use redis::Script;
 
 use crate::RedisStoreError;
 use crate::conn::Conn;
-use crate::keys::{Keys, like_member, time20};
+use crate::keys::{Keys, log_member, time20};
 
 /// Events per script call. A call blocks Redis while it runs: a thousand
 /// new likes take about ten milliseconds (2 cores, Redis 7.0), short
@@ -51,7 +52,9 @@ async fn apply_chunk(
         .key(&keys.state)
         .key(&keys.changes)
         .key(&keys.tombstones)
-        .key(&keys.deleted_accounts);
+        .key(&keys.deleted_accounts)
+        .key(&keys.posts)
+        .key(&keys.post_tombstones);
     // Each DID's number (1-based), in the order of its key.
     let mut dids: Vec<&str> = Vec::new();
     let mut did_number: HashMap<&str, usize> = HashMap::new();
@@ -77,7 +80,7 @@ async fn apply_chunk(
                 .arg(index)
                 .arg(rkey)
                 .arg(time20(*time_us))
-                .arg(like_member(*time_us, did, rkey, subject)),
+                .arg(log_member(*time_us, did, rkey, subject)),
             RepoEvent::LikeDelete { rkey, time_us, .. } => invocation
                 .arg("d")
                 .arg(index)
@@ -86,9 +89,22 @@ async fn apply_chunk(
             RepoEvent::AccountDeleted { time_us, .. } => {
                 invocation.arg("a").arg(index).arg(time20(*time_us))
             }
-            RepoEvent::PostCreate { .. } | RepoEvent::PostDelete { .. } => {
-                unimplemented!("TEMPORARY: posts on Redis land from branch posts-redis")
-            }
+            RepoEvent::PostCreate {
+                did,
+                rkey,
+                time_us,
+                post,
+            } => invocation
+                .arg("p")
+                .arg(index)
+                .arg(rkey)
+                .arg(time20(*time_us))
+                .arg(log_member(*time_us, did, rkey, &post_codec::encode(post))),
+            RepoEvent::PostDelete { rkey, time_us, .. } => invocation
+                .arg("q")
+                .arg(index)
+                .arg(rkey)
+                .arg(time20(*time_us)),
         };
     }
     let counts: Vec<u64> = invocation.invoke_async(conn).await?;
@@ -100,10 +116,13 @@ async fn apply_chunk(
         stale,
         accounts_deleted,
         likes_removed_by_account,
+        posts_created,
+        posts_deleted,
+        posts_removed_by_account,
     ] = counts[..]
     else {
         return Err(RedisStoreError::Reply(format!(
-            "apply script returned {} counts, not 7",
+            "apply script returned {} counts, not 10",
             counts.len()
         )));
     };
@@ -115,7 +134,9 @@ async fn apply_chunk(
         stale,
         accounts_deleted,
         likes_removed_by_account,
-        ..ApplyStats::default()
+        posts_created,
+        posts_deleted,
+        posts_removed_by_account,
     };
     let counted = stats.events();
     if counted != events.len() as u64 {

@@ -1,10 +1,13 @@
-//! `changes_since`: the numbered changes to the live likes, a stream whose
-//! entry IDs are the change numbers (`SEQ-0`), written by the apply script
-//! and trimmed to the newest `changes_kept`.
+//! `changes_since`: the numbered changes to the live likes and the posts,
+//! one stream whose entry IDs are the change numbers (`SEQ-0`), written by
+//! the apply script and trimmed to the newest `changes_kept`. A post
+//! change has a field `k` (its kind), a like change none.
 
 use std::sync::LazyLock;
 
-use feedmixer_store::{Changes, LikeChange, StoreError};
+use feedmixer_store::{
+    Change, Changes, LikeChange, PostChange, PostChangeKind, StoreError, post_codec,
+};
 use redis::Script;
 
 use crate::conn::Conn;
@@ -48,13 +51,13 @@ pub(crate) async fn since(
     entries
         .iter()
         .take(max)
-        .map(|entry| decode(entry).map(feedmixer_store::Change::Like))
+        .map(decode)
         .collect::<Result<_, _>>()
         .map(Changes::Since)
 }
 
 fn corrupt(what: String) -> StoreError {
-    StoreError::Corrupt(format!("like change: {what}"))
+    StoreError::Corrupt(format!("change: {what}"))
 }
 
 /// The change number of a stream entry ID.
@@ -64,27 +67,49 @@ fn seq(id: &str) -> Result<u64, StoreError> {
         .ok_or_else(|| corrupt(format!("entry ID {id}")))
 }
 
-fn decode((id, fields): &Entry) -> Result<LikeChange, StoreError> {
-    let text = |name: &[u8]| -> Result<String, StoreError> {
-        let value = fields
+fn decode((id, fields): &Entry) -> Result<Change, StoreError> {
+    let field = |name: &[u8]| -> Option<&Vec<u8>> {
+        fields
             .chunks(2)
             .find(|pair| pair[0] == name)
             .and_then(|pair| pair.get(1))
-            .ok_or_else(|| corrupt(format!("{id} has no {}", name.escape_ascii())))?;
+    };
+    let text = |name: &[u8]| -> Result<String, StoreError> {
+        let value =
+            field(name).ok_or_else(|| corrupt(format!("{id} has no {}", name.escape_ascii())))?;
         String::from_utf8(value.clone()).map_err(|_| corrupt(format!("{id} is not UTF-8")))
     };
     let time = text(b"t")?;
-    Ok(LikeChange {
-        seq: seq(id)?,
-        did: text(b"d")?,
-        subject: text(b"s")?,
-        time_us: time
-            .parse()
-            .map_err(|_| corrupt(format!("{id} has time {time}")))?,
-        added: match text(b"a")?.as_str() {
-            "1" => true,
-            "0" => false,
-            other => return Err(corrupt(format!("{id} has added {other}"))),
-        },
-    })
+    let seq = seq(id)?;
+    let did = text(b"d")?;
+    let time_us = time
+        .parse()
+        .map_err(|_| corrupt(format!("{id} has time {time}")))?;
+    // Like changes, written before there were posts too, have no kind.
+    if field(b"k").is_none() {
+        return Ok(Change::Like(LikeChange {
+            seq,
+            did,
+            subject: text(b"s")?,
+            time_us,
+            added: match text(b"a")?.as_str() {
+                "1" => true,
+                "0" => false,
+                other => return Err(corrupt(format!("{id} has added {other}"))),
+            },
+        }));
+    }
+    let kind = match text(b"k")?.as_str() {
+        "p+" => PostChangeKind::Added(post_codec::decode(&text(b"p")?)?),
+        "p-" => PostChangeKind::Removed,
+        "a-" => PostChangeKind::AccountDeleted,
+        other => return Err(corrupt(format!("{id} has kind {other}"))),
+    };
+    Ok(Change::Post(PostChange {
+        seq,
+        did,
+        rkey: text(b"r")?,
+        time_us,
+        kind,
+    }))
 }

@@ -30,6 +30,10 @@ pub(crate) struct Keys {
     pub(crate) tombstones: String,
     /// `{P}:deleted-accounts`
     pub(crate) deleted_accounts: String,
+    /// `{P}:posts`
+    pub(crate) posts: String,
+    /// `{P}:post-tombstones`
+    pub(crate) post_tombstones: String,
     /// `{P}:meta`
     pub(crate) meta: String,
     /// `{P}:pool-feeds`
@@ -48,6 +52,8 @@ impl Keys {
             changes: format!("{{{prefix}}}:changes"),
             tombstones: format!("{{{prefix}}}:tombstones"),
             deleted_accounts: format!("{{{prefix}}}:deleted-accounts"),
+            posts: format!("{{{prefix}}}:posts"),
+            post_tombstones: format!("{{{prefix}}}:post-tombstones"),
             meta: format!("{{{prefix}}}:meta"),
             pool_feeds: format!("{{{prefix}}}:pool-feeds"),
         })
@@ -90,15 +96,17 @@ pub(crate) fn time20(time_us: u64) -> String {
     format!("{time_us:020}")
 }
 
-/// The log member of a like logged at `time_us`.
-pub(crate) fn like_member(time_us: u64, did: &str, rkey: &str, subject: &str) -> Vec<u8> {
-    let mut member = Vec::with_capacity(TIME_DIGITS + did.len() + rkey.len() + subject.len() + 4);
+/// The log member of a record logged at `time_us`: in the like log,
+/// `value` is the like's subject; in the post log, the stored post
+/// (`post_codec`).
+pub(crate) fn log_member(time_us: u64, did: &str, rkey: &str, value: &str) -> Vec<u8> {
+    let mut member = Vec::with_capacity(TIME_DIGITS + did.len() + rkey.len() + value.len() + 4);
     member.extend_from_slice(time20(time_us).as_bytes());
     escape_into(&mut member, did);
     member.extend_from_slice(&FIELD_END);
     escape_into(&mut member, rkey);
     member.extend_from_slice(&FIELD_END);
-    member.extend_from_slice(subject.as_bytes());
+    member.extend_from_slice(value.as_bytes());
     member
 }
 
@@ -114,30 +122,32 @@ fn escape_into(out: &mut Vec<u8>, field: &str) {
 
 /// A log member taken apart; borrows the member unless a field held a NUL.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct DecodedLike<'a> {
+pub(crate) struct DecodedMember<'a> {
     pub(crate) time_us: u64,
     pub(crate) did: Cow<'a, str>,
     pub(crate) rkey: Cow<'a, str>,
-    pub(crate) subject: &'a str,
+    /// A like's subject, or a post's stored form.
+    pub(crate) value: &'a str,
 }
 
-/// Takes a log member apart; `None` for bytes [`like_member`] never writes.
-pub(crate) fn decode_like(member: &[u8]) -> Option<DecodedLike<'_>> {
+/// Takes a log member apart; `None` for bytes [`log_member`] never writes.
+pub(crate) fn decode_member(member: &[u8]) -> Option<DecodedMember<'_>> {
     let time_us = parse_time(member.get(..TIME_DIGITS)?)?;
     let (did, rest) = take_field(&member[TIME_DIGITS..])?;
     let (rkey, rest) = take_field(rest)?;
-    Some(DecodedLike {
+    Some(DecodedMember {
         time_us,
         did,
         rkey,
-        subject: std::str::from_utf8(rest).ok()?,
+        value: std::str::from_utf8(rest).ok()?,
     })
 }
 
 /// Digits of a DID's length in a tombstone index member.
 const DID_LENGTH_DIGITS: usize = 10;
 
-/// The `{P}:tombstones` member of the tombstone of `(did, rkey)` recorded
+/// The `{P}:tombstones` (or `{P}:post-tombstones`) member of the tombstone
+/// of `(did, rkey)` recorded
 /// at `time_us`: `T20 ‖ L10 ‖ did ‖ rkey`, `L10` the DID's length in
 /// bytes. Written by the scripts; here for tests.
 #[cfg(test)]
@@ -151,7 +161,7 @@ pub(crate) fn tombstone_member(time_us: u64, did: &str, rkey: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A `{P}:tombstones` member taken apart: its DID and record key; `None`
+/// A `{P}:tombstones` or `{P}:post-tombstones` member taken apart: its DID and record key; `None`
 /// for bytes the scripts never write.
 pub(crate) fn decode_tombstone(member: &[u8]) -> Option<(&str, &str)> {
     parse_time(member.get(..TIME_DIGITS)?)?;
@@ -222,19 +232,19 @@ mod tests {
             ("did\0x", "\0", "s\0ubject"),
             ("\0\0", "a\0\u{1}b", "\u{1}"),
         ] {
-            let member = like_member(1_725_911_162_329_309, did, rkey, subject);
+            let member = log_member(1_725_911_162_329_309, did, rkey, subject);
             assert_eq!(
-                decode_like(&member),
-                Some(DecodedLike {
+                decode_member(&member),
+                Some(DecodedMember {
                     time_us: 1_725_911_162_329_309,
                     did: did.into(),
                     rkey: rkey.into(),
-                    subject
+                    value: subject
                 })
             );
         }
-        let max = like_member(u64::MAX, "d", "r", "s");
-        assert_eq!(decode_like(&max).unwrap().time_us, u64::MAX);
+        let max = log_member(u64::MAX, "d", "r", "s");
+        assert_eq!(decode_member(&max).unwrap().time_us, u64::MAX);
     }
 
     #[test]
@@ -251,7 +261,7 @@ mod tests {
             (10, "a", "b"),
         ];
         let mut by_member = keys.to_vec();
-        by_member.sort_by_key(|(t, d, r)| like_member(*t, d, r, "zzz"));
+        by_member.sort_by_key(|(t, d, r)| log_member(*t, d, r, "zzz"));
         let mut by_tuple = keys.to_vec();
         by_tuple.sort();
         assert_eq!(by_member, by_tuple);
@@ -267,7 +277,7 @@ mod tests {
             b"00000000000000000001a\0\x02b\0\x01",
             b"00000000000000000001a\0\x01b\0\x01\xff",
         ] {
-            assert_eq!(decode_like(bad), None, "{bad:?}");
+            assert_eq!(decode_member(bad), None, "{bad:?}");
         }
     }
 
@@ -313,6 +323,8 @@ mod tests {
         assert_eq!(keys.cache("list:1"), "{fm:cache:list:1}");
         assert_eq!(keys.tombstones, "{fm}:tombstones");
         assert_eq!(keys.deleted_accounts, "{fm}:deleted-accounts");
+        assert_eq!(keys.posts, "{fm}:posts");
+        assert_eq!(keys.post_tombstones, "{fm}:post-tombstones");
         assert_eq!(keys.lease("ingest"), "{fm:lease:ingest}");
     }
 }

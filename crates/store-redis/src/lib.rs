@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use feedmixer_atproto::clock;
 use feedmixer_store::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeSink, PoolStats, PoolUpdate,
-    PruneStats, RepoEvent, Store, StoreCounts, StoreError, checks,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeSink, PoolStats, PoolUpdate, PostSink,
+    PruneStats, RemovedSink, RepoEvent, Store, StoreCounts, StoreError, checks,
 };
 use redis::AsyncCommands;
 
@@ -64,9 +64,9 @@ pub enum RedisTarget {
     Cluster(Vec<String>),
 }
 
-/// The like log, pools, meta, interaction histories, cached values and
-/// leases in Redis, under one key prefix (see the crate docs for the
-/// keys).
+/// The like log, the post index, pools, meta, interaction histories,
+/// cached values and leases in Redis, under one key prefix (see the crate
+/// docs for the keys).
 pub struct RedisStore {
     conn: Conn,
     keys: Keys,
@@ -167,32 +167,26 @@ impl Store for RedisStore {
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let (likes, likers): (u64, Option<u64>) = redis::pipe()
+        let (likes, likers, posts): (u64, Option<u64>, u64) = redis::pipe()
             .zcard(&self.keys.log)
             .hget(&self.keys.state, keys::LIKERS_FIELD)
+            .zcard(&self.keys.posts)
             .query_async(&mut self.conn())
             .await
             .map_err(backend)?;
         Ok(StoreCounts {
             likes,
             likers: likers.unwrap_or(0),
-            posts: 0,
+            posts,
         })
     }
 
-    async fn scan_posts(
-        &self,
-        _since_us: u64,
-        _sink: &mut feedmixer_store::PostSink<'_>,
-    ) -> Result<u64, StoreError> {
-        unimplemented!("TEMPORARY: posts on Redis land from branch posts-redis")
+    async fn scan_posts(&self, since_us: u64, sink: &mut PostSink<'_>) -> Result<u64, StoreError> {
+        scan::scan_posts(&self.conn, &self.keys, since_us, sink).await
     }
 
-    async fn scan_removed_posts(
-        &self,
-        _sink: &mut feedmixer_store::RemovedSink<'_>,
-    ) -> Result<u64, StoreError> {
-        unimplemented!("TEMPORARY: posts on Redis land from branch posts-redis")
+    async fn scan_removed_posts(&self, sink: &mut RemovedSink<'_>) -> Result<u64, StoreError> {
+        scan::scan_removed(&self.conn, &self.keys, sink).await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -303,7 +297,8 @@ impl Store for RedisStore {
             .await
             .map_err(backend)?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        if stats.likes + stats.tombstones + stats.accounts > 0 {
+        if stats.likes + stats.tombstones + stats.accounts + stats.posts + stats.post_tombstones > 0
+        {
             tracing::info!(before_us, %stats, elapsed_ms, "pruned the like log");
         } else {
             tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");

@@ -9,13 +9,23 @@ use redis::{AsyncCommands, Script};
 
 use crate::RedisStoreError;
 use crate::conn::Conn;
-use crate::keys::{self, Keys, decode_deleted_account, decode_like, decode_tombstone, time20};
+use crate::keys::{self, Keys, decode_deleted_account, decode_member, decode_tombstone, time20};
 
-/// Likes per script call at most, and as many tombstones and account
-/// deletions: like an apply chunk, a call blocks Redis for milliseconds.
+/// Likes per script call at most, and as many of each other kind (like
+/// tombstones, posts, post tombstones, account deletions): like an apply
+/// chunk, a call blocks Redis for milliseconds.
 pub const PRUNE_CHUNK: usize = 1_000;
 
 static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/prune.lua")));
+
+/// The kinds pruned, each bounded on its own, in the order of
+/// [`Candidates`].
+const KINDS: usize = 5;
+
+/// The oldest members before the horizon of the like log, the like
+/// tombstones, the post log, the post tombstones and the account
+/// deletions.
+type Candidates = [Vec<Vec<u8>>; KINDS];
 
 /// Prunes before `max(horizon, before_us)`, at most `max` of each kind,
 /// chunk by chunk (see [`feedmixer_store::Store::prune`]).
@@ -34,7 +44,7 @@ pub(crate) async fn prune(
     };
     let horizon = time20(stored.max(before_us));
     let mut stats = PruneStats::default();
-    let mut left = [max; 3];
+    let mut left = [max; KINDS];
     let mut first = true;
     loop {
         let candidates = read_candidates(conn, keys, &horizon, left).await?;
@@ -45,37 +55,47 @@ pub(crate) async fn prune(
             break;
         }
         let (chunk, replaced) = prune_chunk(conn, keys, &horizon, &candidates).await?;
-        // Replaced tombstones went with their likes, outside the budget
+        // Replaced tombstones went with their records, outside the budget
         // of tombstones.
-        for (left, done) in
-            left.iter_mut()
-                .zip([chunk.likes, chunk.tombstones - replaced, chunk.accounts])
-        {
+        let done = [
+            chunk.likes,
+            chunk.tombstones - replaced.likes,
+            chunk.posts,
+            chunk.post_tombstones - replaced.posts,
+            chunk.accounts,
+        ];
+        for (left, done) in left.iter_mut().zip(done) {
             *left = left.saturating_sub(done as usize);
         }
-        let progress = chunk.likes + chunk.tombstones + chunk.accounts > 0;
+        let progress =
+            chunk.likes + chunk.tombstones + chunk.posts + chunk.post_tombstones + chunk.accounts
+                > 0;
         stats.add(&chunk);
-        if !chunk.more || !progress || left == [0; 3] {
+        if !chunk.more || !progress || left == [0; KINDS] {
             break;
         }
     }
     Ok(stats)
 }
 
-/// The oldest members before the horizon of the log, the tombstones and
-/// the account deletions, at most a chunk and what is `left` of each.
+/// The oldest members before the horizon of each kind, at most a chunk
+/// and what is `left` of each.
 async fn read_candidates(
     conn: &mut Conn,
     keys: &Keys,
     horizon: &str,
-    left: [usize; 3],
-) -> Result<[Vec<Vec<u8>>; 3], RedisStoreError> {
+    left: [usize; KINDS],
+) -> Result<Candidates, RedisStoreError> {
     let end = format!("({horizon}");
     let mut pipe = redis::pipe();
-    for (key, left) in [&keys.log, &keys.tombstones, &keys.deleted_accounts]
-        .into_iter()
-        .zip(left)
-    {
+    let sets = [
+        &keys.log,
+        &keys.tombstones,
+        &keys.posts,
+        &keys.post_tombstones,
+        &keys.deleted_accounts,
+    ];
+    for (key, left) in sets.into_iter().zip(left) {
         // LIMIT 0 0 would mean no limit at all: ask for one and drop it.
         pipe.cmd("ZRANGE")
             .arg(key)
@@ -86,7 +106,7 @@ async fn read_candidates(
             .arg(0)
             .arg(left.clamp(1, PRUNE_CHUNK));
     }
-    let mut read: [Vec<Vec<u8>>; 3] = pipe.query_async(conn).await?;
+    let mut read: Candidates = pipe.query_async(conn).await?;
     for (members, left) in read.iter_mut().zip(left) {
         members.truncate(left.min(PRUNE_CHUNK));
     }
@@ -100,14 +120,56 @@ fn corrupt(what: &str, member: &[u8]) -> RedisStoreError {
     ))
 }
 
+/// A candidate for the script: its DID's number, its record key, and its
+/// member.
+type RecordArg<'m> = (usize, String, &'m [u8]);
+
+/// The log members `members` as script arguments.
+fn log_args<'m>(
+    members: &'m [Vec<u8>],
+    what: &str,
+    number: &mut impl FnMut(&str) -> usize,
+) -> Result<Vec<RecordArg<'m>>, RedisStoreError> {
+    members
+        .iter()
+        .map(|member| {
+            let row = decode_member(member).ok_or_else(|| corrupt(what, member))?;
+            Ok((number(&row.did), row.rkey.into_owned(), member.as_slice()))
+        })
+        .collect()
+}
+
+/// The tombstone index members `members` as script arguments.
+fn tombstone_args<'m>(
+    members: &'m [Vec<u8>],
+    what: &str,
+    number: &mut impl FnMut(&str) -> usize,
+) -> Result<Vec<RecordArg<'m>>, RedisStoreError> {
+    members
+        .iter()
+        .map(|member| {
+            let (did, rkey) = decode_tombstone(member).ok_or_else(|| corrupt(what, member))?;
+            Ok((number(did), rkey.to_owned(), member.as_slice()))
+        })
+        .collect()
+}
+
+/// Tombstones from before the horizon that pruned records' newer ones
+/// replaced, per collection.
+#[derive(Debug, Default, Clone, Copy)]
+struct Replaced {
+    likes: u64,
+    posts: u64,
+}
+
 /// Prunes the candidates; returns what went, and how many of the
-/// tombstones counted were replaced by pruned likes' newer ones.
+/// tombstones counted were replaced by pruned records' newer ones.
 async fn prune_chunk(
     conn: &mut Conn,
     keys: &Keys,
     horizon: &str,
-    [likes, tombstones, accounts]: &[Vec<Vec<u8>>; 3],
-) -> Result<(PruneStats, u64), RedisStoreError> {
+    [likes, tombstones, posts, post_tombstones, accounts]: &Candidates,
+) -> Result<(PruneStats, Replaced), RedisStoreError> {
     // Each candidate as (its DID, what the script takes after the DID's
     // number).
     let mut dids: Vec<String> = Vec::new();
@@ -120,16 +182,10 @@ async fn prune_chunk(
         did_number.insert(did.to_owned(), dids.len());
         dids.len()
     };
-    let mut like_args = Vec::with_capacity(likes.len());
-    for member in likes {
-        let like = decode_like(member).ok_or_else(|| corrupt("like log", member))?;
-        like_args.push((number(&like.did), like.rkey.into_owned(), member));
-    }
-    let mut tombstone_args = Vec::with_capacity(tombstones.len());
-    for member in tombstones {
-        let (did, rkey) = decode_tombstone(member).ok_or_else(|| corrupt("tombstone", member))?;
-        tombstone_args.push((number(did), rkey.to_owned(), member));
-    }
+    let like_args = log_args(likes, "like log", &mut number)?;
+    let like_tombstone_args = tombstone_args(tombstones, "tombstone", &mut number)?;
+    let post_args = log_args(posts, "post log", &mut number)?;
+    let post_tombstone_args = tombstone_args(post_tombstones, "post tombstone", &mut number)?;
     let mut account_args = Vec::with_capacity(accounts.len());
     for member in accounts {
         let did =
@@ -142,7 +198,9 @@ async fn prune_chunk(
         .key(&keys.log)
         .key(&keys.state)
         .key(&keys.tombstones)
-        .key(&keys.deleted_accounts);
+        .key(&keys.deleted_accounts)
+        .key(&keys.posts)
+        .key(&keys.post_tombstones);
     for did in &dids {
         invocation.key(keys.did(did));
     }
@@ -151,29 +209,50 @@ async fn prune_chunk(
         .arg(dids.len())
         .arg(&dids)
         .arg(like_args.len())
-        .arg(tombstone_args.len())
+        .arg(like_tombstone_args.len())
+        .arg(post_args.len())
+        .arg(post_tombstone_args.len())
         .arg(account_args.len());
-    for (j, rkey, member) in like_args.iter().chain(&tombstone_args) {
-        invocation.arg(*j).arg(rkey).arg(member.as_slice());
+    for (j, rkey, member) in like_args
+        .iter()
+        .chain(&like_tombstone_args)
+        .chain(&post_args)
+        .chain(&post_tombstone_args)
+    {
+        invocation.arg(*j).arg(rkey).arg(*member);
     }
     for (j, member) in &account_args {
         invocation.arg(*j).arg(member.as_slice());
     }
     let counts: Vec<u64> = invocation.invoke_async(conn).await?;
-    let [likes, tombstones, replaced, accounts, more] = counts[..] else {
+    let [
+        likes,
+        tombstones,
+        replaced_tombstones,
+        posts,
+        post_tombstones,
+        replaced_post_tombstones,
+        accounts,
+        more,
+    ] = counts[..]
+    else {
         return Err(RedisStoreError::Reply(format!(
-            "prune script returned {} counts, not 5",
+            "prune script returned {} counts, not 8",
             counts.len()
         )));
     };
     Ok((
         PruneStats {
             likes,
-            tombstones: tombstones + replaced,
+            tombstones: tombstones + replaced_tombstones,
             accounts,
+            posts,
+            post_tombstones: post_tombstones + replaced_post_tombstones,
             more: more == 1,
-            ..PruneStats::default()
         },
-        replaced,
+        Replaced {
+            likes: replaced_tombstones,
+            posts: replaced_post_tombstones,
+        },
     ))
 }

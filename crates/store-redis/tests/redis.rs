@@ -1,6 +1,7 @@
 //! What only the Redis store has: connecting, key prefixes, the schema
 //! version under a prefix, reconnection, histories that expire by
-//! themselves, and the hash tags that keep the like log in one slot.
+//! themselves, the hash tags that keep the like and post logs in one slot,
+//! and the stored form of changes and posts.
 
 mod common;
 
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use feedmixer_atproto::{InteractionEvent, clock};
-use feedmixer_store::{Change, Changes, Interaction, InteractionLimits, Store, StoreError};
+use feedmixer_store::{
+    Change, Changes, Interaction, InteractionLimits, PostChangeKind, Store, StoreError,
+};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
 
 /// A plain connection to the first node of `target`, to look at or
@@ -83,6 +86,8 @@ on_single_and_cluster!(
     histories_expire_by_themselves,
     a_follower_behind_the_kept_tail_is_told_to_rebuild,
     pruning_everything_leaves_no_did_state,
+    post_changes_carry_a_kind_and_like_changes_none,
+    a_corrupt_stored_post_is_an_error,
 );
 
 #[test]
@@ -211,8 +216,9 @@ async fn histories_expire_by_themselves(backend: Backend) {
     );
 }
 
-/// The like log's keys share one hash slot (so the apply script may touch
-/// them all on a cluster); pools and histories get slots of their own.
+/// The like log's and the post log's keys share one hash slot (so the
+/// apply script may touch them all on a cluster); pools and histories get
+/// slots of their own.
 #[tokio::test]
 async fn the_like_log_lives_in_one_slot() {
     let Some((target, prefix, store)) = fresh_store(Backend::Cluster, "slots").await else {
@@ -222,6 +228,8 @@ async fn the_like_log_lives_in_one_slot() {
         .apply(&[
             create("did:plc:a", "k", "at://p", 1),
             create("did:plc:b", "k", "at://p", 2),
+            post_create("did:plc:c", "p", post_record(&["nb"], "hei"), 3),
+            post_delete("did:plc:c", "p", 4),
         ])
         .await
         .unwrap();
@@ -245,9 +253,13 @@ async fn the_like_log_lives_in_one_slot() {
         "meta",
         "tombstones",
         "deleted-accounts",
+        "posts",
+        "post-tombstones",
+        "changes",
         "pool-feeds",
         "did:did:plc:a",
         "did:did:plc:b",
+        "did:did:plc:c",
     ] {
         assert_eq!(
             slot(&format!("{{{prefix}}}:{key}")).await,
@@ -361,7 +373,32 @@ async fn follow_a_tail_of_three(store: &dyn Store) -> Vec<Change> {
     let Changes::Since(tail) = store.changes_since(2_502, 10).await.unwrap() else {
         panic!("the last three are kept")
     };
-    tail
+    assert_eq!(tail.len(), 3);
+    // Post changes share the sequence and the bound (the deleted account
+    // has no likes: its deletion is one change).
+    let nb = post_record(&["nb"], "hei");
+    store
+        .apply(&[
+            post_create(&did(1), "p1", nb.clone(), 3_000),
+            post_delete(&did(1), "p0", 3_001),
+            account_deleted(&did(9_000), 3_002),
+            post_create(&did(3), "p1", nb, 3_003),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.likes_version().await.unwrap(), 2_509);
+    assert_eq!(
+        store.changes_since(2_505, 10).await.unwrap(),
+        Changes::Trimmed
+    );
+    let Changes::Since(posts) = store.changes_since(2_506, 10).await.unwrap() else {
+        panic!("the last three are kept")
+    };
+    assert_eq!(
+        posts.iter().map(Change::seq).collect::<Vec<_>>(),
+        [2_507, 2_508, 2_509]
+    );
+    tail.into_iter().chain(posts).collect()
 }
 
 /// Pruning everything leaves none of the DIDs' state, indexes or likers
@@ -371,7 +408,8 @@ async fn pruning_everything_leaves_no_did_state(backend: Backend) {
     let Some((target, prefix, store)) = fresh_store(backend, "prune-all").await else {
         return;
     };
-    let dids = ["did:plc:a", "did:plc:b\0", "did:plc:c"];
+    let dids = ["did:plc:a", "did:plc:b\0", "did:plc:c", "did:plc:d"];
+    let nb = post_record(&["nb"], "hei");
     store
         .apply(&[
             create(dids[0], "k1", "at://p", 10),
@@ -380,13 +418,28 @@ async fn pruning_everything_leaves_no_did_state(backend: Backend) {
             delete(dids[0], "k2", 13),
             delete(dids[1], "never", 14),
             create(dids[2], "k1", "at://p", 15),
+            post_create(dids[2], "p1", nb.clone(), 15),
             account_deleted(dids[2], 16),
+            // Posts only: a DID with posts but no like is no liker.
+            post_create(dids[3], "p1", nb.clone(), 17),
+            post_create(dids[3], "p2", nb.clone(), 18),
+            post_delete(dids[3], "p2", 19),
+            post_delete(dids[3], "never", 20),
         ])
         .await
         .unwrap();
     let version = store.likes_version().await.unwrap();
     let stats = store.prune(1_000, 1_000).await.unwrap();
-    assert_eq!((stats.likes, stats.tombstones, stats.accounts), (2, 2, 1));
+    assert_eq!(
+        (
+            stats.likes,
+            stats.tombstones,
+            stats.accounts,
+            stats.posts,
+            stats.post_tombstones
+        ),
+        (2, 2, 1, 1, 2)
+    );
     assert_eq!(store.likes_version().await.unwrap(), version);
 
     let mut keys: Vec<Vec<u8>> = dids
@@ -397,7 +450,13 @@ async fn pruning_everything_leaves_no_did_state(backend: Backend) {
             key
         })
         .collect();
-    for key in ["log", "tombstones", "deleted-accounts"] {
+    for key in [
+        "log",
+        "tombstones",
+        "deleted-accounts",
+        "posts",
+        "post-tombstones",
+    ] {
         keys.push(format!("{{{prefix}}}:{key}").into_bytes());
     }
     let state = format!("{{{prefix}}}:state");
@@ -452,4 +511,146 @@ async fn a_lease_is_a_key_with_a_ttl() {
         .await
         .unwrap();
     assert!(!exists);
+}
+
+/// A stream entry as a raw read returns it: its ID and its fields.
+type Entry = (String, Vec<(String, String)>);
+
+/// A post change is a stream entry with a kind `k`; a like change has
+/// none, as before there were posts, so entries written then still decode.
+async fn post_changes_carry_a_kind_and_like_changes_none(backend: Backend) {
+    let Some((target, prefix, store)) = fresh_store(backend, "change-fields").await else {
+        return;
+    };
+    let nb = post_record(&["nb"], "hei");
+    store
+        .apply(&[
+            create("did:plc:a", "k1", "at://p", 10),
+            post_create("did:plc:a", "k1", nb.clone(), 11),
+            post_delete("did:plc:a", "k1", 12),
+            account_deleted("did:plc:a", 13),
+        ])
+        .await
+        .unwrap();
+    let changes = format!("{{{prefix}}}:changes");
+    let (entries,): (Vec<Entry>,) = raw_query(
+        &target,
+        redis::pipe().cmd("XRANGE").arg(&changes).arg("-").arg("+"),
+    )
+    .await;
+    fn fields(entry: &Entry) -> Vec<(&str, &str)> {
+        entry
+            .1
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect()
+    }
+    let t = |time_us: u64| format!("{time_us:020}");
+    assert_eq!(
+        entries
+            .iter()
+            .map(|entry| entry.0.as_str())
+            .collect::<Vec<_>>(),
+        ["1-0", "2-0", "3-0", "4-0", "5-0"]
+    );
+    assert_eq!(
+        fields(&entries[0]),
+        [
+            ("d", "did:plc:a"),
+            ("s", "at://p"),
+            ("t", &t(10)),
+            ("a", "1")
+        ]
+    );
+    assert_eq!(
+        fields(&entries[1]),
+        [
+            ("k", "p+"),
+            ("d", "did:plc:a"),
+            ("r", "k1"),
+            ("t", &t(11)),
+            ("p", &feedmixer_store::post_codec::encode(&nb))
+        ]
+    );
+    assert_eq!(
+        fields(&entries[2]),
+        [("k", "p-"), ("d", "did:plc:a"), ("r", "k1"), ("t", &t(12))]
+    );
+    assert_eq!(
+        fields(&entries[3])[..2],
+        [("d", "did:plc:a"), ("s", "at://p")]
+    );
+    assert_eq!(
+        fields(&entries[4]),
+        [("k", "a-"), ("d", "did:plc:a"), ("r", ""), ("t", &t(13))]
+    );
+    // An entry as the store wrote like changes before posts decodes as one.
+    let () = raw_query(
+        &target,
+        redis::pipe()
+            .cmd("XADD")
+            .arg(&changes)
+            .arg("6-0")
+            .arg(&["d", "did:plc:old", "s", "at://q", "t", &t(14), "a", "1"])
+            .ignore()
+            .hset(format!("{{{prefix}}}:state"), "likes_version", 6)
+            .ignore(),
+    )
+    .await;
+    let Changes::Since(decoded) = store.changes_since(3, 10).await.unwrap() else {
+        panic!("nothing trimmed");
+    };
+    assert!(matches!(
+        &decoded[1],
+        Change::Post(change) if change.kind == PostChangeKind::AccountDeleted && change.seq == 5
+    ));
+    assert_eq!(
+        decoded[2],
+        Change::Like(feedmixer_store::LikeChange {
+            seq: 6,
+            did: "did:plc:old".into(),
+            subject: "at://q".into(),
+            time_us: 14,
+            added: true,
+        })
+    );
+}
+
+/// A stored post that does not decode fails the scan as corrupt, and so
+/// does a post change carrying one.
+async fn a_corrupt_stored_post_is_an_error(backend: Backend) {
+    let Some((target, prefix, store)) = fresh_store(backend, "corrupt-post").await else {
+        return;
+    };
+    let mut member = format!("{:020}did:plc:a", 10).into_bytes();
+    member.extend_from_slice(b"\0\x01p\0\x01{\"e\":\"zz\"}");
+    let () = raw_query(
+        &target,
+        redis::pipe()
+            .zadd(format!("{{{prefix}}}:posts"), &member, 0)
+            .ignore()
+            .cmd("XADD")
+            .arg(format!("{{{prefix}}}:changes"))
+            .arg("1-0")
+            .arg(&[
+                "k",
+                "p+",
+                "d",
+                "did:plc:a",
+                "r",
+                "p",
+                "t",
+                &format!("{:020}", 10),
+                "p",
+                "nope",
+            ])
+            .ignore()
+            .hset(format!("{{{prefix}}}:state"), "likes_version", 1)
+            .ignore(),
+    )
+    .await;
+    let err = store.scan_posts(0, &mut |_| {}).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    let err = store.changes_since(0, 10).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
 }

@@ -1,35 +1,53 @@
--- Applies one chunk of like events, in order, atomically (see KEYS.md).
+-- Applies one chunk of repository events (likes, posts, account
+-- deletions), in order, atomically (see KEYS.md).
 --
 -- KEYS[1]   the like log            {P}:log
 -- KEYS[2]   the store's counters    {P}:state
 -- KEYS[3]   the numbered changes    {P}:changes
--- KEYS[4]   the tombstones by time  {P}:tombstones
+-- KEYS[4]   the like tombstones by time  {P}:tombstones
 -- KEYS[5]   the account deletions by time  {P}:deleted-accounts
--- KEYS[6..] the DID states          {P}:did:DID, one per DID of the chunk
+-- KEYS[6]   the post log            {P}:posts
+-- KEYS[7]   the post tombstones by time  {P}:post-tombstones
+-- KEYS[8..] the DID states          {P}:did:DID, one per DID of the chunk
 -- ARGV[1]   how many changes to keep
 -- ARGV[2]   how many DIDs the chunk has, m
 -- ARGV[3 .. 2+m]  the DIDs, in the order of their keys
 -- ARGV[3+m ..]    the events, one after the other, each naming its DID by
 --                 its number j (1..m):
---             'c', j, rkey, T20, log member   a create
---             'd', j, rkey, T20               a delete
+--             'c', j, rkey, T20, log member   a like create
+--             'd', j, rkey, T20               a like delete
+--             'p', j, rkey, T20, log member   a post create (the member's
+--                                             value is the stored post)
+--             'q', j, rkey, T20               a post delete
 --             'a', j, T20                     an account deletion
 -- Times are 20-digit strings: comparing them as strings compares every
 -- u64 exactly. An event stamped before the prune horizon
--- (`pruned_before` in {P}:state) is stale.
+-- (`pruned_before` in {P}:state) is stale. Likes and posts follow the
+-- same rules, each in a collection of its own (its own log, hash fields
+-- and tombstone index); an account deletion covers both.
 --
 -- Returns {created, duplicates, deleted, missing_deletes, stale,
--- accounts_deleted, likes_removed_by_account}.
+-- accounts_deleted, likes_removed_by_account, posts_created,
+-- posts_deleted, posts_removed_by_account}.
 
-local log, state, changes = KEYS[1], KEYS[2], KEYS[3]
-local tombstones, deleted_accounts = KEYS[4], KEYS[5]
+local state, changes = KEYS[2], KEYS[3]
+local deleted_accounts = KEYS[5]
 local dids = tonumber(ARGV[2])
 local horizon = redis.call('HGET', state, 'pruned_before')
 -- The newest change's number (Lua numbers are exact far beyond it).
 local seq = tonumber(redis.call('HGET', state, 'likes_version') or '0')
 local first_seq = seq
 local created, duplicates, deleted, missing, stale, accounts, removed = 0, 0, 0, 0, 0, 0, 0
+local posts_created, posts_deleted, posts_removed = 0, 0, 0
 local likers = 0
+
+-- A collection: its log, its tombstone index, and the prefixes of its
+-- live and tombstone fields in the DID state.
+local LIKES = {log = KEYS[1], tombstones = KEYS[4], live = 'l:', tomb = 't:'}
+local POSTS = {log = KEYS[6], tombstones = KEYS[7], live = 'p:', tomb = 'q:'}
+
+-- What a create or a delete did.
+local NEW, DUPLICATE, STALE, REMOVED, MISSING = 1, 2, 3, 4, 5
 
 -- True when a deletion of the account (`account`) or of the key (`tomb`),
 -- either possibly false, is at or after t.
@@ -37,16 +55,34 @@ local function deleted_since(account, tomb, t)
   return (account and account >= t) or (tomb and tomb >= t) or false
 end
 
--- Numbers a change to the live likes: the like of `member`, of DID
--- `did`, was added ('1') or removed ('0').
-local function record(did, member, added)
-  seq = seq + 1
-  -- The subject follows the second field end: the escaped DID and record
-  -- key never hold the two bytes 00 01.
+-- The value of a log member: what follows its second field end (the
+-- escaped DID and record key never hold the two bytes 00 01).
+local function member_value(member)
   local did_end = string.find(member, '\0\1', 21, true)
   local rkey_end = string.find(member, '\0\1', did_end + 2, true)
+  return string.sub(member, rkey_end + 2)
+end
+
+-- Numbers a change to the live likes: the like of `member`, of DID
+-- `did`, was added ('1') or removed ('0').
+local function record_like(did, member, added)
+  seq = seq + 1
   redis.call('XADD', changes, string.format('%d-0', seq), 'd', did,
-    's', string.sub(member, rkey_end + 2), 't', string.sub(member, 1, 20), 'a', added)
+    's', member_value(member), 't', string.sub(member, 1, 20), 'a', added)
+end
+
+-- Numbers a change to the posts: `kind` is 'p+' (the post of the log
+-- member `member` entered the index), 'p-' (post `rkey` was deleted) or
+-- 'a-' (the account was deleted; `rkey` empty); t is the event's time.
+local function record_post(did, kind, rkey, t, member)
+  seq = seq + 1
+  local id = string.format('%d-0', seq)
+  if member then
+    redis.call('XADD', changes, id, 'k', kind, 'd', did, 'r', rkey, 't', t,
+      'p', member_value(member))
+  else
+    redis.call('XADD', changes, id, 'k', kind, 'd', did, 'r', rkey, 't', t)
+  end
 end
 
 -- Byte order (Lua's `<` on strings follows the server's locale).
@@ -60,15 +96,16 @@ local function bytes_less(x, y)
   return #x < #y
 end
 
--- Records the tombstone of `rkey` of DID `did_name` (key `did`) at t, and
--- moves its index entry from its `old` time (or false) to t.
-local function set_tombstone(did, did_name, rkey, old, t)
+-- Records the tombstone of `rkey` in collection `c` of DID `did_name`
+-- (key `did`) at t, and moves its index entry from its `old` time (or
+-- false) to t.
+local function set_tombstone(c, did, did_name, rkey, old, t)
   local tail = string.format('%010d', #did_name) .. did_name .. rkey
   if old then
-    redis.call('ZREM', tombstones, old .. tail)
+    redis.call('ZREM', c.tombstones, old .. tail)
   end
-  redis.call('HSET', did, 't:' .. rkey, t)
-  redis.call('ZADD', tombstones, 0, t .. tail)
+  redis.call('HSET', did, c.tomb .. rkey, t)
+  redis.call('ZADD', c.tombstones, 0, t .. tail)
 end
 
 -- Records the deletion of account `did_name` (key `did`) at t, and moves
@@ -89,102 +126,157 @@ local function unlive(did, count)
   end
 end
 
+-- A create of `rkey` in collection `c` at t, logged as `member` if new:
+-- NEW, DUPLICATE or STALE.
+local function create(c, did, rkey, t, member)
+  local field = c.live .. rkey
+  local known = redis.call('HMGET', did, 'a', c.tomb .. rkey, field)
+  local live = known[3]
+  if deleted_since(known[1], known[2], t) then
+    return STALE
+  elseif live then
+    -- A duplicate: the first create stays, the newest time moves.
+    if t > string.sub(live, 1, 20) then
+      redis.call('HSET', did, field, t .. string.sub(live, 21))
+    end
+    return DUPLICATE
+  end
+  redis.call('HSET', did, field, t .. member)
+  redis.call('ZADD', c.log, 0, member)
+  return NEW
+end
+
+-- A delete of `rkey` in collection `c` at t: REMOVED and the removed
+-- record's log member, MISSING (never seen; the tombstone is recorded all
+-- the same) or STALE.
+local function delete(c, did, did_name, rkey, t)
+  local field = c.live .. rkey
+  local known = redis.call('HMGET', did, field, 'a', c.tomb .. rkey)
+  local live = known[1]
+  if live then
+    if string.sub(live, 1, 20) <= t then
+      local member = string.sub(live, 21)
+      redis.call('HDEL', did, field)
+      redis.call('ZREM', c.log, member)
+      set_tombstone(c, did, did_name, rkey, known[3], t)
+      return REMOVED, member
+    end
+    -- The key was created again after this delete.
+    return STALE
+  elseif deleted_since(known[2], known[3], t) then
+    return STALE
+  end
+  set_tombstone(c, did, did_name, rkey, known[3], t)
+  return MISSING
+end
+
 -- Arguments per event, by op.
-local EVENT_WIDTH = {c = 5, d = 4, a = 3}
+local EVENT_WIDTH = {c = 5, d = 4, p = 5, q = 4, a = 3}
 
 local i, argc = 3 + dids, #ARGV
 while i <= argc do
   local j = tonumber(ARGV[i + 1])
-  local op, did, did_name = ARGV[i], KEYS[5 + j], ARGV[2 + j]
+  local op, did, did_name = ARGV[i], KEYS[7 + j], ARGV[2 + j]
   local width = EVENT_WIDTH[op]
   if not width then
     return redis.error_reply('feedmixer apply: unknown event op ' .. tostring(op))
   end
   -- The event's time follows its DID and, but for an account deletion,
   -- its record key.
-  local at = (op == 'a') and ARGV[i + 2] or ARGV[i + 3]
+  local rkey = (op ~= 'a') and ARGV[i + 2] or nil
+  local at = rkey and ARGV[i + 3] or ARGV[i + 2]
   if horizon and at < horizon then
     stale = stale + 1
-    i = i + width
   elseif op == 'c' then
-    local rkey, t, member = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-    i = i + 5
-    local field = 'l:' .. rkey
-    local known = redis.call('HMGET', did, 'a', 't:' .. rkey, field)
-    local live = known[3]
-    if deleted_since(known[1], known[2], t) then
-      stale = stale + 1
-    elseif live then
-      -- A duplicate: the first create stays, the newest time moves.
-      if t > string.sub(live, 1, 20) then
-        redis.call('HSET', did, field, t .. string.sub(live, 21))
-      end
-      duplicates = duplicates + 1
-    else
-      redis.call('HSET', did, field, t .. member)
-      redis.call('ZADD', log, 0, member)
-      record(did_name, member, '1')
+    local member = ARGV[i + 4]
+    local outcome = create(LIKES, did, rkey, at, member)
+    if outcome == NEW then
+      record_like(did_name, member, '1')
       if redis.call('HINCRBY', did, 'n', 1) == 1 then
         likers = likers + 1
       end
       created = created + 1
+    elseif outcome == DUPLICATE then
+      duplicates = duplicates + 1
+    else
+      stale = stale + 1
     end
   elseif op == 'd' then
-    local rkey, t = ARGV[i + 2], ARGV[i + 3]
-    i = i + 4
-    local field = 'l:' .. rkey
-    local known = redis.call('HMGET', did, field, 'a', 't:' .. rkey)
-    local live = known[1]
-    if live then
-      if string.sub(live, 1, 20) <= t then
-        redis.call('HDEL', did, field)
-        redis.call('ZREM', log, string.sub(live, 21))
-        record(did_name, string.sub(live, 21), '0')
-        set_tombstone(did, did_name, rkey, known[3], t)
-        unlive(did, 1)
-        deleted = deleted + 1
-      else
-        -- The key was created again after this delete.
-        stale = stale + 1
-      end
-    elseif deleted_since(known[2], known[3], t) then
-      stale = stale + 1
-    else
-      set_tombstone(did, did_name, rkey, known[3], t)
+    local outcome, member = delete(LIKES, did, did_name, rkey, at)
+    if outcome == REMOVED then
+      record_like(did_name, member, '0')
+      unlive(did, 1)
+      deleted = deleted + 1
+    elseif outcome == MISSING then
       missing = missing + 1
+    else
+      stale = stale + 1
     end
-  elseif op == 'a' then
-    local t = ARGV[i + 2]
-    i = i + 3
-    local account = redis.call('HGET', did, 'a')
-    if account and account >= t then
+  elseif op == 'p' then
+    local member = ARGV[i + 4]
+    local outcome = create(POSTS, did, rkey, at, member)
+    if outcome == NEW then
+      record_post(did_name, 'p+', rkey, at, member)
+      posts_created = posts_created + 1
+    elseif outcome == DUPLICATE then
+      duplicates = duplicates + 1
+    else
+      stale = stale + 1
+    end
+  elseif op == 'q' then
+    local outcome = delete(POSTS, did, did_name, rkey, at)
+    if outcome == STALE then
       stale = stale + 1
     else
-      set_account_deleted(did, did_name, account, t)
+      -- Deleted or never seen, the post must not be served.
+      record_post(did_name, 'p-', rkey, at, false)
+      if outcome == REMOVED then
+        posts_deleted = posts_deleted + 1
+      else
+        missing = missing + 1
+      end
+    end
+  else
+    local account = redis.call('HGET', did, 'a')
+    if account and account >= at then
+      stale = stale + 1
+    else
+      set_account_deleted(did, did_name, account, at)
       local fields = redis.call('HGETALL', did)
-      local doomed = {}
-      for j = 1, #fields, 2 do
-        local field, value = fields[j], fields[j + 1]
-        if string.sub(field, 1, 2) == 'l:' and string.sub(value, 1, 20) <= t then
+      local doomed_likes, doomed_posts = {}, {}
+      for k = 1, #fields, 2 do
+        local field, value = fields[k], fields[k + 1]
+        local kind = string.sub(field, 1, 2)
+        if (kind == 'l:' or kind == 'p:') and string.sub(value, 1, 20) <= at then
+          local doomed = (kind == 'l:') and doomed_likes or doomed_posts
           doomed[#doomed + 1] = {field, string.sub(value, 21)}
         end
       end
       -- In record key order, as the embedded store removes them, so that
       -- both number the changes alike.
-      table.sort(doomed, function(x, y) return bytes_less(x[1], y[1]) end)
-      for _, like in ipairs(doomed) do
+      table.sort(doomed_likes, function(x, y) return bytes_less(x[1], y[1]) end)
+      for _, like in ipairs(doomed_likes) do
         redis.call('HDEL', did, like[1])
-        redis.call('ZREM', log, like[2])
-        record(did_name, like[2], '0')
+        redis.call('ZREM', LIKES.log, like[2])
+        record_like(did_name, like[2], '0')
       end
-      local gone = #doomed
+      local gone = #doomed_likes
       if gone > 0 then
         unlive(did, gone)
       end
+      -- The account's posts go without a change each: the one change
+      -- after the likes' says they all do.
+      for _, post in ipairs(doomed_posts) do
+        redis.call('HDEL', did, post[1])
+        redis.call('ZREM', POSTS.log, post[2])
+      end
+      record_post(did_name, 'a-', '', at, false)
       accounts = accounts + 1
       removed = removed + gone
+      posts_removed = posts_removed + #doomed_posts
     end
   end
+  i = i + width
 end
 
 if likers ~= 0 then
@@ -194,4 +286,5 @@ if seq ~= first_seq then
   redis.call('HSET', state, 'likes_version', string.format('%d', seq))
   redis.call('XTRIM', changes, 'MAXLEN', ARGV[1])
 end
-return {created, duplicates, deleted, missing, stale, accounts, removed}
+return {created, duplicates, deleted, missing, stale, accounts, removed,
+  posts_created, posts_deleted, posts_removed}

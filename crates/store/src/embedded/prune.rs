@@ -115,6 +115,9 @@ fn uncount_likes(
     Ok(())
 }
 
+/// A record's log key, copied out: `(time_us, did, rkey)`.
+type OwnedLogKey = (u64, String, String);
+
 /// Removes the oldest records logged before `horizon`, at most `max`, and
 /// returns them, and how many tombstones from before the horizon their
 /// keys' new tombstones replaced.
@@ -122,7 +125,7 @@ fn prune_log(
     records: &mut Records<'_>,
     horizon: u64,
     max: usize,
-) -> Result<(Vec<(u64, String, String)>, u64), StoreError> {
+) -> Result<(Vec<OwnedLogKey>, u64), StoreError> {
     let doomed = oldest_before(&records.log, horizon, max)?;
     let mut replaced = 0;
     for (time_us, did, rkey) in &doomed {
