@@ -388,3 +388,60 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A Jetstream stand-in the test feeds as it goes: every line sent on the
+/// returned channel goes to the open connection (one consumer at a time,
+/// nothing lost across a reconnect).
+pub async fn jetstream_live() -> (SocketAddr, tokio::sync::mpsc::UnboundedSender<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let mut rx = rx.lock().await;
+                while let Some(line) = rx.recv().await {
+                    if ws.send(Message::text(line)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, tx)
+}
+
+/// A post create in Jetstream's shape.
+pub fn post_event(did: &str, rkey: &str, time_us: u64, post: feedmixer_atproto::Post) -> String {
+    RepoEvent::PostCreate {
+        did: did.to_string(),
+        rkey: rkey.to_string(),
+        time_us,
+        post: Box::new(post),
+    }
+    .to_jetstream_json()
+}
+
+/// A post delete in Jetstream's shape.
+pub fn post_delete_event(did: &str, rkey: &str, time_us: u64) -> String {
+    RepoEvent::PostDelete {
+        did: did.to_string(),
+        rkey: rkey.to_string(),
+        time_us,
+    }
+    .to_jetstream_json()
+}
+
+/// An account deletion in Jetstream's shape.
+pub fn account_deleted_event(did: &str, time_us: u64) -> String {
+    RepoEvent::AccountDeleted {
+        did: did.to_string(),
+        time_us,
+    }
+    .to_jetstream_json()
+}
