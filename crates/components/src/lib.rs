@@ -66,9 +66,11 @@ pub(crate) mod testing {
         }
     }
 
-    /// A graph of posts (no likes): (author, n, age in seconds, langs,
-    /// reply, media), indexed at `NOW - age`.
-    pub fn post_graph(posts: &[(&str, u32, u32, &[&str], bool, bool)]) -> Arc<LikeGraph> {
+    /// A test post: (author, n, age in seconds, langs, reply, media).
+    pub type TestPost<'a> = (&'a str, u32, u32, &'a [&'a str], bool, bool);
+
+    /// A graph of posts (no likes), each indexed at `NOW - age`.
+    pub fn post_graph(posts: &[TestPost<'_>]) -> Arc<LikeGraph> {
         use feedmixer_atproto::{Embed, Post, ReplyRefs};
         let mut b = GraphBuilder::new(NOW - 7 * 86_400);
         for &(author, n, age, langs, reply, media) in posts {

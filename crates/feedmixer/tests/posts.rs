@@ -39,13 +39,13 @@ fn nth_post(n: usize) -> (&'static str, Post) {
         _ => (EN, &["ja"]),
     };
     let mut post = record(langs, &format!("post {n}"));
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         post.reply = Some(ReplyRefs {
             root: post_uri(EN, "root"),
             parent: post_uri(EN, "root"),
         });
     }
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         post.embed = Some(Embed::Images);
     }
     (author, post)

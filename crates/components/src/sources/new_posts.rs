@@ -69,8 +69,8 @@ impl Filter {
         info.is_indexed()
             && graph.is_servable(post)
             && info.indexed_us() >= self.oldest_us
-            && !(self.exclude_replies && info.is_reply())
-            && !(self.require_media && !info.has_media())
+            && (!self.exclude_replies || !info.is_reply())
+            && (!self.require_media || info.has_media())
             && self.langs.as_ref().is_none_or(|langs| info.in_any(langs))
     }
 }
