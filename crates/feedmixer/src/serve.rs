@@ -52,7 +52,7 @@ pub struct ServeArgs {
     /// (`{plc-url}/{did}`), to verify their service JWTs.
     #[arg(long, env = "FEEDMIXER_PLC_URL", default_value = feedmixer_identity::DEFAULT_PLC_URL)]
     plc_url: String,
-    /// Jetstream to ingest likes from (`wss://HOST`); without it nothing
+    /// Jetstream to ingest likes and posts from (`wss://HOST`); without it nothing
     /// is ingested and the graph holds what the store has.
     #[arg(long, env = "FEEDMIXER_JETSTREAM_URL")]
     jetstream_url: Option<String>,

@@ -365,3 +365,69 @@ kind = "sum"
     assert_eq!(posts, vec![common::uri(1), common::uri(2)]);
     assert!(out.stages[2].skipped && out.stages[3].skipped);
 }
+
+/// `viewer_langs = true` keeps the posts in the request's languages when
+/// at least a page of them remains, and everything otherwise; removed
+/// posts never come out, whatever proposed them.
+#[tokio::test]
+async fn viewer_langs_keeps_a_page_in_the_viewers_languages_and_removed_posts_never_show() {
+    use feedmixer_atproto::Post;
+    use feedmixer_graph::GraphBuilder;
+    use std::sync::Arc;
+    let mut b = GraphBuilder::new(common::NOW - 86_400);
+    for i in 0..10 {
+        assert!(b.add_like("did:plc:liker", &common::uri(i), common::NOW - 60));
+        let lang = if i < 4 { "nb-NO" } else { "en" };
+        let post = Post {
+            langs: vec![lang.to_string()],
+            ..Post::default()
+        };
+        let at_us = u64::from(common::NOW - 120) * 1_000_000;
+        assert!(b.add_post(&common::uri(i), at_us, &post));
+    }
+    b.remove_post(&common::uri(9));
+    let graph = Arc::new(b.build());
+    let f = flow(
+        r#"
+[params]
+viewer_langs = true
+[[sources]]
+id = "a"
+kind = "fixed"
+posts = [[0, 1.0], [1, 0.9], [2, 0.8], [3, 0.7], [4, 0.6], [5, 0.5], [9, 0.4]]
+[ranker]
+kind = "sum"
+"#,
+    );
+    let run_with = |langs: &[&str], page_size: usize| {
+        let mut ctx = RequestContext::new(graph.clone(), None, common::NOW);
+        ctx.accept_languages = langs.iter().map(|l| l.to_string()).collect();
+        ctx.page_size = page_size;
+        let f = &f;
+        async move {
+            let out = f.run(&ctx, &Hydrators::none()).await;
+            out.posts
+                .iter()
+                .map(|p| ctx.graph.post_uri(p.post).to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let norwegian: Vec<String> = (0..4).map(common::uri).collect();
+    let everything: Vec<String> = (0..6).map(common::uri).collect();
+    assert_eq!(run_with(&["nb"], 3).await, norwegian, "a page of Norwegian");
+    assert_eq!(
+        run_with(&["nb"], 5).await,
+        everything,
+        "less than a page: all"
+    );
+    assert_eq!(
+        run_with(&[], 3).await,
+        everything,
+        "no Accept-Language: all"
+    );
+    assert_eq!(
+        run_with(&["fr"], 1).await,
+        everything,
+        "a language none has: all"
+    );
+}

@@ -39,6 +39,10 @@ pub struct GraphBuilder {
     /// Each author's posts, made on the first account removal and kept up
     /// to date after it.
     posts_by_author: Option<FxHashMap<UserId, Vec<PostId>>>,
+    /// When updating a graph: its chronological order, and the posts
+    /// indexed since.
+    previous_order: Option<Vec<PostId>>,
+    indexed: Vec<PostId>,
 }
 
 impl GraphBuilder {
@@ -62,6 +66,8 @@ impl GraphBuilder {
             in_order: true,
             post_index: PostIndex::default(),
             posts_by_author: None,
+            previous_order: None,
+            indexed: Vec::new(),
         }
     }
 
@@ -111,6 +117,9 @@ impl GraphBuilder {
         }
         let p = self.intern_post(post_uri, uri.did);
         self.post_index.set(p, indexed_us, post);
+        if self.previous_order.is_some() {
+            self.indexed.push(p);
+        }
         true
     }
 
@@ -203,6 +212,8 @@ impl GraphBuilder {
                 index
             },
             posts_by_author: None,
+            previous_order: Some(graph.chronological.clone()),
+            indexed: Vec::new(),
         }
     }
 
@@ -218,12 +229,20 @@ impl GraphBuilder {
             in_order,
             mut post_index,
             posts_by_author: _,
+            previous_order,
+            indexed,
         } = self;
         // Likes of removed posts do not count.
         likes.retain(|like| !post_index.info[like.post as usize].is_removed());
         post_index.info.shrink_to_fit();
-        let chronological =
-            posts::chronological(&post_index, &posts, u64::from(window_start) * 1_000_000);
+        let chronological = posts::chronological(
+            &post_index,
+            &posts,
+            u64::from(window_start) * 1_000_000,
+            previous_order
+                .as_deref()
+                .map(|order| (order, indexed.as_slice())),
+        );
         assert!(
             likes.len() < u32::MAX as usize,
             "a LikeGraph holds at most u32::MAX - 1 likes"

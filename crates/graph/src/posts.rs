@@ -223,18 +223,47 @@ impl LikeGraph {
 }
 
 /// The chronological order of the servable indexed posts: by indexed time,
-/// ties by URI, so every replica agrees.
+/// ties by URI, so every replica agrees. With the order of the graph an
+/// update starts from (`previous`) and the posts indexed since (`added`),
+/// only those are sorted and merged in: an update costs a pass over the
+/// order, not a sort of it.
 pub(crate) fn chronological(
     index: &PostIndex,
     uris: &Interner,
     window_start_us: u64,
+    previous: Option<(&[PostId], &[PostId])>,
 ) -> Vec<PostId> {
-    let mut posts: Vec<PostId> = (0..index.info.len() as PostId)
-        .filter(|&p| {
-            let info = &index.info[p as usize];
-            info.is_indexed() && !info.is_removed() && info.indexed_us >= window_start_us
-        })
-        .collect();
+    let servable = |p: PostId| {
+        let info = &index.info[p as usize];
+        info.is_indexed() && !info.is_removed() && info.indexed_us >= window_start_us
+    };
+    let Some((previous, added)) = previous else {
+        let posts: Vec<PostId> = (0..index.info.len() as PostId)
+            .filter(|&p| servable(p))
+            .collect();
+        return sorted(index, uris, posts);
+    };
+    let again: rustc_hash::FxHashSet<PostId> = added.iter().copied().collect();
+    let mut added: Vec<PostId> = again.iter().copied().filter(|&p| servable(p)).collect();
+    added = sorted(index, uris, added);
+    let key = |p: PostId| (index.info[p as usize].indexed_us, uris.get(p));
+    let mut merged = Vec::with_capacity(previous.len() + added.len());
+    let mut added = added.into_iter().peekable();
+    for &p in previous {
+        if again.contains(&p) || !servable(p) {
+            continue;
+        }
+        while let Some(a) = added.next_if(|&a| key(a) < key(p)) {
+            merged.push(a);
+        }
+        merged.push(p);
+    }
+    merged.extend(added);
+    merged
+}
+
+/// `posts` in the chronological order.
+fn sorted(index: &PostIndex, uris: &Interner, mut posts: Vec<PostId>) -> Vec<PostId> {
     posts.sort_by_key(|&p| index.info[p as usize].indexed_us);
     // Ties are rare (microseconds): order them by URI where they occur.
     let mut start = 0;
@@ -412,5 +441,49 @@ mod tests {
                 .post_info(slid.post_id(&uri("a", "1")).unwrap())
                 .is_indexed()
         );
+    }
+
+    proptest::proptest! {
+        /// Following changes gives the order a fresh build of the same
+        /// posts gives.
+        #[test]
+        fn updates_keep_the_order_a_fresh_build_has(
+            start in proptest::collection::vec((0u8..12, 0u64..5), 0..20),
+            ops in proptest::collection::vec((0u8..3, 0u8..12, 0u64..5), 0..20),
+        ) {
+            let name = |n: u8| uri(&format!("a{}", n % 3), &format!("p{n}"));
+            let mut b = GraphBuilder::new(0);
+            let mut model: std::collections::BTreeMap<String, Option<u64>> = Default::default();
+            for (n, t) in &start {
+                b.add_post(&name(*n), (t + 1) * S, &post(&[]));
+                model.insert(name(*n), Some((t + 1) * S));
+            }
+            let g = b.build();
+            let names: Vec<String> = ops.iter().map(|(_, n, _)| name(*n)).collect();
+            let p = post(&[]);
+            let changes: Vec<GraphChange<'_>> = ops
+                .iter()
+                .zip(&names)
+                .map(|((op, _, t), u)| match op {
+                    0 => GraphChange::PostAdded { post: u, indexed_us: (t + 1) * S, info: &p },
+                    _ => GraphChange::PostRemoved { post: u },
+                })
+                .collect();
+            for ((op, _, t), u) in ops.iter().zip(&names) {
+                model.insert(u.clone(), (*op == 0).then_some((t + 1) * S));
+            }
+            let next = g.with_changes(0, &changes);
+            let mut expected: Vec<(u64, String)> = model
+                .into_iter()
+                .filter_map(|(u, t)| Some((t?, u)))
+                .collect();
+            expected.sort();
+            let got: Vec<(u64, String)> = next
+                .chronological()
+                .iter()
+                .map(|&p| (next.post_info(p).indexed_us(), next.post_uri(p).to_string()))
+                .collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 }

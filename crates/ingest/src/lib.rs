@@ -2,8 +2,9 @@
 //!
 //! An [`Ingester`] subscribes to Jetstream's like collection, decodes each
 //! message into a [`RepoEvent`](feedmixer_atproto::RepoEvent), drops bot
-//! floods, and writes batches through [`Store::apply`]. `feedmixer serve`
-//! runs it as a background task next to the HTTP server:
+//! floods, and writes batches through [`feedmixer_store::apply_routed`]
+//! (the store, then the pools the feeds' rules route new posts to).
+//! `feedmixer serve` runs it as a background task next to the HTTP server:
 //!
 //! ```no_run
 //! # async fn demo(store: std::sync::Arc<dyn feedmixer_store::Store>) {
@@ -11,7 +12,8 @@
 //!
 //! let ingester = Ingester::new(IngestConfig::default()).expect("valid config");
 //! let status = ingester.status(); // for readiness and /v1/stats
-//! let task = tokio::spawn(ingester.run(store, async {
+//! let router = std::sync::Arc::new(feedmixer_store::NoRouting);
+//! let task = tokio::spawn(ingester.run(store, router, async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! }));
 //! # let _ = (status, task);

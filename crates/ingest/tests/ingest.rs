@@ -28,7 +28,7 @@ async fn first_start_tails_live_and_stores_likes_and_cursor() {
     let requests = server.requests();
     assert_eq!(
         requests,
-        ["/subscribe?wantedCollections=app.bsky.feed.like"],
+        ["/subscribe?wantedCollections=app.bsky.feed.like&wantedCollections=app.bsky.feed.post"],
         "no stored cursor: live tail"
     );
     assert_eq!(likes(store.as_ref()).await, expected(&events));
@@ -100,11 +100,13 @@ async fn malformed_and_foreign_messages_are_skipped_and_counted() {
     let (_dir, store) = open_store();
     let mut ingester = Running::start(config(&server.url), store.clone());
 
-    // The cursor moves over the valid events that carry no like.
+    // The cursor moves over the valid events that carry no like; the post
+    // goes to the post index.
     let status = ingester.wait_cursor(T0 + 30).await;
     assert_eq!(status.invalid, 3);
-    assert_eq!(status.ignored, 2);
+    assert_eq!(status.ignored, 1);
     assert_eq!(status.applied.created, 2);
+    assert_eq!(status.applied.posts_created, 1);
     assert_eq!(status.connections, 1, "bad input never drops the stream");
     assert_eq!(likes(store.as_ref()).await, expected(&[a, b]));
     assert_eq!(stored_cursor(store.as_ref()).await, Some(T0 + 30));

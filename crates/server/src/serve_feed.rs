@@ -78,12 +78,14 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     if !state.is_ready() {
         return Err(XrpcError::not_ready());
     }
-    let flow = feed
-        .flow_with(&state.registry, request.preset, request.overrides)
-        .map_err(XrpcError::invalid_request)?;
     let preset = request.preset.unwrap_or(&feed.preset);
-    if flow.is_chronological() {
-        return chronological_page(state, &request, &flow, preset).await;
+    let build_flow = || {
+        feed.flow_with(&state.registry, request.preset, request.overrides)
+            .map_err(XrpcError::invalid_request)
+    };
+    // Overrides change params, never which kinds a flow has.
+    if feed.flow.is_chronological() {
+        return chronological_page(state, &request, &build_flow()?, preset).await;
     }
     let scope = CursorScope {
         feed: request.feed,
@@ -121,7 +123,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         if request.explain {
             page.explain = Some(crate::explain::from_session());
         }
-        page.languages = flow.languages().to_vec();
+        page.languages = feed.flow.languages().to_vec();
         return Ok(page);
     }
 
@@ -141,6 +143,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         },
     };
 
+    let flow = build_flow()?;
     let graph = state.graph.load_full();
     let ctx = context(&graph, &request);
     let output = flow.run(&ctx, &state.hydrators).await;

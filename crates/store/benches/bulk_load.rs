@@ -7,14 +7,17 @@
 //!   dataset is loaded at first start (every batch a durable commit).
 //! - `scan/scan_1m`: `Store::scan_likes` over those likes, as every replica
 //!   does at start-up to build its graph.
+//! - `bulk_load/apply_1m_posts_in_50k_batches`: one million post creates
+//!   (languages, a fifth replies, a quarter with media) the same way: what
+//!   the post index costs ingest.
 //!
-//! Throughput is reported in likes per second.
+//! Throughput is reported in likes (or posts) per second.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use feedmixer_store::{EmbeddedStore, RepoEvent, Store};
+use feedmixer_store::{EmbeddedStore, Post, RepoEvent, Store};
 
 const LIKES: usize = 1_000_000;
 const BATCH: usize = 50_000;
@@ -69,6 +72,44 @@ fn likes() -> Vec<RepoEvent> {
         .collect()
 }
 
+/// Post creates turned from the like shapes: the liker writes, the like's
+/// record key and time are the post's.
+fn posts() -> Vec<RepoEvent> {
+    let langs = ["en", "ja", "pt-BR", "de", "nb-NO"];
+    likes()
+        .into_iter()
+        .enumerate()
+        .map(|(i, like)| {
+            let RepoEvent::LikeCreate {
+                did,
+                rkey,
+                time_us,
+                subject,
+            } = like
+            else {
+                unreachable!("likes() makes like creates")
+            };
+            let post = Post {
+                created_at_us: time_us,
+                langs: vec![langs[i % langs.len()].to_string()],
+                reply: (i % 5 == 0).then(|| feedmixer_atproto::ReplyRefs {
+                    root: subject.clone(),
+                    parent: subject,
+                }),
+                embed: (i % 4 == 0).then_some(feedmixer_atproto::Embed::Images),
+                text: "a post of about the usual length, which the store does not keep".into(),
+                ..Post::default()
+            };
+            RepoEvent::PostCreate {
+                did,
+                rkey,
+                time_us,
+                post: Box::new(post),
+            }
+        })
+        .collect()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -91,19 +132,25 @@ fn bulk_load(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(30))
         .throughput(Throughput::Elements(LIKES as u64));
-    group.bench_function("apply_1m_in_50k_batches", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let store = EmbeddedStore::open(dir.path()).unwrap();
-                let started = Instant::now();
-                rt.block_on(load(&store, &likes));
-                total += started.elapsed();
-            }
-            total
+    let posts = posts();
+    for (name, events) in [
+        ("apply_1m_in_50k_batches", &likes),
+        ("apply_1m_posts_in_50k_batches", &posts),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = EmbeddedStore::open(dir.path()).unwrap();
+                    let started = Instant::now();
+                    rt.block_on(load(&store, events));
+                    total += started.elapsed();
+                }
+                total
+            });
         });
-    });
+    }
     group.finish();
 }
 

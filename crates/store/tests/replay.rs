@@ -11,7 +11,8 @@ use feedmixer_store::{ApplyStats, NoRouting, Store, StoreError, replay};
 const P1: &str = "at://did:plc:bob/app.bsky.feed.post/3p1";
 const P2: &str = "at://did:plc:bob/app.bsky.feed.post/3p2";
 
-/// A few lines of the real firehose that are valid but no like event.
+/// A few lines of the real firehose: an identity event (ignored) and a
+/// post (indexed).
 const IDENTITY: &str = r#"{"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","time_us":1725516665234703,"kind":"identity","identity":{"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","handle":"alice.bsky.social","seq":1409752997,"time":"2024-09-05T06:11:04.870Z"}}"#;
 const POST: &str = r#"{"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","time_us":1725911162329308,"kind":"commit","commit":{"rev":"3l3qo2vuowo2b","operation":"create","collection":"app.bsky.feed.post","rkey":"3l3qo2vutsw2b","record":{"$type":"app.bsky.feed.post","createdAt":"2024-09-09T19:46:02.102Z","langs":["en"],"text":"hello"},"cid":"bafyreigroo6vhxt62ufcndhaxzas6btq4jmniuvmjkdkm76hgwxjw3rj6e"}}"#;
 
@@ -46,8 +47,8 @@ async fn duplicates_deletes_and_account_deletions_are_applied() {
     ];
     let report = run(&store, &capture(&lines), 3).await;
     assert_eq!(report.lines, 12);
-    assert_eq!(report.events, 9);
-    assert_eq!(report.ignored, 3);
+    assert_eq!(report.events, 10);
+    assert_eq!(report.ignored, 2);
     assert_eq!(report.malformed, 0);
     assert_eq!(
         report.stats,
@@ -59,6 +60,7 @@ async fn duplicates_deletes_and_account_deletions_are_applied() {
             stale: 1,
             accounts_deleted: 1,
             likes_removed_by_account: 2,
+            posts_created: 1,
             ..ApplyStats::default()
         }
     );
