@@ -1,7 +1,8 @@
 //! AT Protocol vocabulary shared by every feedmixer crate: identifiers
 //! (DIDs, AT-URIs, TIDs), the Jetstream events the like graph is built from,
-//! and the service JWTs (with the DID document keys that verify them) that
-//! identify a feed's viewer.
+//! the service JWTs (with the DID document keys that verify them) that
+//! identify a feed's viewer, and the feed generator records that announce
+//! the feeds.
 //!
 //! Only this crate knows the wire shapes of the protocol; the rest of the
 //! workspace deals in the validated types defined here.
@@ -9,6 +10,7 @@
 pub mod aturi;
 pub mod clock;
 pub mod did_doc;
+pub mod generator;
 pub mod interaction;
 pub mod jetstream;
 pub mod jwt;
@@ -18,6 +20,7 @@ pub mod tid;
 
 pub use aturi::{AtUri, AtUriError, POST_COLLECTION, is_did, is_record_key};
 pub use did_doc::{DidDocError, DidDocument, KeyError, PublicKey, did_document_url};
+pub use generator::{AvatarError, Blob, GENERATOR_COLLECTION, GeneratorRecord, RecordError};
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, LikeEvent, ParseError};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
