@@ -1,7 +1,7 @@
 //! The wall clock as the protocol stamps time: Jetstream events and
 //! interactions in microseconds since the epoch, the like graph and JWT
-//! claims in whole seconds. One definition, so every crate reads the same
-//! clock the same way.
+//! claims in whole seconds, records' `createdAt` in RFC 3339. One
+//! definition, so every crate reads the same clock the same way.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,6 +20,17 @@ pub fn now_secs() -> u32 {
         .map_or(0, |d| d.as_secs().min(u64::from(u32::MAX)) as u32)
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds), the form Bluesky
+/// clients write records' `createdAt` in.
+pub fn rfc3339(time_us: u64) -> String {
+    crate::jetstream::datetime::format_ms(time_us)
+}
+
+/// Now, as [`rfc3339`].
+pub fn now_rfc3339() -> String {
+    rfc3339(now_us())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +41,14 @@ mod tests {
         assert!(us / 1_000_000 >= u64::from(secs) - 1);
         assert!(us / 1_000_000 <= u64::from(secs) + 1);
         assert!(secs > 1_700_000_000, "a clock after 2023");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_735_689_599_999_999), "2024-12-31T23:59:59.999Z");
+        assert!(rfc3339(u64::MAX).ends_with('Z'));
+        assert!(now_rfc3339().starts_with("20"));
     }
 }

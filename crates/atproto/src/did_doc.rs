@@ -1,5 +1,7 @@
-//! DID documents, read for the one thing a feed generator needs from them:
-//! the `#atproto` signing key that verifies an account's service JWTs.
+//! DID documents, read for what a feed generator needs from them: the
+//! `#atproto` signing key that verifies an account's service JWTs, and the
+//! `#atproto_pds` service, where the account's repository (the publisher's
+//! feed generator records) is written.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,6 +18,10 @@ const COMPRESSED_LEN: usize = 33;
 
 /// Fragment of the verification method holding the account's signing key.
 const ATPROTO_FRAGMENT: &str = "#atproto";
+
+/// Fragment of the service naming the account's PDS, and its type.
+const PDS_FRAGMENT: &str = "#atproto_pds";
+const PDS_TYPE: &str = "AtprotoPersonalDataServer";
 
 /// An account's signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +178,7 @@ pub fn did_document_url(did: &str, plc_url: &str) -> Option<String> {
 pub struct DidDocument {
     id: String,
     signing_key: PublicKey,
+    pds: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -180,12 +187,18 @@ struct RawDocument {
     /// Kept loose: methods other than `#atproto` may have any shape.
     #[serde(default, rename = "verificationMethod")]
     verification_method: Vec<Value>,
+    /// Looser still: only the PDS entry is read, and a document whose
+    /// services are malformed still verifies its account's tokens.
+    #[serde(default)]
+    service: Value,
 }
 
 impl DidDocument {
     /// Parses a DID document, which must be `expected_did`'s, and decodes
     /// its `#atproto` signing key (id `#atproto` or `DID#atproto`). Only
-    /// the first method with that id counts.
+    /// the first method with that id counts. The PDS is read too, but a
+    /// document without a usable one still parses (see
+    /// [`DidDocument::pds_endpoint`]).
     pub fn parse(json: &[u8], expected_did: &str) -> Result<DidDocument, DidDocError> {
         let raw: RawDocument =
             serde_json::from_slice(json).map_err(|e| DidDocError::Json(e.to_string()))?;
@@ -221,9 +234,11 @@ impl DidDocument {
             }
             other => return Err(DidDocError::KeyType(other.to_owned())),
         };
+        let pds = pds_endpoint(&raw.service, &raw.id);
         Ok(DidDocument {
             id: raw.id,
             signing_key,
+            pds,
         })
     }
 
@@ -236,13 +251,44 @@ impl DidDocument {
     pub fn signing_key(&self) -> &PublicKey {
         &self.signing_key
     }
+
+    /// The account's PDS: the `serviceEndpoint` of the first service with
+    /// id `#atproto_pds` (or `DID#atproto_pds`), when that service has type
+    /// `AtprotoPersonalDataServer` and an http(s) URL with a host for
+    /// endpoint (any trailing `/` removed). `None` otherwise.
+    pub fn pds_endpoint(&self) -> Option<&str> {
+        self.pds.as_deref()
+    }
 }
 
 fn is_atproto_method_id(id: &str, did: &str) -> bool {
-    id == ATPROTO_FRAGMENT
-        || id
-            .strip_prefix(did)
-            .is_some_and(|fragment| fragment == ATPROTO_FRAGMENT)
+    is_fragment_id(id, did, ATPROTO_FRAGMENT)
+}
+
+/// `id` is `fragment` relative to the document or absolute for `did`.
+fn is_fragment_id(id: &str, did: &str, fragment: &str) -> bool {
+    id == fragment || id.strip_prefix(did).is_some_and(|f| f == fragment)
+}
+
+fn pds_endpoint(services: &Value, did: &str) -> Option<String> {
+    let service = services.as_array()?.iter().find(|s| {
+        s.get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| is_fragment_id(id, did, PDS_FRAGMENT))
+    })?;
+    if service.get("type").and_then(Value::as_str) != Some(PDS_TYPE) {
+        return None;
+    }
+    let endpoint = service.get("serviceEndpoint")?.as_str()?;
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let plain = !host.is_empty()
+        && !host.contains('@')
+        && !endpoint.contains(['?', '#'])
+        && !endpoint.contains(char::is_whitespace);
+    plain.then(|| endpoint.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -282,6 +328,68 @@ mod tests {
             "controller": DID,
             "publicKeyMultibase": key.to_multibase(),
         })
+    }
+
+    #[test]
+    fn finds_the_pds() {
+        let key = TestKey::k256().public();
+        let doc = DidDocument::parse(&doc_with(multikey("#atproto", &key)), DID).unwrap();
+        assert_eq!(doc.pds_endpoint(), Some("https://pds.example.com"));
+
+        let with_services = |services: serde_json::Value| {
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&doc_with(multikey("#atproto", &key))).unwrap();
+            doc["service"] = services;
+            DidDocument::parse(doc.to_string().as_bytes(), DID).unwrap()
+        };
+        let pds = |id: &str, kind: &str, endpoint: serde_json::Value| json!({"id": id, "type": kind, "serviceEndpoint": endpoint});
+        const T: &str = "AtprotoPersonalDataServer";
+        // Either id form; the first matching id counts; a trailing slash goes.
+        let doc = with_services(json!([
+            pds(
+                "#bsky_fg",
+                "BskyFeedGenerator",
+                json!("https://feeds.example.com")
+            ),
+            pds(
+                &format!("{DID}#atproto_pds"),
+                T,
+                json!("http://127.0.0.1:2583/")
+            ),
+            pds("#atproto_pds", T, json!("https://second.example.com")),
+        ]));
+        assert_eq!(doc.pds_endpoint(), Some("http://127.0.0.1:2583"));
+        for services in [
+            json!(null),
+            json!({"id": "#atproto_pds"}),
+            json!([]),
+            json!([pds(
+                "#bsky_fg",
+                "BskyFeedGenerator",
+                json!("https://x.example")
+            )]),
+            json!([pds(
+                "#atproto_pds",
+                "SomethingElse",
+                json!("https://x.example")
+            )]),
+            json!([pds(
+                "did:plc:someoneelse22222222222#atproto_pds",
+                T,
+                json!("https://x.example")
+            )]),
+            json!([pds("#atproto_pds", T, json!({"uri": "https://x.example"}))]),
+            json!([pds("#atproto_pds", T, json!("ftp://x.example"))]),
+            json!([pds("#atproto_pds", T, json!("https://"))]),
+            json!([pds("#atproto_pds", T, json!("https://user@x.example"))]),
+            json!([pds("#atproto_pds", T, json!("https://x.example/?q=1"))]),
+            json!([{"id": "#atproto_pds", "type": T}]),
+        ] {
+            // The document still parses: its key verifies tokens.
+            let doc = with_services(services.clone());
+            assert_eq!(doc.signing_key(), &key);
+            assert_eq!(doc.pds_endpoint(), None, "{services}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! The wire structs live in `decode` and `encode`; nothing outside this
 //! module sees them.
 
-mod datetime;
+pub(crate) mod datetime;
 mod decode;
 mod encode;
 

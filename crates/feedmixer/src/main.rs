@@ -1,10 +1,12 @@
-//! The `feedmixer` binary: serve feeds, check flow files, replay captures.
+//! The `feedmixer` binary: serve feeds, check flow files, replay captures,
+//! publish the feeds' records.
 
 mod check;
 mod demo;
 mod ingest_lease;
 mod kinds;
 mod progress;
+mod publish;
 mod replay;
 mod serve;
 mod show;
@@ -68,6 +70,10 @@ enum Command {
     /// List the component kinds flows can use and the hydrators behind
     /// the features they read; with a kind, its params.
     Kinds { kind: Option<String> },
+    /// Write the feeds' generator records to the publisher's repository.
+    Publish(publish::PublishArgs),
+    /// Delete a feed's generator record from the publisher's repository.
+    Unpublish(publish::UnpublishArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +96,8 @@ fn main() -> ExitCode {
             config,
         } => show::run(feed.as_deref(), preset.as_deref(), &flows, &config),
         Command::Kinds { kind } => kinds::run(kind.as_deref()),
+        Command::Publish(args) => runtime().and_then(|rt| rt.block_on(publish::publish(args))),
+        Command::Unpublish(args) => runtime().and_then(|rt| rt.block_on(publish::unpublish(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

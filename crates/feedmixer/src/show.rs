@@ -46,7 +46,7 @@ pub fn run(
     Ok(())
 }
 
-fn report(errors: Vec<feedmixer_flow::Diagnostic>) -> anyhow::Error {
+pub(crate) fn report(errors: Vec<feedmixer_flow::Diagnostic>) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
     anyhow!("{}", lines.join("\n"))
 }

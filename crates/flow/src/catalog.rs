@@ -25,6 +25,9 @@ pub struct FeedInfo {
     pub flow: String,
     pub display_name: String,
     pub description: String,
+    /// The avatar image (`avatar = "FILE"`, relative to the feeds file),
+    /// checked at load: it exists, is a PNG or JPEG, and fits the record.
+    pub avatar: Option<PathBuf>,
 }
 
 /// A servable feed: its flow built with its preset and params.
@@ -198,6 +201,8 @@ struct RawFeed {
     display_name: Option<String>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    avatar: Option<Spanned<PathBuf>>,
     #[serde(default)]
     preset: Option<Spanned<String>>,
     #[serde(default)]
@@ -431,6 +436,23 @@ fn load_feeds(
                 continue;
             }
         };
+        let avatar = match &feed.avatar {
+            None => None,
+            Some(path) => match check_avatar(file, path.get_ref()) {
+                Ok(found) => Some(found),
+                Err(reason) => {
+                    errors.push(Diagnostic::new(
+                        file,
+                        at(path.span()),
+                        format!(
+                            "feed {rkey:?}: avatar {:?}: {reason}",
+                            path.get_ref().display().to_string()
+                        ),
+                    ));
+                    continue;
+                }
+            },
+        };
         let resolved = resolve(def, preset, &[&params]);
         match Flow::build(def, registry, &resolved) {
             Ok(flow) => {
@@ -439,6 +461,7 @@ fn load_feeds(
                     rkey: rkey.clone(),
                     flow: flow_name.clone(),
                     description: feed.description,
+                    avatar,
                 };
                 feeds.insert(
                     rkey,
@@ -466,6 +489,23 @@ fn load_feeds(
         }
     }
     feeds
+}
+
+/// The avatar `path` names (relative to the feeds file), when it is an
+/// image a feed generator record can carry.
+fn check_avatar(feeds_file: &Path, path: &Path) -> Result<PathBuf, String> {
+    use std::io::Read;
+    let full = feeds_file.parent().unwrap_or(Path::new(".")).join(path);
+    let mut head = Vec::with_capacity(8);
+    let size = std::fs::File::open(&full)
+        .and_then(|file| {
+            let size = file.metadata()?.len();
+            file.take(8).read_to_end(&mut head)?;
+            Ok(size)
+        })
+        .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+    feedmixer_atproto::generator::check_avatar(size, &head).map_err(|e| e.to_string())?;
+    Ok(full)
 }
 
 /// A param error on a component that is not part of the flow.

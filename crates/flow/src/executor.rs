@@ -82,6 +82,8 @@ pub struct Flow {
     deadline: Duration,
     params: BTreeMap<String, Value>,
     eligible: Option<Gate>,
+    /// Every feature a component reads, each once.
+    reads: Vec<FeatureKey>,
     hydrations: Vec<Hydration>,
     sources: Vec<Stage<dyn CandidateSource>>,
     source_info: Vec<SourceInfo>,
@@ -183,6 +185,12 @@ impl Flow {
         let hydrations = hydrations(def, registry)
             .map_err(|e| errors.push(e))
             .unwrap_or_default();
+        let mut reads: Vec<FeatureKey> = Vec::new();
+        for feature in def.stages().flat_map(|stage| stage_reads(stage, registry)) {
+            if !reads.contains(&feature) {
+                reads.push(feature);
+            }
+        }
         match ranker {
             Some(ranker) if errors.is_empty() => {
                 let chronological = matches!(&def.sources[..], [only] if only.kind == CHRONOLOGICAL_SOURCE_KIND)
@@ -196,6 +204,7 @@ impl Flow {
                     deadline: def.deadline,
                     params,
                     eligible: def.eligible.clone(),
+                    reads,
                     hydrations,
                     sources,
                     source_info,
@@ -233,6 +242,13 @@ impl Flow {
     /// The sources and their weights, in flow order.
     pub fn sources(&self) -> &[SourceInfo] {
         &self.source_info
+    }
+
+    /// Whether one of the flow's components reads `feature` (whether its
+    /// gate is open or not): e.g. a flow that reads the viewer's
+    /// sendInteractions history wants the app to send them.
+    pub fn reads(&self, feature: FeatureKey) -> bool {
+        self.reads.contains(&feature)
     }
 
     /// The flow's quality factor.
@@ -783,18 +799,7 @@ pub(crate) fn stage_hydrators(
     stage: &StageDef,
     registry: &Registry,
 ) -> Result<Vec<HydratorKind>, ParamError> {
-    let mut reads: Vec<FeatureKey> = stage
-        .stage
-        .role()
-        .and_then(|role| registry.info(role, &stage.kind).ok())
-        .map(|k| k.reads.to_vec())
-        .unwrap_or_default();
-    if stage.in_pool
-        && let Ok(filter) = registry.info(Role::Predicate, IN_POOL_KIND)
-    {
-        reads.extend_from_slice(filter.reads);
-    }
-    reads
+    stage_reads(stage, registry)
         .into_iter()
         .map(|feature| {
             registry.provider(feature).copied().ok_or_else(|| {
@@ -808,6 +813,22 @@ pub(crate) fn stage_hydrators(
             })
         })
         .collect()
+}
+
+/// The features a stage's component reads, its `in_pool` filter's included.
+fn stage_reads(stage: &StageDef, registry: &Registry) -> Vec<FeatureKey> {
+    let mut reads: Vec<FeatureKey> = stage
+        .stage
+        .role()
+        .and_then(|role| registry.info(role, &stage.kind).ok())
+        .map(|k| k.reads.to_vec())
+        .unwrap_or_default();
+    if stage.in_pool
+        && let Ok(filter) = registry.info(Role::Predicate, IN_POOL_KIND)
+    {
+        reads.extend_from_slice(filter.reads);
+    }
+    reads
 }
 
 struct Builder<'a> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::{CounterSetup, registry_with_features, run, uri};
 use feedmixer_flow::spec::FlowDef;
 use feedmixer_flow::spec::StageKind;
-use feedmixer_flow::{Flow, Hydrators, Overrides, Resources};
+use feedmixer_flow::{Feature, FeatureKey, Flow, Hydrators, Overrides, Resources};
 
 const COUNTED: &str = r#"
 [[sources]]
@@ -110,6 +110,27 @@ async fn flows_that_read_no_feature_run_no_hydrator() {
     let (posts, out) = run(&f, &hydrators(setup(3))).await;
     assert_eq!(posts, vec![uri(1)]);
     assert!(out.stages.iter().all(|s| s.stage != StageKind::Hydrator));
+}
+
+#[test]
+fn a_flow_tells_the_features_its_components_read() {
+    let count = FeatureKey::of::<common::Count>();
+    assert!(flow(COUNTED).reads(count));
+    // A closed gate skips the component on a request, not its reading.
+    let gated = COUNTED.replace(
+        "kind = \"counted\"",
+        "kind = \"counted\"\ngate = \"anonymous\"",
+    );
+    assert!(flow(&gated).reads(count));
+    let plain = "[[sources]]\nkind = \"fixed\"\nposts = [[1, 1.0]]\n[ranker]\nkind = \"sum\"\n";
+    assert!(!flow(plain).reads(count));
+    // Another feature of the same name is another feature.
+    struct Impostor;
+    impl Feature for Impostor {
+        type Value = u32;
+        const NAME: &'static str = "count";
+    }
+    assert!(!flow(COUNTED).reads(FeatureKey::of::<Impostor>()));
 }
 
 #[test]

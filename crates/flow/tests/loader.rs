@@ -294,3 +294,80 @@ fn gates_and_params_are_checked_at_load() {
         .expect("load fails");
     assert!(errors[0].contains("reserved"), "{errors:?}");
 }
+
+#[test]
+fn avatars_are_checked_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows_dir = dir.path().join("flows");
+    std::fs::create_dir(&flows_dir).unwrap();
+    write(&flows_dir, "good.toml", GOOD);
+    std::fs::create_dir(dir.path().join("img")).unwrap();
+    let png = [&b"\x89PNG\r\n\x1a\n"[..], &[0; 32]].concat();
+    std::fs::write(dir.path().join("img/ok.png"), &png).unwrap();
+    std::fs::write(
+        dir.path().join("img/ok.jpg"),
+        b"\xff\xd8\xff\xe0\0\x10JFIF\0",
+    )
+    .unwrap();
+    // Named .png, but a GIF: the bytes decide.
+    std::fs::write(dir.path().join("img/gif.png"), b"GIF89a\x01\0\x01\0").unwrap();
+    let mut big = png.clone();
+    big.resize(1_000_001, 0);
+    std::fs::write(dir.path().join("img/big.png"), &big).unwrap();
+    let feeds = |avatars: &[(&str, &str)]| {
+        let text: String = avatars
+            .iter()
+            .map(|(rkey, avatar)| {
+                format!("[feeds.{rkey}]\nflow = \"good\"\navatar = \"{avatar}\"\n")
+            })
+            .collect();
+        let file = write(dir.path(), "feeds.toml", &text);
+        Catalog::load(&flows_dir, &file, &common::registry())
+    };
+
+    let catalog = feeds(&[("a", "img/ok.png"), ("b", "img/ok.jpg")])
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    let avatar = catalog.feed("a").unwrap().info.avatar.clone().unwrap();
+    assert_eq!(std::fs::read(avatar).unwrap(), png);
+    assert!(catalog.feed("b").unwrap().info.avatar.is_some());
+    let plain = write(dir.path(), "feeds.toml", FEED);
+    let catalog = Catalog::load(&flows_dir, &plain, &common::registry())
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    assert_eq!(catalog.feed("f").unwrap().info.avatar, None);
+
+    let errors: Vec<String> = feeds(&[
+        ("a", "img/gif.png"),
+        ("b", "img/big.png"),
+        ("c", "img/missing.png"),
+        ("d", "img"),
+    ])
+    .err()
+    .expect("load fails")
+    .iter()
+    .map(|e| {
+        let text = e.to_string();
+        text.replace(&format!("{}/", dir.path().display()), "")
+    })
+    .collect();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert_eq!(
+        errors[0],
+        "feeds.toml:3: feed \"a\": avatar \"img/gif.png\": not a PNG or JPEG image"
+    );
+    assert_eq!(
+        errors[1],
+        "feeds.toml:6: feed \"b\": avatar \"img/big.png\": 1000001 bytes, more than 1000000"
+    );
+    assert!(
+        errors[2].starts_with(
+            "feeds.toml:9: feed \"c\": avatar \"img/missing.png\": cannot read img/missing.png:"
+        ),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[3].starts_with("feeds.toml:12: feed \"d\": avatar \"img\": cannot read img:"),
+        "{errors:#?}"
+    );
+}

@@ -69,7 +69,7 @@ pub(super) fn parse_us(s: &str) -> Option<u64> {
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the form Bluesky clients write `createdAt`
 /// in; the microseconds below the millisecond are dropped.
-pub(super) fn format_ms(time_us: u64) -> String {
+pub(crate) fn format_ms(time_us: u64) -> String {
     let (date_time, micros) = date_time(time_us);
     format!("{date_time}.{:03}Z", micros / 1_000)
 }
