@@ -55,7 +55,8 @@ fn is_norsk(n: usize) -> bool {
     matches!(n % 5, 0 | 2 | 3)
 }
 
-/// Starts the server on an empty store, ingesting from a live stand-in.
+/// Starts the server on an empty store, ingesting from a live stand-in,
+/// with the shipped config (a graph refresh every 0.5 s).
 async fn server() -> (
     Server,
     tokio::sync::mpsc::UnboundedSender<String>,
@@ -63,7 +64,7 @@ async fn server() -> (
     tempfile::TempDir,
 ) {
     let (addr, stream) = jetstream_live().await;
-    let (config_dir, config) = config_with("[graph]\nrefresh_interval_ms = 100\n");
+    let (config_dir, config) = config_with("");
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(
         data.path(),
@@ -253,6 +254,7 @@ async fn deleted_posts_and_deleted_accounts_leave_every_feed() {
     }
 
     // The author deletes one post; the other account goes altogether.
+    let deleted_at = std::time::Instant::now();
     stream
         .send(post_delete_event(NB, "3d00000000000", now))
         .unwrap();
@@ -266,6 +268,11 @@ async fn deleted_posts_and_deleted_accounts_leave_every_feed() {
         let seen = every_feed(&server, &["trending", "norsk", "rust"]).await;
         if seen.is_disjoint(&gone) {
             assert!(seen.contains(&uris[1]) && seen.contains(&uris[2]));
+            // Reported, not asserted: a loaded machine is slower.
+            eprintln!(
+                "deleted posts left every feed {} ms after their deletes were sent",
+                deleted_at.elapsed().as_millis()
+            );
             break;
         }
         assert!(
