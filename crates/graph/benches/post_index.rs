@@ -85,7 +85,7 @@ fn main() {
     black_box(&graph);
     let total = graph.memory_bytes() - empty;
     let index = graph.num_posts() * size_of::<feedmixer_graph::PostInfo>()
-        + graph.chronological().len() * size_of::<u32>();
+        + std::mem::size_of_val(graph.chronological());
     let per = |bytes: usize| bytes as f64 / posts as f64;
     println!(
         "posts {}: added in {:.2} s ({:.0} posts/s), built in {:.2} s ({:.0} posts/s)",
