@@ -28,8 +28,17 @@ const COLLECTION: &str = "app.bsky.feed.generator";
 const SERVICE_DID: &str = "did:web:localhost";
 const HANDLE: &str = "publisher.test";
 const PASSWORD: &str = "pw-abcd-efgh-ijkl-mnop";
-/// The shipped feeds, in the feeds file's order of keys.
-const FEEDS: [&str; 5] = ["curated", "discover", "for-you", "trending", "trending-day"];
+/// The shipped feeds, in the order publish goes through them.
+const FEEDS: [&str; 8] = [
+    "curated",
+    "discover",
+    "for-you",
+    "for-you-norsk",
+    "norsk",
+    "rust",
+    "trending",
+    "trending-day",
+];
 /// The smallest PNG: one transparent pixel.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDAT\x78\x9c\x63\xd0\xca\xbf\xf0\x1f\x00\x04\x99\x02\x69\x92\xcb\x39\xe2\x00\x00\x00\x00IEND\xae\x42\x60\x82";
 
@@ -620,8 +629,12 @@ async fn publishes_every_feed_then_only_what_changed() {
             "createdAt": first["for-you"]["createdAt"],
         })
     );
-    for rkey in ["curated", "discover", "trending", "trending-day"] {
+    for rkey in ["curated", "discover", "norsk", "trending", "trending-day"] {
         assert_eq!(first[rkey]["acceptsInteractions"], false, "{rkey}");
+    }
+    // Their flows drop what the viewer has seen (`not_seen`).
+    for rkey in ["rust", "for-you-norsk"] {
+        assert_eq!(first[rkey]["acceptsInteractions"], true, "{rkey}");
     }
     assert_eq!(first["trending-day"]["displayName"], "Trending today");
     pds.assert_no_problems();
@@ -641,7 +654,12 @@ async fn publishes_every_feed_then_only_what_changed() {
     std::thread::sleep(std::time::Duration::from_millis(5));
     let run = publish(&setup, &pds, &[]).await.expect_ok();
     assert_eq!(run.feeds("updated"), ["trending"], "{}", run.stdout);
-    assert_eq!(run.feeds("unchanged").len(), 4, "{}", run.stdout);
+    assert_eq!(
+        run.feeds("unchanged").len(),
+        FEEDS.len() - 1,
+        "{}",
+        run.stdout
+    );
     assert_eq!(pds.count("putRecord"), puts + 1);
     let second = pds.records();
     assert_eq!(
@@ -934,7 +952,8 @@ async fn unpublish_deletes_one_record_and_a_missing_one_is_fine() {
     assert_eq!(run.feeds("deleted"), ["trending"], "{}", run.stdout);
     assert!(run.stdout.contains(&setup.uri("trending")));
     let left: Vec<String> = pds.records().into_keys().collect();
-    assert_eq!(left, ["curated", "discover", "for-you", "trending-day"]);
+    let others: Vec<&str> = FEEDS.into_iter().filter(|f| *f != "trending").collect();
+    assert_eq!(left, others);
 
     let run = feedmixer(
         &setup,
@@ -955,7 +974,7 @@ async fn unpublish_deletes_one_record_and_a_missing_one_is_fine() {
         .await
         .expect_err();
     assert!(run.stderr.contains("not a record key"), "{}", run.stderr);
-    assert_eq!(pds.records().len(), 4);
+    assert_eq!(pds.records().len(), FEEDS.len() - 1);
     pds.assert_no_problems();
 }
 
@@ -982,7 +1001,7 @@ async fn the_pds_is_found_in_the_publishers_did_document() {
         .await
         .expect_ok();
     assert_eq!(run.feeds("created"), FEEDS, "{}", run.stdout);
-    assert_eq!(pds.records().len(), 5);
+    assert_eq!(pds.records().len(), FEEDS.len());
     assert_eq!(dir.requests(&did), 1);
     // ... and from FEEDMIXER_PLC_URL.
     let run = feedmixer(
