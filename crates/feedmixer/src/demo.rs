@@ -78,6 +78,7 @@ async fn load_unless_filled(
     let seed = spec.seed;
     tracing::info!(
         users = spec.users,
+        posts = spec.posts,
         likes = spec.likes,
         "generating demo data"
     );
@@ -116,7 +117,7 @@ async fn load_unless_filled(
     store.update_pool(DEMO_POOL_FEED, &pool, &[], true).await?;
     store.set_meta(DEMO_LOADED, &now_us().to_be_bytes()).await?;
     bar.finish_and_clear();
-    tracing::info!(likes = loaded, "demo data loaded");
+    tracing::info!(events = loaded, "demo data loaded");
     Ok(())
 }
 
