@@ -26,5 +26,7 @@ pub use generator::{AvatarError, Blob, GENERATOR_COLLECTION, GeneratorRecord, Re
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
-pub use post::{Embed, MAX_LABELS, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, primary_subtag};
+pub use post::{
+    Embed, MAX_LABELS, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, is_language_tag, primary_subtag,
+};
 pub use tid::{Tid, TidError};

@@ -106,6 +106,13 @@ pub fn primary_subtag(tag: &str) -> &str {
     tag.split(['-', '_']).next().unwrap_or(tag)
 }
 
+/// Whether `tag` starts with a BCP-47 primary language subtag: 2 to 8
+/// ASCII letters (`nb`, `pt-BR`; not `n0`, not `*`).
+pub fn is_language_tag(tag: &str) -> bool {
+    let subtag = primary_subtag(tag);
+    (2..=8).contains(&subtag.len()) && subtag.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

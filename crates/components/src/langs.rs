@@ -1,7 +1,7 @@
 //! Language params as components take them: BCP-47 tags, matched by their
 //! primary subtag (`nb` matches `nb-NO`), as a graph's language ids.
 
-use feedmixer_atproto::primary_subtag;
+use feedmixer_atproto::is_language_tag;
 use feedmixer_flow::ParamError;
 use feedmixer_graph::{LangId, LikeGraph};
 
@@ -15,12 +15,6 @@ pub(crate) fn check(field: &str, langs: &[String]) -> Result<(), ParamError> {
         )),
         None => Ok(()),
     }
-}
-
-/// Whether `tag` starts with a BCP-47 primary language subtag.
-pub(crate) fn is_language_tag(tag: &str) -> bool {
-    let subtag = primary_subtag(tag);
-    (2..=8).contains(&subtag.len()) && subtag.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
 /// The ids of `langs` in `graph`; languages no post of the graph has are

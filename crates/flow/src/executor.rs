@@ -512,14 +512,14 @@ impl Flow {
 /// of them (`ctx.page_size`) remains; otherwise keeps them all, so a
 /// viewer whose languages the feed has little of still gets a full page.
 fn keep_viewer_languages(ctx: &RequestContext, candidates: &mut Vec<Candidate>) {
+    if ctx.accept_languages.is_empty() {
+        return;
+    }
     let wanted: Vec<_> = ctx
         .accept_languages
         .iter()
         .filter_map(|tag| ctx.graph.lang_id(tag))
         .collect();
-    if ctx.accept_languages.is_empty() {
-        return;
-    }
     let in_language = |c: &Candidate| ctx.graph.post_info(c.post).in_any(&wanted);
     if candidates.iter().filter(|c| in_language(c)).count() >= ctx.page_size {
         candidates.retain(in_language);

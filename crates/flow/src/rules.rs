@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use feedmixer_atproto::{Post, is_did, primary_subtag};
+use feedmixer_atproto::{Post, is_did, is_language_tag, primary_subtag};
 use serde::Deserialize;
 
 /// The longest keyword accepted, in bytes.
@@ -66,15 +66,13 @@ impl PostRules {
             langs
                 .iter()
                 .filter_map(|tag| {
-                    let subtag = primary_subtag(tag);
-                    let ok = (2..=8).contains(&subtag.len())
-                        && subtag.bytes().all(|b| b.is_ascii_alphabetic());
+                    let ok = is_language_tag(tag);
                     if !ok {
                         problems.push(format!(
                             "match.langs: {tag:?} is not a language tag (like \"nb\" or \"pt-BR\")"
                         ));
                     }
-                    ok.then(|| subtag.to_ascii_lowercase())
+                    ok.then(|| primary_subtag(tag).to_ascii_lowercase())
                 })
                 .collect()
         });

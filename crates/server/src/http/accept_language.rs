@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
-use feedmixer_atproto::primary_subtag;
+use feedmixer_atproto::{is_language_tag, primary_subtag};
 
 /// Most languages taken from one header: a client names a handful.
 const MAX_LANGUAGES: usize = 8;
@@ -30,9 +30,7 @@ pub fn accept_languages(headers: &HeaderMap) -> Arc<[String]> {
                 .find_map(|p| p.trim().strip_prefix("q="))
                 .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
             let subtag = primary_subtag(tag).to_ascii_lowercase();
-            let is_language =
-                (2..=8).contains(&subtag.len()) && subtag.bytes().all(|b| b.is_ascii_alphabetic());
-            (is_language && quality > 0.0).then_some((quality, order, subtag))
+            (is_language_tag(tag) && quality > 0.0).then_some((quality, order, subtag))
         })
         .collect();
     ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
