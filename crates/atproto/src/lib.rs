@@ -27,6 +27,7 @@ pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
 pub use post::{
-    Embed, MAX_LABELS, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, is_language_tag, primary_subtag,
+    Embed, MAX_LABELS, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, is_language_tag,
+    primary_language, primary_subtag,
 };
 pub use tid::{Tid, TidError};

@@ -106,6 +106,12 @@ pub fn primary_subtag(tag: &str) -> &str {
     tag.split(['-', '_']).next().unwrap_or(tag)
 }
 
+/// The language a tag names, as feeds compare languages: its primary
+/// subtag, lowercased (`nb` for `NB-no`).
+pub fn primary_language(tag: &str) -> String {
+    primary_subtag(tag).to_ascii_lowercase()
+}
+
 /// Whether `tag` starts with a BCP-47 primary language subtag: 2 to 8
 /// ASCII letters (`nb`, `pt-BR`; not `n0`, not `*`).
 pub fn is_language_tag(tag: &str) -> bool {

@@ -861,31 +861,32 @@ impl Builder<'_> {
             Some(o) => def.with_overrides(o),
             None => Ok(def.clone()),
         };
-        let built = resolved.and_then(|stage| {
-            if matches!(stage.stage, StageKind::Source | StageKind::Predicate)
-                && let Some(toml::Value::Array(langs)) = stage.params.get(LANGS_PARAM)
-            {
-                self.languages.extend(langs.iter().filter_map(|tag| {
-                    Some(feedmixer_atproto::primary_subtag(tag.as_str()?).to_ascii_lowercase())
-                }));
-            }
-            let build = lookup(&stage.kind).map_err(|message| ParamError {
-                field: None,
-                message,
-            })?;
-            let component = build(stage.params.clone())?;
-            let filter = if stage.in_pool {
-                let kind = self
-                    .registry
-                    .predicates
-                    .get(IN_POOL_KIND)
-                    .map_err(|message| ParamError::new("in_pool", message))?;
-                Some((kind.build)(toml::Table::new())?)
-            } else {
-                None
-            };
-            Ok((stage, component, filter))
-        });
+        let built =
+            resolved.and_then(|stage| {
+                if matches!(stage.stage, StageKind::Source | StageKind::Predicate)
+                    && let Some(toml::Value::Array(langs)) = stage.params.get(LANGS_PARAM)
+                {
+                    self.languages.extend(langs.iter().filter_map(|tag| {
+                        Some(feedmixer_atproto::primary_language(tag.as_str()?))
+                    }));
+                }
+                let build = lookup(&stage.kind).map_err(|message| ParamError {
+                    field: None,
+                    message,
+                })?;
+                let component = build(stage.params.clone())?;
+                let filter = if stage.in_pool {
+                    let kind = self
+                        .registry
+                        .predicates
+                        .get(IN_POOL_KIND)
+                        .map_err(|message| ParamError::new("in_pool", message))?;
+                    Some((kind.build)(toml::Table::new())?)
+                } else {
+                    None
+                };
+                Ok((stage, component, filter))
+            });
         match built {
             Ok((stage, component, filter)) => Some((
                 SourceInfo {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use feedmixer_atproto::{Post, is_did, is_language_tag, primary_subtag};
+use feedmixer_atproto::{Post, is_did, is_language_tag, primary_language};
 use serde::Deserialize;
 
 /// The longest keyword accepted, in bytes.
@@ -72,7 +72,7 @@ impl PostRules {
                             "match.langs: {tag:?} is not a language tag (like \"nb\" or \"pt-BR\")"
                         ));
                     }
-                    ok.then(|| primary_subtag(tag).to_ascii_lowercase())
+                    ok.then(|| primary_language(tag))
                 })
                 .collect()
         });
@@ -148,7 +148,7 @@ impl PostRules {
             && self.langs.as_ref().is_none_or(|langs| {
                 post.langs
                     .iter()
-                    .any(|tag| langs.contains(&primary_subtag(tag).to_ascii_lowercase()))
+                    .any(|tag| langs.contains(&primary_language(tag)))
             })
             && self
                 .keywords

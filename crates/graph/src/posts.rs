@@ -9,7 +9,7 @@
 //! that a like or a pool entry naming it later is recognised; its likes are
 //! dropped when the graph is built.
 
-use feedmixer_atproto::{MAX_LANGS, Post, primary_subtag};
+use feedmixer_atproto::{MAX_LANGS, Post, primary_language};
 use rustc_hash::FxHashMap;
 
 use crate::graph::{LikeGraph, PostId};
@@ -82,7 +82,7 @@ impl Languages {
     /// when the table is full (65,535 subtags: only hostile input gets
     /// there, and its posts just keep fewer languages).
     fn intern(&mut self, tag: &str) -> Option<LangId> {
-        let subtag = primary_subtag(tag).to_ascii_lowercase();
+        let subtag = primary_language(tag);
         if subtag.is_empty() {
             return None;
         }
@@ -96,9 +96,7 @@ impl Languages {
     }
 
     fn find(&self, tag: &str) -> Option<LangId> {
-        self.ids
-            .get(primary_subtag(tag).to_ascii_lowercase().as_str())
-            .copied()
+        self.ids.get(primary_language(tag).as_str()).copied()
     }
 
     fn name(&self, id: LangId) -> Option<&str> {

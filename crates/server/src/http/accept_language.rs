@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
-use feedmixer_atproto::{is_language_tag, primary_subtag};
+use feedmixer_atproto::{is_language_tag, primary_language};
 
 /// Most languages taken from one header: a client names a handful.
 const MAX_LANGUAGES: usize = 8;
@@ -29,7 +29,7 @@ pub fn accept_languages(headers: &HeaderMap) -> Arc<[String]> {
             let quality = parts
                 .find_map(|p| p.trim().strip_prefix("q="))
                 .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
-            let subtag = primary_subtag(tag).to_ascii_lowercase();
+            let subtag = primary_language(tag);
             (is_language_tag(tag) && quality > 0.0).then_some((quality, order, subtag))
         })
         .collect();
