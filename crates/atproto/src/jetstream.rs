@@ -54,6 +54,16 @@ pub enum RepoEvent {
     },
     /// The account was deleted: every like and every post it made goes.
     AccountDeleted { did: String, time_us: u64 },
+    /// The account's hosting status changed without a deletion. Inactive
+    /// (taken down, suspended, deactivated, or any other reason the
+    /// protocol gives): its posts must not be served and its likes stop
+    /// counting, but it may come back with both intact. Active again: they
+    /// return.
+    AccountStatus {
+        did: String,
+        time_us: u64,
+        active: bool,
+    },
 }
 
 impl RepoEvent {
@@ -64,7 +74,8 @@ impl RepoEvent {
             | RepoEvent::LikeDelete { time_us, .. }
             | RepoEvent::PostCreate { time_us, .. }
             | RepoEvent::PostDelete { time_us, .. }
-            | RepoEvent::AccountDeleted { time_us, .. } => *time_us,
+            | RepoEvent::AccountDeleted { time_us, .. }
+            | RepoEvent::AccountStatus { time_us, .. } => *time_us,
         }
     }
 
@@ -75,15 +86,15 @@ impl RepoEvent {
             | RepoEvent::LikeDelete { did, .. }
             | RepoEvent::PostCreate { did, .. }
             | RepoEvent::PostDelete { did, .. }
-            | RepoEvent::AccountDeleted { did, .. } => did,
+            | RepoEvent::AccountDeleted { did, .. }
+            | RepoEvent::AccountStatus { did, .. } => did,
         }
     }
 
     /// Decodes one Jetstream JSON event (one line of a capture).
     ///
     /// `Ok(None)` for valid events that touch neither likes nor posts:
-    /// other collections, identity events, account events that are not a
-    /// deletion, `update` operations on likes and on posts (Bluesky posts
+    /// other collections, identity events, `update` operations on likes and on posts (Bluesky posts
     /// are not edited; a post stays as it was created), and likes whose
     /// subject is not an `app.bsky.feed.post` AT-URI (feed generators,
     /// lists, or a subject string that is no AT-URI at all: that is the
@@ -213,6 +224,13 @@ mod proptests {
             }),
             (did(), any::<u64>())
                 .prop_map(|(did, time_us)| RepoEvent::AccountDeleted { did, time_us }),
+            (did(), any::<u64>(), any::<bool>()).prop_map(|(did, time_us, active)| {
+                RepoEvent::AccountStatus {
+                    did,
+                    time_us,
+                    active,
+                }
+            }),
         ]
     }
 

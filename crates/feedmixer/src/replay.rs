@@ -48,7 +48,8 @@ pub async fn run(
     );
     println!(
         "  likes created {}, posts created {}, duplicates {}, likes deleted {}, posts deleted {}, \
-         deletes of unknown records {}, stale {}, accounts deleted {} ({} likes, {} posts removed)",
+         deletes of unknown records {}, stale {}, accounts deleted {} ({} likes, {} posts removed), \
+         accounts hidden {}, revealed {}",
         s.created,
         s.posts_created,
         s.duplicates,
@@ -58,7 +59,9 @@ pub async fn run(
         s.stale,
         s.accounts_deleted,
         s.likes_removed_by_account,
-        s.posts_removed_by_account
+        s.posts_removed_by_account,
+        s.accounts_hidden,
+        s.accounts_revealed
     );
     for (line, reason) in &report.first_errors {
         println!("  {}:{line}: {reason}", file.display());

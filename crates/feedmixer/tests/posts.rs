@@ -291,6 +291,138 @@ async fn deleted_posts_and_deleted_accounts_leave_every_feed() {
     server.stop();
 }
 
+/// Polls `every_feed` until `done` holds of what they serve.
+async fn until_feeds(server: &Server, what: &str, done: impl Fn(&HashSet<String>) -> bool) {
+    let started = std::time::Instant::now();
+    loop {
+        let seen = every_feed(server, &["trending", "norsk", "rust"]).await;
+        if done(&seen) {
+            // Reported, not asserted: a loaded machine is slower.
+            eprintln!("{what} after {} ms", started.elapsed().as_millis());
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} never happened: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn taken_down_accounts_leave_every_feed_and_return_when_reinstated() {
+    let (server, stream, data, _config) = server().await;
+    let now = now_us();
+    let start = now - 3_600_000_000;
+    const TAKEN: &str = "did:plc:takenauthor2222222222222";
+    const SUSPENDED: &str = "did:plc:suspendedliker22222222222";
+    let authors = [NB, NN, TAKEN, TAKEN];
+    let mut uris = Vec::new();
+    for (n, author) in authors.iter().enumerate() {
+        let rkey = format!("3t{n:011}");
+        let post = record(&["nb"], &format!("learning rust, part {n}"));
+        stream
+            .send(post_event(author, &rkey, start + n as u64, post))
+            .unwrap();
+        uris.push(post_uri(author, &rkey));
+    }
+    let mut likes = 0u64;
+    for uri in &uris {
+        for liker in 0..6 {
+            likes += 1;
+            stream
+                .send(like(
+                    &format!("did:plc:liker{liker:020}"),
+                    likes,
+                    uri,
+                    start + 1_000_000 + likes,
+                ))
+                .unwrap();
+        }
+    }
+    // A liker that gets suspended: its likes stop counting too.
+    stream
+        .send(like(SUSPENDED, 99, &uris[0], start + 2_000_000))
+        .unwrap();
+    wait_indexed(&server, 4).await;
+    until_feeds(&server, "the likes showed", |seen| seen.len() == 4).await;
+    let (_, stats) = server.admin_get("/v1/stats").await;
+    assert_eq!(stats["likes"], 25, "{stats}");
+
+    let taken: HashSet<String> = uris[2..].iter().cloned().collect();
+    stream
+        .send(account_status_event(TAKEN, now, Some("takendown")))
+        .unwrap();
+    stream
+        .send(account_status_event(SUSPENDED, now, Some("suspended")))
+        .unwrap();
+    until_feeds(&server, "taken-down posts left every feed", |seen| {
+        seen.is_disjoint(&taken)
+    })
+    .await;
+    let (_, stats) = server.admin_get("/v1/stats").await;
+    assert_eq!(stats["indexed_posts"], 2, "{stats}");
+    assert_eq!(stats["hidden_accounts"], 2, "{stats}");
+    assert_eq!(
+        (stats["likes"].as_u64(), stats["withheld_likes"].as_u64()),
+        (Some(12), Some(13)),
+        "likes by and of inactive accounts are held back: {stats}"
+    );
+    assert_eq!(stats["ingest"]["accounts_hidden"], 2, "{stats}");
+    let served = every_feed(&server, &["trending", "norsk", "rust"]).await;
+    assert!(served.contains(&uris[0]) && served.contains(&uris[1]));
+
+    // Reinstated: everything comes back, nothing was lost.
+    stream
+        .send(account_status_event(TAKEN, now + 1, None))
+        .unwrap();
+    stream
+        .send(account_status_event(SUSPENDED, now + 1, None))
+        .unwrap();
+    until_feeds(&server, "reinstated posts returned", |seen| {
+        taken.is_subset(seen)
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, stats) = server.admin_get("/v1/stats").await;
+        if stats["likes"] == 25 {
+            assert_eq!(stats["indexed_posts"], 4, "{stats}");
+            assert_eq!(stats["hidden_accounts"], 0, "{stats}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A restart rebuilds from the store: hidden stays hidden.
+    stream
+        .send(account_status_event(TAKEN, now + 2, Some("deactivated")))
+        .unwrap();
+    until_feeds(&server, "deactivated posts left", |seen| {
+        seen.is_disjoint(&taken)
+    })
+    .await;
+    server.stop();
+    let (_config_dir, config) = config_with("");
+    let server = Server::start(data.path(), &["--config", config.to_str().unwrap()]).await;
+    let (_, stats) = server.admin_get("/v1/stats").await;
+    assert_eq!(
+        (
+            stats["hidden_accounts"].as_u64(),
+            stats["indexed_posts"].as_u64()
+        ),
+        (Some(1), Some(2)),
+        "{stats}"
+    );
+    assert!(
+        every_feed(&server, &["trending", "norsk", "rust"])
+            .await
+            .is_disjoint(&taken)
+    );
+    server.stop();
+}
+
 #[tokio::test]
 async fn a_keyword_feeds_pool_fills_from_the_stream_and_viewers_never_see_their_own_posts() {
     let (server, stream, _data, _config) = server().await;

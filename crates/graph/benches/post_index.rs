@@ -8,13 +8,15 @@
 //! languages, a fifth replies, a quarter with media) and prints:
 //! posts/s added and built, and the graph's bytes per post, split into the
 //! index itself (`PostInfo`, the chronological order) and the interned
-//! URIs and authors every graph post has.
+//! URIs and authors every graph post has. Then what a refresh costs on
+//! that graph: an update with a thousand new posts, with no inactive
+//! account and with 10,000 (taken down, deactivated) hidden.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use feedmixer_atproto::{Embed, Post, ReplyRefs};
-use feedmixer_graph::GraphBuilder;
+use feedmixer_graph::{GraphBuilder, GraphChange};
 
 const DEFAULT_POSTS: usize = 10_000_000;
 const AUTHORS: u64 = 1_000_000;
@@ -49,13 +51,19 @@ fn main() {
         parent: "at://did:plc:root/app.bsky.feed.post/3root".into(),
     };
     println!("generating {posts} posts");
-    let records: Vec<(String, u64, Post)> = (0..posts as u64)
+    let did = |author: u64| {
+        format!(
+            "did:plc:{}",
+            base32(author.wrapping_mul(0x9e37_79b9_7f4a_7c15), 24)
+        )
+    };
+    let records: Vec<(String, u64, Post)> = (0..posts as u64 + 1_000)
         .map(|i| {
             let author = (next() % AUTHORS).pow(2) / AUTHORS;
             let time_us = start_us + i * 60 + next() % 60;
             let uri = format!(
-                "at://did:plc:{}/app.bsky.feed.post/{}",
-                base32(author.wrapping_mul(0x9e37_79b9_7f4a_7c15), 24),
+                "at://{}/app.bsky.feed.post/{}",
+                did(author),
                 base32(time_us << 10, 13)
             );
             let roll = next() % 100;
@@ -75,8 +83,9 @@ fn main() {
 
     let empty = GraphBuilder::new(0).build().memory_bytes();
     let started = Instant::now();
+    let (records, later) = records.split_at(posts);
     let mut builder = GraphBuilder::with_capacity(0, 0);
-    for (uri, time_us, post) in &records {
+    for (uri, time_us, post) in records {
         builder.add_post(uri, *time_us, post);
     }
     let added = started.elapsed();
@@ -102,5 +111,36 @@ fn main() {
         total as f64 / 1e6,
         per(index),
         per(total - index)
+    );
+
+    let new_posts: Vec<GraphChange<'_>> = later
+        .iter()
+        .map(|(uri, time_us, post)| GraphChange::PostAdded {
+            post: uri,
+            indexed_us: *time_us,
+            info: post,
+        })
+        .collect();
+    let started = Instant::now();
+    let updated = graph.with_changes(0, &new_posts);
+    let plain = started.elapsed();
+    drop(updated);
+    let inactive: Vec<String> = (0..10_000).map(|n| did(n * 97)).collect();
+    let hide: Vec<GraphChange<'_>> = inactive
+        .iter()
+        .map(|user| GraphChange::AccountHidden { user })
+        .collect();
+    let hidden = graph.with_changes(0, &hide);
+    drop(graph);
+    let started = Instant::now();
+    let updated = hidden.with_changes(0, &new_posts);
+    let with_hidden = started.elapsed();
+    println!(
+        "update with {} new posts: {:.0} ms; with {} inactive accounts ({} posts hidden): {:.0} ms",
+        new_posts.len(),
+        plain.as_secs_f64() * 1e3,
+        updated.num_hidden_accounts(),
+        posts + new_posts.len() - updated.num_indexed_posts(),
+        with_hidden.as_secs_f64() * 1e3
     );
 }

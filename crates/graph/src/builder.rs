@@ -7,19 +7,11 @@
 //! else gets one stable sort per row.
 
 use feedmixer_atproto::{AtUri, Post, is_did};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::graph::{Csr, Edge, LikeGraph, PostId, UserId};
+use crate::graph::{Csr, Edge, LikeGraph, PostId, RawLike, UserId};
 use crate::intern::Interner;
 use crate::posts::{self, PostIndex, PostInfo};
-
-/// A like as added: interned ids and its time.
-#[derive(Clone, Copy, Debug)]
-struct RawLike {
-    user: UserId,
-    post: PostId,
-    ts: u32,
-}
 
 /// Collects likes, then [`build`](GraphBuilder::build)s the immutable graph.
 ///
@@ -36,9 +28,11 @@ pub struct GraphBuilder {
     /// Whether `likes` is in time order so far (then `build` skips sorting).
     in_order: bool,
     post_index: PostIndex,
-    /// Each author's posts, made on the first account removal and kept up
-    /// to date after it.
+    /// Each author's posts, made on the first account removal or return
+    /// and kept up to date after it.
     posts_by_author: Option<FxHashMap<UserId, Vec<PostId>>>,
+    /// Inactive accounts (see [`GraphBuilder::hide_account`]).
+    hidden: FxHashSet<UserId>,
     /// When updating a graph: its chronological order, and the posts
     /// indexed since.
     previous_order: Option<Vec<PostId>>,
@@ -66,6 +60,7 @@ impl GraphBuilder {
             in_order: true,
             post_index: PostIndex::default(),
             posts_by_author: None,
+            hidden: FxHashSet::default(),
             previous_order: None,
             indexed: Vec::new(),
         }
@@ -148,6 +143,46 @@ impl GraphBuilder {
         let Some(author) = self.users.find(did) else {
             return true;
         };
+        // The store forgets a deleted account's status with it.
+        self.hidden.remove(&author);
+        for p in self.posts_of(author) {
+            self.post_index.remove(p);
+        }
+        true
+    }
+
+    /// Marks `did` inactive: until [`reveal_account`](Self::reveal_account),
+    /// its posts are not served, and its likes and the likes on its posts
+    /// are held back from the adjacency (kept, to return with it). Returns
+    /// false when `did` is not a DID.
+    pub fn hide_account(&mut self, did: &str) -> bool {
+        if !is_did(did) {
+            return false;
+        }
+        let (user, _) = self.users.intern(did);
+        self.hidden.insert(user);
+        true
+    }
+
+    /// Marks the inactive `did` active again: its posts and likes return.
+    /// Returns false when `did` is not a DID.
+    pub fn reveal_account(&mut self, did: &str) -> bool {
+        if !is_did(did) {
+            return false;
+        }
+        let Some(user) = self.users.find(did) else {
+            return true;
+        };
+        if self.hidden.remove(&user) && self.previous_order.is_some() {
+            // Back in the chronological order, as if indexed now.
+            let posts = self.posts_of(user);
+            self.indexed.extend(posts);
+        }
+        true
+    }
+
+    /// The posts of `author` known so far.
+    fn posts_of(&mut self, author: UserId) -> Vec<PostId> {
         let by_author = self.posts_by_author.get_or_insert_with(|| {
             let mut map: FxHashMap<UserId, Vec<PostId>> = FxHashMap::default();
             for (p, &a) in self.post_author.iter().enumerate() {
@@ -155,10 +190,7 @@ impl GraphBuilder {
             }
             map
         });
-        for &p in by_author.get(&author).into_iter().flatten() {
-            self.post_index.remove(p);
-        }
-        true
+        by_author.get(&author).cloned().unwrap_or_default()
     }
 
     /// The id of `post_uri` (by `author_did`), interning both when new.
@@ -175,15 +207,23 @@ impl GraphBuilder {
         post
     }
 
-    /// A builder holding `graph`'s likes no older than `window_start_secs`
-    /// except those of the `(user, post)` pairs in `dropped`, keeping its
-    /// ids: the start of [`LikeGraph::with_changes`].
+    /// A builder holding `graph`'s likes (held back ones included) no
+    /// older than `window_start_secs` except those of the `(user, post)`
+    /// pairs in `dropped`, keeping its ids and inactive accounts: the
+    /// start of [`LikeGraph::with_changes`].
     pub(crate) fn from_graph(
         graph: &LikeGraph,
         window_start_secs: u32,
         dropped: &rustc_hash::FxHashMap<UserId, Vec<PostId>>,
     ) -> Self {
-        let mut likes = Vec::with_capacity(graph.num_likes());
+        let kept = |like: &RawLike| {
+            like.ts >= window_start_secs
+                && dropped
+                    .get(&like.user)
+                    .is_none_or(|gone| !gone.contains(&like.post))
+        };
+        let mut likes = Vec::with_capacity(graph.num_likes() + graph.withheld.len());
+        likes.extend(graph.withheld.iter().copied().filter(kept));
         for user in 0..graph.num_users() as UserId {
             let gone = dropped.get(&user);
             likes.extend(
@@ -212,6 +252,7 @@ impl GraphBuilder {
                 index
             },
             posts_by_author: None,
+            hidden: graph.hidden.clone(),
             previous_order: Some(graph.chronological.clone()),
             indexed: Vec::new(),
         }
@@ -229,12 +270,36 @@ impl GraphBuilder {
             in_order,
             mut post_index,
             posts_by_author: _,
+            mut hidden,
             previous_order,
             indexed,
         } = self;
         // Likes of removed posts do not count.
         likes.retain(|like| !post_index.info[like.post as usize].is_removed());
         post_index.info.shrink_to_fit();
+        // A dense mark per user: the hot loops below look up an array, not
+        // the set.
+        let mut hidden_user = vec![false; if hidden.is_empty() { 0 } else { users.len() }];
+        for &u in &hidden {
+            hidden_user[u as usize] = true;
+        }
+        let is_hidden = |u: UserId| hidden_user.get(u as usize).copied().unwrap_or(false);
+        post_index.set_hidden(|p| is_hidden(post_author[p as usize]));
+        let withheld = if hidden.is_empty() {
+            Vec::new()
+        } else {
+            let (mut withheld, kept): (Vec<RawLike>, _) = likes.into_iter().partition(|like| {
+                is_hidden(like.user) || post_index.info[like.post as usize].is_hidden()
+            });
+            likes = kept;
+            // Each pair once, at its earliest time, as in the adjacency.
+            withheld.sort_unstable_by_key(|like| (like.user, like.post, like.ts));
+            withheld.dedup_by_key(|like| (like.user, like.post));
+            withheld.shrink_to_fit();
+            withheld
+        };
+        drop(hidden_user);
+        hidden.shrink_to_fit();
         let chronological = posts::chronological(
             &post_index,
             &posts,
@@ -280,6 +345,8 @@ impl GraphBuilder {
             num_likers,
             post_index,
             chronological,
+            hidden,
+            withheld,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! and "likes since t" is a binary search. One like costs 8 bytes per
 //! direction plus the amortized offsets.
 
+use rustc_hash::FxHashSet;
+
 use crate::intern::Interner;
 use crate::posts::PostIndex;
 
@@ -20,6 +22,14 @@ pub type PostId = u32;
 pub struct Edge {
     pub id: u32,
     pub ts: u32,
+}
+
+/// A like by interned ids and its time (unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawLike {
+    pub(crate) user: UserId,
+    pub(crate) post: PostId,
+    pub(crate) ts: u32,
 }
 
 /// Compressed sparse rows: row `r` is `edges[offsets[r]..offsets[r + 1]]`.
@@ -66,6 +76,12 @@ pub struct LikeGraph {
     pub(crate) post_index: PostIndex,
     /// The servable indexed posts in the window, oldest first.
     pub(crate) chronological: Vec<PostId>,
+    /// Inactive accounts (taken down, suspended, deactivated): their posts
+    /// are not served and their likes, and the likes on their posts, are
+    /// held back in `withheld` instead of the adjacency, to return when
+    /// they are active again.
+    pub(crate) hidden: FxHashSet<UserId>,
+    pub(crate) withheld: Vec<RawLike>,
 }
 
 impl LikeGraph {
@@ -83,6 +99,17 @@ impl LikeGraph {
     /// Distinct (user, post) likes in the window.
     pub fn num_likes(&self) -> usize {
         self.likes.edges.len()
+    }
+
+    /// Accounts the graph holds inactive (see [`crate::GraphChange::AccountHidden`]).
+    pub fn num_hidden_accounts(&self) -> usize {
+        self.hidden.len()
+    }
+
+    /// Likes held back because their user or their post's author is
+    /// inactive.
+    pub fn num_withheld_likes(&self) -> usize {
+        self.withheld.len()
     }
 
     /// Number of distinct users that liked at least one post in the window.
@@ -156,5 +183,7 @@ impl LikeGraph {
             + self.posts.memory_bytes()
             + self.post_author.capacity() * size_of::<UserId>()
             + self.post_index_memory_bytes()
+            + self.hidden.capacity() * (size_of::<UserId>() + 1)
+            + self.withheld.capacity() * size_of::<RawLike>()
     }
 }

@@ -7,7 +7,9 @@
 //! chronological order for the sources that page through them. A deleted
 //! post (or a post of a deleted account) keeps its id, marked removed, so
 //! that a like or a pool entry naming it later is recognised; its likes are
-//! dropped when the graph is built.
+//! dropped when the graph is built. A post of an inactive account is
+//! marked hidden at every build, from the graph's set of inactive
+//! accounts, and comes back when its account does.
 
 use feedmixer_atproto::{MAX_LANGS, Post, primary_language};
 use rustc_hash::FxHashMap;
@@ -24,6 +26,8 @@ const NO_LANG: LangId = 0;
 const REPLY: u8 = 1;
 const MEDIA: u8 = 2;
 const REMOVED: u8 = 4;
+/// Its author is inactive (set at build from the inactive accounts).
+const HIDDEN: u8 = 8;
 
 /// What the index holds of one post.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,6 +53,17 @@ impl PostInfo {
     /// Deleted, or its account was: never served, its likes not counted.
     pub fn is_removed(&self) -> bool {
         self.flags & REMOVED != 0
+    }
+
+    /// Its account is inactive: not served, its likes not counted, until
+    /// the account is active again.
+    pub fn is_hidden(&self) -> bool {
+        self.flags & HIDDEN != 0
+    }
+
+    /// Neither removed nor hidden.
+    pub fn is_servable(&self) -> bool {
+        self.flags & (REMOVED | HIDDEN) == 0
     }
 
     pub fn is_reply(&self) -> bool {
@@ -153,6 +168,17 @@ impl PostIndex {
         self.info[p as usize].flags |= REMOVED;
     }
 
+    /// Marks each post hidden exactly when `is_hidden(post)`.
+    pub(crate) fn set_hidden(&mut self, is_hidden: impl Fn(PostId) -> bool) {
+        for (p, info) in self.info.iter_mut().enumerate() {
+            if is_hidden(p as PostId) {
+                info.flags |= HIDDEN;
+            } else {
+                info.flags &= !HIDDEN;
+            }
+        }
+    }
+
     /// Forgets the index entries of posts indexed before `window_start_us`
     /// (their likes may still keep them in the graph); removals stay.
     pub(crate) fn forget_before(&mut self, window_start_us: u64) {
@@ -174,10 +200,11 @@ impl LikeGraph {
         self.post_index.info[p as usize]
     }
 
-    /// Whether `p` may be served: not deleted, nor its account.
+    /// Whether `p` may be served: not deleted, nor its account, and its
+    /// account not inactive.
     #[inline]
     pub fn is_servable(&self, p: PostId) -> bool {
-        !self.post_index.info[p as usize].is_removed()
+        self.post_index.info[p as usize].is_servable()
     }
 
     /// The id of a language tag's primary subtag (`nb-NO` → `nb`), when a
@@ -233,7 +260,7 @@ pub(crate) fn chronological(
 ) -> Vec<PostId> {
     let servable = |p: PostId| {
         let info = &index.info[p as usize];
-        info.is_indexed() && !info.is_removed() && info.indexed_us >= window_start_us
+        info.is_indexed() && info.is_servable() && info.indexed_us >= window_start_us
     };
     let Some((previous, added)) = previous else {
         let posts: Vec<PostId> = (0..index.info.len() as PostId)
@@ -378,6 +405,68 @@ mod tests {
     }
 
     #[test]
+    fn inactive_accounts_are_hidden_and_come_back_with_their_likes() {
+        let (a1, b1) = (uri("a", "1"), uri("b", "1"));
+        let mut b = GraphBuilder::new(0);
+        b.add_post(&a1, 5 * S, &post(&[]));
+        b.add_post(&b1, 6 * S, &post(&[]));
+        // u likes a's post; a likes b's post; u likes b's post.
+        b.add_like("did:plc:u", &a1, 10);
+        b.add_like("did:plc:a", &b1, 11);
+        b.add_like("did:plc:u", &b1, 12);
+        assert!(b.hide_account("did:plc:a"));
+        assert!(!b.hide_account("not a did"));
+        let g = b.build();
+        let (pa, pb) = (g.post_id(&a1).unwrap(), g.post_id(&b1).unwrap());
+        assert!(!g.is_servable(pa) && g.post_info(pa).is_hidden());
+        assert!(g.is_servable(pb));
+        assert_eq!(g.chronological(), &[pb]);
+        // Only u's like of b's post counts: a's own like and the like on
+        // a's post are held back.
+        assert_eq!(g.num_likes(), 1);
+        assert_eq!(g.num_withheld_likes(), 2);
+        assert_eq!(g.num_hidden_accounts(), 1);
+        assert!(g.likers_of(pa).is_empty());
+
+        // Likes and posts that come while hidden are held back too.
+        let (a2, u) = (uri("a", "2"), "did:plc:u");
+        let p = post(&[]);
+        let still = g.with_changes(
+            0,
+            &[
+                GraphChange::PostAdded {
+                    post: &a2,
+                    indexed_us: 7 * S,
+                    info: &p,
+                },
+                GraphChange::Added {
+                    user: u,
+                    post: &a2,
+                    ts: 13,
+                },
+            ],
+        );
+        assert_eq!(still.chronological(), &[pb]);
+        assert_eq!((still.num_likes(), still.num_withheld_likes()), (1, 3));
+
+        let back = still.with_changes(0, &[GraphChange::AccountRevealed { user: "did:plc:a" }]);
+        let order: Vec<_> = back
+            .chronological()
+            .iter()
+            .map(|&p| back.post_uri(p))
+            .collect();
+        assert_eq!(order, [a1.clone(), b1.clone(), a2.clone()]);
+        assert_eq!((back.num_likes(), back.num_withheld_likes()), (4, 0));
+        assert_eq!(back.likers_of(back.post_id(&a1).unwrap()).len(), 1);
+
+        // Hidden again by a change; a deletion of the account ends it.
+        let again = back.with_changes(0, &[GraphChange::AccountHidden { user: "did:plc:a" }]);
+        assert_eq!(again.chronological(), &[pb]);
+        let gone = again.with_changes(0, &[GraphChange::AccountRemoved { user: "did:plc:a" }]);
+        assert_eq!(gone.num_hidden_accounts(), 0);
+    }
+
+    #[test]
     fn ties_in_time_are_ordered_by_uri_and_positions_are_stable() {
         let mut b = GraphBuilder::new(0);
         for rkey in ["c", "a", "b"] {
@@ -447,8 +536,11 @@ mod tests {
         #[test]
         fn updates_keep_the_order_a_fresh_build_has(
             start in proptest::collection::vec((0u8..12, 0u64..5), 0..20),
-            ops in proptest::collection::vec((0u8..3, 0u8..12, 0u64..5), 0..20),
+            ops in proptest::collection::vec((0u8..5, 0u8..12, 0u64..5), 0..20),
         ) {
+            // Ops: 0 adds post n, 1 and 2 remove it, 3 hides its author, 4
+            // shows the author again.
+            let author = |n: u8| format!("did:plc:a{}", n % 3);
             let name = |n: u8| uri(&format!("a{}", n % 3), &format!("p{n}"));
             let mut b = GraphBuilder::new(0);
             let mut model: std::collections::BTreeMap<String, Option<u64>> = Default::default();
@@ -458,21 +550,32 @@ mod tests {
             }
             let g = b.build();
             let names: Vec<String> = ops.iter().map(|(_, n, _)| name(*n)).collect();
+            let authors: Vec<String> = ops.iter().map(|(_, n, _)| author(*n)).collect();
             let p = post(&[]);
             let changes: Vec<GraphChange<'_>> = ops
                 .iter()
-                .zip(&names)
-                .map(|((op, _, t), u)| match op {
+                .zip(names.iter().zip(&authors))
+                .map(|((op, _, t), (u, a))| match op {
                     0 => GraphChange::PostAdded { post: u, indexed_us: (t + 1) * S, info: &p },
+                    3 => GraphChange::AccountHidden { user: a },
+                    4 => GraphChange::AccountRevealed { user: a },
                     _ => GraphChange::PostRemoved { post: u },
                 })
                 .collect();
-            for ((op, _, t), u) in ops.iter().zip(&names) {
-                model.insert(u.clone(), (*op == 0).then_some((t + 1) * S));
+            let mut hidden = std::collections::BTreeSet::new();
+            for ((op, _, t), (u, a)) in ops.iter().zip(names.iter().zip(&authors)) {
+                match op {
+                    3 => { hidden.insert(a.clone()); }
+                    4 => { hidden.remove(a); }
+                    _ => { model.insert(u.clone(), (*op == 0).then_some((t + 1) * S)); }
+                }
             }
             let next = g.with_changes(0, &changes);
+            // at://DID/...: the author's DID.
+            let by = |u: &str| u.split('/').nth(2).unwrap().to_string();
             let mut expected: Vec<(u64, String)> = model
                 .into_iter()
+                .filter(|(u, _)| !hidden.contains(&by(u)))
                 .filter_map(|(u, t)| Some((t?, u)))
                 .collect();
             expected.sort();

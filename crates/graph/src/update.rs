@@ -42,6 +42,15 @@ pub enum GraphChange<'a> {
     AccountRemoved {
         user: &'a str,
     },
+    /// The account became inactive: its posts are not served and its
+    /// likes and the likes on its posts do not count while it is.
+    AccountHidden {
+        user: &'a str,
+    },
+    /// The inactive account is active again: all of that returns.
+    AccountRevealed {
+        user: &'a str,
+    },
 }
 
 /// A change to the post index, applied in order after the likes'.
@@ -49,6 +58,8 @@ enum PostStep<'a> {
     Add(&'a str, u64, &'a Post),
     Remove(&'a str),
     RemoveAccount(&'a str),
+    Hide(&'a str),
+    Reveal(&'a str),
 }
 
 impl LikeGraph {
@@ -77,6 +88,8 @@ impl LikeGraph {
                 GraphChange::AccountRemoved { user } => {
                     post_steps.push(PostStep::RemoveAccount(user))
                 }
+                GraphChange::AccountHidden { user } => post_steps.push(PostStep::Hide(user)),
+                GraphChange::AccountRevealed { user } => post_steps.push(PostStep::Reveal(user)),
                 GraphChange::Added { user, post, ts } => added.push((user, post, ts)),
                 GraphChange::Removed { user, post } => {
                     added.retain(|&(u, p, _)| u != user || p != post);
@@ -102,6 +115,12 @@ impl LikeGraph {
                 }
                 PostStep::RemoveAccount(user) => {
                     builder.remove_account(user);
+                }
+                PostStep::Hide(user) => {
+                    builder.hide_account(user);
+                }
+                PostStep::Reveal(user) => {
+                    builder.reveal_account(user);
                 }
             }
         }
@@ -194,8 +213,11 @@ mod tests {
         #[test]
         fn equals_a_fresh_build(
             start in proptest::collection::vec((0u8..6, 0u8..8, 1u32..100), 0..40),
-            ops in proptest::collection::vec((any::<bool>(), 0u8..6, 0u8..8, 1u32..100), 0..40),
+            ops in proptest::collection::vec((0u8..4, 0u8..6, 0u8..8, 1u32..100), 0..40),
         ) {
+            // Ops: 0 adds the like, 1 removes it, 2 makes its user
+            // inactive, 3 active again. Authors `author0..2` are users too
+            // when `user` is given 0..2 through `author`.
             // The model: (user, post) -> earliest live time.
             let mut model: std::collections::BTreeMap<(String, String), u32> = Default::default();
             let mut b = GraphBuilder::new(0);
@@ -206,27 +228,48 @@ mod tests {
             }
             let g = b.build();
             let names: Vec<(String, String)> = ops.iter().map(|(_, u, p, _)| (user(*u), post(*p))).collect();
+            // Hiding alternates between a liker and an author.
+            let hidden_names: Vec<String> = ops
+                .iter()
+                .map(|(_, u, _, _)| if u % 2 == 0 { user(*u) } else { format!("did:plc:author{}", u % 3) })
+                .collect();
             let changes: Vec<GraphChange<'_>> = ops
                 .iter()
-                .zip(&names)
-                .map(|((add, _, _, ts), (u, p))| if *add {
-                    GraphChange::Added { user: u, post: p, ts: *ts }
-                } else {
-                    GraphChange::Removed { user: u, post: p }
+                .zip(names.iter().zip(&hidden_names))
+                .map(|((op, _, _, ts), ((u, p), h))| match op {
+                    0 => GraphChange::Added { user: u, post: p, ts: *ts },
+                    1 => GraphChange::Removed { user: u, post: p },
+                    2 => GraphChange::AccountHidden { user: h },
+                    _ => GraphChange::AccountRevealed { user: h },
                 })
                 .collect();
-            for ((add, _, _, ts), key) in ops.iter().zip(&names) {
-                if *add {
-                    let t = model.entry(key.clone()).or_insert(*ts);
-                    *t = (*t).min(*ts);
-                } else {
-                    model.remove(key);
+            let mut hidden = std::collections::BTreeSet::new();
+            for ((op, _, _, ts), (key, h)) in ops.iter().zip(names.iter().zip(&hidden_names)) {
+                match op {
+                    0 => {
+                        let t = model.entry(key.clone()).or_insert(*ts);
+                        *t = (*t).min(*ts);
+                    }
+                    1 => { model.remove(key); }
+                    2 => { hidden.insert(h.clone()); }
+                    _ => { hidden.remove(h); }
                 }
             }
             let updated = g.with_changes(0, &changes);
-            let expected: Vec<(String, String, u32)> =
-                model.into_iter().map(|((u, p), ts)| (u, p, ts)).collect();
+            let author = |p: &str| p.split('/').nth(2).unwrap().to_string();
+            let (expected, withheld): (Vec<_>, Vec<_>) = model
+                .into_iter()
+                .map(|((u, p), ts)| (u, p, ts))
+                .partition(|(u, p, _)| !hidden.contains(u) && !hidden.contains(&author(p)));
             prop_assert_eq!(likes(&updated), expected);
+            prop_assert_eq!(updated.num_withheld_likes(), withheld.len());
+            // Showing everyone again gives every like back.
+            let everyone: Vec<GraphChange<'_>> = hidden
+                .iter()
+                .map(|h| GraphChange::AccountRevealed { user: h })
+                .collect();
+            let shown = updated.with_changes(0, &everyone);
+            prop_assert_eq!(shown.num_likes(), likes(&updated).len() + withheld.len());
         }
     }
 }

@@ -41,7 +41,8 @@ impl BotFilter {
             | RepoEvent::PostCreate { did, time_us, .. } => self.admit_create(did, *time_us),
             RepoEvent::LikeDelete { .. }
             | RepoEvent::PostDelete { .. }
-            | RepoEvent::AccountDeleted { .. } => true,
+            | RepoEvent::AccountDeleted { .. }
+            | RepoEvent::AccountStatus { .. } => true,
         }
     }
 

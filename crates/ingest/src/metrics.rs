@@ -35,13 +35,15 @@ pub const ALL: &[&str] = &[
     APPLY_DURATION,
 ];
 
-/// Values of the `result` label of [`EVENTS`]. The first eight are what
+/// Values of the `result` label of [`EVENTS`]. The first ten are what
 /// the store did with an applied event (`created` and `deleted` for likes,
-/// `post_created` and `post_deleted` for posts; the others for both);
+/// `post_created` and `post_deleted` for posts, `account_hidden` and
+/// `account_revealed` for status changes of accounts; the others for
+/// all);
 /// `ignored` are valid events that touch neither likes nor posts,
 /// `invalid` malformed or binary messages, `bot` creates the bot filter
 /// dropped.
-pub const RESULTS: [&str; 11] = [
+pub const RESULTS: [&str; 13] = [
     "created",
     "duplicate",
     "deleted",
@@ -50,6 +52,8 @@ pub const RESULTS: [&str; 11] = [
     "account_deleted",
     "post_created",
     "post_deleted",
+    "account_hidden",
+    "account_revealed",
     "ignored",
     "invalid",
     "bot",
@@ -58,9 +62,9 @@ pub const RESULTS: [&str; 11] = [
 /// Handles for every series, registered once when the ingester starts so
 /// that each series exists (at zero) from the start.
 pub(crate) struct Metrics {
-    /// [`EVENTS`] for the first eight [`RESULTS`], what the store did with
+    /// [`EVENTS`] for the first ten [`RESULTS`], what the store did with
     /// an applied event, in that order.
-    applied: [Counter; 8],
+    applied: [Counter; 10],
     pub ignored: Counter,
     pub invalid: Counter,
     pub bot: Counter,
@@ -104,6 +108,8 @@ impl Metrics {
             stats.accounts_deleted,
             stats.posts_created,
             stats.posts_deleted,
+            stats.accounts_hidden,
+            stats.accounts_revealed,
         ];
         for (counter, count) in self.applied.iter().zip(counts) {
             counter.increment(count);

@@ -23,6 +23,8 @@ pub const GRAPH_POSTS: &str = "feedmixer_graph_posts";
 /// Posts of the post index in the graph's window that may be served.
 pub const GRAPH_INDEXED_POSTS: &str = "feedmixer_graph_indexed_posts";
 pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
+/// Inactive accounts the graph hides.
+pub const GRAPH_HIDDEN_ACCOUNTS: &str = "feedmixer_graph_hidden_accounts";
 pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
 /// Requests answered from a cached ranked list vs recomputed, by `result`.
 pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
@@ -53,6 +55,7 @@ const OWN: &[&str] = &[
     GRAPH_POSTS,
     GRAPH_INDEXED_POSTS,
     GRAPH_LIKES,
+    GRAPH_HIDDEN_ACCOUNTS,
     GRAPH_MEMORY,
     SESSION_LOOKUPS,
     CONFIG_RELOADS,
@@ -121,6 +124,7 @@ pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_POSTS).set(graph.num_posts() as f64);
     gauge!(GRAPH_INDEXED_POSTS).set(graph.num_indexed_posts() as f64);
     gauge!(GRAPH_LIKES).set(graph.num_likes() as f64);
+    gauge!(GRAPH_HIDDEN_ACCOUNTS).set(graph.num_hidden_accounts() as f64);
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
 }
 

@@ -1,4 +1,5 @@
-//! `apply`: repository events (likes, posts, account deletions) in chunks,
+//! `apply`: repository events (likes, posts, account deletions and
+//! statuses) in chunks,
 //! each chunk one atomic script call (the rules are in `lua/apply.lua`,
 //! the keys in KEYS.md).
 
@@ -54,7 +55,8 @@ async fn apply_chunk(
         .key(&keys.tombstones)
         .key(&keys.deleted_accounts)
         .key(&keys.posts)
-        .key(&keys.post_tombstones);
+        .key(&keys.post_tombstones)
+        .key(&keys.account_statuses);
     // Each DID's number (1-based), in the order of its key.
     let mut dids: Vec<&str> = Vec::new();
     let mut did_number: HashMap<&str, usize> = HashMap::new();
@@ -105,6 +107,13 @@ async fn apply_chunk(
                 .arg(index)
                 .arg(rkey)
                 .arg(time20(*time_us)),
+            RepoEvent::AccountStatus {
+                time_us, active, ..
+            } => invocation
+                .arg("s")
+                .arg(index)
+                .arg(time20(*time_us))
+                .arg(if *active { "a" } else { "h" }),
         };
     }
     let counts: Vec<u64> = invocation.invoke_async(conn).await?;
@@ -119,10 +128,12 @@ async fn apply_chunk(
         posts_created,
         posts_deleted,
         posts_removed_by_account,
+        accounts_hidden,
+        accounts_revealed,
     ] = counts[..]
     else {
         return Err(RedisStoreError::Reply(format!(
-            "apply script returned {} counts, not 10",
+            "apply script returned {} counts, not 12",
             counts.len()
         )));
     };
@@ -137,6 +148,8 @@ async fn apply_chunk(
         posts_created,
         posts_deleted,
         posts_removed_by_account,
+        accounts_hidden,
+        accounts_revealed,
     };
     let counted = stats.events();
     if counted != events.len() as u64 {

@@ -103,6 +103,8 @@ fn decode((id, fields): &Entry) -> Result<Change, StoreError> {
         "p+" => PostChangeKind::Added(post_codec::decode(&text(b"p")?)?),
         "p-" => PostChangeKind::Removed,
         "a-" => PostChangeKind::AccountDeleted,
+        "h-" => PostChangeKind::AccountHidden,
+        "h+" => PostChangeKind::AccountRevealed,
         other => return Err(corrupt(format!("{id} has kind {other}"))),
     };
     Ok(Change::Post(PostChange {

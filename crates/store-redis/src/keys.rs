@@ -34,6 +34,8 @@ pub(crate) struct Keys {
     pub(crate) posts: String,
     /// `{P}:post-tombstones`
     pub(crate) post_tombstones: String,
+    /// `{P}:account-statuses`
+    pub(crate) account_statuses: String,
     /// `{P}:meta`
     pub(crate) meta: String,
     /// `{P}:pool-feeds`
@@ -54,6 +56,7 @@ impl Keys {
             deleted_accounts: format!("{{{prefix}}}:deleted-accounts"),
             posts: format!("{{{prefix}}}:posts"),
             post_tombstones: format!("{{{prefix}}}:post-tombstones"),
+            account_statuses: format!("{{{prefix}}}:account-statuses"),
             meta: format!("{{{prefix}}}:meta"),
             pool_feeds: format!("{{{prefix}}}:pool-feeds"),
         })
@@ -183,6 +186,19 @@ pub(crate) fn decode_deleted_account(member: &[u8]) -> Option<&str> {
     std::str::from_utf8(&member[TIME_DIGITS..]).ok()
 }
 
+/// A `{P}:account-statuses` member (`T20 ‖ 'h' | 'a' ‖ did`) taken
+/// apart: whether the account is hidden (inactive), and its DID.
+pub(crate) fn decode_account_status(member: &[u8]) -> Option<(bool, &str)> {
+    parse_time(member.get(..TIME_DIGITS)?)?;
+    let hidden = match member.get(TIME_DIGITS)? {
+        b'h' => true,
+        b'a' => false,
+        _ => return None,
+    };
+    let did = std::str::from_utf8(&member[TIME_DIGITS + 1..]).ok()?;
+    Some((hidden, did))
+}
+
 fn parse_time(digits: &[u8]) -> Option<u64> {
     if !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -282,6 +298,26 @@ mod tests {
     }
 
     #[test]
+    fn status_members_decode() {
+        assert_eq!(
+            decode_account_status(b"00000000000000000042hdid:plc:a"),
+            Some((true, "did:plc:a"))
+        );
+        assert_eq!(
+            decode_account_status(b"00000000000000000042adid:plc:a"),
+            Some((false, "did:plc:a"))
+        );
+        for bad in [
+            &b""[..],
+            b"00000000000000000042",
+            b"00000000000000000042xdid:plc:a",
+            b"0000000000000000004Xhdid:plc:a",
+        ] {
+            assert_eq!(decode_account_status(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn deletion_members_decode_and_sort_by_time() {
         let member = tombstone_member(42, "did:plc:a\0b", "k\0\u{1}");
         assert_eq!(
@@ -325,6 +361,7 @@ mod tests {
         assert_eq!(keys.deleted_accounts, "{fm}:deleted-accounts");
         assert_eq!(keys.posts, "{fm}:posts");
         assert_eq!(keys.post_tombstones, "{fm}:post-tombstones");
+        assert_eq!(keys.account_statuses, "{fm}:account-statuses");
         assert_eq!(keys.lease("ingest"), "{fm:lease:ingest}");
     }
 }

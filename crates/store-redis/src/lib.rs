@@ -297,8 +297,7 @@ impl Store for RedisStore {
             .await
             .map_err(backend)?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        if stats.likes + stats.tombstones + stats.accounts + stats.posts + stats.post_tombstones > 0
-        {
+        if stats.removed() > 0 {
             tracing::info!(before_us, %stats, elapsed_ms, "pruned the like log");
         } else {
             tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");

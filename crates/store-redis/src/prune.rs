@@ -9,10 +9,14 @@ use redis::{AsyncCommands, Script};
 
 use crate::RedisStoreError;
 use crate::conn::Conn;
-use crate::keys::{self, Keys, decode_deleted_account, decode_member, decode_tombstone, time20};
+use crate::keys::{
+    self, Keys, decode_account_status, decode_deleted_account, decode_member, decode_tombstone,
+    time20,
+};
 
 /// Likes per script call at most, and as many of each other kind (like
-/// tombstones, posts, post tombstones, account deletions): like an apply
+/// tombstones, posts, post tombstones, account deletions, account
+/// statuses): like an apply
 /// chunk, a call blocks Redis for milliseconds.
 pub const PRUNE_CHUNK: usize = 1_000;
 
@@ -20,11 +24,11 @@ static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/
 
 /// The kinds pruned, each bounded on its own, in the order of
 /// [`Candidates`].
-const KINDS: usize = 5;
+const KINDS: usize = 6;
 
 /// The oldest members before the horizon of the like log, the like
-/// tombstones, the post log, the post tombstones and the account
-/// deletions.
+/// tombstones, the post log, the post tombstones, the account deletions
+/// and the account statuses.
 type Candidates = [Vec<Vec<u8>>; KINDS];
 
 /// Prunes before `max(horizon, before_us)`, at most `max` of each kind,
@@ -63,13 +67,12 @@ pub(crate) async fn prune(
             chunk.posts,
             chunk.post_tombstones - replaced.posts,
             chunk.accounts,
+            chunk.account_statuses,
         ];
         for (left, done) in left.iter_mut().zip(done) {
             *left = left.saturating_sub(done as usize);
         }
-        let progress =
-            chunk.likes + chunk.tombstones + chunk.posts + chunk.post_tombstones + chunk.accounts
-                > 0;
+        let progress = done.iter().any(|&done| done > 0) || replaced.likes + replaced.posts > 0;
         stats.add(&chunk);
         if !chunk.more || !progress || left == [0; KINDS] {
             break;
@@ -94,6 +97,7 @@ async fn read_candidates(
         &keys.posts,
         &keys.post_tombstones,
         &keys.deleted_accounts,
+        &keys.account_statuses,
     ];
     for (key, left) in sets.into_iter().zip(left) {
         // LIMIT 0 0 would mean no limit at all: ask for one and drop it.
@@ -168,7 +172,14 @@ async fn prune_chunk(
     conn: &mut Conn,
     keys: &Keys,
     horizon: &str,
-    [likes, tombstones, posts, post_tombstones, accounts]: &Candidates,
+    [
+        likes,
+        tombstones,
+        posts,
+        post_tombstones,
+        accounts,
+        statuses,
+    ]: &Candidates,
 ) -> Result<(PruneStats, Replaced), RedisStoreError> {
     // Each candidate as (its DID, what the script takes after the DID's
     // number).
@@ -192,6 +203,12 @@ async fn prune_chunk(
             decode_deleted_account(member).ok_or_else(|| corrupt("deleted account", member))?;
         account_args.push((number(did), member));
     }
+    let mut status_args = Vec::with_capacity(statuses.len());
+    for member in statuses {
+        let (_, did) =
+            decode_account_status(member).ok_or_else(|| corrupt("account status", member))?;
+        status_args.push((number(did), member));
+    }
 
     let mut invocation = PRUNE.prepare_invoke();
     invocation
@@ -200,7 +217,8 @@ async fn prune_chunk(
         .key(&keys.tombstones)
         .key(&keys.deleted_accounts)
         .key(&keys.posts)
-        .key(&keys.post_tombstones);
+        .key(&keys.post_tombstones)
+        .key(&keys.account_statuses);
     for did in &dids {
         invocation.key(keys.did(did));
     }
@@ -212,7 +230,8 @@ async fn prune_chunk(
         .arg(like_tombstone_args.len())
         .arg(post_args.len())
         .arg(post_tombstone_args.len())
-        .arg(account_args.len());
+        .arg(account_args.len())
+        .arg(status_args.len());
     for (j, rkey, member) in like_args
         .iter()
         .chain(&like_tombstone_args)
@@ -221,7 +240,7 @@ async fn prune_chunk(
     {
         invocation.arg(*j).arg(rkey).arg(*member);
     }
-    for (j, member) in &account_args {
+    for (j, member) in account_args.iter().chain(&status_args) {
         invocation.arg(*j).arg(member.as_slice());
     }
     let counts: Vec<u64> = invocation.invoke_async(conn).await?;
@@ -233,11 +252,12 @@ async fn prune_chunk(
         post_tombstones,
         replaced_post_tombstones,
         accounts,
+        account_statuses,
         more,
     ] = counts[..]
     else {
         return Err(RedisStoreError::Reply(format!(
-            "prune script returned {} counts, not 8",
+            "prune script returned {} counts, not 9",
             counts.len()
         )));
     };
@@ -248,6 +268,7 @@ async fn prune_chunk(
             accounts,
             posts,
             post_tombstones: post_tombstones + replaced_post_tombstones,
+            account_statuses,
             more: more == 1,
         },
         Replaced {

@@ -10,7 +10,9 @@ use redis::RedisResult;
 
 use crate::conn::Conn;
 use crate::error::backend;
-use crate::keys::{Keys, decode_deleted_account, decode_member, decode_tombstone, time20};
+use crate::keys::{
+    Keys, decode_account_status, decode_deleted_account, decode_member, decode_tombstone, time20,
+};
 
 /// Members per read, of the like log and of the other sorted sets scanned
 /// (the post log, the deletion indexes): about 700 KiB of like members, a
@@ -61,7 +63,7 @@ pub(crate) async fn scan_posts(
 }
 
 /// Calls `sink` for every post tombstone, then every account deletion,
-/// each in the order of their times.
+/// then every inactive account, each in the order of their times.
 pub(crate) async fn scan_removed(
     conn: &Conn,
     keys: &Keys,
@@ -81,7 +83,18 @@ pub(crate) async fn scan_removed(
         Ok(())
     })
     .await?;
-    Ok(posts + accounts)
+    let mut hidden = 0;
+    scan_set(conn, &keys.account_statuses, b"-".to_vec(), &mut |member| {
+        let (is_hidden, did) =
+            decode_account_status(member).ok_or_else(|| corrupt("account status", member))?;
+        if is_hidden {
+            sink(RemovedRef::Hidden { did });
+            hidden += 1;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(posts + accounts + hidden)
 }
 
 /// The `ZRANGE BYLEX` start of the members logged at `since_us` or later.

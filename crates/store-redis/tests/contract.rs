@@ -101,6 +101,9 @@ contract!(
     post_changes_are_numbered_with_the_like_changes,
     scan_posts_streams_in_time_order_from_since,
     scan_removed_posts_lists_post_and_account_deletions,
+    an_inactive_account_is_hidden_until_it_is_active_again,
+    account_statuses_are_last_writer_wins_and_end_with_a_deletion,
+    pruning_drops_old_account_statuses,
     pruning_drops_old_posts_and_post_tombstones,
     pruning_posts_is_bounded_and_says_when_more_remain,
     random_likes_and_posts_agree_across_batches_and_prunes,
@@ -522,7 +525,8 @@ async fn liveness_ignores_the_order_of_events(store: &dyn Store, t: &mut Transcr
                     | RepoEvent::LikeDelete { did, .. }
                     | RepoEvent::PostCreate { did, .. }
                     | RepoEvent::PostDelete { did, .. }
-                    | RepoEvent::AccountDeleted { did, .. } => {
+                    | RepoEvent::AccountDeleted { did, .. }
+                    | RepoEvent::AccountStatus { did, .. } => {
                         *did = did.replace(&format!("r{round}o-"), &namespace);
                     }
                 }
@@ -561,7 +565,8 @@ async fn batching_does_not_matter_and_every_event_is_counted_once(
                     | RepoEvent::LikeDelete { did, .. }
                     | RepoEvent::PostCreate { did, .. }
                     | RepoEvent::PostDelete { did, .. }
-                    | RepoEvent::AccountDeleted { did, .. } => {
+                    | RepoEvent::AccountDeleted { did, .. }
+                    | RepoEvent::AccountStatus { did, .. } => {
                         *did = did.replacen("did:plc:", &format!("did:plc:{namespace}"), 1);
                     }
                 }
@@ -1443,6 +1448,190 @@ async fn scan_removed_posts_lists_post_and_account_deletions(
     );
 }
 
+async fn an_inactive_account_is_hidden_until_it_is_active_again(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    let (alice, bob) = ("did:plc:alice", "did:plc:bob");
+    let nb = post_record(&["nb"], "hei");
+    apply(
+        store,
+        t,
+        &[
+            post_create(alice, "p1", nb.clone(), 10),
+            create(alice, "k1", P1, 11),
+            create(bob, "k1", P1, 12),
+        ],
+    )
+    .await;
+    let before = store.likes_version().await.unwrap();
+    let stats = apply(store, t, &[account_status(alice, 20, false)]).await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            accounts_hidden: 1,
+            ..ApplyStats::default()
+        }
+    );
+    // Hidden, not removed: the records stay, the account is listed.
+    let (posts, gone, counts) = note_posts(store, t).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(counts, store_counts(2, 2, 1));
+    assert_eq!(gone, removed(&[(alice, INACTIVE)]));
+    assert_eq!(
+        changes(store, before, 10).await,
+        [post_change(
+            before + 1,
+            alice,
+            "",
+            20,
+            PostChangeKind::AccountHidden
+        )]
+    );
+    // Records that come while it is inactive are kept as ever.
+    let stats = apply(store, t, &[post_create(alice, "p2", nb, 21)]).await;
+    assert_eq!(stats.posts_created, 1);
+
+    let stats = apply(store, t, &[account_status(alice, 30, true)]).await;
+    assert_eq!(stats.accounts_revealed, 1);
+    assert_eq!(note_posts(store, t).await.1, removed(&[]));
+    let last = changes(store, before + 2, 10).await;
+    assert_eq!(
+        last,
+        [post_change(
+            before + 3,
+            alice,
+            "",
+            30,
+            PostChangeKind::AccountRevealed
+        )]
+    );
+    // Active again and again changes nothing; so does a first active
+    // event of an account.
+    let stats = apply(
+        store,
+        t,
+        &[
+            account_status(alice, 31, true),
+            account_status(bob, 5, true),
+        ],
+    )
+    .await;
+    assert_eq!(
+        stats,
+        ApplyStats {
+            stale: 2,
+            ..ApplyStats::default()
+        }
+    );
+    assert_eq!(store.likes_version().await.unwrap(), before + 3);
+    note_snapshot(store, t).await;
+}
+
+async fn account_statuses_are_last_writer_wins_and_end_with_a_deletion(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    let (alice, bob, carol) = ("did:plc:alice", "did:plc:bob", "did:plc:carol");
+    // Out of order: the newest wins whatever the order of arrival.
+    let stats = apply(
+        store,
+        t,
+        &[
+            account_status(alice, 20, true),
+            account_status(alice, 10, false),
+            account_status(bob, 10, false),
+            account_status(bob, 20, true),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (stats.accounts_hidden, stats.accounts_revealed, stats.stale),
+        (1, 1, 2)
+    );
+    assert_eq!(note_posts(store, t).await.1, removed(&[]));
+    // Inactive wins a tie, whichever comes first.
+    apply(
+        store,
+        t,
+        &[
+            account_status(alice, 30, false),
+            account_status(alice, 30, true),
+            account_status(bob, 30, true),
+            account_status(bob, 30, false),
+        ],
+    )
+    .await;
+    assert_eq!(
+        note_posts(store, t).await.1,
+        removed(&[(alice, INACTIVE), (bob, INACTIVE)])
+    );
+    // A replay changes nothing.
+    let stats = apply(store, t, &[account_status(alice, 30, false)]).await;
+    assert_eq!(stats.stale, 1);
+    // A deletion ends the status; one from before it is stale, a newer
+    // one counts again.
+    let stats = apply(
+        store,
+        t,
+        &[
+            account_deleted(alice, 40),
+            account_status(alice, 35, true),
+            account_status(alice, 40, false),
+            account_status(carol, 41, false),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (stats.accounts_deleted, stats.stale, stats.accounts_hidden),
+        (1, 2, 1)
+    );
+    assert_eq!(
+        note_posts(store, t).await.1,
+        removed(&[(alice, ""), (bob, INACTIVE), (carol, INACTIVE)])
+    );
+    let stats = apply(store, t, &[account_status(alice, 50, false)]).await;
+    assert_eq!(stats.accounts_hidden, 1);
+    note_posts(store, t).await;
+    t.note("changes", &all_changes(store, 0).await);
+}
+
+async fn pruning_drops_old_account_statuses(store: &dyn Store, t: &mut Transcript) {
+    let (alice, bob, carol) = ("did:plc:alice", "did:plc:bob", "did:plc:carol");
+    apply(
+        store,
+        t,
+        &[
+            account_status(alice, 10, false),
+            account_status(bob, 11, true),
+            account_status(carol, 12, false),
+            account_status(carol, 30, false),
+        ],
+    )
+    .await;
+    // Bounded, oldest first.
+    assert_eq!(
+        prune(store, t, 20, 1).await,
+        PruneStats {
+            account_statuses: 1,
+            more: true,
+            ..PruneStats::default()
+        }
+    );
+    assert_eq!(
+        prune(store, t, 20, 10).await,
+        PruneStats {
+            account_statuses: 1,
+            ..PruneStats::default()
+        }
+    );
+    // Carol's status moved past the horizon and stays.
+    assert_eq!(note_posts(store, t).await.1, removed(&[(carol, INACTIVE)]));
+    // Events from before the horizon are stale like any other.
+    let stats = apply(store, t, &[account_status(alice, 15, false)]).await;
+    assert_eq!(stats.stale, 1);
+}
+
 async fn pruning_drops_old_posts_and_post_tombstones(store: &dyn Store, t: &mut Transcript) {
     let (alice, bob, carol, dave) = (
         "did:plc:alice",
@@ -1605,7 +1794,7 @@ fn colliding_likes_and_posts(rng: &mut Rng, n: usize, namespace: &str) -> Vec<Re
             let did = format!("did:plc:{namespace}{}", DIDS[rng.below(4) as usize]);
             let rkey = RKEYS[rng.below(4) as usize];
             let time_us = rng.below(24);
-            match rng.below(10) {
+            match rng.below(12) {
                 0..=2 => create(&did, rkey, &post(rng.below(3) as u32), time_us),
                 3 => delete(&did, rkey, time_us),
                 4..=6 => {
@@ -1613,7 +1802,8 @@ fn colliding_likes_and_posts(rng: &mut Rng, n: usize, namespace: &str) -> Vec<Re
                     post_create(&did, rkey, record, time_us)
                 }
                 7 | 8 => post_delete(&did, rkey, time_us),
-                _ => account_deleted(&did, time_us),
+                9 => account_deleted(&did, time_us),
+                n => account_status(&did, time_us, n == 10),
             }
         })
         .collect()
@@ -1661,9 +1851,11 @@ async fn random_likes_and_posts_agree_across_batches_and_prunes(
                 replay.posts_created,
                 replay.posts_deleted,
                 replay.missing_deletes,
-                replay.accounts_deleted
+                replay.accounts_deleted,
+                replay.accounts_hidden,
+                replay.accounts_revealed
             ),
-            (0, 0, 0, 0, 0, 0),
+            (0, 0, 0, 0, 0, 0, 0, 0),
             "{replay:?}"
         );
         assert_eq!((snapshot(store).await, note_posts(store, t).await), pruned);

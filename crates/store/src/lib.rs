@@ -41,6 +41,19 @@
 //! - an event whose effect is already recorded (a replayed delete or
 //!   account deletion, a create older than a recorded deletion) is stale.
 //!
+//! An account's hosting status (inactive: taken down, suspended,
+//! deactivated; active again) is a register per DID too, kept apart from
+//! its records: an inactive account keeps its likes and posts in the log,
+//! but the store reports it hidden ([`RemovedRef::Hidden`],
+//! [`PostChangeKind::AccountHidden`]) and the serving graph neither serves
+//! its posts nor counts its likes until it is active again. The newest
+//! status event wins (inactive wins a tie), so statuses too are
+//! order-insensitive; one at or before the account's deletion is stale,
+//! and the deletion clears an older status. Every status event is recorded,
+//! active ones included (a later, older inactive event must lose to it);
+//! one that does not change whether the account is hidden counts as stale.
+//! Statuses are few beside likes and are pruned with the window.
+//!
 //! # Retention
 //!
 //! The log keeps a window, not all of history: [`Store::prune`] forgets
@@ -127,7 +140,9 @@ pub struct ApplyStats {
     pub missing_deletes: u64,
     /// Events superseded by a newer delete, account deletion or create of
     /// the same key, including replays of events already applied, and
-    /// events stamped before the prune horizon.
+    /// events stamped before the prune horizon; and account status events
+    /// that change nothing (the account already has that status, or a
+    /// newer one was applied).
     pub stale: u64,
     /// Account deletions applied.
     pub accounts_deleted: u64,
@@ -140,6 +155,10 @@ pub struct ApplyStats {
     pub posts_deleted: u64,
     /// Posts those account deletions removed.
     pub posts_removed_by_account: u64,
+    /// Status events that made an account inactive (hidden).
+    pub accounts_hidden: u64,
+    /// Status events that made an inactive account active again.
+    pub accounts_revealed: u64,
 }
 
 impl ApplyStats {
@@ -155,6 +174,8 @@ impl ApplyStats {
             + self.accounts_deleted
             + self.posts_created
             + self.posts_deleted
+            + self.accounts_hidden
+            + self.accounts_revealed
     }
 
     /// Adds another batch's counts, for totals over many batches.
@@ -169,6 +190,8 @@ impl ApplyStats {
         self.posts_created += other.posts_created;
         self.posts_deleted += other.posts_deleted;
         self.posts_removed_by_account += other.posts_removed_by_account;
+        self.accounts_hidden += other.accounts_hidden;
+        self.accounts_revealed += other.accounts_revealed;
     }
 }
 
@@ -177,7 +200,8 @@ impl fmt::Display for ApplyStats {
         write!(
             f,
             "{} created, {} duplicates, {} deleted, {} missing deletes, {} stale, \
-             {} accounts deleted ({} likes, {} posts), {} posts created, {} posts deleted",
+             {} accounts deleted ({} likes, {} posts), {} posts created, {} posts deleted, \
+             {} accounts hidden, {} revealed",
             self.created,
             self.duplicates,
             self.deleted,
@@ -187,7 +211,9 @@ impl fmt::Display for ApplyStats {
             self.likes_removed_by_account,
             self.posts_removed_by_account,
             self.posts_created,
-            self.posts_deleted
+            self.posts_deleted,
+            self.accounts_hidden,
+            self.accounts_revealed
         )
     }
 }
@@ -205,12 +231,24 @@ pub struct PruneStats {
     pub posts: u64,
     /// Tombstones of deleted posts dropped.
     pub post_tombstones: u64,
+    /// Account statuses (inactive, or active again) dropped.
+    pub account_statuses: u64,
     /// Whether likes, tombstones or account deletions older than the
     /// horizon remain (the call stopped at its bound): call again.
     pub more: bool,
 }
 
 impl PruneStats {
+    /// How many things of every kind went.
+    pub fn removed(&self) -> u64 {
+        self.likes
+            + self.tombstones
+            + self.accounts
+            + self.posts
+            + self.post_tombstones
+            + self.account_statuses
+    }
+
     /// Adds another call's counts, for totals over a loop of calls; `more`
     /// is the other call's.
     pub fn add(&mut self, other: &PruneStats) {
@@ -219,6 +257,7 @@ impl PruneStats {
         self.accounts += other.accounts;
         self.posts += other.posts;
         self.post_tombstones += other.post_tombstones;
+        self.account_statuses += other.account_statuses;
         self.more = other.more;
     }
 }
@@ -227,12 +266,14 @@ impl fmt::Display for PruneStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} likes, {} tombstones, {} account deletions, {} posts, {} post tombstones pruned{}",
+            "{} likes, {} tombstones, {} account deletions, {} posts, {} post tombstones, \
+             {} account statuses pruned{}",
             self.likes,
             self.tombstones,
             self.accounts,
             self.posts,
             self.post_tombstones,
+            self.account_statuses,
             if self.more { ", more to prune" } else { "" }
         )
     }
@@ -291,6 +332,9 @@ pub enum RemovedRef<'a> {
     Post { did: &'a str, rkey: &'a str },
     /// Every post of the account goes.
     Account { did: &'a str },
+    /// The account is inactive: its posts are not served and its likes do
+    /// not count, until it is active again.
+    Hidden { did: &'a str },
 }
 
 /// The receiver of [`Store::scan_removed_posts`].
@@ -320,9 +364,10 @@ pub trait Store: Send + Sync + 'static {
     async fn scan_posts(&self, since_us: u64, sink: &mut PostSink<'_>) -> Result<u64, StoreError>;
 
     /// Calls `sink` for every post deletion and account deletion the store
-    /// still holds (those since the prune horizon), from one consistent
-    /// snapshot: what a replica building its graph must hide, whether or
-    /// not the index held the post (likes may still point at it).
+    /// still holds (those since the prune horizon), and every account
+    /// inactive now, from one consistent snapshot: what a replica building
+    /// its graph must hide, whether or not the index held the post (likes
+    /// may still point at it).
     async fn scan_removed_posts(&self, sink: &mut RemovedSink<'_>) -> Result<u64, StoreError>;
 
     /// How many likes, likers and posts are live.
@@ -449,7 +494,9 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// - live likes with `time_us` (their log time) before it leave the
     ///   log, and [`Store::counts`] with them;
-    /// - tombstones and account deletions recorded before it are dropped;
+    /// - tombstones, account deletions and account statuses recorded
+    ///   before it are dropped (an account inactive since before the
+    ///   horizon has no records left from before it going inactive);
     /// - interaction histories, pools, meta, cached values and leases are
     ///   untouched (histories expire by their own TTL).
     ///
@@ -516,7 +563,9 @@ pub struct LikeChange {
 pub struct PostChange {
     pub seq: u64,
     pub did: String,
-    /// The post's record key (empty for [`PostChangeKind::AccountDeleted`]).
+    /// The post's record key (empty for the account's changes:
+    /// [`PostChangeKind::AccountDeleted`], `AccountHidden`,
+    /// `AccountRevealed`).
     pub rkey: String,
     /// The event's `time_us`: when the post was indexed, or deleted.
     pub time_us: u64,
@@ -533,6 +582,11 @@ pub enum PostChangeKind {
     Removed,
     /// The account was deleted: none of its posts may be served.
     AccountDeleted,
+    /// The account became inactive: its posts are not served and its
+    /// likes do not count while it is.
+    AccountHidden,
+    /// The inactive account is active again: its posts and likes return.
+    AccountRevealed,
 }
 
 /// One numbered change, to the likes or to the posts.

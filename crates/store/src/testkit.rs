@@ -50,6 +50,14 @@ pub fn account_deleted(did: &str, time_us: u64) -> RepoEvent {
     }
 }
 
+pub fn account_status(did: &str, time_us: u64, active: bool) -> RepoEvent {
+    RepoEvent::AccountStatus {
+        did: did.into(),
+        time_us,
+        active,
+    }
+}
+
 /// Every live like since `since_us`, in scan order.
 pub async fn scan(store: &dyn Store, since_us: u64) -> Vec<Like> {
     let mut likes = Vec::new();
@@ -72,6 +80,10 @@ pub async fn scan(store: &dyn Store, since_us: u64) -> Vec<Like> {
 pub async fn snapshot(store: &dyn Store) -> (Vec<Like>, StoreCounts) {
     (scan(store, 0).await, store.counts().await.unwrap())
 }
+
+/// [`scan_removed`]'s record key of an inactive account: no record key
+/// has parentheses.
+pub const INACTIVE: &str = "(inactive)";
 
 /// A post as the tests compare them: (did, rkey, time_us, stored post).
 pub type PostRow = (String, String, u64, crate::Post);
@@ -121,7 +133,7 @@ pub async fn scan_posts(store: &dyn Store, since_us: u64) -> Vec<PostRow> {
 }
 
 /// What must not be served, sorted: deleted posts as `(did, rkey)`,
-/// deleted accounts as `(did, "")`.
+/// deleted accounts as `(did, "")`, inactive ones as `(did, INACTIVE)`.
 pub async fn scan_removed(store: &dyn Store) -> Vec<(String, String)> {
     let mut removed = Vec::new();
     let delivered = store
@@ -129,6 +141,7 @@ pub async fn scan_removed(store: &dyn Store) -> Vec<(String, String)> {
             removed.push(match r {
                 crate::RemovedRef::Post { did, rkey } => (did.to_owned(), rkey.to_owned()),
                 crate::RemovedRef::Account { did } => (did.to_owned(), String::new()),
+                crate::RemovedRef::Hidden { did } => (did.to_owned(), INACTIVE.to_owned()),
             });
         })
         .await

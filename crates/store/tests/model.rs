@@ -4,6 +4,7 @@
 //! with prunes between them. Posts follow the same rules as likes, in a
 //! collection of their own: the model keys records by collection too, and
 //! like and post events share record keys to show they do not mix.
+//! Account statuses are a register per DID beside them.
 
 mod common;
 
@@ -36,6 +37,8 @@ struct Model {
     likes: BTreeMap<Key, (Value, u64, u64)>,
     tombstones: BTreeMap<Key, u64>,
     deleted_accounts: BTreeMap<String, u64>,
+    /// did → (time of the newest status event, inactive).
+    statuses: BTreeMap<String, (u64, bool)>,
     /// Events stamped before it are stale.
     horizon: u64,
 }
@@ -93,6 +96,9 @@ impl Model {
         let accounts = self.deleted_accounts.len();
         self.deleted_accounts.retain(|_, at| *at >= horizon);
         stats.accounts = (accounts - self.deleted_accounts.len()) as u64;
+        let statuses = self.statuses.len();
+        self.statuses.retain(|_, (at, _)| *at >= horizon);
+        stats.account_statuses = (statuses - self.statuses.len()) as u64;
         stats
     }
 
@@ -127,6 +133,11 @@ impl Model {
             RepoEvent::PostDelete { did, rkey, time_us } => {
                 self.delete((Collection::Post, did.clone(), rkey.clone()), *time_us)
             }
+            RepoEvent::AccountStatus {
+                did,
+                time_us,
+                active,
+            } => self.set_status(did, *time_us, !active),
             RepoEvent::AccountDeleted { did, time_us } => {
                 if self
                     .deleted_accounts
@@ -136,10 +147,30 @@ impl Model {
                     return;
                 }
                 self.deleted_accounts.insert(did.clone(), *time_us);
+                if self.statuses.get(did).is_some_and(|(at, _)| at <= time_us) {
+                    self.statuses.remove(did);
+                }
                 self.likes.retain(|(_, like_did, _), (_, _, newest)| {
                     like_did != did || *newest > *time_us
                 });
             }
+        }
+    }
+
+    fn set_status(&mut self, did: &str, time_us: u64, inactive: bool) {
+        if self
+            .deleted_accounts
+            .get(did)
+            .is_some_and(|&at| at >= time_us)
+        {
+            return;
+        }
+        let newer = match self.statuses.get(did) {
+            None => true,
+            Some(&(at, was)) => time_us > at || (time_us == at && inactive && !was),
+        };
+        if newer {
+            self.statuses.insert(did.to_owned(), (time_us, inactive));
         }
     }
 
@@ -192,6 +223,12 @@ impl Model {
                     .keys()
                     .map(|did| (did.clone(), String::new())),
             )
+            .chain(
+                self.statuses
+                    .iter()
+                    .filter(|(_, (_, inactive))| *inactive)
+                    .map(|(did, _)| (did.clone(), INACTIVE.to_owned())),
+            )
             .collect();
         removed.sort();
         (posts, removed)
@@ -232,7 +269,8 @@ fn event() -> impl Strategy<Value = RepoEvent> {
         3 => (did.clone(), rkey.clone(), lang, time.clone())
             .prop_map(|(did, rkey, lang, t)| post_create(did, rkey, post_record(&[lang], "hei"), t)),
         1 => (did.clone(), rkey, time.clone()).prop_map(|(did, rkey, t)| post_delete(did, rkey, t)),
-        1 => (did, time).prop_map(|(did, t)| account_deleted(did, t)),
+        1 => (did.clone(), time.clone()).prop_map(|(did, t)| account_deleted(did, t)),
+        2 => (did, time, any::<bool>()).prop_map(|(did, t, active)| account_status(did, t, active)),
     ]
 }
 
@@ -316,6 +354,7 @@ proptest! {
                     (0, 0, 0, 0)
                 );
                 prop_assert_eq!((replay.posts_created, replay.posts_deleted), (0, 0));
+                prop_assert_eq!((replay.accounts_hidden, replay.accounts_revealed), (0, 0));
                 prop_assert_eq!(snapshot(&store).await, pruned);
                 prop_assert_eq!(
                     (scan_posts(&store, 0).await, scan_removed(&store).await),
@@ -346,6 +385,7 @@ proptest! {
             prop_assert_eq!((scan_posts(&store, 0).await, scan_removed(&store).await), posts);
             prop_assert_eq!((replay.posts_created, replay.posts_deleted), (0, 0));
             prop_assert_eq!((replay.created, replay.deleted, replay.accounts_deleted), (0, 0, 0));
+            prop_assert_eq!((replay.accounts_hidden, replay.accounts_revealed), (0, 0));
             Ok(())
         })?;
     }

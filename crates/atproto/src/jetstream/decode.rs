@@ -106,8 +106,9 @@ pub(super) fn decode(line: &str) -> Result<Option<RepoEvent>, ParseError> {
     }
 }
 
-/// Only a deletion matters: a deactivated or taken-down account may come
-/// back with its likes intact, so those keep the graph as it is.
+/// A deletion removes the account's records for good; any other status
+/// change only hides them (inactive) or shows them again (active), since
+/// a deactivated, suspended or taken-down account may come back intact.
 fn decode_account(
     did: Cow<'_, str>,
     time_us: u64,
@@ -115,9 +116,15 @@ fn decode_account(
 ) -> Result<Option<RepoEvent>, ParseError> {
     let active = account.active.ok_or(ParseError::Field("account.active"))?;
     let deleted = account.status.is_some_and(|status| status.0 == "deleted");
-    Ok((!active && deleted).then(|| RepoEvent::AccountDeleted {
-        did: did.into_owned(),
-        time_us,
+    let did = did.into_owned();
+    Ok(Some(if !active && deleted {
+        RepoEvent::AccountDeleted { did, time_us }
+    } else {
+        RepoEvent::AccountStatus {
+            did,
+            time_us,
+            active,
+        }
     }))
 }
 
@@ -254,18 +261,48 @@ mod tests {
     }
 
     #[test]
-    fn other_account_events_are_ignored() {
-        for account in [
-            r#"{"active":true,"seq":1,"time":"2024-09-05T06:11:04.870Z"}"#,
-            r#"{"active":false,"seq":1,"status":"deactivated","time":"2024-09-05T06:11:04.870Z"}"#,
-            r#"{"active":false,"seq":1,"status":"takendown","time":"2024-09-05T06:11:04.870Z"}"#,
+    fn other_account_events_become_status_changes() {
+        for (account, active) in [
+            (
+                r#"{"active":true,"seq":1,"time":"2024-09-05T06:11:04.870Z"}"#,
+                true,
+            ),
+            (
+                r#"{"active":false,"seq":1,"status":"deactivated","time":"2024-09-05T06:11:04.870Z"}"#,
+                false,
+            ),
+            (
+                r#"{"active":false,"seq":1,"status":"takendown","time":"2024-09-05T06:11:04.870Z"}"#,
+                false,
+            ),
+            (
+                r#"{"active":false,"seq":1,"status":"suspended","time":"2024-09-05T06:11:04.870Z"}"#,
+                false,
+            ),
+            // A status this code does not know still means inactive.
+            (
+                r#"{"active":false,"seq":1,"status":"throttled","time":"2024-09-05T06:11:04.870Z"}"#,
+                false,
+            ),
+            (r#"{"active":false,"seq":1}"#, false),
             // Active accounts carry no status; a stray one does not delete.
-            r#"{"active":true,"seq":1,"status":"deleted","time":"2024-09-05T06:11:04.870Z"}"#,
+            (
+                r#"{"active":true,"seq":1,"status":"deleted","time":"2024-09-05T06:11:04.870Z"}"#,
+                true,
+            ),
         ] {
             let line = format!(
                 r#"{{"did":"{ALICE}","time_us":1725516666833633,"kind":"account","account":{account}}}"#
             );
-            assert_eq!(parse(&line), Ok(None), "{account}");
+            assert_eq!(
+                parse(&line),
+                Ok(Some(RepoEvent::AccountStatus {
+                    did: ALICE.into(),
+                    time_us: 1725516666833633,
+                    active,
+                })),
+                "{account}"
+            );
         }
     }
 

@@ -190,7 +190,8 @@ struct Account<'a> {
     did: &'a str,
     /// The relay's sequence number, which an event does not keep.
     seq: u64,
-    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
     time: String,
 }
 
@@ -275,7 +276,26 @@ pub(super) fn encode(event: &RepoEvent) -> String {
                 active: false,
                 did,
                 seq: 0,
-                status: "deleted",
+                status: Some("deleted"),
+                time: format_ms(*time_us),
+            }),
+        },
+        // The event keeps only whether the account is active, not why it
+        // is not: any inactive status reads back the same.
+        RepoEvent::AccountStatus {
+            did,
+            time_us,
+            active,
+        } => Event {
+            did,
+            time_us: *time_us,
+            kind: "account",
+            commit: None,
+            account: Some(Account {
+                active: *active,
+                did,
+                seq: 0,
+                status: (!active).then_some("deactivated"),
                 time: format_ms(*time_us),
             }),
         },
@@ -506,6 +526,23 @@ mod tests {
         assert_eq!(json["account"]["status"], "deleted");
         assert_eq!(json["account"]["did"], "did:plc:alice");
         assert_eq!(json["account"]["time"], "2024-09-05T06:11:06.833Z");
+
+        let hidden = RepoEvent::AccountStatus {
+            did: "did:plc:alice".into(),
+            time_us: 1,
+            active: false,
+        };
+        let json: serde_json::Value = serde_json::from_str(&hidden.to_jetstream_json()).unwrap();
+        assert_eq!(json["account"]["active"], false);
+        assert_eq!(json["account"]["status"], "deactivated");
+        let back = RepoEvent::AccountStatus {
+            did: "did:plc:alice".into(),
+            time_us: 2,
+            active: true,
+        };
+        let json: serde_json::Value = serde_json::from_str(&back.to_jetstream_json()).unwrap();
+        assert_eq!(json["account"]["active"], true);
+        assert!(json["account"].get("status").is_none());
     }
 
     #[test]

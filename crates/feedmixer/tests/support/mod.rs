@@ -437,6 +437,23 @@ pub fn post_delete_event(did: &str, rkey: &str, time_us: u64) -> String {
     .to_jetstream_json()
 }
 
+/// An account status change in Jetstream's shape, written out by hand:
+/// `status` is the relay's reason (`takendown`, `suspended`, ...), `None`
+/// for an active account.
+pub fn account_status_event(did: &str, time_us: u64, status: Option<&str>) -> String {
+    let account = match status {
+        Some(status) => serde_json::json!({
+            "active": false, "did": did, "seq": 1, "status": status,
+            "time": "2026-12-01T12:00:00.000Z",
+        }),
+        None => serde_json::json!({
+            "active": true, "did": did, "seq": 1, "time": "2026-12-01T12:00:00.000Z",
+        }),
+    };
+    serde_json::json!({"did": did, "time_us": time_us, "kind": "account", "account": account})
+        .to_string()
+}
+
 /// An account deletion in Jetstream's shape.
 pub fn account_deleted_event(did: &str, time_us: u64) -> String {
     RepoEvent::AccountDeleted {

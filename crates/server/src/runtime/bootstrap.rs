@@ -39,6 +39,9 @@ pub async fn load_graph(
             RemovedRef::Account { did } => {
                 builder.remove_account(did);
             }
+            RemovedRef::Hidden { did } => {
+                builder.hide_account(did);
+            }
         })
         .await?;
     let mut sink = |post: PostRef<'_>| {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feedmixer_atproto::clock::now_us;
+use feedmixer_store::PruneStats;
 use metrics::counter;
 
 use crate::AppState;
@@ -17,10 +18,22 @@ const STEP: usize = 20_000;
 /// Held for most of a round's period, so one replica prunes per round.
 const LEASE_TTL: Duration = Duration::from_secs(50 * 60);
 
+/// The `what` label of each kind [`PruneStats`] counts, and its count.
+fn kinds(stats: &PruneStats) -> [(&'static str, u64); 6] {
+    [
+        ("likes", stats.likes),
+        ("tombstones", stats.tombstones),
+        ("accounts", stats.accounts),
+        ("posts", stats.posts),
+        ("post_tombstones", stats.post_tombstones),
+        ("account_statuses", stats.account_statuses),
+    ]
+}
+
 /// Prunes every hour until the task is dropped, the first time a minute
 /// after start (the graph is built by then).
 pub async fn keep_store_pruned(state: Arc<AppState>, holder: String) {
-    for what in ["likes", "tombstones", "accounts"] {
+    for (what, _) in kinds(&PruneStats::default()) {
         counter!(PRUNED, "what" => what).increment(0);
     }
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -39,16 +52,14 @@ pub async fn keep_store_pruned(state: Arc<AppState>, holder: String) {
 async fn prune_once(state: &AppState) {
     let retention_us = u64::from(state.config.retention_days) * 86_400 * 1_000_000;
     let before_us = now_us().saturating_sub(retention_us);
-    let (mut likes, mut tombstones, mut accounts) = (0, 0, 0);
+    let mut total = PruneStats::default();
     loop {
         match state.store.prune(before_us, STEP).await {
             Ok(stats) => {
-                likes += stats.likes;
-                tombstones += stats.tombstones;
-                accounts += stats.accounts;
-                counter!(PRUNED, "what" => "likes").increment(stats.likes);
-                counter!(PRUNED, "what" => "tombstones").increment(stats.tombstones);
-                counter!(PRUNED, "what" => "accounts").increment(stats.accounts);
+                total.add(&stats);
+                for (what, count) in kinds(&stats) {
+                    counter!(PRUNED, "what" => what).increment(count);
+                }
                 if !stats.more {
                     break;
                 }
@@ -59,10 +70,5 @@ async fn prune_once(state: &AppState) {
             }
         }
     }
-    tracing::info!(
-        likes,
-        tombstones,
-        accounts,
-        "pruned what the retention window left behind"
-    );
+    tracing::info!(%total, "pruned what the retention window left behind");
 }

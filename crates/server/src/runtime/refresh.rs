@@ -183,6 +183,10 @@ async fn follow(state: &Arc<AppState>, version: u64) -> Step {
                     },
                     PostChangeKind::Removed => GraphChange::PostRemoved { post: uri },
                     PostChangeKind::AccountDeleted => GraphChange::AccountRemoved { user: &c.did },
+                    PostChangeKind::AccountHidden => GraphChange::AccountHidden { user: &c.did },
+                    PostChangeKind::AccountRevealed => {
+                        GraphChange::AccountRevealed { user: &c.did }
+                    }
                 },
             })
             .collect();

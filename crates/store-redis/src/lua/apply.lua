@@ -1,5 +1,5 @@
 -- Applies one chunk of repository events (likes, posts, account
--- deletions), in order, atomically (see KEYS.md).
+-- deletions and statuses), in order, atomically (see KEYS.md).
 --
 -- KEYS[1]   the like log            {P}:log
 -- KEYS[2]   the store's counters    {P}:state
@@ -8,7 +8,8 @@
 -- KEYS[5]   the account deletions by time  {P}:deleted-accounts
 -- KEYS[6]   the post log            {P}:posts
 -- KEYS[7]   the post tombstones by time  {P}:post-tombstones
--- KEYS[8..] the DID states          {P}:did:DID, one per DID of the chunk
+-- KEYS[8]   the account statuses by time  {P}:account-statuses
+-- KEYS[9..] the DID states          {P}:did:DID, one per DID of the chunk
 -- ARGV[1]   how many changes to keep
 -- ARGV[2]   how many DIDs the chunk has, m
 -- ARGV[3 .. 2+m]  the DIDs, in the order of their keys
@@ -20,18 +21,26 @@
 --                                             value is the stored post)
 --             'q', j, rkey, T20               a post delete
 --             'a', j, T20                     an account deletion
+--             's', j, T20, 'h' | 'a'          an account status event:
+--                                             inactive (hidden) or active
 -- Times are 20-digit strings: comparing them as strings compares every
 -- u64 exactly. An event stamped before the prune horizon
 -- (`pruned_before` in {P}:state) is stale. Likes and posts follow the
 -- same rules, each in a collection of its own (its own log, hash fields
 -- and tombstone index); an account deletion covers both.
 --
+-- An account's status is the DID state field 's' (T20 ‖ 'h' or 'a') and
+-- the member T20 ‖ flag ‖ did of the status index; the rules are the
+-- crate's: the newest event wins, inactive wins a tie, and the account's
+-- deletion clears an older one.
+--
 -- Returns {created, duplicates, deleted, missing_deletes, stale,
 -- accounts_deleted, likes_removed_by_account, posts_created,
--- posts_deleted, posts_removed_by_account}.
+-- posts_deleted, posts_removed_by_account, accounts_hidden,
+-- accounts_revealed}.
 
 local state, changes = KEYS[2], KEYS[3]
-local deleted_accounts = KEYS[5]
+local deleted_accounts, statuses = KEYS[5], KEYS[8]
 local dids = tonumber(ARGV[2])
 local horizon = redis.call('HGET', state, 'pruned_before')
 -- The newest change's number (Lua numbers are exact far beyond it).
@@ -39,6 +48,7 @@ local seq = tonumber(redis.call('HGET', state, 'likes_version') or '0')
 local first_seq = seq
 local created, duplicates, deleted, missing, stale, accounts, removed = 0, 0, 0, 0, 0, 0, 0
 local posts_created, posts_deleted, posts_removed = 0, 0, 0
+local hidden_count, revealed_count = 0, 0
 local likers = 0
 
 -- A collection: its log, its tombstone index, and the prefixes of its
@@ -72,8 +82,10 @@ local function record_like(did, member, added)
 end
 
 -- Numbers a change to the posts: `kind` is 'p+' (the post of the log
--- member `member` entered the index), 'p-' (post `rkey` was deleted) or
--- 'a-' (the account was deleted; `rkey` empty); t is the event's time.
+-- member `member` entered the index), 'p-' (post `rkey` was deleted),
+-- 'a-' (the account was deleted), 'h-' (the account became inactive) or
+-- 'h+' (it is active again), `rkey` empty for the account's; t is the
+-- event's time.
 local function record_post(did, kind, rkey, t, member)
   seq = seq + 1
   local id = string.format('%d-0', seq)
@@ -116,6 +128,45 @@ local function set_account_deleted(did, did_name, old, t)
   end
   redis.call('HSET', did, 'a', t)
   redis.call('ZADD', deleted_accounts, 0, t .. did_name)
+end
+
+-- Removes the status of DID `did_name` (key `did`), `status` its field
+-- value, from the status index.
+local function unindex_status(did_name, status)
+  redis.call('ZREM', statuses, string.sub(status, 1, 21) .. did_name)
+end
+
+-- A status event of DID `did_name` (key `did`) at t: 'h' hidden or 'a'
+-- active. Returns the change kind ('h-', 'h+') or nil when stale.
+local function set_status(did, did_name, t, flag)
+  local known = redis.call('HMGET', did, 'a', 's')
+  local account, status = known[1], known[2]
+  local hidden = flag == 'h'
+  local was_hidden = status and string.sub(status, 21, 21) == 'h'
+  local newer
+  if account and account >= t then
+    newer = false
+  elseif not status then
+    newer = true
+  else
+    local at = string.sub(status, 1, 20)
+    newer = t > at or (t == at and hidden and not was_hidden)
+  end
+  if not newer then
+    return nil
+  end
+  if status then
+    unindex_status(did_name, status)
+  end
+  redis.call('HSET', did, 's', t .. flag)
+  redis.call('ZADD', statuses, 0, t .. flag .. did_name)
+  if hidden and not was_hidden then
+    return 'h-'
+  elseif was_hidden and not hidden then
+    return 'h+'
+  end
+  -- The same status as before (no status is active): only its time moves.
+  return nil
 end
 
 -- Counts `count` live likes of the DID gone.
@@ -171,19 +222,19 @@ local function delete(c, did, did_name, rkey, t)
 end
 
 -- Arguments per event, by op.
-local EVENT_WIDTH = {c = 5, d = 4, p = 5, q = 4, a = 3}
+local EVENT_WIDTH = {c = 5, d = 4, p = 5, q = 4, a = 3, s = 4}
 
 local i, argc = 3 + dids, #ARGV
 while i <= argc do
   local j = tonumber(ARGV[i + 1])
-  local op, did, did_name = ARGV[i], KEYS[7 + j], ARGV[2 + j]
+  local op, did, did_name = ARGV[i], KEYS[8 + j], ARGV[2 + j]
   local width = EVENT_WIDTH[op]
   if not width then
     return redis.error_reply('feedmixer apply: unknown event op ' .. tostring(op))
   end
-  -- The event's time follows its DID and, but for an account deletion,
+  -- The event's time follows its DID and, but for an account's events,
   -- its record key.
-  local rkey = (op ~= 'a') and ARGV[i + 2] or nil
+  local rkey = (op ~= 'a' and op ~= 's') and ARGV[i + 2] or nil
   local at = rkey and ARGV[i + 3] or ARGV[i + 2]
   if horizon and at < horizon then
     stale = stale + 1
@@ -236,6 +287,18 @@ while i <= argc do
         missing = missing + 1
       end
     end
+  elseif op == 's' then
+    local kind = set_status(did, did_name, at, ARGV[i + 3])
+    if kind == 'h-' then
+      hidden_count = hidden_count + 1
+    elseif kind == 'h+' then
+      revealed_count = revealed_count + 1
+    else
+      stale = stale + 1
+    end
+    if kind then
+      record_post(did_name, kind, '', at, false)
+    end
   else
     local account = redis.call('HGET', did, 'a')
     if account and account >= at then
@@ -270,6 +333,13 @@ while i <= argc do
         redis.call('HDEL', did, post[1])
         redis.call('ZREM', POSTS.log, post[2])
       end
+      -- Its status from before goes with it (a status event from before
+      -- the deletion is stale by the deletion's time).
+      local status = redis.call('HGET', did, 's')
+      if status and string.sub(status, 1, 20) <= at then
+        unindex_status(did_name, status)
+        redis.call('HDEL', did, 's')
+      end
       record_post(did_name, 'a-', '', at, false)
       accounts = accounts + 1
       removed = removed + gone
@@ -287,4 +357,4 @@ if seq ~= first_seq then
   redis.call('XTRIM', changes, 'MAXLEN', ARGV[1])
 end
 return {created, duplicates, deleted, missing, stale, accounts, removed,
-  posts_created, posts_deleted, posts_removed}
+  posts_created, posts_deleted, posts_removed, hidden_count, revealed_count}

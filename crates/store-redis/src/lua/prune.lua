@@ -9,26 +9,30 @@
 -- KEYS[4]   the account deletions by time  {P}:deleted-accounts
 -- KEYS[5]   the post log            {P}:posts
 -- KEYS[6]   the post tombstones by time  {P}:post-tombstones
--- KEYS[7..] the DID states          {P}:did:DID, one per DID of the chunk
+-- KEYS[7]   the account statuses by time  {P}:account-statuses
+-- KEYS[8..] the DID states          {P}:did:DID, one per DID of the chunk
 -- ARGV[1]   the horizon, T20; the store's moves to it unless it is later
 -- ARGV[2]   how many DIDs the chunk has, m
 -- ARGV[3 .. 2+m]  the DIDs, in the order of their keys
--- ARGV[3+m .. 7+m]  how many likes, like tombstones, posts, post
---                   tombstones and account deletions follow
+-- ARGV[3+m .. 8+m]  how many likes, like tombstones, posts, post
+--                   tombstones, account deletions and account statuses
+--                   follow
 -- then the likes:              j, rkey, {P}:log member
 -- then the like tombstones:    j, rkey, {P}:tombstones member
 -- then the posts:              j, rkey, {P}:posts member
 -- then the post tombstones:    j, rkey, {P}:post-tombstones member
 -- then the account deletions:  j, {P}:deleted-accounts member
+-- then the account statuses:   j, {P}:account-statuses member
 -- (j: the DID's number, 1..m)
 --
 -- Returns {likes, tombstones, tombstones replaced, posts, post
--- tombstones, post tombstones replaced, accounts, more (1 or 0)}:
+-- tombstones, post tombstones replaced, accounts, account statuses, more
+-- (1 or 0)}:
 -- `tombstones` counts those of the arguments, `tombstones replaced` those
 -- from before the horizon that a pruned record's new one replaced (the
 -- same for posts).
 
-local state, deleted_accounts = KEYS[2], KEYS[4]
+local state, deleted_accounts, statuses = KEYS[2], KEYS[4], KEYS[7]
 local horizon = ARGV[1]
 local stored = redis.call('HGET', state, 'pruned_before')
 if stored and stored >= horizon then
@@ -44,10 +48,11 @@ local POSTS = {log = KEYS[5], tombstones = KEYS[6], live = 'p:', tomb = 'q:'}
 
 local dids = tonumber(ARGV[2])
 local i = 3 + dids
-local like_count, tombstone_count, post_count, post_tombstone_count, account_count =
+local like_count, tombstone_count, post_count, post_tombstone_count, account_count,
+  status_count =
   tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
-  tonumber(ARGV[i + 4])
-i = i + 5
+  tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+i = i + 6
 
 -- Prunes the next `count` log candidates of collection `c`; returns how
 -- many left the log and how many tombstones from before the horizon their
@@ -60,7 +65,7 @@ local function prune_log(c, count, gone)
     i = i + 3
     if string.sub(member, 1, 20) < horizon and redis.call('ZREM', c.log, member) == 1 then
       pruned = pruned + 1
-      local did, did_name = KEYS[6 + j], ARGV[2 + j]
+      local did, did_name = KEYS[7 + j], ARGV[2 + j]
       local known = redis.call('HMGET', did, c.live .. rkey, c.tomb .. rkey)
       local live, tomb = known[1], known[2]
       if live and string.sub(live, 21) == member then
@@ -96,7 +101,7 @@ local function prune_tombstones(c, count)
     local j, rkey, member = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     if string.sub(member, 1, 20) < horizon and redis.call('ZREM', c.tombstones, member) == 1 then
-      local did = KEYS[6 + j]
+      local did = KEYS[7 + j]
       local at = redis.call('HGET', did, c.tomb .. rkey)
       if at and at < horizon then
         redis.call('HDEL', did, c.tomb .. rkey)
@@ -112,8 +117,8 @@ local gone = {}
 local likes, replaced = prune_log(LIKES, like_count, gone)
 local likers = 0
 for j, count in pairs(gone) do
-  if redis.call('HINCRBY', KEYS[6 + j], 'n', -count) <= 0 then
-    redis.call('HDEL', KEYS[6 + j], 'n')
+  if redis.call('HINCRBY', KEYS[7 + j], 'n', -count) <= 0 then
+    redis.call('HDEL', KEYS[7 + j], 'n')
     likers = likers - 1
   end
 end
@@ -131,7 +136,7 @@ for _ = 1, account_count do
   local j, member = tonumber(ARGV[i]), ARGV[i + 1]
   i = i + 2
   if string.sub(member, 1, 20) < horizon and redis.call('ZREM', deleted_accounts, member) == 1 then
-    local did = KEYS[6 + j]
+    local did = KEYS[7 + j]
     local at = redis.call('HGET', did, 'a')
     if at and at < horizon then
       redis.call('HDEL', did, 'a')
@@ -140,9 +145,26 @@ for _ = 1, account_count do
   end
 end
 
+-- A status index member is its DID's status field value (T20 ‖ flag)
+-- followed by the DID.
+local account_statuses = 0
+for _ = 1, status_count do
+  local j, member = tonumber(ARGV[i]), ARGV[i + 1]
+  i = i + 2
+  if string.sub(member, 1, 20) < horizon and redis.call('ZREM', statuses, member) == 1 then
+    local did = KEYS[7 + j]
+    if redis.call('HGET', did, 's') == string.sub(member, 1, 21) then
+      redis.call('HDEL', did, 's')
+    end
+    account_statuses = account_statuses + 1
+  end
+end
+
 local function any_before(key)
   return #redis.call('ZRANGE', key, '-', '(' .. horizon, 'BYLEX', 'LIMIT', 0, 1) > 0
 end
 local more = any_before(LIKES.log) or any_before(LIKES.tombstones)
   or any_before(POSTS.log) or any_before(POSTS.tombstones) or any_before(deleted_accounts)
-return {likes, tombs, replaced, posts, post_tombs, post_replaced, accounts, more and 1 or 0}
+  or any_before(statuses)
+return {likes, tombs, replaced, posts, post_tombs, post_replaced, accounts, account_statuses,
+  more and 1 or 0}

@@ -21,9 +21,10 @@
 use redb::{ReadableTable, StorageError, Table, TableDefinition, WriteTransaction};
 
 use super::schema::{
-    ACCOUNT_AGES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS, LIKE_LOG, LIKERS, LIKES_VERSION_KEY,
-    LikeKey, LogKey, META, POST_CHANGES, POST_KEYS, POST_LOG, POST_TOMBSTONE_AGES, POST_TOMBSTONES,
-    PRUNED_BEFORE_KEY, PostChangeRow, TOMBSTONE_AGES, TOMBSTONES, read_horizon, read_seq,
+    ACCOUNT_AGES, ACCOUNT_STATUS_AGES, ACCOUNT_STATUSES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS,
+    LIKE_LOG, LIKERS, LIKES_VERSION_KEY, LikeKey, LogKey, META, POST_CHANGES, POST_KEYS, POST_LOG,
+    POST_TOMBSTONE_AGES, POST_TOMBSTONES, PRUNED_BEFORE_KEY, PostChangeRow, TOMBSTONE_AGES,
+    TOMBSTONES, read_horizon, read_seq,
 };
 use crate::{ApplyStats, RepoEvent, StoreError, post_codec};
 
@@ -254,6 +255,9 @@ pub(super) struct Tables<'txn> {
     pub(super) posts: Records<'txn>,
     pub(super) accounts: Table<'txn, &'static str, u64>,
     pub(super) account_ages: Table<'txn, (u64, &'static str), ()>,
+    /// `did → (time_us, hidden)`: see [`Tables::set_status`].
+    pub(super) statuses: Table<'txn, &'static str, (u64, bool)>,
+    pub(super) status_ages: Table<'txn, (u64, &'static str), ()>,
     pub(super) likers: Table<'txn, &'static str, u64>,
     changes: Table<'txn, u64, (&'static str, &'static str, u64, bool)>,
     post_changes: Table<'txn, u64, PostChangeRow<'static>>,
@@ -287,6 +291,10 @@ pub(super) mod post_change {
     pub(crate) const REMOVED: u8 = 2;
     /// The account was deleted: every post of the DID goes (`rkey` empty).
     pub(crate) const ACCOUNT_DELETED: u8 = 3;
+    /// The account became inactive (`rkey` empty).
+    pub(crate) const ACCOUNT_HIDDEN: u8 = 4;
+    /// The inactive account is active again (`rkey` empty).
+    pub(crate) const ACCOUNT_REVEALED: u8 = 5;
 }
 
 impl<'txn> Tables<'txn> {
@@ -298,6 +306,8 @@ impl<'txn> Tables<'txn> {
             posts: Records::open(txn, &POST_TABLES)?,
             accounts: txn.open_table(DELETED_ACCOUNTS)?,
             account_ages: txn.open_table(ACCOUNT_AGES)?,
+            statuses: txn.open_table(ACCOUNT_STATUSES)?,
+            status_ages: txn.open_table(ACCOUNT_STATUS_AGES)?,
             likers: txn.open_table(LIKERS)?,
             changes: txn.open_table(LIKE_CHANGES)?,
             post_changes: txn.open_table(POST_CHANGES)?,
@@ -448,6 +458,9 @@ impl<'txn> Tables<'txn> {
                 RepoEvent::AccountDeleted { time_us, .. } => {
                     self.delete_account(&mut account, *time_us, stats)?
                 }
+                RepoEvent::AccountStatus {
+                    time_us, active, ..
+                } => self.set_status(&account, *time_us, !active, stats)?,
             }
         }
         if account.likes != likes_before {
@@ -488,10 +501,59 @@ impl<'txn> Tables<'txn> {
         }
         account.likes = account.likes.saturating_sub(removed);
         let posts = self.posts.remove_account(did, time_us)?;
+        // Its status from before goes with it (a status event from before
+        // the deletion is stale by the deletion's time).
+        let status = self.statuses.get(did)?.map(|v| v.value());
+        if let Some((at, _)) = status.filter(|(at, _)| *at <= time_us) {
+            self.statuses.remove(did)?;
+            self.status_ages.remove((at, did))?;
+        }
         self.record_post(did, "", time_us, post_change::ACCOUNT_DELETED, "")?;
         stats.accounts_deleted += 1;
         stats.likes_removed_by_account += removed;
         stats.posts_removed_by_account += posts.len() as u64;
+        Ok(())
+    }
+
+    /// Applies a status event of `account` at `time_us` (see the crate
+    /// docs): the newest wins, inactive wins a tie.
+    fn set_status(
+        &mut self,
+        account: &Account<'_>,
+        time_us: u64,
+        hidden: bool,
+        stats: &mut ApplyStats,
+    ) -> Result<(), StorageError> {
+        let did = account.did;
+        let recorded = self.statuses.get(did)?.map(|v| v.value());
+        let newer = match recorded {
+            _ if account.deleted_since(time_us) => false,
+            None => true,
+            Some((at, was_hidden)) => time_us > at || (time_us == at && hidden && !was_hidden),
+        };
+        if !newer {
+            stats.stale += 1;
+            return Ok(());
+        }
+        if let Some((at, _)) = recorded {
+            self.status_ages.remove((at, did))?;
+        }
+        self.statuses.insert(did, (time_us, hidden))?;
+        self.status_ages.insert((time_us, did), ())?;
+        let was_hidden = recorded.is_some_and(|(_, was_hidden)| was_hidden);
+        match (was_hidden, hidden) {
+            (false, true) => {
+                self.record_post(did, "", time_us, post_change::ACCOUNT_HIDDEN, "")?;
+                stats.accounts_hidden += 1;
+            }
+            (true, false) => {
+                self.record_post(did, "", time_us, post_change::ACCOUNT_REVEALED, "")?;
+                stats.accounts_revealed += 1;
+            }
+            // The same status as before (an account with no status is
+            // active): only its time moves.
+            _ => stats.stale += 1,
+        }
         Ok(())
     }
 }

@@ -29,8 +29,8 @@ use crate::{
 };
 use feedmixer_atproto::clock;
 use schema::{
-    DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META, POOL_SIZES,
-    POST_CHANGES, POST_LOG, POST_TOMBSTONES, RESERVED_META_PREFIX,
+    ACCOUNT_STATUSES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META,
+    POOL_SIZES, POST_CHANGES, POST_LOG, POST_TOMBSTONES, RESERVED_META_PREFIX,
 };
 
 /// The database file inside the data dir.
@@ -232,7 +232,7 @@ impl Store for EmbeddedStore {
 
     async fn scan_removed_posts(&self, sink: &mut RemovedSink<'_>) -> Result<u64, StoreError> {
         // Deletions are a small fraction of the posts: read them at once.
-        let (posts, accounts) = self
+        let (posts, accounts, hidden) = self
             .blocking(|db| {
                 let txn = db.begin_read()?;
                 let mut posts = Vec::new();
@@ -245,7 +245,14 @@ impl Store for EmbeddedStore {
                 for entry in txn.open_table(DELETED_ACCOUNTS)?.iter()? {
                     accounts.push(entry?.0.value().to_owned());
                 }
-                Ok((posts, accounts))
+                let mut hidden = Vec::new();
+                for entry in txn.open_table(ACCOUNT_STATUSES)?.iter()? {
+                    let (did, status) = entry?;
+                    if status.value().1 {
+                        hidden.push(did.value().to_owned());
+                    }
+                }
+                Ok((posts, accounts, hidden))
             })
             .await?;
         for (did, rkey) in &posts {
@@ -254,7 +261,10 @@ impl Store for EmbeddedStore {
         for did in &accounts {
             sink(RemovedRef::Account { did });
         }
-        Ok((posts.len() + accounts.len()) as u64)
+        for did in &hidden {
+            sink(RemovedRef::Hidden { did });
+        }
+        Ok((posts.len() + accounts.len() + hidden.len()) as u64)
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
@@ -468,6 +478,8 @@ impl Store for EmbeddedStore {
                     apply::post_change::ADDED => PostChangeKind::Added(post_codec::decode(stored)?),
                     apply::post_change::REMOVED => PostChangeKind::Removed,
                     apply::post_change::ACCOUNT_DELETED => PostChangeKind::AccountDeleted,
+                    apply::post_change::ACCOUNT_HIDDEN => PostChangeKind::AccountHidden,
+                    apply::post_change::ACCOUNT_REVEALED => PostChangeKind::AccountRevealed,
                     other => {
                         return Err(StoreError::Corrupt(format!("post change of kind {other}")));
                     }
@@ -492,7 +504,7 @@ impl Store for EmbeddedStore {
 /// `debug` (a caller looping on an empty backlog stays quiet).
 fn log_prune(before_us: u64, stats: &PruneStats, started: Instant) {
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    if stats.likes + stats.tombstones + stats.accounts + stats.posts + stats.post_tombstones > 0 {
+    if stats.removed() > 0 {
         tracing::info!(before_us, %stats, elapsed_ms, "pruned the like log");
     } else {
         tracing::debug!(before_us, %stats, elapsed_ms, "pruned the like log");

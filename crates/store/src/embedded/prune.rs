@@ -1,5 +1,5 @@
-//! Pruning the embedded store: the likes, posts, their tombstones and the
-//! account deletions before the horizon, each kind in time order and
+//! Pruning the embedded store: the likes, posts, their tombstones, the
+//! account deletions and the account statuses before the horizon, each kind in time order and
 //! bounded per call, in one write transaction.
 
 use std::collections::BTreeMap;
@@ -35,17 +35,7 @@ pub(super) fn prune(
         ..PruneStats::default()
     };
 
-    let accounts: Vec<(u64, String)> = tables
-        .account_ages
-        .range(..(horizon, ""))?
-        .take(max)
-        .map(|entry| {
-            entry.map(|(key, _)| {
-                let (time_us, did) = key.value();
-                (time_us, did.to_owned())
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let accounts = oldest_dids_before(&tables.account_ages, horizon, max)?;
     for (time_us, did) in &accounts {
         tables.account_ages.remove((*time_us, did.as_str()))?;
         let recorded = tables.accounts.get(did.as_str())?.map(|at| at.value());
@@ -53,6 +43,15 @@ pub(super) fn prune(
             tables.accounts.remove(did.as_str())?;
             stats.accounts += 1;
         }
+    }
+
+    // Each status is indexed at the time it holds, so an index entry
+    // before the horizon is always its DID's status.
+    let statuses = oldest_dids_before(&tables.status_ages, horizon, max)?;
+    for (time_us, did) in &statuses {
+        tables.status_ages.remove((*time_us, did.as_str()))?;
+        tables.statuses.remove(did.as_str())?;
+        stats.account_statuses += 1;
     }
 
     let before = |records: &Records<'_>| -> Result<bool, StorageError> {
@@ -65,7 +64,8 @@ pub(super) fn prune(
     };
     stats.more = before(&tables.likes)?
         || before(&tables.posts)?
-        || tables.account_ages.range(..(horizon, ""))?.next().is_some();
+        || tables.account_ages.range(..(horizon, ""))?.next().is_some()
+        || tables.status_ages.range(..(horizon, ""))?.next().is_some();
     Ok(stats)
 }
 
@@ -175,6 +175,25 @@ fn oldest_before<V: Value + 'static>(
             entry.map(|(key, _)| {
                 let (time_us, did, rkey) = key.value();
                 (time_us, did.to_owned(), rkey.to_owned())
+            })
+        })
+        .collect()
+}
+
+/// The oldest `(time_us, did)` keys of a DID age index stamped before
+/// `horizon`, at most `max`, copied out.
+fn oldest_dids_before(
+    table: &impl ReadableTable<(u64, &'static str), ()>,
+    horizon: u64,
+    max: usize,
+) -> Result<Vec<(u64, String)>, StorageError> {
+    table
+        .range(..(horizon, ""))?
+        .take(max)
+        .map(|entry| {
+            entry.map(|(key, _)| {
+                let (time_us, did) = key.value();
+                (time_us, did.to_owned())
             })
         })
         .collect()

@@ -18,7 +18,9 @@
 //! | `interactions`     | viewer DID             | encoded history| a viewer's bounded interaction history, newest first (codec in `interactions.rs`) |
 //! | `interaction_ages` | `(newest_us, viewer)`  | `()`           | viewers by their newest interaction, so whole histories past the TTL are found without a scan |
 //! | `post_log`, `post_keys`, `post_tombstones`, `post_tombstone_ages` | as the like tables | the stored post (`post_codec`) | the post index: the same rules as likes, per `(did, rkey)` of `app.bsky.feed.post` |
-//! | `post_changes`     | `seq`                  | `(did, rkey, time_us, kind, stored post)` | the numbered changes to the posts, numbered in one sequence with `like_changes` (a `seq` is in one of the two) and trimmed with them |
+//! | `post_changes`     | `seq`                  | `(did, rkey, time_us, kind, stored post)` | the numbered changes to the posts and to accounts, numbered in one sequence with `like_changes` (a `seq` is in one of the two) and trimmed with them |
+//! | `account_statuses` | `did`                  | `(time_us, hidden)` | the newest status event of the account (see the crate docs) |
+//! | `account_status_ages` | `(time_us, did)`    | `()`           | the statuses by time, for `prune` |
 //!
 //! The subject lives only in the log, not beside the key: every like is
 //! written once per table, and the scan (the hot read) never joins.
@@ -27,9 +29,10 @@
 //! (see `Store::likes_version`), `store.pruned_before` the prune horizon
 //! (absent: 0; see `Store::prune`), both as little-endian `u64`.
 //!
-//! The post tables, like the pool and interaction tables, came after
-//! version 1 and are created on open the same way: a file written before
-//! them opens with no posts.
+//! The post tables and then the account status tables, like the pool and
+//! interaction tables, came after version 1 and are created on open the
+//! same way: a file written before them opens with no posts and every
+//! account active.
 //!
 //! The pool and interaction tables came after version 1 was released without them, and
 //! did not need a new version: `prepare` creates missing tables on every
@@ -78,6 +81,10 @@ pub(super) const DELETED_ACCOUNTS: TableDefinition<&str, u64> =
     TableDefinition::new("deleted_accounts");
 pub(super) const ACCOUNT_AGES: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("account_ages");
+pub(super) const ACCOUNT_STATUSES: TableDefinition<&str, (u64, bool)> =
+    TableDefinition::new("account_statuses");
+pub(super) const ACCOUNT_STATUS_AGES: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("account_status_ages");
 pub(super) const LIKERS: TableDefinition<&str, u64> = TableDefinition::new("likers");
 pub(super) type PoolKey<'a> = (&'a str, &'a str);
 pub(super) const POOLS: TableDefinition<PoolKey, u64> = TableDefinition::new("pools");
@@ -152,6 +159,8 @@ pub(super) fn prepare(txn: &WriteTransaction, dir: &Path) -> Result<(), StoreErr
     txn.open_table(POST_TOMBSTONES)?;
     txn.open_table(POST_TOMBSTONE_AGES)?;
     txn.open_table(POST_CHANGES)?;
+    txn.open_table(ACCOUNT_STATUSES)?;
+    txn.open_table(ACCOUNT_STATUS_AGES)?;
     Ok(())
 }
 

@@ -27,6 +27,9 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
             "stale": s.applied.stale,
             "posts_created": s.applied.posts_created,
             "posts_deleted": s.applied.posts_deleted,
+            "accounts_deleted": s.applied.accounts_deleted,
+            "accounts_hidden": s.applied.accounts_hidden,
+            "accounts_revealed": s.applied.accounts_revealed,
             "batches": s.batches,
             "ignored": s.ignored,
             "invalid": s.invalid,
@@ -42,6 +45,8 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
         "posts": graph.num_posts(),
         "indexed_posts": graph.num_indexed_posts(),
         "likes": graph.num_likes(),
+        "hidden_accounts": graph.num_hidden_accounts(),
+        "withheld_likes": graph.num_withheld_likes(),
         "memory_bytes": graph.memory_bytes(),
         "window_start": graph.window_start(),
     }))
