@@ -121,10 +121,18 @@ fn main() {
             info: post,
         })
         .collect();
-    let started = Instant::now();
-    let updated = graph.with_changes(0, &new_posts);
-    let plain = started.elapsed();
-    drop(updated);
+    // The best of three: the first also pays for the pages of the copy.
+    let best_update = |graph: &feedmixer_graph::LikeGraph| {
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                black_box(graph.with_changes(0, &new_posts));
+                started.elapsed()
+            })
+            .min()
+            .expect("three runs")
+    };
+    let plain = best_update(&graph);
     let inactive: Vec<String> = (0..10_000).map(|n| did(n * 97)).collect();
     let hide: Vec<GraphChange<'_>> = inactive
         .iter()
@@ -132,11 +140,11 @@ fn main() {
         .collect();
     let hidden = graph.with_changes(0, &hide);
     drop(graph);
-    let started = Instant::now();
+    let with_hidden = best_update(&hidden);
     let updated = hidden.with_changes(0, &new_posts);
-    let with_hidden = started.elapsed();
     println!(
-        "update with {} new posts: {:.0} ms; with {} inactive accounts ({} posts hidden): {:.0} ms",
+        "update with {} new posts (best of 3): {:.0} ms; with {} inactive accounts ({} posts \
+         hidden): {:.0} ms",
         new_posts.len(),
         plain.as_secs_f64() * 1e3,
         updated.num_hidden_accounts(),
