@@ -27,7 +27,7 @@ import tempfile
 from harness import wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKEN = "bench-token"
+TOKEN = "bench-admin-token-16"
 PUBLISHER = "did:plc:feedmixerdemopublisher222"
 VIEWER = "did:plc:demoviewer22222222222222"
 PERSONALIZE = """

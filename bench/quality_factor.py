@@ -26,7 +26,7 @@ from harness import get, wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "feedmixer")
-TOKEN = "bench-token"
+TOKEN = "bench-admin-token-16"
 LUA = """
 wrk.method = "POST"
 wrk.body   = '{"user_did":"did:plc:demoviewer22222222222222","feed":"for-you","limit":30}'

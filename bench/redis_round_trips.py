@@ -34,7 +34,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "feedmixer")
-TOKEN = "bench-token"
+TOKEN = "bench-admin-token-16"
 VIEWER = "did:plc:demoviewer22222222222222"
 FEED = "at://did:plc:feedmixerdemopublisher222/app.bsky.feed.generator/"
 

@@ -29,7 +29,7 @@ import urllib.request
 from harness import wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKEN = "bench-token"
+TOKEN = "bench-admin-token-16"
 FEED = "at://did:plc:feedmixerdemopublisher222/app.bsky.feed.generator/trending"
 VIEWER = "did:plc:demoviewer22222222222222"
 

@@ -13,6 +13,8 @@ use feedmixer_atproto::clock::now_secs;
 use feedmixer_flow::{Catalog, Registry};
 use feedmixer_identity::{DidResolver, ResolverConfig, Verifier};
 use feedmixer_ingest::IngestConfig;
+use feedmixer_server::config::AdminToken;
+use feedmixer_server::pager::keys::{self as cursor_keys, CursorSecrets};
 use feedmixer_server::runtime::bootstrap::load_graph;
 use feedmixer_server::runtime::prune::keep_store_pruned;
 use feedmixer_server::runtime::refresh::keep_graph_current;
@@ -30,6 +32,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve the admin routes (`/v1/*`) and `/metrics` on this address
+    /// instead, and answer 404 for them on `--listen` (which then carries
+    /// only the public API).
+    #[arg(long, env = "FEEDMIXER_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
     #[command(flatten)]
     store: StoreArgs,
     /// Fill an empty store with the demo dataset first.
@@ -66,11 +73,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (registry, catalog) = load_catalog(&args.flows, &config)?;
     let verifier = build_verifier(&config)?;
     let store = args.store.open().await?;
-    let state = AppState::new(config, registry, catalog, store, verifier, metrics)
-        .context("building the hydrators")?;
+    let (cursor_keys, source) = cursor_keys::load(store.as_ref(), &config.cursor_secrets)
+        .await
+        .context("reading the cursor key from the store")?;
+    tracing::info!(?source, "cursor signing key");
+    let state = AppState::new(
+        config,
+        registry,
+        catalog,
+        store,
+        verifier,
+        cursor_keys,
+        metrics,
+    )
+    .context("building the hydrators")?;
     let state = Arc::new(state);
     let _watcher = watch_config(&state, &args.flows);
     let listener = listen(args.listen).await?;
+    let admin_listener = match args.admin_listen {
+        Some(addr) => Some(listen_admin(addr).await?),
+        None => None,
+    };
     let stop = stop_on_signal();
     let ingest = ingest_config(args.jetstream_url)?;
     // Background tasks that cannot go on report here and stop the process.
@@ -84,7 +107,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         stop: stop.clone(),
         fatal: fatal_tx,
     }));
-    serve_until_stopped(listener, state, stop, loader, fatal_rx).await
+    serve_until_stopped(listener, admin_listener, state, stop, loader, fatal_rx).await
 }
 
 /// The service config file, with what the environment and flags set;
@@ -93,17 +116,18 @@ fn service_config(args: &ServeArgs) -> anyhow::Result<ServiceConfig> {
     let mut config = load_or_report(ServiceConfig::load(&args.config))?;
     config.admin_token = std::env::var("FEEDMIXER_ADMIN_TOKEN")
         .ok()
-        .filter(|t| !t.is_empty());
+        .filter(|t| !t.is_empty())
+        .map(AdminToken::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("FEEDMIXER_ADMIN_TOKEN")?;
     config.read_only = args.read_only;
     config.plc_url = args.plc_url.clone();
-    config.cursor_secret = std::env::var("FEEDMIXER_CURSOR_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
-    if config.cursor_secret.is_none() {
-        tracing::warn!(
-            "FEEDMIXER_CURSOR_KEY is not set: cursors are signed with a random key and do not survive a restart or cross replicas"
-        );
-    }
+    let secret = |name: &str| std::env::var(name).ok().filter(|k| !k.is_empty());
+    config.cursor_secrets = CursorSecrets {
+        current: secret("FEEDMIXER_CURSOR_KEY"),
+        previous: secret("FEEDMIXER_CURSOR_KEY_PREVIOUS"),
+    };
     if config.admin_token.is_none() {
         tracing::warn!("FEEDMIXER_ADMIN_TOKEN is not set: every /v1/* route answers 401");
     }
@@ -160,6 +184,15 @@ async fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("listening on {addr}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, "listening; not ready until the graph is built");
+    Ok(listener)
+}
+
+async fn listen_admin(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--admin-listen {addr}"))?;
+    let admin = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%admin, "admin routes and /metrics bound; the public address serves neither");
     Ok(listener)
 }
 
@@ -269,6 +302,7 @@ async fn build_graph(state: &AppState) -> anyhow::Result<u64> {
 /// same stop, flush what it holds and give up its lease.
 async fn serve_until_stopped(
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     state: Arc<AppState>,
     stop: watch::Receiver<bool>,
     loader: JoinHandle<anyhow::Result<Option<JoinHandle<()>>>>,
@@ -285,7 +319,7 @@ async fn serve_until_stopped(
             Err(e) => anyhow::Error::new(e),
         }
     };
-    let server = serve(listener, state, stopped(stop));
+    let server = serve(listener, admin_listener, state, stopped(stop));
     tokio::select! {
         served = server => served.context("serving")?,
         failed = loader_failed => return Err(failed.context("loading the graph")),

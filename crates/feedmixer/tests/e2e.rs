@@ -266,6 +266,74 @@ async fn admin_routes_are_closed_without_a_configured_token() {
 }
 
 #[tokio::test]
+async fn an_admin_listener_keeps_admin_routes_and_metrics_off_the_public_port() {
+    let dir = tempfile::tempdir().unwrap();
+    replay_small_demo(dir.path());
+    let server = Server::start(&dir.path().join("data"), &["--admin-listen", "127.0.0.1:0"]).await;
+    let admin = server.admin_base.clone().expect("an admin listener");
+    assert_ne!(admin, server.base);
+    let get = |url: String, token: Option<&'static str>| {
+        let mut request = server.client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Public: the feed generator, did.json, readiness; nothing else, even
+    // with the right token.
+    let skeleton = format!(
+        "/xrpc/app.bsky.feed.getFeedSkeleton?feed={}&limit=3",
+        feed_uri("trending")
+    );
+    assert_eq!(get(server.url(&skeleton), None).await, 200);
+    assert_eq!(get(server.url("/.well-known/did.json"), None).await, 200);
+    assert_eq!(get(server.url("/internal/ready"), None).await, 200);
+    for path in ["/v1/stats", "/v1/feeds/curated/pool", "/metrics"] {
+        assert_eq!(get(server.url(path), Some(TOKEN)).await, 404, "{path}");
+    }
+    // Admin: the admin routes (token still required), metrics, readiness;
+    // not the public API.
+    assert_eq!(get(format!("{admin}/v1/stats"), Some(TOKEN)).await, 200);
+    assert_eq!(get(format!("{admin}/v1/stats"), None).await, 401);
+    assert_eq!(get(format!("{admin}/metrics"), None).await, 200);
+    assert_eq!(get(format!("{admin}/internal/ready"), None).await, 200);
+    assert_eq!(get(format!("{admin}{skeleton}"), None).await, 404);
+    let (status, _) = server
+        .admin_post(
+            "/v1/personalize",
+            &json!({"user_did": VIEWER, "feed": "for-you", "limit": 3}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // What the public port served is in the admin port's metrics.
+    assert!(server.metrics().await.contains(
+        r#"feedmixer_http_requests_total{route="/xrpc/app.bsky.feed.getFeedSkeleton",status="200"}"#
+    ));
+}
+
+#[test]
+fn a_short_admin_token_is_refused_at_start_and_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedmixer"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .current_dir(support::root())
+        .env("FEEDMIXER_ADMIN_TOKEN", "hunter2-short")
+        .env_remove("REDIS_URL")
+        .env_remove("REDIS_CLUSTER_NODES")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("FEEDMIXER_ADMIN_TOKEN"), "{stderr}");
+    assert!(stderr.contains("at least 16"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the token is never printed: {stderr}"
+    );
+}
+
+#[tokio::test]
 async fn paging_never_repeats_a_post() {
     let dir = tempfile::tempdir().unwrap();
     replay_small_demo(dir.path());

@@ -244,3 +244,82 @@ async fn a_corrupt_ingest_cursor_stops_serve_with_a_clear_error() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(log.contains("ingest") && log.contains("yesterday"), "{log}");
 }
+
+/// The first page of trending, and its cursor.
+async fn first_page(server: &Server) -> (Vec<String>, String) {
+    let (status, page) = server.skeleton("trending", 10, None).await;
+    assert_eq!(status, 200, "{page}");
+    (posts(&page), page["cursor"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn cursors_survive_a_restart_and_a_key_change_restarts_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // Loads the demo into the empty store on the first start only.
+    let demo = ["--demo", "--demo-size", "small"];
+
+    // No key set: the store keeps one, so a restart continues the cursor
+    // (at its offset: the list itself was in the old process's memory).
+    let server = Server::start(data, &demo).await;
+    let (_, cursor) = first_page(&server).await;
+    server.stop();
+    let server = Server::start(data, &demo).await;
+    let (status, page2) = server.skeleton("trending", 10, Some(&cursor)).await;
+    assert_eq!(status, 200, "{page2}");
+    assert_eq!(posts(&page2).len(), 10);
+    assert_eq!(
+        metric(&server.metrics().await, "feedmixer_cursor_restarts_total"),
+        0.0
+    );
+    // A forged one is still refused.
+    let mut forged = cursor.clone().into_bytes();
+    forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let (status, _) = server.skeleton("trending", 10, Some(&forged)).await;
+    assert_eq!(status, 400);
+    server.stop();
+
+    // An operator's key: the stored key's cursors still read.
+    let k1 = [("FEEDMIXER_CURSOR_KEY", "first-operator-secret")];
+    let server = Server::start_with_env(data, &demo, Some(TOKEN), &k1).await;
+    let (status, _) = server.skeleton("trending", 10, Some(&cursor)).await;
+    assert_eq!(status, 200);
+    let (_, k1_cursor) = first_page(&server).await;
+    server.stop();
+
+    // Rotated with the previous key kept: continues.
+    let rotating = [
+        ("FEEDMIXER_CURSOR_KEY", "second-operator-secret"),
+        ("FEEDMIXER_CURSOR_KEY_PREVIOUS", "first-operator-secret"),
+    ];
+    let server = Server::start_with_env(data, &demo, Some(TOKEN), &rotating).await;
+    let (status, page) = server.skeleton("trending", 10, Some(&k1_cursor)).await;
+    assert_eq!(status, 200, "{page}");
+    assert_ne!(
+        posts(&page),
+        first_page(&server).await.0,
+        "continued, not restarted"
+    );
+    assert_eq!(
+        metric(&server.metrics().await, "feedmixer_cursor_restarts_total"),
+        0.0
+    );
+    server.stop();
+
+    // The previous key dropped: its cursors start the feed over, counted.
+    let rotated = [("FEEDMIXER_CURSOR_KEY", "second-operator-secret")];
+    let server = Server::start_with_env(data, &demo, Some(TOKEN), &rotated).await;
+    let (status, page) = server.skeleton("trending", 10, Some(&k1_cursor)).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        posts(&page),
+        first_page(&server).await.0,
+        "the first page again"
+    );
+    assert_eq!(
+        metric(&server.metrics().await, "feedmixer_cursor_restarts_total"),
+        1.0
+    );
+    server.stop();
+}

@@ -7,6 +7,37 @@ use feedmixer_atproto::is_did;
 use feedmixer_flow::diagnostic::{self, Diagnostic};
 use serde::Deserialize;
 
+/// The admin bearer token: long enough not to be guessed, and never
+/// printed (its `Debug` says only that it is set).
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+/// Fewer characters than this are refused at start.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+impl AdminToken {
+    pub fn new(token: String) -> Result<Self, String> {
+        if token.chars().count() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "the admin token has {} characters; at least {MIN_ADMIN_TOKEN_LEN} are needed \
+                 (e.g. `openssl rand -hex 32`)",
+                token.chars().count()
+            ));
+        }
+        Ok(AdminToken(token))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -25,11 +56,12 @@ pub struct ServiceConfig {
     pub sessions: SessionConfig,
     /// Bearer token for /v1/*; from FEEDMIXER_ADMIN_TOKEN, never the file.
     #[serde(skip)]
-    pub admin_token: Option<String>,
-    /// Secret cursors are signed with; from FEEDMIXER_CURSOR_KEY. Replicas
-    /// serving one feed need the same one.
+    pub admin_token: Option<AdminToken>,
+    /// Secrets cursors are signed with, from FEEDMIXER_CURSOR_KEY and
+    /// FEEDMIXER_CURSOR_KEY_PREVIOUS; unset, the store keeps a generated
+    /// one (`pager::keys`).
     #[serde(skip)]
-    pub cursor_secret: Option<String>,
+    pub cursor_secrets: crate::pager::keys::CursorSecrets,
     /// Refuse every mutating route with 503 (`--read-only`).
     #[serde(skip)]
     pub read_only: bool,
@@ -43,6 +75,37 @@ pub struct ServiceConfig {
     pub graph: GraphConfig,
     #[serde(default)]
     pub ingest: IngestLeaseConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// What a client may hold of the server: bounds against slow or hostile
+/// clients, on every listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A connection that has not sent a whole request head within this is
+    /// closed (slow clients cannot hold connections).
+    pub header_read_timeout_ms: u64,
+    /// Open connections at most; past it, new ones wait in the kernel's
+    /// accept queue until one closes.
+    pub max_connections: usize,
+    /// A request head (request line and headers) larger than this is
+    /// answered 431.
+    pub max_header_bytes: usize,
+    /// A query string longer than this is answered 414.
+    pub max_query_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_header_bytes: 32 * 1024,
+            max_query_bytes: 8 * 1024,
+        }
+    }
 }
 
 /// How replicas share Jetstream ingest: one holds the store lease.
@@ -196,6 +259,22 @@ impl ServiceConfig {
         check(
             (1..=8_760).contains(&config.interactions.ttl_hours),
             "interactions.ttl_hours: 1..=8760",
+        );
+        check(
+            (100..=600_000).contains(&config.http.header_read_timeout_ms),
+            "http.header_read_timeout_ms: 100..=600000",
+        );
+        check(
+            (1..=1_000_000).contains(&config.http.max_connections),
+            "http.max_connections: 1..=1000000",
+        );
+        check(
+            (8_192..=1_048_576).contains(&config.http.max_header_bytes),
+            "http.max_header_bytes: 8192..=1048576",
+        );
+        check(
+            (256..=1_048_576).contains(&config.http.max_query_bytes),
+            "http.max_query_bytes: 256..=1048576",
         );
         check(
             config.sessions.served_ttl_secs >= config.sessions.ttl_secs,

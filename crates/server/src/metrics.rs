@@ -26,6 +26,9 @@ pub const GRAPH_LIKES: &str = "feedmixer_graph_likes";
 /// Inactive accounts the graph hides.
 pub const GRAPH_HIDDEN_ACCOUNTS: &str = "feedmixer_graph_hidden_accounts";
 pub const GRAPH_MEMORY: &str = "feedmixer_graph_memory_bytes";
+/// Cursors signed by a key this process does not hold (rotated out, or
+/// from before key ids): the feed started over at its first page.
+pub const CURSOR_RESTARTS: &str = "feedmixer_cursor_restarts_total";
 /// Requests answered from a cached ranked list vs recomputed, by `result`.
 pub const SESSION_LOOKUPS: &str = "feedmixer_session_lookups_total";
 /// Reloads of flows and feeds by `result` (`ok`, `error`: rejected, the
@@ -58,6 +61,7 @@ const OWN: &[&str] = &[
     GRAPH_HIDDEN_ACCOUNTS,
     GRAPH_MEMORY,
     SESSION_LOOKUPS,
+    CURSOR_RESTARTS,
     CONFIG_RELOADS,
     GRAPH_REBUILDS,
     GRAPH_REBUILD_DURATION,
@@ -126,6 +130,10 @@ pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_LIKES).set(graph.num_likes() as f64);
     gauge!(GRAPH_HIDDEN_ACCOUNTS).set(graph.num_hidden_accounts() as f64);
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
+}
+
+pub fn cursor_restarted() {
+    counter!(CURSOR_RESTARTS).increment(1);
 }
 
 pub fn session_lookup(result: &'static str) {

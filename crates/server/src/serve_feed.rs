@@ -13,7 +13,7 @@ use feedmixer_graph::LikeGraph;
 use crate::AppState;
 use crate::http::error::XrpcError;
 use crate::metrics::session_lookup;
-use crate::pager::{Cursor, CursorScope, Served, Session, position, served_hash};
+use crate::pager::{Cursor, CursorScope, Decoded, Served, Session, position, served_hash};
 use rustc_hash::FxHashSet;
 
 /// `limit` when the request gives none, and its bounds.
@@ -96,7 +96,12 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         .map(|text| state.sessions.decode(text, scope))
         .transpose()
     {
-        Ok(cursor) => cursor,
+        Ok(Some(Decoded::Valid(cursor))) => Some(cursor),
+        Ok(Some(Decoded::UnknownKey)) => {
+            crate::metrics::cursor_restarted();
+            None
+        }
+        Ok(None) => None,
         Err(_) if request.restart_on_foreign_cursor => None,
         Err(e) => return Err(e),
     };

@@ -208,6 +208,21 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn set_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if key.starts_with(RESERVED_META_PREFIX) {
+            return Err(StoreError::ReservedMetaKey(key.to_owned()));
+        }
+        // HSETNX then HGET in one transaction: the winner's value either way.
+        let (_, held): (bool, Vec<u8>) = redis::pipe()
+            .atomic()
+            .hset_nx(&self.keys.meta, key, value)
+            .hget(&self.keys.meta, key)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(backend)?;
+        Ok(held)
+    }
+
     async fn update_pool(
         &self,
         feed: &str,

@@ -108,6 +108,7 @@ contract!(
     pruning_posts_is_bounded_and_says_when_more_remain,
     random_likes_and_posts_agree_across_batches_and_prunes,
     meta_values_round_trip_and_store_keys_are_refused,
+    set_meta_if_absent_keeps_the_first_value_even_under_a_race,
     pool_adds_and_removes_are_counted,
     pool_updates_are_idempotent,
     a_post_both_added_and_removed_ends_up_absent,
@@ -1892,6 +1893,42 @@ async fn meta_values_round_trip_and_store_keys_are_refused(store: &dyn Store, t:
     }
     assert_eq!(store.get_meta("store.").await.unwrap(), None);
     assert_eq!(store.get_meta("curso").await.unwrap(), None);
+}
+
+async fn set_meta_if_absent_keeps_the_first_value_even_under_a_race(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    assert_eq!(
+        store.set_meta_if_absent("secret", b"first").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        store.set_meta_if_absent("secret", b"second").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(store.get_meta("secret").await.unwrap().unwrap(), b"first");
+    // A plain set still replaces it.
+    store.set_meta("secret", b"third").await.unwrap();
+    assert_eq!(
+        store.set_meta_if_absent("secret", b"fourth").await.unwrap(),
+        b"third"
+    );
+    // Racing writers all get the one winner.
+    let racers: Vec<Vec<u8>> = (0..8u8).map(|n| vec![b'r', n]).collect();
+    let held = futures::future::join_all(
+        racers
+            .iter()
+            .map(|value| store.set_meta_if_absent("raced", value)),
+    )
+    .await;
+    let held: Vec<Vec<u8>> = held.into_iter().map(Result::unwrap).collect();
+    assert!(held.windows(2).all(|w| w[0] == w[1]), "{held:?}");
+    assert!(racers.contains(&held[0]));
+    assert_eq!(store.get_meta("raced").await.unwrap().unwrap(), held[0]);
+    let err = store.set_meta_if_absent("store.x", b"x").await.unwrap_err();
+    assert!(matches!(err, StoreError::ReservedMetaKey(_)), "{err}");
+    t.note("refused", err.to_string());
 }
 
 // ---- pools -----------------------------------------------------------

@@ -381,6 +381,13 @@ pub trait Store: Send + Sync + 'static {
     /// to the store itself and are refused.
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 
+    /// Stores `value` under `key` unless the key holds a value already, in
+    /// one atomic step, and returns the value the key holds afterwards:
+    /// of several processes racing to set a shared value (the generated
+    /// cursor key), every one gets the same winner. Keys starting with
+    /// `store.` are refused.
+    async fn set_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+
     /// Changes feed `feed`'s pool in one atomic, durable transaction: with
     /// `replace`, the pool becomes exactly `add` (then `remove` is
     /// applied); otherwise `add` are inserted (already present: not

@@ -75,6 +75,8 @@ pub fn feedmixer_ok(args: &[&str]) -> Output {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The admin listener's base URL, with `--admin-listen`.
+    pub admin_base: Option<String>,
     pub client: reqwest::Client,
     /// Every line the server logged so far.
     log: Arc<Mutex<Vec<String>>>,
@@ -88,6 +90,16 @@ impl Server {
     }
 
     pub async fn start_with_token(data_dir: &Path, extra: &[&str], token: Option<&str>) -> Server {
+        Self::start_with_env(data_dir, extra, token, &[]).await
+    }
+
+    /// Starts the server with `env` set on top of the test defaults.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        token: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_feedmixer"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -98,8 +110,11 @@ impl Server {
             // The store is chosen by the test's args alone.
             .env_remove("REDIS_URL")
             .env_remove("REDIS_CLUSTER_NODES")
-            // Replicas of one test must sign cursors alike.
-            .env("FEEDMIXER_CURSOR_KEY", "e2e-cursor-key")
+            // Cursors are signed with the key the store keeps, as on a
+            // fresh install, unless a test sets one.
+            .env_remove("FEEDMIXER_CURSOR_KEY")
+            .env_remove("FEEDMIXER_CURSOR_KEY_PREVIOUS")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(token) = token {
@@ -108,12 +123,20 @@ impl Server {
         let mut child = cmd.spawn().expect("serve starts");
         let log = Arc::new(Mutex::new(Vec::new()));
         let addr = listening_addr(&mut child, Arc::clone(&log));
+        let admin_base = extra
+            .contains(&"--admin-listen")
+            .then(|| format!("http://{}", admin_addr(&log)));
         let server = Server {
             child,
             base: format!("http://{addr}"),
+            admin_base,
             client: {
                 feedmixer_identity::install_crypto_provider();
-                reqwest::Client::new()
+                // No idle connections kept: a test may count the server's.
+                reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .build()
+                    .unwrap()
             },
             log,
         };
@@ -136,6 +159,12 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Where the admin routes and `/metrics` are: the admin listener, or
+    /// the one listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_base.as_deref().unwrap_or(&self.base))
     }
 
     /// GET, returning status and JSON body.
@@ -196,17 +225,18 @@ impl Server {
 
     /// An admin POST with the test token.
     pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.admin(self.client.post(self.url(path)).json(body))
+        self.admin(self.client.post(self.admin_url(path)).json(body))
             .await
     }
 
     /// An admin PUT with the test token.
     pub async fn admin_put(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.admin(self.client.put(self.url(path)).json(body)).await
+        self.admin(self.client.put(self.admin_url(path)).json(body))
+            .await
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
-        self.admin(self.client.get(self.url(path))).await
+        self.admin(self.client.get(self.admin_url(path))).await
     }
 
     /// Sends `request` with the test token, returning status and JSON body.
@@ -218,7 +248,12 @@ impl Server {
 
     /// The text of /metrics.
     pub async fn metrics(&self) -> String {
-        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        let r = self
+            .client
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         r.text().await.unwrap()
     }
@@ -244,6 +279,23 @@ impl Drop for Server {
 
 /// Reads the server's log until it names the address it listens on; keeps
 /// draining the log afterwards so the pipe never fills.
+/// The admin listener's address, from the line the server logs once it is
+/// bound (right after the public one).
+fn admin_addr(log: &Mutex<Vec<String>>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = log.lock().unwrap().iter().find_map(|line| {
+            let rest = line.split(" admin=").nth(1)?;
+            Some(rest.split_whitespace().next()?.to_string())
+        });
+        if let Some(addr) = found {
+            return addr;
+        }
+        assert!(Instant::now() < deadline, "the admin listener never bound");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn listening_addr(child: &mut Child, log: Arc<Mutex<Vec<String>>>) -> String {
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();

@@ -408,6 +408,10 @@ impl Store for FlakyStore {
         self.inner.set_meta(key, value).await
     }
 
+    async fn set_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.inner.set_meta_if_absent(key, value).await
+    }
+
     async fn update_pool(
         &self,
         feed: &str,

@@ -17,7 +17,7 @@ pub async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = state.config.admin_token.as_deref() else {
+    let Some(expected) = state.config.admin_token.as_ref().map(|t| t.expose()) else {
         return XrpcError::unauthorized(
             "admin routes are disabled: no FEEDMIXER_ADMIN_TOKEN is set",
         )

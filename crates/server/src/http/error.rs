@@ -93,6 +93,15 @@ impl XrpcError {
         }
     }
 
+    /// The query string is longer than any route takes.
+    pub fn uri_too_long(max: usize) -> Self {
+        XrpcError {
+            status: StatusCode::URI_TOO_LONG,
+            error: "InvalidRequest",
+            message: format!("the query string is longer than {max} bytes"),
+        }
+    }
+
     pub fn not_found() -> Self {
         XrpcError {
             status: StatusCode::NOT_FOUND,

@@ -8,6 +8,7 @@ pub mod app;
 mod auth;
 pub mod error;
 mod known_feed;
+mod listener;
 pub mod routes;
 mod track;
 pub mod viewer;

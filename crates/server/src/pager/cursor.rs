@@ -1,5 +1,5 @@
 //! The opaque cursor of a page: which session, at which offset, signed
-//! for one feed and one viewer.
+//! for one feed and one viewer, with the id of the key that signed it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,10 +10,13 @@ use crate::http::error::XrpcError;
 
 /// Where the next page starts: a session and an offset, authenticated.
 ///
-/// On the wire: base64url of session (8 bytes), offset (4) and the first 8
-/// bytes of HMAC-SHA256 over both plus the feed and the viewer — 27
-/// characters. A cursor altered by a client, or replayed on another feed or
-/// for another viewer, fails the MAC and is refused.
+/// On the wire: base64url of the signing key's id (2 bytes), session (8),
+/// offset (4) and the first 8 bytes of HMAC-SHA256 over all but the tag
+/// plus the feed and the viewer — 30 characters. A cursor altered by a
+/// client, or replayed on another feed or for another viewer, fails the
+/// MAC and is refused; one signed by a key this process no longer has (a
+/// rotation, a cursor of an older version) is told apart by its key id
+/// and restarts the feed instead (see [`Decoded`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub session: u64,
@@ -21,9 +24,13 @@ pub struct Cursor {
 }
 
 /// Bytes of a cursor on the wire, before base64.
-const CURSOR_BYTES: usize = 20;
+const CURSOR_BYTES: usize = 22;
 /// Characters of an encoded cursor.
-pub const CURSOR_LEN: usize = 27;
+pub const CURSOR_LEN: usize = 30;
+/// Bytes and characters of the cursors before key ids (no key this
+/// version has signed them).
+const UNKEYED_BYTES: usize = 20;
+const UNKEYED_LEN: usize = 27;
 
 /// What a cursor's MAC binds besides the session and offset.
 #[derive(Debug, Clone, Copy)]
@@ -32,24 +39,33 @@ pub struct CursorScope<'a> {
     pub viewer: Option<&'a str>,
 }
 
-/// The key cursors are signed with. Replicas behind one load balancer need
-/// the same key (`FEEDMIXER_CURSOR_KEY`); without one, a random key per
-/// process.
+/// One key cursors are signed with.
 #[derive(Clone)]
-pub struct CursorKey([u8; 32]);
+pub struct CursorKey {
+    secret: [u8; 32],
+    /// Names the key in its cursors, so that a cursor of a key no longer
+    /// held is told from a forged one.
+    id: [u8; 2],
+}
 
 impl CursorKey {
-    /// A key derived from an operator's secret of any length.
+    /// A key derived from an operator's (or the store's generated) secret
+    /// of any length.
     pub fn from_secret(secret: &str) -> Self {
-        CursorKey(Sha256::digest(secret.as_bytes()).into())
-    }
-
-    pub fn random() -> Self {
-        CursorKey(rand::random())
+        let secret: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let id = Sha256::new()
+            .chain_update(b"feedmixer cursor key id\0")
+            .chain_update(secret)
+            .finalize();
+        CursorKey {
+            secret,
+            id: [id[0], id[1]],
+        }
     }
 
     fn mac(&self, session: u64, offset: u32, scope: CursorScope<'_>) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(&self.id);
         mac.update(&session.to_be_bytes());
         mac.update(&offset.to_be_bytes());
         mac.update(scope.feed.as_bytes());
@@ -59,38 +75,92 @@ impl CursorKey {
     }
 }
 
+/// The key new cursors are signed with, and the earlier ones still
+/// accepted during a rotation.
+#[derive(Clone)]
+pub struct CursorKeys {
+    signing: CursorKey,
+    accepted: Vec<CursorKey>,
+}
+
+impl CursorKeys {
+    pub fn new(signing: CursorKey, accepted: Vec<CursorKey>) -> Self {
+        CursorKeys { signing, accepted }
+    }
+
+    fn by_id(&self, id: [u8; 2]) -> impl Iterator<Item = &CursorKey> {
+        std::iter::once(&self.signing)
+            .chain(&self.accepted)
+            .filter(move |key| key.id == id)
+    }
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
+/// A client's cursor, read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    Valid(Cursor),
+    /// Well formed, but signed by a key this process does not hold (the
+    /// key was rotated out, or the cursor predates key ids): it cannot be
+    /// verified, so the feed starts over rather than failing the viewer.
+    UnknownKey,
+}
+
 impl Cursor {
-    pub fn encode(&self, key: &CursorKey, scope: CursorScope<'_>) -> String {
+    pub fn encode(&self, keys: &CursorKeys, scope: CursorScope<'_>) -> String {
+        let key = &keys.signing;
         let tag = key
             .mac(self.session, self.offset, scope)
             .finalize()
             .into_bytes();
         let mut bytes = [0u8; CURSOR_BYTES];
-        bytes[..8].copy_from_slice(&self.session.to_be_bytes());
-        bytes[8..12].copy_from_slice(&self.offset.to_be_bytes());
-        bytes[12..].copy_from_slice(&tag[..8]);
+        bytes[..2].copy_from_slice(&key.id);
+        bytes[2..10].copy_from_slice(&self.session.to_be_bytes());
+        bytes[10..14].copy_from_slice(&self.offset.to_be_bytes());
+        bytes[14..].copy_from_slice(&tag[..8]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// Reads a cursor: valid, signed by a key not held, or (malformed,
+    /// forged, for another feed or viewer) refused.
     pub fn decode(
         text: &str,
-        key: &CursorKey,
+        keys: &CursorKeys,
         scope: CursorScope<'_>,
-    ) -> Result<Cursor, XrpcError> {
+    ) -> Result<Decoded, XrpcError> {
         let invalid = || XrpcError::invalid_request("malformed or forged cursor");
+        if text.len() == UNKEYED_LEN {
+            let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+            return match bytes.len() {
+                UNKEYED_BYTES => Ok(Decoded::UnknownKey),
+                _ => Err(invalid()),
+            };
+        }
         if text.len() != CURSOR_LEN {
             return Err(invalid());
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
         let bytes: [u8; CURSOR_BYTES] = bytes.try_into().map_err(|_| invalid())?;
-        let session = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
-        let offset = u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        key.mac(session, offset, scope)
-            .verify_truncated_left(&bytes[12..])
-            .map_err(|_| invalid())?;
-        Ok(Cursor { session, offset })
+        let id = [bytes[0], bytes[1]];
+        let session = u64::from_be_bytes(bytes[2..10].try_into().expect("8 bytes"));
+        let offset = u32::from_be_bytes(bytes[10..14].try_into().expect("4 bytes"));
+        let mut held = false;
+        for key in keys.by_id(id) {
+            held = true;
+            if key
+                .mac(session, offset, scope)
+                .verify_truncated_left(&bytes[14..])
+                .is_ok()
+            {
+                return Ok(Decoded::Valid(Cursor { session, offset }));
+            }
+        }
+        if held {
+            Err(invalid())
+        } else {
+            Ok(Decoded::UnknownKey)
+        }
     }
 }
 
@@ -103,8 +173,15 @@ mod tests {
         viewer: Some("did:plc:viewer"),
     };
 
-    fn key() -> CursorKey {
-        CursorKey::from_secret("test")
+    fn keys(secret: &str) -> CursorKeys {
+        CursorKeys::new(CursorKey::from_secret(secret), Vec::new())
+    }
+
+    fn valid(text: &str, keys: &CursorKeys, scope: CursorScope<'_>) -> Cursor {
+        match Cursor::decode(text, keys, scope).unwrap() {
+            Decoded::Valid(cursor) => cursor,
+            Decoded::UnknownKey => panic!("{text}: unknown key"),
+        }
     }
 
     #[test]
@@ -113,10 +190,9 @@ mod tests {
             session: u64::MAX - 7,
             offset: 150,
         };
-        let text = c.encode(&key(), FEED);
+        let text = c.encode(&keys("test"), FEED);
         assert_eq!(text.len(), CURSOR_LEN);
-        assert!(text.len() < 100);
-        assert_eq!(Cursor::decode(&text, &key(), FEED).unwrap(), c);
+        assert_eq!(valid(&text, &keys("test"), FEED), c);
     }
 
     #[test]
@@ -125,26 +201,54 @@ mod tests {
             session: 42,
             offset: 10,
         };
-        let text = c.encode(&key(), FEED);
+        let key = keys("test");
+        let text = c.encode(&key, FEED);
         // Another offset with the old tag: forged.
         let mut bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
-        bytes[11] = 99;
+        bytes[13] = 99;
         let forged = URL_SAFE_NO_PAD.encode(&bytes);
         assert_eq!(
-            Cursor::decode(&forged, &key(), FEED).unwrap_err().error,
+            Cursor::decode(&forged, &key, FEED).unwrap_err().error,
             "InvalidRequest"
         );
         let other_feed = CursorScope {
             feed: "trending",
             ..FEED
         };
-        assert!(Cursor::decode(&text, &key(), other_feed).is_err());
+        assert!(Cursor::decode(&text, &key, other_feed).is_err());
         let anonymous = CursorScope {
             viewer: None,
             ..FEED
         };
-        assert!(Cursor::decode(&text, &key(), anonymous).is_err());
-        assert!(Cursor::decode(&text, &CursorKey::from_secret("other"), FEED).is_err());
+        assert!(Cursor::decode(&text, &key, anonymous).is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_is_accepted_then_unknown() {
+        let c = Cursor {
+            session: 7,
+            offset: 30,
+        };
+        let old = c.encode(&keys("old"), FEED);
+        let rotating = CursorKeys::new(
+            CursorKey::from_secret("new"),
+            vec![CursorKey::from_secret("old")],
+        );
+        assert_eq!(valid(&old, &rotating, FEED), c);
+        // New cursors are signed with the new key.
+        let new = c.encode(&rotating, FEED);
+        assert_eq!(valid(&new, &keys("new"), FEED), c);
+        // After the grace period the old key is gone: start over.
+        assert_eq!(
+            Cursor::decode(&old, &keys("new"), FEED).unwrap(),
+            Decoded::UnknownKey
+        );
+        // A cursor of the version before key ids, too.
+        let unkeyed = URL_SAFE_NO_PAD.encode([7u8; UNKEYED_BYTES]);
+        assert_eq!(
+            Cursor::decode(&unkeyed, &keys("new"), FEED).unwrap(),
+            Decoded::UnknownKey
+        );
     }
 
     #[test]
@@ -153,10 +257,10 @@ mod tests {
             "",
             "abc",
             &"!".repeat(CURSOR_LEN),
+            &"!".repeat(UNKEYED_LEN),
             &"A".repeat(40),
-            &"A".repeat(CURSOR_LEN),
         ] {
-            let err = Cursor::decode(bad, &key(), FEED).unwrap_err();
+            let err = Cursor::decode(bad, &keys("test"), FEED).unwrap_err();
             assert_eq!(err.error, "InvalidRequest", "{bad:?}");
         }
     }
@@ -170,15 +274,16 @@ mod properties {
     proptest! {
         #[test]
         fn any_text_decodes_or_is_refused_without_panic(text in ".{0,40}") {
-            let _ = Cursor::decode(&text, &CursorKey::from_secret("k"), CursorScope { feed: "f", viewer: None });
+            let keys = CursorKeys::new(CursorKey::from_secret("k"), Vec::new());
+            let _ = Cursor::decode(&text, &keys, CursorScope { feed: "f", viewer: None });
         }
 
         #[test]
         fn every_cursor_round_trips(session: u64, offset: u32) {
-            let key = CursorKey::from_secret("k");
+            let keys = CursorKeys::new(CursorKey::from_secret("k"), Vec::new());
             let scope = CursorScope { feed: "f", viewer: Some("did:plc:v") };
             let c = Cursor { session, offset };
-            prop_assert_eq!(Cursor::decode(&c.encode(&key, scope), &key, scope).unwrap(), c);
+            prop_assert_eq!(Cursor::decode(&c.encode(&keys, scope), &keys, scope).unwrap(), Decoded::Valid(c));
         }
     }
 }

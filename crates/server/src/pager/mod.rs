@@ -10,13 +10,18 @@
 //! store cannot be reached, a page is recomputed and continues at the
 //! cursor's offset (counted as `expired`).
 //!
+//! Cursors are signed (`cursor`) with keys every replica of one store
+//! shares without setup (`keys`); one signed by a key no longer held
+//! starts the feed over instead of failing.
+//!
 //! Chronological feeds need none of that: their cursor is a position in
 //! the order every replica shares (`position`).
 
 mod codec;
 mod cursor;
+pub mod keys;
 pub mod position;
 mod sessions;
 
-pub use cursor::{CURSOR_LEN, Cursor, CursorKey, CursorScope};
+pub use cursor::{CURSOR_LEN, Cursor, CursorKey, CursorKeys, CursorScope, Decoded};
 pub use sessions::{Served, Session, Sessions, served_hash};

@@ -10,7 +10,7 @@ use moka::sync::Cache;
 use crate::config::SessionConfig;
 use crate::http::error::XrpcError;
 use crate::pager::codec;
-use crate::pager::cursor::{Cursor, CursorKey, CursorScope};
+use crate::pager::cursor::{Cursor, CursorKeys, CursorScope, Decoded};
 
 /// A ranked list being paged through.
 #[derive(Debug)]
@@ -59,7 +59,7 @@ pub struct Sessions {
     health: StoreHealth,
     list_ttl: Duration,
     served_ttl: Duration,
-    key: CursorKey,
+    keys: CursorKeys,
     lists: Cache<u64, Arc<Session>>,
     /// What pagings served, when the store is not shared.
     served: Cache<u64, Served>,
@@ -74,7 +74,7 @@ const READ_CURSOR_STATE: &str = "read_cursor_state";
 impl Sessions {
     pub fn new(
         config: &SessionConfig,
-        key: CursorKey,
+        keys: CursorKeys,
         store: Arc<dyn Store>,
         health: StoreHealth,
     ) -> Self {
@@ -86,7 +86,7 @@ impl Sessions {
             health,
             list_ttl,
             served_ttl,
-            key,
+            keys,
             lists: Cache::builder()
                 .max_capacity(config.max_bytes)
                 .weigher(|_, s: &Arc<Session>| s.weight())
@@ -181,12 +181,12 @@ impl Sessions {
 
     /// The cursor text for `cursor` in `scope`.
     pub fn cursor(&self, cursor: Cursor, scope: CursorScope<'_>) -> String {
-        cursor.encode(&self.key, scope)
+        cursor.encode(&self.keys, scope)
     }
 
     /// Reads a client's cursor; a malformed or forged one is refused.
-    pub fn decode(&self, text: &str, scope: CursorScope<'_>) -> Result<Cursor, XrpcError> {
-        Cursor::decode(text, &self.key, scope)
+    pub fn decode(&self, text: &str, scope: CursorScope<'_>) -> Result<Decoded, XrpcError> {
+        Cursor::decode(text, &self.keys, scope)
     }
 }
 

@@ -13,7 +13,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use crate::config::ServiceConfig;
-use crate::pager::{CursorKey, Sessions};
+use crate::pager::{CursorKeys, Sessions};
 use crate::runtime::feed_data::{FeedData, FeedDataError};
 
 /// Shared server state. The graph and the catalog are swapped whole, so a
@@ -52,6 +52,7 @@ impl AppState {
         catalog: Catalog,
         store: Arc<dyn Store>,
         verifier: Verifier,
+        cursor_keys: CursorKeys,
         metrics: PrometheusHandle,
     ) -> Result<Self, BuildError> {
         crate::metrics::set_ready(false);
@@ -64,10 +65,7 @@ impl AppState {
         Ok(AppState {
             sessions: Sessions::new(
                 &config.sessions,
-                config
-                    .cursor_secret
-                    .as_deref()
-                    .map_or_else(CursorKey::random, CursorKey::from_secret),
+                cursor_keys,
                 Arc::clone(&store),
                 store_health.clone(),
             ),

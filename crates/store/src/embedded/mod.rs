@@ -289,6 +289,30 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn set_meta_if_absent(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if key.starts_with(RESERVED_META_PREFIX) {
+            return Err(StoreError::ReservedMetaKey(key.to_owned()));
+        }
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let held = {
+                let mut meta = txn.open_table(META)?;
+                let existing = meta.get(key.as_str())?.map(|v| v.value().to_vec());
+                match existing {
+                    Some(existing) => existing,
+                    None => {
+                        meta.insert(key.as_str(), value.as_slice())?;
+                        value
+                    }
+                }
+            };
+            txn.commit()?;
+            Ok(held)
+        })
+        .await
+    }
+
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         if key.starts_with(RESERVED_META_PREFIX) {
             return Err(StoreError::ReservedMetaKey(key.to_owned()));
