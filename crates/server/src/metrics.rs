@@ -132,6 +132,11 @@ pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
 }
 
+/// Exports the restart counter at 0, so its first increase shows.
+pub fn cursor_restarts_init() {
+    counter!(CURSOR_RESTARTS).increment(0);
+}
+
 pub fn cursor_restarted() {
     counter!(CURSOR_RESTARTS).increment(1);
 }

@@ -56,6 +56,7 @@ impl AppState {
         metrics: PrometheusHandle,
     ) -> Result<Self, BuildError> {
         crate::metrics::set_ready(false);
+        crate::metrics::cursor_restarts_init();
         let store_health = StoreHealth::new();
         let resources = Resources::new()
             .with::<dyn Store>(Arc::clone(&store))
