@@ -11,6 +11,7 @@
 //! the caller, which knows what a failure costs the request.
 
 pub mod metrics;
+mod refetch;
 mod resolver;
 mod verify;
 

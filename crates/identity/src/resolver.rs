@@ -1,9 +1,11 @@
 //! DID document resolution with a bounded, coalescing TTL cache.
 //!
 //! Every viewer request needs its issuer's key, and the PLC directory is a
-//! shared public service: documents are cached for [`ResolverConfig::ttl`],
-//! concurrent misses for one DID share a single fetch, and forced refreshes
-//! (after a signature failure, for key rotation) are rate limited per DID.
+//! shared public service: documents are cached for [`ResolverConfig::ttl`]
+//! and concurrent misses for one DID share a single fetch. A signature
+//! failure refetches the document ([`DidResolver::refresh`], for key
+//! rotation); `refetch.rs` says when, and how forged tokens are kept from
+//! driving directory traffic.
 //! Failures are split into the issuer's fault ([`ResolveError::NotFound`],
 //! [`ResolveError::Invalid`], [`ResolveError::Unsupported`]) and ours or the
 //! network's ([`ResolveError::Unavailable`]), because a caller must answer
@@ -13,11 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use feedmixer_atproto::{DidDocument, did_document_url};
+use moka::Expiry;
 use moka::future::Cache;
-use moka::ops::compute::Op;
+use moka::ops::compute::{CompResult, Op};
 use reqwest::StatusCode;
 
 use crate::metrics::{DID_CACHE_LOOKUPS, DID_RESOLUTION_DURATION, DID_RESOLUTIONS};
+use crate::refetch::{self, Found, Next, Refetch};
 
 /// The public PLC directory.
 pub const DEFAULT_PLC_URL: &str = "https://plc.directory";
@@ -44,10 +48,12 @@ pub struct ResolverConfig {
     pub ttl: Duration,
     /// Most documents kept; the least recently useful are evicted first.
     pub capacity: u64,
-    /// Shortest time between two fetches of one DID forced by
-    /// [`DidResolver::refresh`]: a flood of badly signed tokens naming one
-    /// issuer must not turn into a flood of directory requests.
-    pub min_refresh_interval: Duration,
+    /// How long the answer of a refetch forced by a signature failure
+    /// ([`DidResolver::refresh`]) stands for further failures of the same
+    /// document: a flood of badly signed tokens naming one issuer must not
+    /// turn into a flood of directory requests. It never delays the first
+    /// refetch after a normal fetch, so a key rotation causes no refusals.
+    pub refetch_interval: Duration,
 }
 
 impl Default for ResolverConfig {
@@ -57,7 +63,7 @@ impl Default for ResolverConfig {
             timeout: Duration::from_secs(3),
             ttl: Duration::from_secs(3600),
             capacity: 100_000,
-            min_refresh_interval: Duration::from_secs(1),
+            refetch_interval: Duration::from_secs(1),
         }
     }
 }
@@ -151,11 +157,34 @@ fn document_url(did: &str, plc_url: &str) -> Result<(Method, String), ResolveErr
     Ok((method, url))
 }
 
-/// A cached document and when it was fetched (for refresh rate limiting).
+/// A cached document, when it was fetched (its TTL counts from then), and
+/// the last refetch a signature failure forced while it was cached.
 #[derive(Clone)]
 struct Cached {
     doc: Arc<DidDocument>,
     fetched_at: Instant,
+    refetch: Option<Refetch>,
+}
+
+/// Expires a document [`ResolverConfig::ttl`] after it was fetched. An
+/// update that keeps the document (recording an unavailable refetch) must
+/// not extend its life, which a plain `time_to_live` would.
+struct SinceFetched(Duration);
+
+impl Expiry<String, Cached> for SinceFetched {
+    fn expire_after_create(&self, _: &String, value: &Cached, _: Instant) -> Option<Duration> {
+        Some(self.0.saturating_sub(value.fetched_at.elapsed()))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        value: &Cached,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.0.saturating_sub(value.fetched_at.elapsed()))
+    }
 }
 
 /// A document and whether this call fetched it.
@@ -171,7 +200,7 @@ pub(crate) struct Lookup {
 pub struct DidResolver {
     client: reqwest::Client,
     plc_url: String,
-    min_refresh_interval: Duration,
+    refetch_interval: Duration,
     cache: Cache<String, Cached>,
 }
 
@@ -207,12 +236,12 @@ impl DidResolver {
         let cache = Cache::builder()
             .name("did_documents")
             .max_capacity(config.capacity)
-            .time_to_live(config.ttl)
+            .expire_after(SinceFetched(config.ttl))
             .build();
         Ok(DidResolver {
             client,
             plc_url: config.plc_url.trim_end_matches('/').to_owned(),
-            min_refresh_interval: config.min_refresh_interval,
+            refetch_interval: config.refetch_interval,
             cache,
         })
     }
@@ -245,41 +274,97 @@ impl DidResolver {
         }
     }
 
-    /// Fetches `did`'s document again, replacing the cached one, unless the
-    /// cached one was fetched less than
-    /// [`ResolverConfig::min_refresh_interval`] ago: then that one is
-    /// returned. Concurrent refreshes of one DID run one after the other, so
-    /// all but the first see a fresh document and do not fetch. When the
-    /// DID is now not found or invalid its cached document is dropped; when
-    /// the fetch is unavailable the cached one is kept.
-    pub async fn refresh(&self, did: &str) -> Result<Arc<DidDocument>, ResolveError> {
+    /// Fetches `did`'s document again because a signature failed against
+    /// `stale` (as returned by [`DidResolver::resolve`]): the issuer may have
+    /// rotated its key. Returns the document to try again, which is `stale`
+    /// itself when nothing newer is to be had.
+    ///
+    /// The first failure after a normal fetch always refetches. Refreshes of
+    /// one DID run one after the other: one that finds `stale` already
+    /// replaced (by a concurrent refresh) uses the replacement without a
+    /// fetch, and a refetch's answer stands for
+    /// [`ResolverConfig::refetch_interval`] (see `refetch.rs`). When the DID
+    /// is now not found or invalid its cached document is dropped; when the
+    /// fetch is unavailable the cached one is kept, and refreshes within the
+    /// interval answer unavailable too.
+    pub async fn refresh(
+        &self,
+        did: &str,
+        stale: &Arc<DidDocument>,
+    ) -> Result<Arc<DidDocument>, ResolveError> {
         let (method, url) = document_url(did, &self.plc_url)?;
-        let min_interval = self.min_refresh_interval;
         let url = &url;
+        // A refetch that failed, carried past the cache update it causes
+        // (keeping or dropping the document).
+        let mut failure = None;
+        let failure_slot = &mut failure;
         let result = self
             .cache
             .entry_by_ref(did)
             .and_try_compute_with(|current| async move {
-                if let Some(current) = current
-                    && current.value().fetched_at.elapsed() < min_interval
-                {
-                    return Ok(Op::Nop);
+                let current = current.map(|entry| entry.into_value());
+                let follow_up = match &current {
+                    Some(current) if !Arc::ptr_eq(&current.doc, stale) => {
+                        tracing::trace!(did, "DID document already refetched");
+                        return Ok(Op::Nop);
+                    }
+                    Some(current) => {
+                        let last = current.refetch.as_ref();
+                        match refetch::next(last, self.refetch_interval, Instant::now()) {
+                            Next::Fetch { follow_up } => follow_up,
+                            Next::Keep => {
+                                tracing::trace!(did, "DID document refetched recently");
+                                return Ok(Op::Nop);
+                            }
+                            Next::Fail(error) => return Err(error),
+                        }
+                    }
+                    // Dropped or evicted since the caller looked.
+                    None => false,
+                };
+                match self.fetch(did, method, url).await {
+                    Ok(mut fetched) => {
+                        let found = if fetched.doc.signing_key() == stale.signing_key() {
+                            Found::SameKey
+                        } else {
+                            tracing::debug!(did, "DID document has a new signing key");
+                            Found::NewKey
+                        };
+                        fetched.refetch = Some(Refetch {
+                            at: fetched.fetched_at,
+                            found,
+                            follow_up,
+                        });
+                        Ok(Op::Put(fetched))
+                    }
+                    Err(error) if error.is_unavailable() => {
+                        let Some(mut kept) = current else {
+                            return Err(error);
+                        };
+                        kept.refetch = Some(Refetch {
+                            at: Instant::now(),
+                            found: Found::Unavailable(error.clone()),
+                            follow_up,
+                        });
+                        *failure_slot = Some(error);
+                        Ok(Op::Put(kept))
+                    }
+                    Err(error) => {
+                        *failure_slot = Some(error);
+                        Ok(Op::Remove)
+                    }
                 }
-                let cached = self.fetch(did, method, url).await?;
-                Ok::<_, ResolveError>(Op::Put(cached))
             })
-            .await;
+            .await?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
         match result {
-            Ok(computed) => Ok(computed
-                .into_entry()
-                .expect("Nop is chosen only when an entry exists, and Put inserts one")
-                .into_value()
-                .doc),
-            Err(error) => {
-                if !error.is_unavailable() {
-                    self.cache.invalidate(did).await;
-                }
-                Err(error)
+            CompResult::Inserted(entry)
+            | CompResult::ReplacedWith(entry)
+            | CompResult::Unchanged(entry) => Ok(entry.into_value().doc),
+            CompResult::Removed(_) | CompResult::StillNone(_) => {
+                unreachable!("an entry is removed only on a failure, and Nop only when one exists")
             }
         }
     }
@@ -304,6 +389,7 @@ impl DidResolver {
         result.map(|doc| Cached {
             doc: Arc::new(doc),
             fetched_at: Instant::now(),
+            refetch: None,
         })
     }
 

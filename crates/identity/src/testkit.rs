@@ -103,14 +103,15 @@ impl Directory {
         self.shared.web_did.clone()
     }
 
-    /// A resolver config for this directory: short timeout, no refresh limit.
+    /// A resolver config for this directory: a short timeout, otherwise as
+    /// in production (so tests see the real refetch interval).
     pub fn config(&self) -> ResolverConfig {
         ResolverConfig {
             plc_url: self.plc_url(),
             timeout: Duration::from_secs(2),
             ttl: Duration::from_secs(3600),
             capacity: 1000,
-            min_refresh_interval: Duration::ZERO,
+            refetch_interval: ResolverConfig::default().refetch_interval,
         }
     }
 

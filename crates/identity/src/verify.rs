@@ -83,9 +83,11 @@ impl Verifier {
     /// time): decode, claims, issuer's document, signature.
     ///
     /// When the signature fails against a cached document, the document is
-    /// refreshed once and the signature tried again: the issuer may have
-    /// rotated its key since it was cached. [`DidResolver::refresh`] rate
-    /// limits that per DID, so forged tokens cannot drive directory traffic.
+    /// refetched once and the signature tried again: the issuer may have
+    /// rotated its key since it was cached, and its new token must not be
+    /// refused. [`DidResolver::refresh`] coalesces those refetches per DID
+    /// and lets a refetch's answer stand briefly, so forged tokens cannot
+    /// drive directory traffic.
     pub async fn verify(
         &self,
         token: &str,
@@ -103,8 +105,14 @@ impl Verifier {
             Ok(()) => {}
             // Only these depend on which key is current; a malformed
             // signature is malformed under any key of the token's curve.
-            Err(JwtError::BadSignature | JwtError::KeyMismatch { .. }) if lookup.cached => {
-                let doc = self.resolver.refresh(jwt.iss()).await?;
+            Err(error @ (JwtError::BadSignature | JwtError::KeyMismatch { .. }))
+                if lookup.cached =>
+            {
+                let doc = self.resolver.refresh(jwt.iss(), &lookup.doc).await?;
+                if Arc::ptr_eq(&doc, &lookup.doc) {
+                    // Nothing newer: the same key would fail the same way.
+                    return Err(error.into());
+                }
                 jwt.verify_signature(doc.signing_key())?;
             }
             Err(error) => return Err(error.into()),

@@ -89,11 +89,11 @@ async fn resolutions_and_cache_lookups_are_counted() {
     dir.put(&broken, "{}");
 
     resolver.resolve(&alice).await.unwrap();
-    resolver.resolve(&alice).await.unwrap();
+    let cached = resolver.resolve(&alice).await.unwrap();
     resolver.resolve(&web).await.unwrap();
     resolver.resolve(&nobody).await.unwrap_err();
     resolver.resolve(&broken).await.unwrap_err();
-    resolver.refresh(&alice).await.unwrap();
+    resolver.refresh(&alice, &cached).await.unwrap();
     dir.set_mode(Mode::Status(500));
     resolver.resolve(&plc_did("down")).await.unwrap_err();
     // Unsupported: neither a lookup nor a fetch.
