@@ -13,7 +13,7 @@ use feedmixer_atproto::clock::now_secs;
 use feedmixer_flow::{Catalog, Registry};
 use feedmixer_identity::{DidResolver, ResolverConfig, Verifier};
 use feedmixer_ingest::IngestConfig;
-use feedmixer_server::config::AdminToken;
+use feedmixer_server::config::{AdminToken, IngestSettings};
 use feedmixer_server::pager::keys::{self as cursor_keys, CursorSecrets};
 use feedmixer_server::runtime::bootstrap::load_graph;
 use feedmixer_server::runtime::prune::keep_store_pruned;
@@ -95,7 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let stop = stop_on_signal();
-    let ingest = ingest_config(args.jetstream_url)?;
+    let ingest = ingest_config(args.jetstream_url, &state.config.ingest)?;
     // Background tasks that cannot go on report here and stop the process.
     let (fatal_tx, fatal_rx) = mpsc::channel::<anyhow::Error>(1);
     let loader = tokio::spawn(load(Loader {
@@ -207,10 +207,15 @@ fn stop_on_signal() -> watch::Receiver<bool> {
     stop_rx
 }
 
-/// What `--jetstream-url` asks to ingest, if anything.
-fn ingest_config(url: Option<String>) -> anyhow::Result<Option<IngestConfig>> {
+/// What `--jetstream-url` asks to ingest, if anything, with the
+/// `[ingest]` settings of the service config.
+fn ingest_config(
+    url: Option<String>,
+    settings: &IngestSettings,
+) -> anyhow::Result<Option<IngestConfig>> {
     url.map(|url| IngestConfig {
         url,
+        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
         ..IngestConfig::default()
     })
     .map(|config| config.validate().map(|()| config))

@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -124,68 +123,6 @@ async fn two_replicas_converge_and_continue_each_others_pages() {
         ) >= 1.0,
         "page 3 found the list page 2 kept in Redis"
     );
-}
-
-/// A redis-server of the test's own, with an append-only file synced on
-/// every write, so a kill loses nothing acknowledged.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-    /// Taken by `kill`, to start the server again on the same files.
-    dir: Option<tempfile::TempDir>,
-}
-
-impl OwnRedis {
-    fn start(port: u16, dir: tempfile::TempDir) -> OwnRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (the test script installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis {
-            child,
-            port,
-            dir: Some(dir),
-        }
-    }
-
-    fn kill(mut self) -> (u16, tempfile::TempDir) {
-        // Drop kills too; the files outlive it through the returned dir.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        (self.port, self.dir.take().expect("not killed yet"))
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn ready_text(server: &Server) -> (u16, String) {

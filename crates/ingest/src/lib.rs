@@ -30,6 +30,10 @@
 //! - **The stream never stops on bad input.** Malformed messages are
 //!   counted (`result="invalid"`), logged at debug with an excerpt, and
 //!   skipped; the cursor still moves over valid events that carry no like.
+//!   A message the socket cannot read (over [`MAX_MESSAGE_BYTES`], or a
+//!   text frame that is not UTF-8) is counted the same way, but it ends the connection: the
+//!   next one resumes from the stored cursor. So does a connection cut
+//!   mid-frame, or silent for [`IngestConfig::idle_timeout`].
 //! - **Store failures keep the batch.** A failed apply is retried with
 //!   backoff; when it keeps failing the batch is dropped and the connection
 //!   resumes from the stored cursor, which replays it.
@@ -55,6 +59,15 @@ use crate::worker::Worker;
 /// Store meta key of the ingest cursor: the newest handled and applied
 /// Jetstream `time_us`, in decimal.
 pub const CURSOR_KEY: &str = "ingest_cursor";
+
+/// The largest Jetstream message (and frame) the ingester reads, in
+/// bytes: four times the largest JSON record atproto allows (2 MiB), so no
+/// real event comes near it, while a broken or hostile server cannot make
+/// it buffer tungstenite's default of 64 MiB. A bigger message cannot be
+/// skipped in place (its frame is refused at its header): it ends the
+/// connection, is counted `invalid`, and the next connection resumes from
+/// the stored cursor.
+pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
 
 /// How the ingester connects, batches and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,9 @@ use futures::StreamExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
@@ -19,7 +20,7 @@ use crate::backoff::Backoff;
 use crate::bot::BotFilter;
 use crate::endpoint::Endpoint;
 use crate::metrics::Metrics;
-use crate::{CURSOR_KEY, IngestConfig, IngestError, IngestStatus};
+use crate::{CURSOR_KEY, IngestConfig, IngestError, IngestStatus, MAX_MESSAGE_BYTES};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -148,9 +149,12 @@ impl Worker {
             let resume = self.resume_cursor();
             let url = self.endpoint.url(resume);
             debug!(%url, "connecting to Jetstream");
+            let limits = WebSocketConfig::default()
+                .max_message_size(Some(MAX_MESSAGE_BYTES))
+                .max_frame_size(Some(MAX_MESSAGE_BYTES));
             match timeout(
                 self.config.idle_timeout,
-                tokio_tungstenite::connect_async(url.as_str()),
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(limits), false),
             )
             .await
             {
@@ -166,6 +170,12 @@ impl Worker {
                     match end {
                         SessionEnd::Closed(frame) => {
                             warn!(?frame, "Jetstream closed the connection")
+                        }
+                        SessionEnd::Error(err) if is_bad_message(&err) => {
+                            // The message is lost with the connection;
+                            // counted like any other bad message.
+                            self.invalid();
+                            warn!(error = %err, "Jetstream sent a message that cannot be read; reconnecting")
                         }
                         SessionEnd::Error(err) => {
                             warn!(error = %err, "Jetstream connection failed")
@@ -452,6 +462,15 @@ impl Worker {
             changed
         });
     }
+}
+
+/// Whether a read failed on the message itself (too big, or a text frame
+/// that is not UTF-8) rather than on the connection.
+fn is_bad_message(err: &WsError) -> bool {
+    matches!(
+        err,
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) | WsError::Utf8(_)
+    )
 }
 
 /// The `time_us` of a valid event the like decoder passed over.

@@ -74,7 +74,7 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub graph: GraphConfig,
     #[serde(default)]
-    pub ingest: IngestLeaseConfig,
+    pub ingest: IngestSettings,
     #[serde(default)]
     pub http: HttpConfig,
 }
@@ -108,18 +108,27 @@ impl Default for HttpConfig {
     }
 }
 
-/// How replicas share Jetstream ingest: one holds the store lease.
+/// `[ingest]`: how replicas share Jetstream ingest (one holds the store
+/// lease) and when a connection counts as dead.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct IngestLeaseConfig {
+pub struct IngestSettings {
     /// A lease not renewed for this long passes to a standby replica; the
     /// holder renews it every third of it.
     pub lease_ttl_secs: u64,
+    /// A Jetstream connection silent this long is replaced (and a connect
+    /// attempt given up). Jetstream sends several events a second, so a
+    /// minute of silence means a stalled connection, not a quiet network;
+    /// tests lower it so a stall costs them a second.
+    pub idle_timeout_secs: u64,
 }
 
-impl Default for IngestLeaseConfig {
+impl Default for IngestSettings {
     fn default() -> Self {
-        IngestLeaseConfig { lease_ttl_secs: 15 }
+        IngestSettings {
+            lease_ttl_secs: 15,
+            idle_timeout_secs: 60,
+        }
     }
 }
 
@@ -249,6 +258,10 @@ impl ServiceConfig {
             "ingest.lease_ttl_secs: 1..=3600",
         );
         check(
+            (1..=3_600).contains(&config.ingest.idle_timeout_secs),
+            "ingest.idle_timeout_secs: 1..=3600",
+        );
+        check(
             (50..=3_600_000).contains(&config.graph.refresh_interval_ms),
             "graph.refresh_interval_ms: 50..=3600000",
         );
@@ -316,6 +329,7 @@ publisher_did = "did:plc:abc"
     fn loads_with_defaults() {
         let c = load(GOOD).unwrap();
         assert_eq!(c.retention_days, 7);
+        assert_eq!(c.ingest.idle_timeout_secs, 60);
         assert!(c.feeds.ends_with("feeds.toml"));
         assert_eq!(
             c.feed_uri("x"),
@@ -327,6 +341,12 @@ publisher_did = "did:plc:abc"
     fn refuses_bad_values() {
         let errors = load(&GOOD.replace("did:plc:abc", "someone")).unwrap_err();
         assert!(errors[0].message.contains("publisher_did"));
+        let errors = load(&format!("{GOOD}\n[ingest]\nidle_timeout_secs = 0")).unwrap_err();
+        assert!(
+            errors[0].message.contains("idle_timeout_secs"),
+            "{}",
+            errors[0]
+        );
         let errors = load(&format!("{GOOD}\nbogus = 1")).unwrap_err();
         assert_eq!(errors[0].line, 6, "{}", errors[0]);
     }

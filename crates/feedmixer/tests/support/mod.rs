@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod scripted_jetstream;
+pub mod workload;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -100,6 +103,23 @@ impl Server {
         token: Option<&str>,
         env: &[(&str, &str)],
     ) -> Server {
+        let server = Self::spawn_with_env(data_dir, extra, token, env);
+        server.wait_ready().await;
+        server
+    }
+
+    /// Starts `serve` like [`Server::start`] but returns as soon as it
+    /// listens, before it is ready: for tests that kill it at any point.
+    pub fn spawn(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::spawn_with_env(data_dir, extra, Some(TOKEN), &[])
+    }
+
+    fn spawn_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        token: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_feedmixer"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -126,7 +146,7 @@ impl Server {
         let admin_base = extra
             .contains(&"--admin-listen")
             .then(|| format!("http://{}", admin_addr(&log)));
-        let server = Server {
+        Server {
             child,
             base: format!("http://{addr}"),
             admin_base,
@@ -139,12 +159,11 @@ impl Server {
                     .unwrap()
             },
             log,
-        };
-        server.wait_ready().await;
-        server
+        }
     }
 
-    async fn wait_ready(&self) {
+    /// Waits (5 minutes at most) until readiness answers 200.
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             if let Ok(r) = self.client.get(self.url("/internal/ready")).send().await
@@ -263,7 +282,8 @@ impl Server {
         self.log.lock().unwrap().iter().any(|l| l.contains(text))
     }
 
-    /// Stops the server and waits for it to exit.
+    /// Kills the server with SIGKILL, as a crash would (nothing is
+    /// flushed), and waits for it to exit.
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -388,12 +408,18 @@ pub fn like(did: &str, rkey: u64, post: &str, time_us: u64) -> String {
     .to_jetstream_json()
 }
 
+/// Whether `FEEDMIXER_SKIP_REDIS=1` says to run without Redis: the
+/// Redis tests return early then, and only then.
+pub fn redis_skipped() -> bool {
+    std::env::var_os("FEEDMIXER_SKIP_REDIS").is_some_and(|v| v == "1")
+}
+
 /// The single Redis the test script started
 /// (`scripts/redis-test-servers`), or `None` when `FEEDMIXER_SKIP_REDIS=1`
 /// says to run without. Without either, the test fails: a test that
 /// silently skips would look like a pass.
 pub fn test_redis_url() -> Option<String> {
-    if std::env::var_os("FEEDMIXER_SKIP_REDIS").is_some_and(|v| v == "1") {
+    if redis_skipped() {
         return None;
     }
     Some(std::env::var("FEEDMIXER_TEST_REDIS_URL").expect(
@@ -513,4 +539,84 @@ pub fn account_deleted_event(did: &str, time_us: u64) -> String {
         time_us,
     }
     .to_jetstream_json()
+}
+
+/// A redis-server of the test's own, with an append-only file synced on
+/// every write, so a kill loses nothing acknowledged.
+pub struct OwnRedis {
+    child: Child,
+    pub port: u16,
+    /// Taken by `kill`, to start the server again on the same files.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl OwnRedis {
+    /// Starts redis-server on `port` with its files in `dir`, and waits
+    /// until it accepts connections.
+    ///
+    /// `appendonly yes` with `appendfsync always`: Redis writes and
+    /// fsyncs the append-only file before it answers, so whatever it
+    /// acknowledged is in the file when the SIGKILL comes, and a test can
+    /// demand that nothing acknowledged is missing. With the default
+    /// `everysec` the fsync lags up to a second, and while one is slow
+    /// Redis puts off writing the file: a window in which an acknowledged
+    /// write can be lost. Without the file a restart comes back empty.
+    /// Redis replays the file at start; a transaction cut off at its end
+    /// is dropped whole, never half applied.
+    pub fn start(port: u16, dir: tempfile::TempDir) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (the test script installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis {
+            child,
+            port,
+            dir: Some(dir),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILLs the server; returns its port and files to start it again.
+    pub fn kill(mut self) -> (u16, tempfile::TempDir) {
+        // Drop kills too; the files outlive it through the returned dir.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.port, self.dir.take().expect("not killed yet"))
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

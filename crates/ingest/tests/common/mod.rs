@@ -40,6 +40,21 @@ pub enum Step {
     Drop,
     /// Sends a close frame.
     Close,
+    /// A text frame whose payload is these bytes as they are (not UTF-8,
+    /// for one): what a broken server or proxy could put on the wire.
+    RawText(Vec<u8>),
+    /// The header of a text frame carrying this message and half of its
+    /// bytes, then the TCP connection closes: a connection cut mid-frame.
+    CutMidFrame(String),
+    /// The same half frame, then silence on an open connection until the
+    /// client leaves: a stall mid-frame.
+    StallMidFrame(String),
+    /// The header of a text frame claiming this many bytes (and a few of
+    /// them), then nothing more until the client leaves.
+    Oversized(u64),
+    /// Silence on an open connection until the client leaves; later steps
+    /// never run.
+    Stall,
 }
 
 /// The steps for connection `index` (from 0), given the request's `cursor`.
@@ -185,12 +200,76 @@ async fn serve(
                 while let Some(Ok(_)) = ws.next().await {}
                 return;
             }
+            Step::RawText(bytes) => {
+                let mut frame = text_frame_header(bytes.len() as u64);
+                frame.extend_from_slice(&bytes);
+                write_raw(&mut ws, &frame).await
+            }
+            Step::CutMidFrame(text) => {
+                let _ = write_raw(&mut ws, &half_frame(&text)).await;
+                return;
+            }
+            Step::StallMidFrame(text) => {
+                if write_raw(&mut ws, &half_frame(&text)).await.is_ok() {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+                return;
+            }
+            Step::Oversized(len) => {
+                let mut frame = text_frame_header(len);
+                frame.extend_from_slice(&[b'x'; 64]);
+                if write_raw(&mut ws, &frame).await.is_ok() {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+                return;
+            }
+            Step::Stall => {
+                while let Some(Ok(_)) = ws.next().await {}
+                return;
+            }
         };
         if sent.is_err() {
             return;
         }
     }
     while let Some(Ok(_)) = ws.next().await {}
+}
+
+/// The header of an unmasked, final text frame of `len` payload bytes
+/// (RFC 6455 section 5.2), as a server sends it.
+fn text_frame_header(len: u64) -> Vec<u8> {
+    let mut header = vec![0x81];
+    match len {
+        0..=125 => header.push(len as u8),
+        126..=0xFFFF => {
+            header.push(126);
+            header.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            header.push(127);
+            header.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    header
+}
+
+/// The header of a text frame carrying `text` and the first half of it.
+fn half_frame(text: &str) -> Vec<u8> {
+    let mut frame = text_frame_header(text.len() as u64);
+    frame.extend_from_slice(&text.as_bytes()[..text.len() / 2]);
+    frame
+}
+
+/// Writes bytes past the WebSocket layer, after what it has buffered.
+async fn write_raw(
+    ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
+    bytes: &[u8],
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    use tokio::io::AsyncWriteExt;
+    ws.flush().await?;
+    ws.get_mut().write_all(bytes).await?;
+    ws.get_mut().flush().await?;
+    Ok(())
 }
 
 pub fn did(n: u32) -> String {
