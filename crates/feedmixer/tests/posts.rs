@@ -208,17 +208,17 @@ async fn every_feed(server: &Server, feeds: &[&str]) -> HashSet<String> {
     seen
 }
 
-#[tokio::test]
-async fn deleted_posts_and_deleted_accounts_leave_every_feed() {
-    let (server, stream, _data, _config) = server().await;
-    let now = now_us();
-    let start = now - 3_600_000_000;
-    // Five Norwegian posts about Rust, two by an account that goes, each
-    // liked by many.
-    let authors = [NB, NB, NN, GONE, GONE];
+/// Streams a Norwegian post about Rust by each of `authors` (record keys
+/// `PREFIX` + number), each liked by the same six likers; their URIs.
+fn rust_posts_liked_by_six(
+    stream: &tokio::sync::mpsc::UnboundedSender<String>,
+    authors: &[&str],
+    prefix: &str,
+    start: u64,
+) -> Vec<String> {
     let mut uris = Vec::new();
     for (n, author) in authors.iter().enumerate() {
-        let rkey = format!("3d{n:011}");
+        let rkey = format!("{prefix}{n:011}");
         let post = record(&["nb"], &format!("learning rust, part {n}"));
         stream
             .send(post_event(author, &rkey, start + n as u64, post))
@@ -239,6 +239,18 @@ async fn deleted_posts_and_deleted_accounts_leave_every_feed() {
                 .unwrap();
         }
     }
+    uris
+}
+
+#[tokio::test]
+async fn deleted_posts_and_deleted_accounts_leave_every_feed() {
+    let (server, stream, _data, _config) = server().await;
+    let now = now_us();
+    let start = now - 3_600_000_000;
+    // Five Norwegian posts about Rust, two by an account that goes, each
+    // liked by many.
+    let authors = [NB, NB, NN, GONE, GONE];
+    let uris = rust_posts_liked_by_six(&stream, &authors, "3d", start);
     wait_indexed(&server, 5).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while every_feed(&server, &["trending", "norsk", "rust"])
@@ -317,29 +329,7 @@ async fn taken_down_accounts_leave_every_feed_and_return_when_reinstated() {
     const TAKEN: &str = "did:plc:takenauthor2222222222222";
     const SUSPENDED: &str = "did:plc:suspendedliker22222222222";
     let authors = [NB, NN, TAKEN, TAKEN];
-    let mut uris = Vec::new();
-    for (n, author) in authors.iter().enumerate() {
-        let rkey = format!("3t{n:011}");
-        let post = record(&["nb"], &format!("learning rust, part {n}"));
-        stream
-            .send(post_event(author, &rkey, start + n as u64, post))
-            .unwrap();
-        uris.push(post_uri(author, &rkey));
-    }
-    let mut likes = 0u64;
-    for uri in &uris {
-        for liker in 0..6 {
-            likes += 1;
-            stream
-                .send(like(
-                    &format!("did:plc:liker{liker:020}"),
-                    likes,
-                    uri,
-                    start + 1_000_000 + likes,
-                ))
-                .unwrap();
-        }
-    }
+    let uris = rust_posts_liked_by_six(&stream, &authors, "3t", start);
     // A liker that gets suspended: its likes stop counting too.
     stream
         .send(like(SUSPENDED, 99, &uris[0], start + 2_000_000))
