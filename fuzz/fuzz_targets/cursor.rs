@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let keys = CursorKeys::new(CursorKey::from_secret("fuzz"), Vec::new());
-    let scope = CursorScope { feed: "f", viewer: None };
+    let scope = CursorScope {
+        feed: "f",
+        viewer: None,
+    };
     if let Ok(Decoded::Valid(cursor)) = Cursor::decode(text, &keys, scope) {
         assert_eq!(
             Cursor::decode(&cursor.encode(&keys, scope), &keys, scope).ok(),

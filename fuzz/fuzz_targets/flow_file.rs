@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use feedmixer_flow::spec::FlowDef;
 use feedmixer_flow::Registry;
+use feedmixer_flow::spec::FlowDef;
 use libfuzzer_sys::fuzz_target;
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(feedmixer_components::registry);

@@ -236,16 +236,42 @@ impl Catalog {
             &mut errors,
         );
         let feeds = load_feeds(feeds_file, &flows, &presets, registry, &mut errors);
-        if errors.is_empty() {
-            Ok(Catalog {
+        checked(
+            Catalog {
                 flows,
                 feeds,
                 presets,
-            })
-        } else {
-            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-            Err(errors)
-        }
+            },
+            errors,
+        )
+    }
+
+    /// These flows and presets with the feeds of `text` instead, as if
+    /// it were the feeds file `file`: how a feeds file is checked without
+    /// touching the disk (fuzzing, tools).
+    pub fn with_feeds_text(
+        &self,
+        file: &Path,
+        text: &str,
+        registry: &Registry,
+    ) -> Result<Catalog, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        let feeds = parse_feeds(
+            file,
+            text,
+            &self.flows,
+            &self.presets,
+            registry,
+            &mut errors,
+        );
+        checked(
+            Catalog {
+                flows: self.flows.clone(),
+                feeds,
+                presets: self.presets.clone(),
+            },
+            errors,
+        )
     }
 
     pub fn feed(&self, rkey: &str) -> Option<&Arc<Feed>> {
@@ -285,6 +311,16 @@ impl Catalog {
             .into_iter()
             .map(|(feed, posts)| (feed.to_string(), posts))
             .collect()
+    }
+}
+
+/// The catalog when nothing was wrong, else every problem by file and line.
+fn checked(catalog: Catalog, mut errors: Vec<Diagnostic>) -> Result<Catalog, Vec<Diagnostic>> {
+    if errors.is_empty() {
+        Ok(catalog)
+    } else {
+        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        Err(errors)
     }
 }
 
@@ -354,27 +390,37 @@ fn load_feeds(
     registry: &Registry,
     errors: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Arc<Feed>> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
+    match std::fs::read_to_string(file) {
+        Ok(text) => parse_feeds(file, &text, flows, presets, registry, errors),
         Err(e) => {
             errors.push(Diagnostic::new(
                 file,
                 0,
                 format!("cannot read the feeds file: {e}"),
             ));
-            return BTreeMap::new();
+            BTreeMap::new()
         }
-    };
-    let raw: RawFeeds = match toml::from_str(&text) {
+    }
+}
+
+fn parse_feeds(
+    file: &Path,
+    text: &str,
+    flows: &BTreeMap<String, Arc<FlowDef>>,
+    presets: &Arc<Presets>,
+    registry: &Registry,
+    errors: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Arc<Feed>> {
+    let raw: RawFeeds = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            errors.push(diagnostic::from_toml(file, &text, &e));
+            errors.push(diagnostic::from_toml(file, text, &e));
             return BTreeMap::new();
         }
     };
     let mut feeds = BTreeMap::new();
     for (rkey, feed) in raw.feeds {
-        let at = |span: std::ops::Range<usize>| line_of(&text, span.start);
+        let at = |span: std::ops::Range<usize>| line_of(text, span.start);
         let feed_line = at(rkey.span());
         let rkey = rkey.into_inner();
         if !feedmixer_atproto::is_record_key(&rkey) {

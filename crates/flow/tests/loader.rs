@@ -371,3 +371,25 @@ fn avatars_are_checked_at_their_line() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn a_feeds_text_loads_against_a_loaded_catalog_like_the_file_would() {
+    let catalog = load(&[("good.toml", GOOD)], FEED).unwrap();
+    let file = Path::new("other-feeds.toml");
+    let other = catalog
+        .with_feeds_text(file, "[feeds.g]\nflow = \"good\"\n", &common::registry())
+        .unwrap();
+    assert_eq!(other.feeds.keys().collect::<Vec<_>>(), ["g"]);
+    assert_eq!(other.flows.len(), 1);
+    let errors = catalog
+        .with_feeds_text(
+            file,
+            "[feeds.g]\nflow = \"good\"\n\n[feeds.h]\nflow = \"missing\"\n",
+            &common::registry(),
+        )
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].file.as_path(), errors[0].line), (file, 5));
+    assert!(errors[0].message.contains("\"missing\""), "{}", errors[0]);
+}

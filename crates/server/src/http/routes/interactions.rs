@@ -32,16 +32,16 @@ pub const MAX_ITEM_BYTES: usize = 2_048;
 #[derive(Debug, Deserialize)]
 pub struct SendInteractions {
     #[serde(default)]
-    feed: Option<String>,
-    interactions: Vec<InteractionItem>,
+    pub feed: Option<String>,
+    pub interactions: Vec<InteractionItem>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct InteractionItem {
     #[serde(default)]
-    item: Option<String>,
+    pub item: Option<String>,
     #[serde(default)]
-    event: Option<String>,
+    pub event: Option<String>,
     #[serde(default, rename = "feedContext")]
     _feed_context: Option<String>,
     #[serde(default, rename = "reqId")]
@@ -83,7 +83,7 @@ pub async fn send_interactions(
 
 /// The interactions to keep and how many were skipped; any malformed part
 /// refuses the whole call.
-fn parse(body: &SendInteractions, now_us: u64) -> Result<(Vec<Interaction>, usize), XrpcError> {
+pub fn parse(body: &SendInteractions, now_us: u64) -> Result<(Vec<Interaction>, usize), XrpcError> {
     if let Some(feed) = &body.feed {
         AtUri::parse(feed).map_err(|e| XrpcError::invalid_request(format!("feed: {e}")))?;
     }

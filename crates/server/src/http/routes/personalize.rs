@@ -45,16 +45,7 @@ pub async fn personalize(
     body: Result<Json<PersonalizeBody>, JsonRejection>,
 ) -> Result<Page, XrpcError> {
     let Json(body) = body?;
-    if !is_did(&body.user_did) {
-        return Err(XrpcError::invalid_request("user_did: not a DID"));
-    }
-    let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(XrpcError::invalid_request(format!(
-            "limit must be from 1 to {MAX_LIMIT}"
-        )));
-    }
-    let overrides = overrides(body.params)?;
+    let (limit, overrides) = body.check()?;
     let rkey = body
         .feed
         .rsplit_once("/app.bsky.feed.generator/")
@@ -73,20 +64,32 @@ pub async fn personalize(
     page(&state, request).await
 }
 
+impl PersonalizeBody {
+    /// The page size and the param overrides, once the viewer, the limit
+    /// and the params are well formed (the flow checks the params' values).
+    pub fn check(&self) -> Result<(usize, Overrides), XrpcError> {
+        if !is_did(&self.user_did) {
+            return Err(XrpcError::invalid_request("user_did: not a DID"));
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(XrpcError::invalid_request(format!(
+                "limit must be from 1 to {MAX_LIMIT}"
+            )));
+        }
+        Ok((limit, overrides(&self.params)?))
+    }
+}
+
 /// JSON overrides as the TOML tables components parse.
-fn overrides(params: serde_json::Map<String, serde_json::Value>) -> Result<Overrides, XrpcError> {
+fn overrides(params: &serde_json::Map<String, serde_json::Value>) -> Result<Overrides, XrpcError> {
     params
-        .into_iter()
-        .map(|(id, value)| {
-            let table = match toml::Value::try_from(&value) {
-                Ok(toml::Value::Table(table)) => table,
-                _ => {
-                    return Err(XrpcError::invalid_request(format!(
-                        "params.{id}: expected an object of param values"
-                    )));
-                }
-            };
-            Ok((id, table))
+        .iter()
+        .map(|(id, value)| match toml::Value::try_from(value) {
+            Ok(toml::Value::Table(table)) => Ok((id.clone(), table)),
+            _ => Err(XrpcError::invalid_request(format!(
+                "params.{id}: expected an object of param values"
+            ))),
         })
         .collect()
 }

@@ -16,18 +16,41 @@ use crate::http::error::XrpcError;
 use crate::http::known_feed::KnownFeed;
 
 /// Posts one update may name, added and removed together.
-const MAX_POSTS_PER_UPDATE: usize = 10_000;
+pub const MAX_POSTS_PER_UPDATE: usize = 10_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolUpdate {
     #[serde(default)]
-    add: Vec<String>,
+    pub add: Vec<String>,
     #[serde(default)]
-    remove: Vec<String>,
+    pub remove: Vec<String>,
     /// The pool becomes exactly `add` (then `remove` applies).
     #[serde(default)]
-    replace: bool,
+    pub replace: bool,
+}
+
+impl PoolUpdate {
+    /// Refuses an update naming too many posts or anything but post AT-URIs.
+    pub fn check(&self) -> Result<(), XrpcError> {
+        if self.add.len() + self.remove.len() > MAX_POSTS_PER_UPDATE {
+            return Err(XrpcError::invalid_request(format!(
+                "at most {MAX_POSTS_PER_UPDATE} posts per update; send several"
+            )));
+        }
+        for (field, posts) in [("add", &self.add), ("remove", &self.remove)] {
+            if let Some((i, bad)) = posts
+                .iter()
+                .enumerate()
+                .find(|(_, p)| !AtUri::parse(p).is_ok_and(|u| u.is_post()))
+            {
+                return Err(XrpcError::invalid_request(format!(
+                    "{field}[{i}]: {bad:?} is not a post AT-URI (at://DID/app.bsky.feed.post/RKEY)"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 pub async fn get_pool(
@@ -46,22 +69,7 @@ pub async fn update_pool(
     body: Result<Json<PoolUpdate>, JsonRejection>,
 ) -> Result<Json<Value>, XrpcError> {
     let Json(update) = body?;
-    if update.add.len() + update.remove.len() > MAX_POSTS_PER_UPDATE {
-        return Err(XrpcError::invalid_request(format!(
-            "at most {MAX_POSTS_PER_UPDATE} posts per update; send several"
-        )));
-    }
-    for (field, posts) in [("add", &update.add), ("remove", &update.remove)] {
-        if let Some((i, bad)) = posts
-            .iter()
-            .enumerate()
-            .find(|(_, p)| !AtUri::parse(p).is_ok_and(|u| u.is_post()))
-        {
-            return Err(XrpcError::invalid_request(format!(
-                "{field}[{i}]: {bad:?} is not a post AT-URI (at://DID/app.bsky.feed.post/RKEY)"
-            )));
-        }
-    }
+    update.check()?;
     let stats = state
         .store
         .update_pool(&feed, &update.add, &update.remove, update.replace)
