@@ -53,13 +53,13 @@ params! {
 /// (see [`discovery_scores`]).
 pub struct Discovery {
     params: DiscoverySourceParams,
-    list: SharedList,
+    list: Arc<SharedList>,
 }
 
 impl Discovery {
     pub fn new(params: DiscoverySourceParams) -> Self {
         Discovery {
-            list: SharedList::new(params.refresh_secs),
+            list: SharedList::shared(params.refresh_secs, &params),
             params,
         }
     }

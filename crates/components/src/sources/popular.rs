@@ -42,13 +42,13 @@ params! {
 
 pub struct Popular {
     params: PopularParams,
-    list: SharedList,
+    list: Arc<SharedList>,
 }
 
 impl Popular {
     pub fn new(params: PopularParams) -> Self {
         Popular {
-            list: SharedList::new(params.refresh_secs),
+            list: SharedList::shared(params.refresh_secs, &params),
             params,
         }
     }

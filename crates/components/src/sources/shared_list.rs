@@ -1,8 +1,12 @@
 //! The cache of sources whose list is the same for every viewer (trending,
 //! popular, velocity, discovery): computed from a graph snapshot and a
 //! time, reused until it is `refresh_secs` old or the graph is replaced.
+//! Sources of one kind with the same params share one list, across flows
+//! and across the flows rebuilt for a request naming another preset.
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, LazyLock, Weak};
 
 use feedmixer_flow::{RequestContext, SourceScores};
 use feedmixer_graph::LikeGraph;
@@ -24,9 +28,28 @@ pub(crate) struct SharedList {
     cache: Mutex<Option<Cached>>,
 }
 
+/// The lists in use, by their source's params (whose `Debug` names the
+/// kind); an entry goes when the last source holding it is dropped.
+static LISTS: LazyLock<Mutex<HashMap<String, Weak<SharedList>>>> = LazyLock::new(Default::default);
+
 impl SharedList {
-    /// A list reused for `refresh_secs` (0: computed on every request).
-    pub(crate) fn new(refresh_secs: u32) -> Self {
+    /// The list of every source built with `params` (a kind's params
+    /// struct), reused for `refresh_secs`.
+    pub(crate) fn shared(refresh_secs: u32, params: &impl Debug) -> Arc<SharedList> {
+        let key = format!("{params:?}");
+        let mut lists = LISTS.lock();
+        if let Some(list) = lists.get(&key).and_then(Weak::upgrade) {
+            return list;
+        }
+        lists.retain(|_, list| list.strong_count() > 0);
+        let list = Arc::new(SharedList::new(refresh_secs));
+        lists.insert(key, Arc::downgrade(&list));
+        list
+    }
+
+    /// A list of its own, reused for `refresh_secs` (0: computed on every
+    /// request).
+    fn new(refresh_secs: u32) -> Self {
         SharedList {
             refresh_secs,
             cache: Mutex::new(None),
@@ -94,6 +117,31 @@ mod tests {
         let other = graph(&[("u1", &a, 60)]);
         counting(&list, &ctx(&other, None), &mut runs);
         assert_eq!(runs, 4, "a new graph snapshot recomputes");
+    }
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct TestParams(&'static str, u32);
+
+    #[test]
+    fn sources_with_the_same_params_share_one_list_until_the_last_goes() {
+        let first = SharedList::shared(30, &TestParams("share", 1));
+        let same = SharedList::shared(30, &TestParams("share", 1));
+        let other = SharedList::shared(30, &TestParams("share", 2));
+        assert!(Arc::ptr_eq(&first, &same));
+        assert!(!Arc::ptr_eq(&first, &other));
+        let a = post("x", 1);
+        let g = graph(&[("u1", &a, 60)]);
+        let mut runs = 0;
+        counting(&first, &ctx(&g, None), &mut runs);
+        counting(&same, &ctx(&g, None), &mut runs);
+        assert_eq!(runs, 1, "computed once for both");
+        let weak = Arc::downgrade(&first);
+        drop((first, same));
+        assert!(weak.upgrade().is_none());
+        let again = SharedList::shared(30, &TestParams("share", 1));
+        counting(&again, &ctx(&g, None), &mut runs);
+        assert_eq!(runs, 2, "a list nobody held is made anew");
     }
 
     #[test]

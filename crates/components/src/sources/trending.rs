@@ -40,13 +40,13 @@ params! {
 
 pub struct Trending {
     params: TrendingParams,
-    list: SharedList,
+    list: Arc<SharedList>,
 }
 
 impl Trending {
     pub fn new(params: TrendingParams) -> Self {
         Trending {
-            list: SharedList::new(params.refresh_secs),
+            list: SharedList::shared(params.refresh_secs, &params),
             params,
         }
     }

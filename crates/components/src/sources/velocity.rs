@@ -44,13 +44,13 @@ params! {
 /// relative rise and enough likes to trust it.
 pub struct Velocity {
     params: VelocityParams,
-    list: SharedList,
+    list: Arc<SharedList>,
 }
 
 impl Velocity {
     pub fn new(params: VelocityParams) -> Self {
         Velocity {
-            list: SharedList::new(params.refresh_secs),
+            list: SharedList::shared(params.refresh_secs, &params),
             params,
         }
     }
