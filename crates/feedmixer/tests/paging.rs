@@ -323,3 +323,31 @@ async fn cursors_survive_a_restart_and_a_key_change_restarts_the_feed() {
     );
     server.stop();
 }
+
+#[tokio::test]
+async fn the_apps_limit_1_poll_keeps_nothing_and_its_cursor_still_pages() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &["--demo", "--demo-size", "small"]).await;
+    let sessions = |stats: &serde_json::Value| {
+        let s = &stats["sessions"];
+        (s["lists"].as_u64(), s["served"]["count"].as_u64())
+    };
+    let mut cursor = None;
+    for _ in 0..20 {
+        let (status, page) = server.skeleton("trending", 1, None).await;
+        assert_eq!((status, posts(&page).len()), (200, 1), "{page}");
+        cursor = page["cursor"].as_str().map(str::to_string);
+    }
+    let (_, stats) = server.admin_get("/v1/stats").await;
+    assert_eq!(sessions(&stats), (Some(0), Some(0)), "{stats}");
+
+    // A real first page remembers what it served.
+    let (_, top) = server.skeleton("trending", 30, None).await;
+    let (_, stats) = server.admin_get("/v1/stats").await;
+    assert_eq!(sessions(&stats), (Some(0), Some(1)), "{stats}");
+
+    // A poll's cursor, should it come back, continues after its post.
+    let (status, next) = server.skeleton("trending", 1, cursor.as_deref()).await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(posts(&next), posts(&top)[1..2]);
+}

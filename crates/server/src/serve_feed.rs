@@ -121,8 +121,8 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
             scope,
             cursor.session,
             &session,
-            cursor.offset as usize,
-            request.limit,
+            (cursor.offset as usize, request.limit),
+            Remember::Served,
         )
         .await;
         if request.explain {
@@ -175,7 +175,16 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     } else {
         state.sessions.new_id()
     };
-    let mut page = cut(state, scope, id, &session, offset, request.limit).await;
+    // The app polls every open feed with `limit=1` to see whether its top
+    // changed, and never pages on: a poll keeps nothing. Should its cursor
+    // come back, the paging continues at its offset.
+    let remember = if cursor.is_none() && request.limit == 1 {
+        Remember::Nothing
+    } else {
+        Remember::Served
+    };
+    let window = (offset, request.limit);
+    let mut page = cut(state, scope, id, &session, window, remember).await;
     if request.explain {
         page.explain = Some(crate::explain::trace(
             &graph,
@@ -266,19 +275,30 @@ fn ranked(graph: &LikeGraph, flow: &Flow, output: &FlowOutput) -> Vec<(String, S
         .collect()
 }
 
+/// What a page with a next page keeps for its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Remember {
+    /// What the paging served, so the next page has no repeats or gaps.
+    Served,
+    /// Nothing (polls).
+    Nothing,
+}
+
 /// The page at `offset` and the cursor after it (none at the end).
 async fn cut(
     state: &AppState,
     scope: CursorScope<'_>,
     id: u64,
     session: &Session,
-    offset: usize,
-    limit: usize,
+    (offset, limit): (usize, usize),
+    remember: Remember,
 ) -> Page {
     let start = offset.min(session.posts.len());
     let end = (start + limit).min(session.posts.len());
     let cursor = if end < session.posts.len() {
-        state.sessions.record_served(id, session, end).await;
+        if remember == Remember::Served {
+            state.sessions.record_served(id, session, end).await;
+        }
         let next = Cursor {
             session: id,
             offset: end as u32,

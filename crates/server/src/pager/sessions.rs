@@ -25,16 +25,38 @@ pub struct Session {
 }
 
 impl Session {
-    /// Approximate heap bytes, for the in-memory cache's bound.
+    /// The bytes it holds, allocator overhead included, for the in-memory
+    /// cache's bound: the bound is what the process spends on lists.
     fn weight(&self) -> u32 {
-        let strings: usize = self
+        let items: usize = self
             .posts
             .iter()
-            .map(|p| p.post.len() + p.context.len() + 32)
+            .map(|p| heap_bytes(p.post.capacity()) + heap_bytes(p.context.capacity()))
             .sum();
-        (strings + self.earlier.len() * 8 + self.feed.len() + 64).min(u32::MAX as usize) as u32
+        let total = size_of::<Session>()
+            + ENTRY_OVERHEAD
+            + heap_bytes(self.posts.capacity() * size_of::<ListItem>())
+            + items
+            + heap_bytes(self.earlier.len() * 8)
+            + heap_bytes(self.feed.capacity())
+            + self.viewer.as_ref().map_or(0, |v| heap_bytes(v.capacity()));
+        total.min(u32::MAX as usize) as u32
     }
 }
+
+/// What an allocation of `len` bytes costs: malloc rounds up to 16 bytes
+/// and keeps an 8-byte header; nothing when nothing is allocated.
+fn heap_bytes(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + 8).next_multiple_of(16)
+    }
+}
+
+/// What the cache spends per entry beside the value: its key, the `Arc`,
+/// and moka's bookkeeping (an estimate, measured with the soak).
+const ENTRY_OVERHEAD: usize = 128;
 
 /// Hashes of the posts a paging has served, in order.
 pub type Served = Arc<[u64]>;
@@ -94,10 +116,31 @@ impl Sessions {
                 .build(),
             served: Cache::builder()
                 .max_capacity(config.max_served_bytes)
-                .weigher(|_, s: &Served| (s.len() * 8 + 48).min(u32::MAX as usize) as u32)
+                .weigher(|_, s: &Served| {
+                    (heap_bytes(s.len() * 8 + 16) + ENTRY_OVERHEAD).min(u32::MAX as usize) as u32
+                })
                 .time_to_live(served_ttl)
                 .build(),
         }
+    }
+
+    /// What this process keeps for pagings: ranked lists and their
+    /// weighed bytes, and served sets (`null` when they live in the shared
+    /// store).
+    pub fn usage(&self) -> serde_json::Value {
+        self.lists.run_pending_tasks();
+        let served = (!self.store.shared()).then(|| {
+            self.served.run_pending_tasks();
+            serde_json::json!({
+                "count": self.served.entry_count(),
+                "bytes": self.served.weighted_size(),
+            })
+        });
+        serde_json::json!({
+            "lists": self.lists.entry_count(),
+            "list_bytes": self.lists.weighted_size(),
+            "served": served,
+        })
     }
 
     /// An id for a paging whose list is not kept (yet).
@@ -196,4 +239,38 @@ fn list_key(id: u64) -> String {
 
 fn served_key(id: u64) -> String {
     format!("served:{id:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_weighs_at_least_what_its_items_and_strings_occupy() {
+        let posts: Vec<ListItem> = (0..1000)
+            .map(|i| ListItem {
+                post: format!("at://did:plc:abcdefghijklmnopqrstuvwx/app.bsky.feed.post/3k{i:011}"),
+                placed: None,
+                context: "walk,trending".to_string(),
+            })
+            .collect();
+        let occupied = posts.capacity() * size_of::<ListItem>()
+            + posts
+                .iter()
+                .map(|p| p.post.capacity() + p.context.capacity())
+                .sum::<usize>();
+        let session = Session {
+            feed: "for-you".into(),
+            viewer: Some("did:plc:viewer".into()),
+            posts,
+            earlier: Arc::from(vec![0u64; 10]),
+        };
+        let weight = session.weight() as usize;
+        assert!(weight >= occupied + 80, "{weight} < {occupied}");
+        assert!(weight <= occupied * 2, "{weight} far above {occupied}");
+        assert_eq!(heap_bytes(0), 0);
+        assert_eq!(heap_bytes(1), 16);
+        assert_eq!(heap_bytes(8), 16);
+        assert_eq!(heap_bytes(9), 32);
+    }
 }

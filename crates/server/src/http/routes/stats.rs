@@ -1,5 +1,6 @@
-//! `GET /v1/stats` (admin): the size of the live graph and, when this
-//! process ingests, how far ingest got.
+//! `GET /v1/stats` (admin): the size of the live graph, the paging state
+//! kept in this process and, when this process ingests, how far ingest
+//! got.
 
 use std::sync::Arc;
 
@@ -49,5 +50,6 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
         "withheld_likes": graph.num_withheld_likes(),
         "memory_bytes": graph.memory_bytes(),
         "window_start": graph.window_start(),
+        "sessions": state.sessions.usage(),
     }))
 }
