@@ -265,3 +265,63 @@ async fn interactions_need_a_valid_token_and_change_the_next_page() {
     let metrics = server.metrics().await;
     assert!(metrics.contains(r#"feedmixer_interactions_total{event="interactionSeen"} 5"#));
 }
+
+#[tokio::test]
+async fn past_the_ranking_queue_a_feed_page_gets_503_with_retry_after_at_once() {
+    let dir = Directory::start().await;
+    let key = TestKey::k256();
+    dir.put_key(VIEWER, &key.public());
+    let (_config_dir, config) = config_with("[http]\nmax_in_flight = 1\nmax_queued = 0");
+    let data = tempfile::tempdir().unwrap();
+    let plc = dir.plc_url();
+    let server = Server::start(
+        data.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--demo",
+            "--demo-size",
+            "small",
+            "--plc-url",
+            &plc,
+        ],
+    )
+    .await;
+    // A verified page whose viewer's document takes seconds to come holds
+    // the only turn while it waits for it.
+    dir.set_mode(Mode::Delay(std::time::Duration::from_secs(3)));
+    let token = key.mint(&claims(VIEWER, SKELETON));
+    let held = server.skeleton_as(&token, "for-you", 10, None);
+    let refused = async {
+        while dir.requests(VIEWER) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let url = server.url(&format!(
+            "/xrpc/app.bsky.feed.getFeedSkeleton?feed={}&limit=10",
+            feed_uri("trending")
+        ));
+        let answer = server.client.get(url).send().await.unwrap();
+        let retry_after = answer.headers().get("retry-after").cloned();
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap();
+        (status, retry_after, body)
+    };
+    let ((held_status, _), (status, retry_after, body)) = tokio::join!(held, refused);
+    assert_eq!(held_status, 200);
+    assert_eq!((status, body["error"].as_str()), (503, Some("Overloaded")));
+    assert_eq!(retry_after.unwrap(), "1");
+    // The turn is free again; describeFeedGenerator never needed one.
+    dir.set_mode(Mode::Normal);
+    assert_eq!(server.skeleton("trending", 10, None).await.0, 200);
+    assert_eq!(
+        server
+            .get("/xrpc/app.bsky.feed.describeFeedGenerator")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        metric(&server.metrics().await, "feedmixer_http_shed_total"),
+        1.0
+    );
+}

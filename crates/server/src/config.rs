@@ -95,6 +95,30 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// A query string longer than this is answered 414.
     pub max_query_bytes: usize,
+    /// Feed pages (getFeedSkeleton, personalize) ranked at once; 0 turns
+    /// shedding off. Unset: 4 per core.
+    pub max_in_flight: Option<usize>,
+    /// Feed pages waiting for a turn; one more is answered 503 with
+    /// `Retry-After` at once. Unset: 16 per core.
+    pub max_queued: Option<usize>,
+}
+
+impl HttpConfig {
+    /// Feed pages ranked at once (0: no shedding).
+    pub fn in_flight(&self) -> usize {
+        self.per_core(self.max_in_flight, 4)
+    }
+
+    /// Feed pages that may wait for a turn.
+    pub fn queued(&self) -> usize {
+        self.per_core(self.max_queued, 16)
+    }
+
+    fn per_core(&self, set: Option<usize>, per_core: usize) -> usize {
+        set.unwrap_or_else(|| {
+            per_core * std::thread::available_parallelism().map_or(1, usize::from)
+        })
+    }
 }
 
 impl Default for HttpConfig {
@@ -104,6 +128,8 @@ impl Default for HttpConfig {
             max_connections: 10_000,
             max_header_bytes: 32 * 1024,
             max_query_bytes: 8 * 1024,
+            max_in_flight: None,
+            max_queued: None,
         }
     }
 }
@@ -288,6 +314,14 @@ impl ServiceConfig {
         check(
             (256..=1_048_576).contains(&config.http.max_query_bytes),
             "http.max_query_bytes: 256..=1048576",
+        );
+        check(
+            config.http.max_in_flight.is_none_or(|n| n <= 100_000),
+            "http.max_in_flight: 0..=100000 (0: no shedding)",
+        );
+        check(
+            config.http.max_queued.is_none_or(|n| n <= 1_000_000),
+            "http.max_queued: 0..=1000000",
         );
         check(
             config.sessions.served_ttl_secs >= config.sessions.ttl_secs,

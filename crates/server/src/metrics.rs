@@ -48,6 +48,10 @@ pub const VIEWER_AUTH: &str = "feedmixer_viewer_auth_total";
 /// events without an item or with a token we do not know: skipped).
 pub const INTERACTIONS: &str = "feedmixer_interactions_total";
 
+/// Feed pages answered 503 at once because the ranking queue was full
+/// (`[http] max_in_flight`, `max_queued`).
+pub const SHED: &str = "feedmixer_http_shed_total";
+
 /// The names above.
 const OWN: &[&str] = &[
     HTTP_REQUESTS,
@@ -68,6 +72,7 @@ const OWN: &[&str] = &[
     PRUNED,
     VIEWER_AUTH,
     INTERACTIONS,
+    SHED,
 ];
 
 /// Every metric name this process exports, for checks of dashboards and
@@ -132,9 +137,11 @@ pub fn graph_size(graph: &LikeGraph) {
     gauge!(GRAPH_MEMORY).set(graph.memory_bytes() as f64);
 }
 
-/// Exports the restart counter at 0, so its first increase shows.
-pub fn cursor_restarts_init() {
+/// Exports the counters of rare events at 0, so their first increase
+/// shows.
+pub fn rare_counters_init() {
     counter!(CURSOR_RESTARTS).increment(0);
+    counter!(SHED).increment(0);
 }
 
 pub fn cursor_restarted() {

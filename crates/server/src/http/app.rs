@@ -48,6 +48,9 @@ pub fn admin_app(state: Arc<AppState>) -> Router {
 fn public_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let writable =
         middleware::from_fn_with_state(state.clone(), crate::http::auth::require_writable);
+    // Turns for the routes that rank: one shedder (in the state), whichever
+    // listener.
+    let shed = middleware::from_fn_with_state(state.clone(), crate::http::shed::shed);
     Router::new()
         .route("/.well-known/did.json", get(did::did_json))
         .route(
@@ -56,7 +59,7 @@ fn public_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route(
             "/xrpc/app.bsky.feed.getFeedSkeleton",
-            get(skeleton::get_feed_skeleton),
+            get(skeleton::get_feed_skeleton.layer(shed.clone())),
         )
         .route(
             "/xrpc/app.bsky.feed.sendInteractions",
@@ -68,8 +71,12 @@ fn public_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
 fn admin_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let writable =
         middleware::from_fn_with_state(state.clone(), crate::http::auth::require_writable);
+    let shed = middleware::from_fn_with_state(state.clone(), crate::http::shed::shed);
     Router::new()
-        .route("/v1/personalize", post(personalize::personalize))
+        .route(
+            "/v1/personalize",
+            post(personalize::personalize.layer(shed)),
+        )
         .route("/v1/stats", get(stats::stats))
         .route(
             "/v1/feeds/{feed}/pool",

@@ -2,12 +2,15 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use feedmixer_store::StoreError;
 use serde_json::json;
 
 use crate::runtime::feed_data::FeedDataError;
+
+/// Seconds a 503's `Retry-After` asks for.
+const RETRY_AFTER_SECS: &str = "1";
 
 /// An error answer: `{"error": NAME, "message": TEXT}` with its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +78,15 @@ impl XrpcError {
     }
 
     /// Still loading the graph: try again shortly.
+    /// More feed pages are waiting than the service will queue.
+    pub fn overloaded() -> Self {
+        XrpcError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "Overloaded",
+            message: "feedmixer is ranking as many pages as it can; try again shortly".into(),
+        }
+    }
+
     pub fn not_ready() -> Self {
         XrpcError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -166,7 +178,16 @@ impl From<FeedDataError> for XrpcError {
 impl IntoResponse for XrpcError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": self.error, "message": self.message }));
-        (self.status, body).into_response()
+        let mut response = (self.status, body).into_response();
+        // Every 503 is a moment's trouble (loading, overload, a store or
+        // directory down): say when to come back.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

@@ -10,6 +10,7 @@ pub mod error;
 mod known_feed;
 mod listener;
 pub mod routes;
+pub mod shed;
 mod track;
 pub mod viewer;
 

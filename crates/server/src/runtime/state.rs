@@ -13,6 +13,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
 use crate::config::ServiceConfig;
+use crate::http::shed::Shedder;
 use crate::pager::{CursorKeys, Sessions};
 use crate::runtime::feed_data::{FeedData, FeedDataError};
 
@@ -39,6 +40,8 @@ pub struct AppState {
     ingest: Mutex<Option<(watch::Receiver<IngestStatus>, &'static str)>>,
     /// Whether the store answers (set by the graph refresher's rounds).
     pub store_health: StoreHealth,
+    /// Turns of the routes that rank.
+    pub shedder: Shedder,
 }
 
 impl AppState {
@@ -56,7 +59,7 @@ impl AppState {
         metrics: PrometheusHandle,
     ) -> Result<Self, BuildError> {
         crate::metrics::set_ready(false);
-        crate::metrics::cursor_restarts_init();
+        crate::metrics::rare_counters_init();
         let store_health = StoreHealth::new();
         let resources = Resources::new()
             .with::<dyn Store>(Arc::clone(&store))
@@ -64,6 +67,7 @@ impl AppState {
             .with(Arc::new(config.interactions.limits()));
         let hydrators = Hydrators::build(&registry, &resources)?;
         Ok(AppState {
+            shedder: Shedder::new(&config.http),
             sessions: Sessions::new(
                 &config.sessions,
                 cursor_keys,
