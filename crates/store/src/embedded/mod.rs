@@ -61,6 +61,13 @@ struct Inner {
     _lock: File,
 }
 
+/// redb's page cache (its default is 1 GiB). Serving reads little from the
+/// file (the graph and feed data live in memory; a verified viewer's
+/// history is a few pages), and a cache that grows to the file's size as
+/// ingest and interactions touch its pages made resident memory climb for
+/// as long as the process ran.
+const PAGE_CACHE_BYTES: usize = 128 << 20;
+
 impl EmbeddedStore {
     /// Opens the store in `data_dir`, creating the dir and an empty store
     /// on first use. Fails with [`StoreError::InUse`] when another process
@@ -76,7 +83,10 @@ impl EmbeddedStore {
             source,
         })?;
         let lock = lock_data_dir(data_dir)?;
-        let db = match Database::create(data_dir.join(DATABASE_FILE)) {
+        let db = match Database::builder()
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(data_dir.join(DATABASE_FILE))
+        {
             Ok(db) => db,
             Err(DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::InUse {
