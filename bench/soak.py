@@ -28,19 +28,22 @@ paging continuations (the cursor of the connection's last page, same feed
 and token, up to 5 pages deep), 10 sendInteractions (verified; posts the
 connection was served), 5 GET /v1/stats, 5 GET /v1/feeds/{curated,rust}/pool.
 
-1. Saturation: the mix unpaced on CONNECTIONS (8) connections for
-   SATURATION seconds (after 5 s of warm-up): its requests/s.
+1. Saturation: the mix unpaced on CONNECTIONS (32, as the soak: wrk runs
+   a thread per connection, and 32 threads take CPU from the server that
+   8 do not, so saturation is measured on the same setup) for SATURATION
+   seconds (after 5 s of warm-up): its requests/s.
 2. Soak: the mix paced at RATE_FRACTION of that for DURATION seconds, on
    SOAK_CONNECTIONS (32) connections, each kept on a schedule by wrk's
    `delay()` (with 8, a connection whose answer comes late cannot catch
    up: a run fell 5 % short of its rate). Every 10 s the server's VmRSS
-   is sampled, with the graph's `memory_bytes` (which grows with ingest)
-   and the size of the store file; growth is measured from the first
+   is sampled, with the graph's `memory_bytes` (which grows with ingest),
+   the paging caches' weighed bytes (`/v1/stats` `sessions`, which grow up
+   to their `[sessions]` bounds) and the size of the store file; growth is measured from the first
    sample at or after WARMUP seconds to the last.
 
     bench/soak.py [--bin target/release/feedmixer] [--duration 600] [--warmup 60]
                   [--rate-fraction 0.7] [--ingest-rate 200] [--viewers 200]
-                  [--connections 8] [--soak-connections 32] [--demo-size full]
+                  [--connections 32] [--soak-connections 32] [--demo-size full]
                   [--config config/feedmixer.toml]
 
 Prints one JSON object: saturation and target rate, achieved rate and
@@ -456,12 +459,20 @@ def rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
+def sessions_mib(sessions):
+    """The paging caches' weighed bytes (lists and served sets), which grow
+    up to their `[sessions]` bounds."""
+    served = (sessions.get("served") or {}).get("bytes", 0)
+    return round((sessions.get("list_bytes", 0) + served) / 2**20, 1)
+
+
 def ingest_snapshot(base):
     _, stats = request(base + "/v1/stats", TOKEN)
     ingest = stats.get("ingest") or {}
     return {"likes": stats["likes"], "posts": stats["posts"],
             "indexed_posts": stats["indexed_posts"],
             "graph_memory_mib": round(stats["memory_bytes"] / 2**20, 1),
+            "sessions_mib": sessions_mib(stats.get("sessions") or {}),
             **{k: ingest.get(k) for k in ("events_applied", "created", "posts_created",
                                           "duplicates", "invalid", "bot", "store_errors",
                                           "lag_secs", "connections")}}
@@ -570,6 +581,7 @@ def sample_rss(pid, base, data_dir, start, stop, series):
         store = sum(os.path.getsize(os.path.join(data_dir, f)) for f in os.listdir(data_dir))
         series.append({"t": round(t), "rss_mib": round(rss_kib(pid) / 1024, 1),
                        "graph_mib": stats["graph_memory_mib"],
+                       "sessions_mib": stats["sessions_mib"],
                        "store_file_mib": round(store / 2**20, 1), "likes": stats["likes"]})
         if last:
             return
@@ -585,14 +597,20 @@ def memory_report(series, warmup):
     mid = next(s for s in series if s["t"] >= (after["t"] + end["t"]) / 2)
     minutes = (end["t"] - mid["t"]) / 60
     return {
-        "series_t_rss_graph_store_mib": [[s["t"], s["rss_mib"], s["graph_mib"], s["store_file_mib"]]
-                                         for s in series],
+        "series_t_rss_graph_sessions_store_mib": [
+            [s["t"], s["rss_mib"], s["graph_mib"], s["sessions_mib"], s["store_file_mib"]]
+            for s in series],
         "after_warmup": after, "end": end,
         "growth_mib": growth,
         "growth_pct": round(100 * growth / after["rss_mib"], 2),
         "second_half_mib_per_min": round((end["rss_mib"] - mid["rss_mib"]) / minutes, 1)
         if minutes else None,
         "graph_growth_mib": round(end["graph_mib"] - after["graph_mib"], 1),
+        "sessions_growth_mib": round(end["sessions_mib"] - after["sessions_mib"], 1),
+        # What grew besides the graph (more data) and the paging caches
+        # (bounded by [sessions]).
+        "other_growth_mib": round(growth - (end["graph_mib"] - after["graph_mib"])
+                                  - (end["sessions_mib"] - after["sessions_mib"]), 1),
         "store_file_growth_mib": round(end["store_file_mib"] - after["store_file_mib"], 1),
         "peak_mib": max(s["rss_mib"] for s in series),
     }
@@ -615,7 +633,7 @@ def main():
     p.add_argument("--post-share", type=float, default=0.1, help="of ingest events, posts")
     p.add_argument("--viewers", type=int, default=200)
     p.add_argument("--seed-likes", type=int, default=10, help="first likes per viewer")
-    p.add_argument("--connections", type=int, default=8, help="of the saturation run")
+    p.add_argument("--connections", type=int, default=32, help="of the saturation run")
     p.add_argument("--soak-connections", type=int, default=32,
                    help="of the paced run: more than --connections, so that a slow answer "
                         "does not hold a connection past its next start")
