@@ -8,14 +8,18 @@ pub enum EvalError {
     #[error("the split quantile must lie strictly between 0 and 1, got {0}")]
     Quantile(f64),
     #[error(
-        "no user has {holdout} likes after the split (of posts known before it) and likes \
-         before it: {reason}"
+        "no user has {holdout} held-out likes after the split (of posts known before it) and \
+         likes before it: {reason}"
     )]
     NoUsers { holdout: usize, reason: String },
     #[error("--users must be at least 1")]
     NoSample,
-    #[error("--holdout must be at least 1")]
-    NoHoldout,
+    #[error(
+        "--holdout ({}), --min-holdout ({}) and --min-history ({}) must be at least 1, and \
+         --min-holdout at most --holdout",
+        .0.holdout, .0.min_holdout, .0.min_history
+    )]
+    Sizes(crate::split::Rules),
     #[error("unknown feed {name:?} (feeds: {known})")]
     UnknownFeed { name: String, known: String },
     #[error("unknown preset {name:?} (presets: {known})")]

@@ -24,4 +24,4 @@ pub use baseline::Popularity;
 pub use error::EvalError;
 pub use report::Row;
 pub use runner::{Evaluator, Variant, variants};
-pub use split::{EvalUser, HeldOut, Split, SplitStats, split_time};
+pub use split::{EvalUser, HeldOut, Rules, Split, SplitStats, split_time};

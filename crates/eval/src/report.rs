@@ -23,6 +23,11 @@ pub struct Row {
     pub recall_10: f64,
     #[serde(rename = "recall@30")]
     pub recall_30: f64,
+    /// The standard error of `recall@30` over the sampled users: the
+    /// sample's own noise (differences of rows well within twice it are
+    /// not shown to be real; sample more users).
+    #[serde(rename = "recall@30_se")]
+    pub recall_30_se: f64,
     #[serde(rename = "recall@100")]
     pub recall_100: f64,
     #[serde(rename = "ndcg@10")]
@@ -61,7 +66,7 @@ impl Row {
 /// two, sources as percentages, largest first.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| feed | preset | users | R@10 | R@30 | R@100 | nDCG@10 | nDCG@30 | nDCG@100 \
+        "| feed | preset | users | R@10 | R@30 ± se | R@100 | nDCG@10 | nDCG@30 | nDCG@100 \
          | coverage | p50 ms | p99 ms | sources (share of top 30) |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
@@ -74,12 +79,13 @@ pub fn table(rows: &[Row]) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {:.3} | {:.3} ± {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {} |",
             r.feed,
             r.preset,
             r.users,
             r.recall_10,
             r.recall_30,
+            r.recall_30_se,
             r.recall_100,
             r.ndcg_10,
             r.ndcg_30,
@@ -104,6 +110,7 @@ mod tests {
             users: 3,
             recall_10: 0.1,
             recall_30: 0.25,
+            recall_30_se: 0.01,
             recall_100: 0.5,
             ndcg_10: 0.2,
             ndcg_30: 0.3,
@@ -149,7 +156,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[2],
-            "| for-you | fast | 3 | 0.100 | 0.250 | 0.500 | 0.200 | 0.300 | 0.400 | 0.012 \
+            "| for-you | fast | 3 | 0.100 | 0.250 ± 0.010 | 0.500 | 0.200 | 0.300 | 0.400 | 0.012 \
              | 1.23 | 5.00 | walk 90%, trending 25% |"
         );
     }

@@ -201,6 +201,8 @@ fn first_page(graph: &LikeGraph, flow: &Flow, output: &FlowOutput) -> Vec<Slot> 
 struct Tally {
     users: usize,
     recall: [f64; KS.len()],
+    /// Of recall@30, for its standard error.
+    recall_30_squares: f64,
     ndcg: [f64; KS.len()],
     served: FxHashSet<PostId>,
     empty: usize,
@@ -214,8 +216,12 @@ impl Tally {
     fn add(&mut self, list: &[Slot], held_out: &[PostId], elapsed: Duration) {
         let posts: Vec<Option<PostId>> = list.iter().map(|(p, _)| *p).collect();
         for (i, &k) in KS.iter().enumerate() {
-            self.recall[i] += recall_at(&posts, held_out, k);
+            let recall = recall_at(&posts, held_out, k);
+            self.recall[i] += recall;
             self.ndcg[i] += ndcg_at(&posts, held_out, k);
+            if k == PAGE {
+                self.recall_30_squares += recall * recall;
+            }
         }
         self.users += 1;
         self.empty += usize::from(list.is_empty());
@@ -235,12 +241,14 @@ impl Tally {
         let mean = |sum: f64| sum / users;
         let slots = self.slots.max(1) as f64;
         let mean_ms = self.latencies_ms.iter().sum::<f64>() / users;
+        let recall_30_se = standard_error(self.users, self.recall[1], self.recall_30_squares);
         Row {
             feed: feed.to_string(),
             preset: preset.to_string(),
             users: self.users,
             recall_10: mean(self.recall[0]),
             recall_30: mean(self.recall[1]),
+            recall_30_se,
             recall_100: mean(self.recall[2]),
             ndcg_10: mean(self.ndcg[0]),
             ndcg_30: mean(self.ndcg[1]),
@@ -259,6 +267,17 @@ impl Tally {
             mean_ms,
         }
     }
+}
+
+/// The standard error of the mean of `n` values from their sum and sum
+/// of squares (sample variance; 0 below two values).
+fn standard_error(n: usize, sum: f64, squares: f64) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let n = n as f64;
+    let variance = ((squares - sum * sum / n) / (n - 1.0)).max(0.0);
+    (variance / n).sqrt()
 }
 
 #[cfg(test)]
@@ -294,5 +313,19 @@ mod tests {
         assert_eq!(row.sources["trending"], 1.0 / 30.0);
         assert_eq!(row.sources["pinned"], 1.0 / 30.0);
         assert_eq!((row.p50_ms, row.p99_ms, row.mean_ms), (2.0, 4.0, 3.0));
+        // recall@30 of 1/2 and 0: sample variance 1/8, se = sqrt(1/16).
+        assert!(
+            (row.recall_30_se - 0.25).abs() < 1e-12,
+            "{}",
+            row.recall_30_se
+        );
+    }
+
+    #[test]
+    fn standard_errors() {
+        assert_eq!(standard_error(1, 0.5, 0.25), 0.0);
+        assert_eq!(standard_error(4, 4.0, 4.0), 0.0, "all equal");
+        // 0, 0, 1, 1: variance 1/3, se = sqrt(1/12).
+        assert!((standard_error(4, 2.0, 2.0) - (1.0f64 / 12.0).sqrt()).abs() < 1e-12);
     }
 }

@@ -4,14 +4,16 @@
 //! - **T** is a whole second. By default it leaves the newest 10 % of the
 //!   log's likes after it ([`split_time`] at quantile 0.9); everything the
 //!   flows read is what was stored before T.
-//! - **A user's held-out likes** are their first `holdout` likes at or
+//! - **A user's held-out likes** are their first `holdout` (K) likes at or
 //!   after T (the likes that came next, in time order) that a feed ranking
 //!   at T could have served: of a post the graph knew at T and may serve,
 //!   not their own, not one they had liked before T, each post once. Likes
 //!   of posts created after T are skipped, not counted as misses: no
 //!   ranking at T could know them ([`SplitStats`] counts them).
 //! - **Eligible users** liked something before T (at least `min_history`
-//!   likes in the graph) and have `holdout` held-out likes.
+//!   likes in the graph) and have at least `min_holdout` held-out likes
+//!   (default 1: every user who came back after T, light users included,
+//!   who are most users; `min_holdout = holdout` keeps only users with K).
 //! - **The sample**: eligible users ordered by SHA-256 of the seed
 //!   (8 bytes, little-endian) followed by their DID, the first `users` of
 //!   them. The same log, seed and size give the same users on every
@@ -66,7 +68,7 @@ pub struct SplitStats {
 pub struct EvalUser {
     pub did: String,
     pub id: UserId,
-    /// Exactly `holdout` posts, in the order they were liked.
+    /// `min_holdout..=holdout` posts, in the order they were liked.
     pub held_out: Vec<PostId>,
 }
 
@@ -75,12 +77,47 @@ pub struct EvalUser {
 pub struct Split {
     /// T, unix seconds: every flow runs with this as its clock.
     pub at_secs: u32,
-    pub holdout: usize,
-    /// Users with `holdout` held-out likes and history before T.
+    pub rules: Rules,
+    /// Users with `min_holdout` held-out likes and history before T.
     pub eligible: usize,
+    /// Held-out likes of the eligible users.
+    pub eligible_held_out: usize,
     /// The sample, ordered by DID.
     pub users: Vec<EvalUser>,
     pub stats: SplitStats,
+}
+
+/// Who is held out, and how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// At most this many held-out likes per user (K).
+    pub holdout: usize,
+    /// Users with fewer held-out likes are not sampled.
+    pub min_holdout: usize,
+    /// Users with fewer likes before T are not sampled (at least 1).
+    pub min_history: usize,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            holdout: 10,
+            min_holdout: 1,
+            min_history: 1,
+        }
+    }
+}
+
+impl Rules {
+    fn check(&self) -> Result<(), EvalError> {
+        if self.holdout == 0 || self.min_holdout == 0 || self.min_history == 0 {
+            return Err(EvalError::Sizes(*self));
+        }
+        if self.min_holdout > self.holdout {
+            return Err(EvalError::Sizes(*self));
+        }
+        Ok(())
+    }
 }
 
 /// Collects the held-out likes from the likes at or after T, fed in time
@@ -88,28 +125,19 @@ pub struct Split {
 pub struct HeldOut<'g> {
     graph: &'g LikeGraph,
     at_us: u64,
-    holdout: usize,
-    min_history: usize,
+    rules: Rules,
     by_user: FxHashMap<UserId, Vec<PostId>>,
     stats: SplitStats,
 }
 
 impl<'g> HeldOut<'g> {
     /// `graph` holds what was known before `at_secs` (T).
-    pub fn new(
-        graph: &'g LikeGraph,
-        at_secs: u32,
-        holdout: usize,
-        min_history: usize,
-    ) -> Result<Self, EvalError> {
-        if holdout == 0 {
-            return Err(EvalError::NoHoldout);
-        }
+    pub fn new(graph: &'g LikeGraph, at_secs: u32, rules: Rules) -> Result<Self, EvalError> {
+        rules.check()?;
         Ok(HeldOut {
             graph,
             at_us: u64::from(at_secs) * 1_000_000,
-            holdout,
-            min_history: min_history.max(1),
+            rules,
             by_user: FxHashMap::default(),
             stats: SplitStats::default(),
         })
@@ -124,7 +152,7 @@ impl<'g> HeldOut<'g> {
         self.stats.likes_after += 1;
         let Some(user) = graph
             .user_id(did)
-            .filter(|&u| graph.likes_of(u).len() >= self.min_history)
+            .filter(|&u| graph.likes_of(u).len() >= self.rules.min_history)
         else {
             self.stats.no_history += 1;
             return;
@@ -138,7 +166,7 @@ impl<'g> HeldOut<'g> {
             return;
         }
         let held = self.by_user.entry(user).or_default();
-        if held.len() >= self.holdout {
+        if held.len() >= self.rules.holdout {
             self.stats.past_holdout += 1;
         } else if held.contains(&post) || graph.has_liked(user, post) {
             self.stats.repeated += 1;
@@ -158,7 +186,7 @@ impl<'g> HeldOut<'g> {
         let mut eligible: Vec<(u64, &str, UserId, Vec<PostId>)> = self
             .by_user
             .into_iter()
-            .filter(|(_, held)| held.len() == self.holdout)
+            .filter(|(_, held)| held.len() >= self.rules.min_holdout)
             .map(|(user, held)| {
                 let did = graph.user_did(user);
                 (sample_key(seed, did), did, user, held)
@@ -167,15 +195,16 @@ impl<'g> HeldOut<'g> {
         if eligible.is_empty() {
             let s = &self.stats;
             return Err(EvalError::NoUsers {
-                holdout: self.holdout,
+                holdout: self.rules.min_holdout,
                 reason: format!(
                     "{} likes after it: {} by users without history, {} of posts unknown \
-                     at the split, {} held out; lower --holdout or move the split earlier",
+                     at the split, {} held out; lower --min-holdout or move the split earlier",
                     s.likes_after, s.no_history, s.unknown_post, s.held_out
                 ),
             });
         }
         let count = eligible.len();
+        let eligible_held_out = eligible.iter().map(|e| e.3.len()).sum();
         eligible.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         eligible.truncate(users);
         let mut sample: Vec<EvalUser> = eligible
@@ -189,8 +218,9 @@ impl<'g> HeldOut<'g> {
         sample.sort_unstable_by(|a, b| a.did.cmp(&b.did));
         Ok(Split {
             at_secs: (self.at_us / 1_000_000) as u32,
-            holdout: self.holdout,
+            rules: self.rules,
             eligible: count,
+            eligible_held_out,
             users: sample,
             stats: self.stats,
         })
@@ -218,6 +248,14 @@ mod tests {
 
     const T: u32 = 1_000_000;
     const T_US: u64 = T as u64 * 1_000_000;
+
+    fn rules(holdout: usize, min_holdout: usize, min_history: usize) -> Rules {
+        Rules {
+            holdout,
+            min_holdout,
+            min_history,
+        }
+    }
 
     fn did(n: usize) -> String {
         format!("did:plc:u{n:03}")
@@ -258,7 +296,7 @@ mod tests {
     #[test]
     fn held_out_likes_are_the_first_servable_new_ones() {
         let g = graph(1);
-        let mut h = HeldOut::new(&g, T, 3, 1).unwrap();
+        let mut h = HeldOut::new(&g, T, rules(3, 1, 1)).unwrap();
         let u = did(0);
         h.add(&u, &post(20), T_US - 1); // before T: not part of the split
         h.add(&u, &post(3), T_US); // liked before T
@@ -290,7 +328,7 @@ mod tests {
     #[test]
     fn own_posts_are_not_held_out_and_short_users_are_not_eligible() {
         let g = graph(2);
-        let mut h = HeldOut::new(&g, T, 2, 1).unwrap();
+        let mut h = HeldOut::new(&g, T, rules(2, 2, 1)).unwrap();
         // The author has history (a like of post 11) but likes only its own
         // posts after T.
         h.add("did:plc:author", &post(20), T_US);
@@ -304,7 +342,7 @@ mod tests {
         assert_eq!(dids, [did(1)]);
         assert_eq!(split.eligible, 1);
 
-        let mut h = HeldOut::new(&g, T, 2, 1).unwrap();
+        let mut h = HeldOut::new(&g, T, rules(2, 2, 1)).unwrap();
         h.add(&did(1), &post(20), T_US);
         assert!(matches!(
             h.finish(5, 0),
@@ -315,16 +353,16 @@ mod tests {
     #[test]
     fn users_need_the_minimum_history() {
         let g = graph(1);
-        let mut h = HeldOut::new(&g, T, 1, 11).unwrap();
+        let mut h = HeldOut::new(&g, T, rules(1, 1, 11)).unwrap();
         h.add(&did(0), &post(20), T_US);
         assert_eq!(h.finish(1, 0).unwrap().users.len(), 1, "11 likes before T");
-        let mut h = HeldOut::new(&g, T, 1, 12).unwrap();
+        let mut h = HeldOut::new(&g, T, rules(1, 1, 12)).unwrap();
         h.add(&did(0), &post(20), T_US);
         assert!(h.finish(1, 0).is_err());
     }
 
     fn sample(g: &LikeGraph, n: usize, seed: u64) -> Vec<String> {
-        let mut h = HeldOut::new(g, T, 1, 1).unwrap();
+        let mut h = HeldOut::new(g, T, rules(1, 1, 1)).unwrap();
         for u in 0..100 {
             h.add(&did(u), &post(20 + u % 20), T_US + u as u64);
         }
@@ -348,13 +386,39 @@ mod tests {
     }
 
     #[test]
-    fn sizes_must_be_positive() {
+    fn sizes_must_be_positive_and_ordered() {
         let g = graph(1);
-        assert!(matches!(
-            HeldOut::new(&g, T, 0, 1),
-            Err(EvalError::NoHoldout)
-        ));
-        let h = HeldOut::new(&g, T, 1, 1).unwrap();
+        for bad in [
+            rules(0, 0, 1),
+            rules(1, 0, 1),
+            rules(1, 1, 0),
+            rules(2, 3, 1),
+        ] {
+            assert!(
+                matches!(HeldOut::new(&g, T, bad), Err(EvalError::Sizes(_))),
+                "{bad:?}"
+            );
+        }
+        let h = HeldOut::new(&g, T, Rules::default()).unwrap();
         assert!(matches!(h.finish(0, 0), Err(EvalError::NoSample)));
+    }
+
+    #[test]
+    fn users_with_fewer_than_k_are_sampled_down_to_the_minimum() {
+        let g = graph(3);
+        let mut h = HeldOut::new(&g, T, rules(3, 2, 1)).unwrap();
+        for (u, n) in [(0, 1), (1, 2), (2, 4)] {
+            for p in 0..n {
+                h.add(&did(u), &post(20 + p), T_US + p as u64);
+            }
+        }
+        let split = h.finish(10, 0).unwrap();
+        let sizes: Vec<(String, usize)> = split
+            .users
+            .iter()
+            .map(|u| (u.did.clone(), u.held_out.len()))
+            .collect();
+        assert_eq!(sizes, [(did(1), 2), (did(2), 3)]);
+        assert_eq!((split.eligible, split.eligible_held_out), (2, 5));
     }
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use feedmixer_eval::{Evaluator, HeldOut, Row, Split, variants};
+use feedmixer_eval::{Evaluator, HeldOut, Row, Rules, Split, variants};
 use feedmixer_flow::{Catalog, Hydrators, Registry, Resources};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_store::{InteractionLimits, Store, StoreHealth};
@@ -117,7 +117,12 @@ fn setup() -> Setup {
         builder.add_like(did, subject, (time_us / 1_000_000) as u32);
     }
     let graph = Arc::new(builder.build());
-    let mut held = HeldOut::new(&graph, T, HOLDOUT, 1).unwrap();
+    let rules = Rules {
+        holdout: HOLDOUT,
+        min_holdout: HOLDOUT,
+        min_history: 1,
+    };
+    let mut held = HeldOut::new(&graph, T, rules).unwrap();
     for (did, subject, time_us) in &log {
         held.add(did, subject, *time_us);
     }

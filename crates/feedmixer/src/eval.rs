@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use feedmixer_atproto::clock::rfc3339;
-use feedmixer_eval::{Evaluator, HeldOut, Row, Split, report, split_time, variants};
+use feedmixer_eval::{Evaluator, HeldOut, Row, Rules, Split, report, split_time, variants};
 use feedmixer_graph::LikeGraph;
 use feedmixer_server::ServiceConfig;
 use feedmixer_server::runtime::bootstrap::load_graph_before;
@@ -28,9 +28,9 @@ use crate::{progress, replay, serve};
 ///
 /// One split time T cuts the log (by default leaving the newest 10 % of
 /// its likes after it). The graph and everything the flows read are what
-/// was stored before T. Sampled users (seeded) are those with likes
-/// before T and `--holdout` likes after it of posts known at T; their
-/// first K likes after T are held out. Each feed, at each preset, ranks
+/// was stored before T. Each user's first `--holdout` K likes after T of
+/// posts known at T are held out; users with likes before T and at least
+/// `--min-holdout` held-out likes are sampled (seeded). Each feed, at each preset, ranks
 /// 100 posts for every sampled user through its real flow with the clock
 /// at T (offline: no budgets, quality factor 1), scored by recall@k and
 /// nDCG@k (k = 10, 30, 100) against the held-out likes; coverage is the
@@ -59,9 +59,13 @@ pub struct EvalArgs {
     /// Users to sample.
     #[arg(long, default_value_t = 1000)]
     users: usize,
-    /// Held-out likes per user: their first K after the split.
-    #[arg(long, default_value_t = 10)]
+    /// Held-out likes per user, at most: their first K after the split.
+    #[arg(long, default_value_t = Rules::default().holdout)]
     holdout: usize,
+    /// Held-out likes a user needs to be sampled (1: every user who liked
+    /// again after the split; K: only users with K).
+    #[arg(long, default_value_t = Rules::default().min_holdout)]
+    min_holdout: usize,
     /// Seed of the user sample: the same seed, log and sizes give the same
     /// users and the same metrics.
     #[arg(long, default_value_t = 0)]
@@ -73,7 +77,7 @@ pub struct EvalArgs {
     #[arg(long, conflicts_with = "split_quantile")]
     split_at: Option<u32>,
     /// Likes a user needs before the split to be sampled.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = Rules::default().min_history)]
     min_history: usize,
     /// One JSON object per row and line on stdout (the rest on stderr).
     #[arg(long)]
@@ -206,7 +210,12 @@ async fn held_out(
     at: u32,
     args: &EvalArgs,
 ) -> anyhow::Result<Split> {
-    let mut held = HeldOut::new(graph, at, args.holdout, args.min_history)?;
+    let rules = Rules {
+        holdout: args.holdout,
+        min_holdout: args.min_holdout,
+        min_history: args.min_history,
+    };
+    let mut held = HeldOut::new(graph, at, rules)?;
     store
         .scan_likes(u64::from(at) * 1_000_000, &mut |like| {
             held.add(like.did, like.subject, like.time_us)
@@ -224,7 +233,8 @@ fn summary(split: &Split, graph: &LikeGraph, evaluator: &Evaluator<'_>) -> Strin
         "split at {} ({}): {} likes in the graph, {} after\n\
          likes after the split: {} held out, {} of posts unknown at the split, {} by users \
          without history, {} already liked, {} own posts, {} past the holdout\n\
-         users: {} with {} held-out likes, {} sampled; {} servable posts at the split\n\n",
+         users: {} with {} to {} held-out likes ({:.2} on average), {} sampled; {} servable \
+         posts at the split\n\n",
         rfc3339(at_us),
         split.at_secs,
         graph.num_likes(),
@@ -236,7 +246,9 @@ fn summary(split: &Split, graph: &LikeGraph, evaluator: &Evaluator<'_>) -> Strin
         s.own_post,
         s.past_holdout,
         split.eligible,
-        split.holdout,
+        split.rules.min_holdout,
+        split.rules.holdout,
+        split.eligible_held_out as f64 / split.eligible.max(1) as f64,
         split.users.len(),
         evaluator.servable_posts(),
     )

@@ -231,8 +231,21 @@ fn bad_input_is_refused_clearly() {
         "between 0 and 1",
     );
     fail(
-        &["eval", "--capture", path, "--holdout", "100000", "--json"],
-        "no user has 100000 likes after the split",
+        &[
+            "eval",
+            "--capture",
+            path,
+            "--holdout",
+            "100000",
+            "--min-holdout",
+            "100000",
+            "--json",
+        ],
+        "no user has 100000 held-out likes after the split",
+    );
+    fail(
+        &["eval", "--capture", path, "--min-holdout", "11", "--json"],
+        "--min-holdout at most --holdout",
     );
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
