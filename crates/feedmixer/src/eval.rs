@@ -164,10 +164,12 @@ async fn open_log(
     let dir = tempfile::tempdir().context("creating a scratch store")?;
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path())?);
     let router = CatalogRouting(Arc::clone(catalog));
+    let started = Instant::now();
     let report = replay::replay_file(store.as_ref(), &router, file).await?;
     eprintln!(
-        "replayed {}: {} lines, {} like and post events, {} malformed (skipped)",
+        "replayed {} in {:.1} s: {} lines, {} like and post events, {} malformed (skipped)",
         file.display(),
+        started.elapsed().as_secs_f64(),
         report.lines,
         report.events,
         report.malformed
