@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use feedmixer_server::ServiceConfig;
 use feedmixer_server::runtime::post_routing::CatalogRouting;
-use feedmixer_store::{NoRouting, PostRouter, replay};
+use feedmixer_store::{NoRouting, PostRouter, ReplayReport, Store, replay};
 
 use crate::store_args::StoreArgs;
 
@@ -23,20 +23,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let router = router(flows, config)?;
     let store = store.open().await?;
-    let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = progress::bytes_bar(size, "replay");
-    let reader = BufReader::with_capacity(1 << 20, input);
-    let mut progress = |bytes: u64| bar.set_position(bytes);
-    let report = replay(
-        store.as_ref(),
-        router.as_ref(),
-        reader,
-        10_000,
-        &mut progress,
-    )
-    .await?;
-    bar.finish_and_clear();
+    let report = replay_file(store.as_ref(), router.as_ref(), file).await?;
     let s = &report.stats;
     println!(
         "replayed {}: {} lines, {} like and post events, {} ignored, {} malformed",
@@ -67,6 +54,25 @@ pub async fn run(
         println!("  {}:{line}: {reason}", file.display());
     }
     Ok(())
+}
+
+/// Replays the capture `file` into `store` with a progress bar: malformed
+/// lines are skipped and counted in the report.
+pub(crate) async fn replay_file(
+    store: &dyn Store,
+    router: &dyn PostRouter,
+    file: &Path,
+) -> anyhow::Result<ReplayReport> {
+    let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress::bytes_bar(size, "replay");
+    let reader = BufReader::with_capacity(1 << 20, input);
+    let mut progress = |bytes: u64| bar.set_position(bytes);
+    let report = replay(store, router, reader, 10_000, &mut progress)
+        .await
+        .with_context(|| format!("replaying {}", file.display()))?;
+    bar.finish_and_clear();
+    Ok(report)
 }
 
 /// The feed rules of the service config, when there is one: a capture

@@ -35,6 +35,9 @@ pub const IN_POOL_KIND: &str = "in_pool";
 /// The source kind that makes a flow chronological when it is its only
 /// source (see [`Flow::is_chronological`]).
 pub const CHRONOLOGICAL_SOURCE_KIND: &str = "new_posts";
+/// The deadline and every budget of an [`Flow::offline`] flow: longer than
+/// any run takes, short enough that `Instant + budget` never overflows.
+const OFFLINE_BUDGET: Duration = Duration::from_secs(24 * 3600);
 /// The param through which components name the languages they keep.
 const LANGS_PARAM: &str = "langs";
 /// The flow param that, when true, keeps the posts in the languages of
@@ -254,6 +257,32 @@ impl Flow {
     /// The flow's quality factor.
     pub fn quality_factor(&self) -> &QualityFactor {
         &self.quality
+    }
+
+    /// This flow for offline evaluation: no request deadline and no
+    /// budgets (every hydrator and component runs to completion), and a
+    /// quality factor of its own pinned at 1. A run then ranks the same
+    /// whatever the machine's load, at the depth the params give, and
+    /// leaves the serving flow's quality factor alone.
+    pub fn offline(&self) -> Flow {
+        let mut flow = self.clone();
+        flow.deadline = OFFLINE_BUDGET;
+        for h in &mut flow.hydrations {
+            h.kind.budget = OFFLINE_BUDGET;
+        }
+        fn unbound<T: ?Sized>(stages: &mut [Stage<T>]) {
+            for stage in stages {
+                stage.budget = OFFLINE_BUDGET;
+            }
+        }
+        unbound(&mut flow.sources);
+        unbound(&mut flow.predicates);
+        unbound(std::slice::from_mut(&mut flow.ranker));
+        unbound(&mut flow.transforms);
+        unbound(&mut flow.validations);
+        unbound(&mut flow.result_transforms);
+        flow.quality = Arc::new(QualityFactor::pinned(1.0));
+        flow
     }
 
     /// Runs the flow with the process's `hydrators`. Never fails: a

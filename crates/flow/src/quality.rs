@@ -62,6 +62,24 @@ impl QualityFactor {
         }
     }
 
+    /// A value that never moves and reports to no gauge: for runs that must
+    /// not depend on load, nor touch a serving flow's value (offline
+    /// evaluation). `value` is clamped to `[0, 1]`.
+    pub fn pinned(value: f64) -> Self {
+        let value = value.clamp(0.0, 1.0);
+        QualityFactor {
+            bits: AtomicU64::new(value.to_bits()),
+            config: QualityFactorConfig {
+                min: value,
+                max: value,
+                default: value,
+                ..QualityFactorConfig::default()
+            },
+            started: Instant::now(),
+            gauge: Gauge::noop(),
+        }
+    }
+
     pub fn config(&self) -> &QualityFactorConfig {
         &self.config
     }
@@ -164,6 +182,16 @@ mod tests {
             q.record(FAST, false);
         }
         assert_eq!(q.value(), 1.0);
+    }
+
+    #[test]
+    fn a_pinned_value_never_moves() {
+        let q = QualityFactor::pinned(1.0);
+        for _ in 0..1000 {
+            q.record(SLOW, true);
+        }
+        assert_eq!(q.value(), 1.0);
+        assert_eq!(QualityFactor::pinned(7.0).value(), 1.0, "clamped");
     }
 
     #[test]

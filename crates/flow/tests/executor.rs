@@ -133,6 +133,32 @@ kind = "sum"
 }
 
 #[tokio::test]
+async fn an_offline_flow_waits_for_its_sources_and_keeps_its_quality_factor() {
+    let f = flow(
+        r#"
+[quality_factor]
+initial_delay_secs = 0
+target_latency_ms = 1.0
+[[sources]]
+id = "slow"
+kind = "fixed"
+budget_ms = 20
+delay_ms = 60
+posts = [[1, 1.0]]
+[ranker]
+kind = "sum"
+"#,
+    )
+    .offline();
+    for _ in 0..2 {
+        let (posts, out) = run(&f).await;
+        assert_eq!(posts, vec![common::uri(1)], "no budget cut the source off");
+        assert!(out.stages.iter().all(|s| s.failure.is_none()));
+        assert_eq!(out.quality_factor, 1.0, "slow runs do not lower it");
+    }
+}
+
+#[tokio::test]
 async fn a_failing_transform_keeps_its_input() {
     let f = flow(
         r#"

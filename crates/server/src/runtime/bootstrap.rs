@@ -14,11 +14,39 @@ pub async fn load_graph(
     now_secs: u32,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<LikeGraph, StoreError> {
+    load(store, retention_days, now_secs, u64::MAX, progress).await
+}
+
+/// The graph as it was at `until_secs`: [`load_graph`] with `now =
+/// until_secs`, of the likes and posts stored before it only (offline
+/// evaluation ranks as of a time in the log). Deletions are those the
+/// store holds now: a post deleted since is hidden already.
+pub async fn load_graph_before(
+    store: &dyn Store,
+    retention_days: u32,
+    until_secs: u32,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<LikeGraph, StoreError> {
+    let until_us = u64::from(until_secs) * 1_000_000;
+    load(store, retention_days, until_secs, until_us, progress).await
+}
+
+/// The likes and posts stored in `[now - retention, until_us)`.
+async fn load(
+    store: &dyn Store,
+    retention_days: u32,
+    now_secs: u32,
+    until_us: u64,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<LikeGraph, StoreError> {
     let window_start = now_secs.saturating_sub(retention_days.saturating_mul(86_400));
     let expected = store.counts().await?.likes as usize;
     let mut builder = GraphBuilder::with_capacity(window_start, expected);
     let mut read = 0u64;
     let mut sink = |like: LikeRef<'_>| {
+        if like.time_us >= until_us {
+            return;
+        }
         let ts = (like.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32;
         builder.add_like(like.did, like.subject, ts);
         read += 1;
@@ -45,6 +73,9 @@ pub async fn load_graph(
         })
         .await?;
     let mut sink = |post: PostRef<'_>| {
+        if post.time_us >= until_us {
+            return;
+        }
         builder.add_post(&post_uri(post.did, post.rkey), post.time_us, post.post);
         read += 1;
         if read.is_multiple_of(100_000) {
@@ -56,4 +87,44 @@ pub async fn load_graph(
         .await?;
     progress(read);
     Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use feedmixer_store::testkit::{create, did, open_temp, post, post_create, post_record};
+
+    const DAY_US: u64 = 86_400 * 1_000_000;
+
+    #[tokio::test]
+    async fn a_graph_before_a_time_holds_only_what_was_stored_before_it() {
+        let (_dir, store) = open_temp();
+        let t0 = 100 * DAY_US;
+        let (author, rkey) = ("did:plc:author000", "3post000007");
+        store
+            .apply(&[
+                create(&did(1), "a", &post(1), t0 - 3 * DAY_US),
+                create(&did(1), "b", &post(2), t0 - 1),
+                create(&did(2), "c", &post(1), t0),
+                create(&did(3), "d", &post(3), t0 + 5),
+                post_create(author, rkey, post_record(&["en"], ""), t0 + 1),
+            ])
+            .await
+            .unwrap();
+        let until = (t0 / 1_000_000) as u32;
+        let graph = load_graph_before(&store, 7, until, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(graph.num_likes(), 2, "the two likes before the time");
+        assert!(graph.user_id(&did(2)).is_none() && graph.user_id(&did(3)).is_none());
+        assert_eq!(graph.num_indexed_posts(), 0, "the post came later");
+        let narrow = load_graph_before(&store, 1, until, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(narrow.num_likes(), 1, "the window ends at the time");
+        let now = load_graph(&store, 7, until + 10, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!((now.num_likes(), now.num_indexed_posts()), (4, 1));
+    }
 }

@@ -44,6 +44,22 @@ pub struct AppState {
     pub shedder: Shedder,
 }
 
+/// Every registered hydrator, built from what the runtime provides: the
+/// store, its health and the interaction limits. The server builds them
+/// once; so does `feedmixer eval`, to rank as the server does.
+pub fn build_hydrators(
+    registry: &Registry,
+    config: &ServiceConfig,
+    store: &Arc<dyn Store>,
+    store_health: &StoreHealth,
+) -> Result<Hydrators, BuildError> {
+    let resources = Resources::new()
+        .with::<dyn Store>(Arc::clone(store))
+        .with(Arc::new(store_health.clone()))
+        .with(Arc::new(config.interactions.limits()));
+    Hydrators::build(registry, &resources)
+}
+
 impl AppState {
     /// A state that is not ready yet: its graph is empty until
     /// [`AppState::set_graph`]. Fails when a hydrator cannot be built from
@@ -61,11 +77,7 @@ impl AppState {
         crate::metrics::set_ready(false);
         crate::metrics::rare_counters_init();
         let store_health = StoreHealth::new();
-        let resources = Resources::new()
-            .with::<dyn Store>(Arc::clone(&store))
-            .with(Arc::new(store_health.clone()))
-            .with(Arc::new(config.interactions.limits()));
-        let hydrators = Hydrators::build(&registry, &resources)?;
+        let hydrators = build_hydrators(&registry, &config, &store, &store_health)?;
         Ok(AppState {
             shedder: Shedder::new(&config.http),
             sessions: Sessions::new(
