@@ -6,10 +6,10 @@
 //! time order (a Jetstream replay) therefore needs no sort at all; anything
 //! else gets one stable sort per row.
 
-use feedmixer_atproto::{AtUri, Post, is_did};
+use feedmixer_atproto::{AtUri, Post, Tid, is_did};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::graph::{Csr, Edge, LikeGraph, PostId, RawLike, UserId};
+use crate::graph::{Csr, Edge, LikeGraph, NOT_A_TID, PostId, RawLike, UserId};
 use crate::intern::Interner;
 use crate::posts::{self, PostIndex, PostInfo};
 
@@ -24,6 +24,7 @@ pub struct GraphBuilder {
     users: Interner,
     posts: Interner,
     post_author: Vec<UserId>,
+    post_key_secs: Vec<u32>,
     likes: Vec<RawLike>,
     /// Whether `likes` is in time order so far (then `build` skips sorting).
     in_order: bool,
@@ -56,6 +57,7 @@ impl GraphBuilder {
             users: Interner::with_capacity(users, users * 32),
             posts: Interner::with_capacity(posts, posts * 72),
             post_author: Vec::with_capacity(posts),
+            post_key_secs: Vec::with_capacity(posts),
             likes: Vec::with_capacity(likes),
             in_order: true,
             post_index: PostIndex::default(),
@@ -84,7 +86,7 @@ impl GraphBuilder {
             return false;
         }
         let (user, _) = self.users.intern(user_did);
-        let post = self.intern_post(post_uri, uri.did);
+        let post = self.intern_post(post_uri, &uri);
         if let Some(last) = self.likes.last() {
             self.in_order &= last.ts <= ts_secs;
         }
@@ -110,7 +112,7 @@ impl GraphBuilder {
         if !uri.is_post() {
             return false;
         }
-        let p = self.intern_post(post_uri, uri.did);
+        let p = self.intern_post(post_uri, &uri);
         self.post_index.set(p, indexed_us, post);
         if self.previous_order.is_some() {
             self.indexed.push(p);
@@ -127,7 +129,7 @@ impl GraphBuilder {
         if !uri.is_post() {
             return false;
         }
-        let p = self.intern_post(post_uri, uri.did);
+        let p = self.intern_post(post_uri, &uri);
         self.post_index.remove(p);
         true
     }
@@ -193,12 +195,16 @@ impl GraphBuilder {
         by_author.get(&author).cloned().unwrap_or_default()
     }
 
-    /// The id of `post_uri` (by `author_did`), interning both when new.
-    fn intern_post(&mut self, post_uri: &str, author_did: &str) -> PostId {
+    /// The id of `post_uri` (parsed as `uri`), interning it and its author
+    /// when new. What ranking reads of a post's URI (its author, its key's
+    /// time) is taken from it here, once, not per candidate.
+    fn intern_post(&mut self, post_uri: &str, uri: &AtUri<'_>) -> PostId {
         let (post, new_post) = self.posts.intern(post_uri);
         if new_post {
-            let (author, _) = self.users.intern(author_did);
+            let (author, _) = self.users.intern(uri.did);
             self.post_author.push(author);
+            self.post_key_secs
+                .push(Tid::parse(uri.rkey).map_or(NOT_A_TID, |tid| tid.unix_secs()));
             self.post_index.info.push(PostInfo::default());
             if let Some(by_author) = &mut self.posts_by_author {
                 by_author.entry(author).or_default().push(post);
@@ -244,6 +250,7 @@ impl GraphBuilder {
             users: graph.users.clone(),
             posts: graph.posts.clone(),
             post_author: graph.post_author.clone(),
+            post_key_secs: graph.post_key_secs.clone(),
             likes,
             in_order: false,
             post_index: {
@@ -266,6 +273,7 @@ impl GraphBuilder {
             mut users,
             mut posts,
             mut post_author,
+            mut post_key_secs,
             mut likes,
             in_order,
             mut post_index,
@@ -327,6 +335,7 @@ impl GraphBuilder {
         users.shrink_to_fit();
         posts.shrink_to_fit();
         post_author.shrink_to_fit();
+        post_key_secs.shrink_to_fit();
         let num_likers = by_user.offsets.windows(2).filter(|w| w[0] < w[1]).count();
         let newest_ts = by_user
             .edges
@@ -340,6 +349,7 @@ impl GraphBuilder {
             users,
             posts,
             post_author,
+            post_key_secs,
             likes: by_user,
             likers: by_post,
             num_likers,

@@ -1,8 +1,6 @@
 //! Early signals: fresh posts with few likes so far, liked by users who are
 //! well connected in the graph. And how old a post is, which they need.
 
-use feedmixer_atproto::{AtUri, Tid};
-
 use crate::decay::exact;
 use crate::graph::{LikeGraph, PostId};
 use crate::rank::into_top_k;
@@ -30,11 +28,9 @@ pub fn post_created_secs(graph: &LikeGraph, p: PostId) -> u32 {
         .likers_of(p)
         .first()
         .map_or(graph.newest_ts(), |e| e.ts);
-    let tid_secs = AtUri::parse(graph.post_uri(p))
-        .ok()
-        .and_then(|uri| Tid::parse(uri.rkey).ok())
-        .map(Tid::unix_secs);
-    tid_secs.map_or(first_like, |t| t.min(first_like))
+    graph
+        .post_key_secs(p)
+        .map_or(first_like, |t| t.min(first_like))
 }
 
 /// Fresh posts with few but well-connected likers. For a post p created at
@@ -115,6 +111,7 @@ mod tests {
     use super::*;
     use crate::GraphBuilder;
     use crate::fixture::{self, AUTHOR, HOUR, NOW, assert_scores, did, uri};
+    use feedmixer_atproto::Tid;
 
     fn params(min_likes: usize, max_likes: usize, max_age_hours: u32) -> DiscoveryParams {
         DiscoveryParams {

@@ -57,6 +57,9 @@ impl Csr {
     }
 }
 
+/// [`LikeGraph::post_key_secs`] of a post whose key is not a TID.
+pub(crate) const NOT_A_TID: u32 = u32::MAX;
+
 /// The in-window like graph a serving replica holds. Immutable once built
 /// (see [`crate::GraphBuilder`]); share it behind an `Arc` and swap in a new
 /// one to refresh.
@@ -67,6 +70,8 @@ pub struct LikeGraph {
     pub(crate) users: Interner,
     pub(crate) posts: Interner,
     pub(crate) post_author: Vec<UserId>,
+    /// Per post: the time in its record key (a TID), or [`NOT_A_TID`].
+    pub(crate) post_key_secs: Vec<u32>,
     /// Row per user: the posts it liked.
     pub(crate) likes: Csr,
     /// Row per post: the users that liked it.
@@ -140,6 +145,14 @@ impl LikeGraph {
         self.post_author[p as usize]
     }
 
+    /// The time its record key (a TID) claims, unix seconds; `None` when
+    /// the key is not a TID. Read at intern time, so free per candidate.
+    #[inline]
+    pub fn post_key_secs(&self, p: PostId) -> Option<u32> {
+        let secs = self.post_key_secs[p as usize];
+        (secs != NOT_A_TID).then_some(secs)
+    }
+
     /// The posts `u` liked (`edge.id` is a [`PostId`]), oldest first.
     #[inline]
     pub fn likes_of(&self, u: UserId) -> &[Edge] {
@@ -182,6 +195,7 @@ impl LikeGraph {
             + self.users.memory_bytes()
             + self.posts.memory_bytes()
             + self.post_author.capacity() * size_of::<UserId>()
+            + self.post_key_secs.capacity() * size_of::<u32>()
             + self.post_index_memory_bytes()
             + self.hidden.capacity() * (size_of::<UserId>() + 1)
             + self.withheld.capacity() * size_of::<RawLike>()

@@ -38,4 +38,4 @@ pub use posts::{LangId, PostInfo};
 pub use recent::{like_counts_in, recent_like_scores, recent_like_scores_with_floor};
 pub use update::GraphChange;
 pub use velocity::like_velocity_scores;
-pub use walk::{WalkParams, WalkScratch, walk};
+pub use walk::{WalkParams, WalkScratch, walk, walk_edges_bound};

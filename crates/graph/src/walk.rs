@@ -183,6 +183,23 @@ fn inv_pow(degree: usize, power: f32) -> f32 {
     }
 }
 
+/// An upper bound of the edges a walk from `viewer` with `params` reads,
+/// from row lengths alone (at most `max_likes` reads): a caller can run a
+/// walk known to be short where it is instead of on another thread. The
+/// second hop is bounded by caps, not by the co-likers' own rows.
+pub fn walk_edges_bound(graph: &LikeGraph, viewer: UserId, params: &WalkParams) -> usize {
+    if viewer as usize >= graph.num_users() {
+        return 0;
+    }
+    let likes = graph.likes_of(viewer);
+    let sampled = &likes[likes.len().saturating_sub(params.max_likes)..];
+    let first_hop: usize = sampled
+        .iter()
+        .map(|e| graph.likers_of(e.id).len().min(params.max_likers_per_post))
+        .sum();
+    sampled.len() + first_hop + first_hop.min(params.max_colikers) * params.max_likes_per_coliker
+}
+
 /// Scores the posts the viewer's co-likers liked, sorted by score
 /// descending, ties broken by lower [`PostId`]; at most
 /// `params.max_results`. Never contains a post the viewer liked (any of its
@@ -693,6 +710,31 @@ mod tests {
             }
         }
         b.build()
+    }
+
+    #[test]
+    fn the_edges_bound_grows_with_the_caps_and_covers_what_the_walk_found() {
+        let g = bigger_graph();
+        let small = WalkParams {
+            max_likes: 2,
+            max_likers_per_post: 2,
+            max_colikers: 3,
+            max_likes_per_coliker: 2,
+            ..params()
+        };
+        for u in 0..g.num_users() as UserId {
+            let (low, high) = (
+                walk_edges_bound(&g, u, &small),
+                walk_edges_bound(&g, u, &params()),
+            );
+            assert!(low <= high, "user {u}: {low} > {high}");
+            let found = walk(&g, u, &params(), NOW, &mut WalkScratch::new()).len();
+            assert!(
+                found <= high,
+                "user {u}: {found} posts from at most {high} edges"
+            );
+        }
+        assert_eq!(walk_edges_bound(&g, g.num_users() as UserId, &params()), 0);
     }
 
     #[test]
