@@ -480,8 +480,16 @@ impl Flow {
         .await;
 
         let n_sources = self.sources.len();
-        let mut index: FxHashMap<u32, usize> = FxHashMap::default();
-        let mut candidates: Vec<Candidate> = Vec::new();
+        let found_total: usize = results
+            .iter()
+            .filter_map(|(_, result)| match result {
+                Some(Ok(Ok(fetched))) => Some(fetched.scores.len()),
+                _ => None,
+            })
+            .sum();
+        let mut index: FxHashMap<u32, usize> =
+            FxHashMap::with_capacity_and_hasher(found_total, Default::default());
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(found_total);
         for (position, (stage, (t, result))) in self.sources.iter().zip(results).enumerate() {
             let Fetched {
                 scores: found,
@@ -642,43 +650,46 @@ impl Run<'_> {
         let t = Instant::now();
         let before = candidates.len();
         let batch = enough.clamp(1, before.max(1));
-        let mut kept: Vec<Candidate> = Vec::with_capacity(before);
-        let mut dropped = Vec::new();
+        // Verdicts for the candidates seen, in order; the unseen (and a
+        // failed batch) are kept. Filtering in place allocates nothing per
+        // candidate.
+        let mut verdicts: Vec<bool> = Vec::with_capacity(before);
+        let mut kept = 0;
         let mut failure = None;
-        let mut rest = std::mem::take(candidates).into_iter().peekable();
-        while rest.peek().is_some() {
-            if kept.len() >= enough || failure.is_some() {
-                kept.extend(rest.by_ref());
-                break;
-            }
-            let chunk: Vec<Candidate> = rest.by_ref().take(batch).collect();
-            match stage.component.keep(self.ctx, &chunk).await {
-                Ok(verdicts) if verdicts.len() == chunk.len() => {
-                    for (c, keep) in chunk.into_iter().zip(verdicts) {
-                        if keep {
-                            kept.push(c);
-                        } else {
-                            dropped.push(c.post);
-                        }
-                    }
+        while verdicts.len() < before && kept < enough && failure.is_none() {
+            let seen = verdicts.len();
+            let chunk = &candidates[seen..(seen + batch).min(before)];
+            match stage.component.keep(self.ctx, chunk).await {
+                Ok(batch_verdicts) if batch_verdicts.len() == chunk.len() => {
+                    kept += batch_verdicts.iter().filter(|&&keep| keep).count();
+                    verdicts.extend(batch_verdicts);
                 }
-                Ok(verdicts) => {
+                Ok(batch_verdicts) => {
                     failure = Some(format!(
                         "returned {} verdicts for {} candidates",
-                        verdicts.len(),
+                        batch_verdicts.len(),
                         chunk.len()
                     ));
-                    kept.extend(chunk);
                 }
-                Err(e) => {
-                    failure = Some(e.0);
-                    kept.extend(chunk);
-                }
+                Err(e) => failure = Some(e.0),
             }
         }
-        *candidates = kept;
-        stage.metrics.dropped(dropped.len());
+        verdicts.resize(before, true);
         let explain = self.ctx.explain;
+        let mut dropped = Vec::new();
+        let mut n_dropped = 0;
+        let mut verdict = verdicts.into_iter();
+        candidates.retain(|c| {
+            let keep = verdict.next().unwrap_or(true);
+            if !keep {
+                n_dropped += 1;
+                if explain {
+                    dropped.push(c.post);
+                }
+            }
+            keep
+        });
+        stage.metrics.dropped(n_dropped);
         let report = self.finish(stage, t, before, candidates.len(), failure);
         if explain {
             report.dropped = dropped;

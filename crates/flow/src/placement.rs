@@ -145,4 +145,31 @@ mod tests {
             ("walk", "sponsored")
         );
     }
+
+    proptest::proptest! {
+        /// What the first page relies on when it makes strings of only
+        /// `limit + placements` ranked posts: the page comes out the same.
+        #[test]
+        fn a_page_needs_only_limit_plus_placements_ranked_posts(
+            ranked_len in 0usize..40,
+            limit in 1usize..20,
+            slots in proptest::collection::vec((0usize..45, proptest::option::of(0usize..30)), 0..5),
+        ) {
+            let ranked: Vec<(String, String)> =
+                (0..ranked_len).map(|i| (format!("p{i}"), "walk".to_string())).collect();
+            let placements: Vec<Placement> = slots
+                .iter()
+                .map(|&(post, at)| placement(
+                    &format!("p{post}"),
+                    at.map_or(Slot::Top, Slot::At),
+                    PlacementKind::Pinned,
+                ))
+                .collect();
+            let whole = place(ranked.clone(), &placements);
+            let needed = (limit + placements.len()).min(ranked.len());
+            let cut = place(ranked[..needed].to_vec(), &placements);
+            let page = limit.min(whole.len());
+            proptest::prop_assert_eq!(&cut[..page], &whole[..page]);
+        }
+    }
 }
