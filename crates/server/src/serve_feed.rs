@@ -122,6 +122,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
             cursor.session,
             &session,
             (cursor.offset as usize, request.limit),
+            session.posts.len(),
             Remember::Served,
         )
         .await;
@@ -152,11 +153,25 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     let graph = state.graph.load_full();
     let ctx = context(&graph, &request);
     let output = flow.run(&ctx, &state.hydrators).await;
-    let mut posts = place(ranked(&graph, &flow, &output), &output.placements);
+    // A first page keeps no list (below), so only its own items are made
+    // into strings: no placement can push a ranked post further down than
+    // the number of placements.
+    let first_page = cursor.is_none();
+    let needed = if first_page {
+        request.limit + output.placements.len()
+    } else {
+        usize::MAX
+    };
+    let mut posts = place(ranked(&graph, &flow, &output, needed), &output.placements);
     if !earlier.is_empty() {
         let served: FxHashSet<u64> = earlier.iter().copied().collect();
         posts.retain(|item| !served.contains(&served_hash(&item.post)));
     }
+    let listed = if first_page {
+        listed_len(&graph, &output)
+    } else {
+        posts.len()
+    };
     let session = Arc::new(Session {
         feed: request.feed.to_string(),
         viewer: request.viewer.map(str::to_string),
@@ -168,9 +183,9 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     // recomputes the list without what the first served, which is as
     // gap-free. From the second page on the list is kept. A list that fits
     // the page needs no cursor at all.
-    let id = if offset + request.limit >= session.posts.len() {
+    let id = if offset + request.limit >= listed {
         0
-    } else if cursor.is_some() {
+    } else if !first_page {
         state.sessions.insert(Arc::clone(&session)).await
     } else {
         state.sessions.new_id()
@@ -178,13 +193,13 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     // The app polls every open feed with `limit=1` to see whether its top
     // changed, and never pages on: a poll keeps nothing. Should its cursor
     // come back, the paging continues at its offset.
-    let remember = if cursor.is_none() && request.limit == 1 {
+    let remember = if first_page && request.limit == 1 {
         Remember::Nothing
     } else {
         Remember::Served
     };
     let window = (offset, request.limit);
-    let mut page = cut(state, scope, id, &session, window, remember).await;
+    let mut page = cut(state, scope, id, &session, window, listed, remember).await;
     if request.explain {
         page.explain = Some(crate::explain::trace(
             &graph,
@@ -218,7 +233,7 @@ async fn chronological_page(
     } else {
         &[]
     };
-    let mut posts = place(ranked(&graph, flow, &output), placements);
+    let mut posts = place(ranked(&graph, flow, &output, usize::MAX), placements);
     posts.truncate(request.limit);
     let last_ranked = posts
         .iter()
@@ -256,13 +271,19 @@ fn context(graph: &Arc<LikeGraph>, request: &PageRequest<'_>) -> RequestContext 
     ctx
 }
 
-/// The flow's ranked posts as list items: each URI with the ids of the
-/// sources that proposed it.
-fn ranked(graph: &LikeGraph, flow: &Flow, output: &FlowOutput) -> Vec<(String, String)> {
+/// The flow's first `take` ranked posts as list items: each URI with the
+/// ids of the sources that proposed it.
+fn ranked(
+    graph: &LikeGraph,
+    flow: &Flow,
+    output: &FlowOutput,
+    take: usize,
+) -> Vec<(String, String)> {
     let sources = flow.sources();
     output
         .posts
         .iter()
+        .take(take)
         .map(|p| {
             let proposed_by: Vec<&str> = sources
                 .iter()
@@ -275,6 +296,23 @@ fn ranked(graph: &LikeGraph, flow: &Flow, output: &FlowOutput) -> Vec<(String, S
         .collect()
 }
 
+/// The length of the whole list [`place`] makes of the flow's output:
+/// each placed post once, and the ranked posts that are not also placed.
+fn listed_len(graph: &LikeGraph, output: &FlowOutput) -> usize {
+    let placed: FxHashSet<&str> = output.placements.iter().map(|p| p.post.as_str()).collect();
+    let placed_ids: FxHashSet<_> = placed.iter().filter_map(|uri| graph.post_id(uri)).collect();
+    let ranked_and_placed = if placed_ids.is_empty() {
+        0
+    } else {
+        output
+            .posts
+            .iter()
+            .filter(|p| placed_ids.contains(&p.post))
+            .count()
+    };
+    placed.len() + output.posts.len() - ranked_and_placed
+}
+
 /// What a page with a next page keeps for its cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Remember {
@@ -284,18 +322,20 @@ enum Remember {
     Nothing,
 }
 
-/// The page at `offset` and the cursor after it (none at the end).
+/// The page at `offset` and the cursor after it (none at the end of the
+/// `listed` items; `session` holds at least the page's).
 async fn cut(
     state: &AppState,
     scope: CursorScope<'_>,
     id: u64,
     session: &Session,
     (offset, limit): (usize, usize),
+    listed: usize,
     remember: Remember,
 ) -> Page {
     let start = offset.min(session.posts.len());
     let end = (start + limit).min(session.posts.len());
-    let cursor = if end < session.posts.len() {
+    let cursor = if end < listed {
         if remember == Remember::Served {
             state.sessions.record_served(id, session, end).await;
         }
