@@ -649,7 +649,7 @@ fn flows_prints_the_resolved_flow_of_a_feed() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("preset \"fast\""), "{text}");
     assert!(
-        text.contains("max_likers_per_post = 50"),
+        text.contains("max_likers_per_post = 25"),
         "the preset's value: {text}"
     );
     assert!(text.contains("gate = \"viewer_likes > 0\""), "{text}");

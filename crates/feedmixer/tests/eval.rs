@@ -217,7 +217,7 @@ fn bad_input_is_refused_clearly() {
             "fast,nope",
             "--json",
         ],
-        "unknown preset \"nope\" (presets: default, discovery, fast, stable)",
+        "unknown preset \"nope\" (presets: deep, default, discovery, fast, stable)",
     );
     fail(
         &[
