@@ -2,8 +2,8 @@
 to be ready, free ports, Prometheus text, wrk runs, and synthetic viewers
 (did:plc DIDs with a P-256 `#atproto` key, their ES256 service JWTs, and a
 PLC directory stand-in serving their DID documents). Python stdlib only:
-the P-256 arithmetic is here, plain affine, which is slow (a few ms a
-signature) but enough for a few hundred tokens."""
+the P-256 arithmetic is here (Jacobian double-and-add; a few ms a key or
+a signature, not constant-time: for benchmarks, never for real keys)."""
 
 import base64
 import hashlib
@@ -139,31 +139,52 @@ P256_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
-def _p256_add(a, b):
-    """The sum of two points (None is the point at infinity)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
+def _p256_double(point):
+    """2P in Jacobian coordinates (X, Y, Z) (a = -3); None is infinity."""
+    if point is None or point[1] == 0:
+        return None
+    x, y, z = point
     p = P256_P
-    if a[0] == b[0]:
-        if (a[1] + b[1]) % p == 0:
-            return None
-        slope = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, p) % p
-    else:
-        slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, p) % p
-    x = (slope * slope - a[0] - b[0]) % p
-    return x, (slope * (a[0] - x) - a[1]) % p
+    delta, gamma = z * z % p, y * y % p
+    beta = x * gamma % p
+    alpha = 3 * (x - delta) * (x + delta) % p
+    x3 = (alpha * alpha - 8 * beta) % p
+    z3 = ((y + z) ** 2 - gamma - delta) % p
+    y3 = (alpha * (4 * beta - x3) - 8 * gamma * gamma) % p
+    return x3, y3, z3
 
 
-def _p256_mul(k, point=P256_G):
+def _p256_add_affine(point, x2, y2):
+    """P + (x2, y2), P Jacobian, the other affine."""
+    if point is None:
+        return x2, y2, 1
+    x1, y1, z1 = point
+    p = P256_P
+    zz = z1 * z1 % p
+    h = (x2 * zz - x1) % p
+    r = 2 * (y2 * z1 * zz - y1) % p
+    if h == 0:
+        return _p256_double(point) if r == 0 else None
+    hh = h * h % p
+    i = 4 * hh % p
+    j = h * i % p
+    v = x1 * i % p
+    x3 = (r * r - j - 2 * v) % p
+    y3 = (r * (v - x3) - 2 * y1 * j) % p
+    z3 = ((z1 + h) ** 2 - zz - hh) % p
+    return x3, y3, z3
+
+
+def _p256_mul(k):
+    """k·G, affine."""
     out = None
-    while k:
-        if k & 1:
-            out = _p256_add(out, point)
-        point = _p256_add(point, point)
-        k >>= 1
-    return out
+    for bit in bin(k)[2:]:
+        out = _p256_double(out)
+        if bit == "1":
+            out = _p256_add_affine(out, *P256_G)
+    x, y, z = out
+    zi = pow(z, -1, P256_P)
+    return x * zi * zi % P256_P, y * zi * zi * zi % P256_P
 
 
 class P256Key:
