@@ -1,8 +1,29 @@
 """What the load benchmarks share: reading a URL and waiting for a server
-to be ready."""
+to be ready, free ports, Prometheus text, wrk runs, and synthetic viewers
+(did:plc DIDs with a P-256 `#atproto` key, their ES256 service JWTs, and a
+PLC directory stand-in serving their DID documents). Python stdlib only:
+the P-256 arithmetic is here (Jacobian double-and-add; a few ms a key or
+a signature, not constant-time: for benchmarks, never for real keys)."""
 
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import threading
 import time
+import urllib.error
 import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The admin token the benchmarks start the server with.
+TOKEN = "bench-admin-token-16"
+FEED_METHOD = "app.bsky.feed.getFeedSkeleton"
 
 
 def get(url, token=None):
@@ -14,13 +35,262 @@ def get(url, token=None):
         return r.read().decode()
 
 
-def wait_ready(base, timeout=300):
-    """Returns once `base`/internal/ready answers 200; exits after `timeout` s."""
+def request(url, token=None, body=None):
+    """(status, parsed JSON body) of GET, or POST with a JSON `body`."""
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode())
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def wait_ready(base, timeout=300, process=None):
+    """Returns once `base`/internal/ready answers 200; exits after `timeout`
+    s, or as soon as `process` (a Popen) has exited."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"the server exited ({process.returncode}) before it was ready")
         try:
             get(base + "/internal/ready")
             return
         except Exception:
-            time.sleep(0.25)
+            time.sleep(0.05)
     raise SystemExit(f"{base} not ready after {timeout} s")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels)): value} of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)", line)
+        if m:
+            labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+            out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def by_label(metrics, name, label):
+    """`name` summed per value of `label`."""
+    out = Counter()
+    for (n, labels), value in metrics.items():
+        if n == name:
+            out[dict(labels).get(label, "")] += value
+    return out
+
+
+def viewer_auth(base):
+    """`feedmixer_viewer_auth_total` per outcome (verified, invalid, ...)."""
+    return by_label(parse_metrics(get(base + "/metrics")), "feedmixer_viewer_auth_total",
+                    "outcome")
+
+
+# --- wrk -------------------------------------------------------------------
+
+def _ms(value):
+    """wrk's `1.23ms` / `456.00us` / `1.01s` in milliseconds."""
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    number, unit = float(m.group(1)), m.group(2)
+    return round(number * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit], 3)
+
+
+def wrk(url, connections, duration, script=None, script_args=(), threads=2):
+    """One wrk run (`--latency`): requests/s, p50 and p99 in ms, non-2xx
+    answers and socket errors. At most `threads` threads (never more than
+    connections)."""
+    cmd = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s",
+           "--latency", "--timeout", "5s"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    if script_args:
+        cmd += ["--", *script_args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = {k: _ms(v) for k, v in re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)", out, re.M)}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"requests": requests, "requests_per_sec": rps,
+            "p50_ms": pct.get("50"), "p99_ms": pct.get("99"),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": sum(int(n) for n in sock.groups()) if sock else 0}
+
+
+# --- identities and tokens -------------------------------------------------
+
+B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+# P-256 (secp256r1): field prime, b, generator, group order (a = -3).
+P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+P256_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+          0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _p256_double(point):
+    """2P in Jacobian coordinates (X, Y, Z) (a = -3); None is infinity."""
+    if point is None or point[1] == 0:
+        return None
+    x, y, z = point
+    p = P256_P
+    delta, gamma = z * z % p, y * y % p
+    beta = x * gamma % p
+    alpha = 3 * (x - delta) * (x + delta) % p
+    x3 = (alpha * alpha - 8 * beta) % p
+    z3 = ((y + z) ** 2 - gamma - delta) % p
+    y3 = (alpha * (4 * beta - x3) - 8 * gamma * gamma) % p
+    return x3, y3, z3
+
+
+def _p256_add_affine(point, x2, y2):
+    """P + (x2, y2), P Jacobian, the other affine."""
+    if point is None:
+        return x2, y2, 1
+    x1, y1, z1 = point
+    p = P256_P
+    zz = z1 * z1 % p
+    h = (x2 * zz - x1) % p
+    r = 2 * (y2 * z1 * zz - y1) % p
+    if h == 0:
+        return _p256_double(point) if r == 0 else None
+    hh = h * h % p
+    i = 4 * hh % p
+    j = h * i % p
+    v = x1 * i % p
+    x3 = (r * r - j - 2 * v) % p
+    y3 = (r * (v - x3) - 2 * y1 * j) % p
+    z3 = ((z1 + h) ** 2 - zz - hh) % p
+    return x3, y3, z3
+
+
+def _p256_mul(k):
+    """k·G, affine."""
+    out = None
+    for bit in bin(k)[2:]:
+        out = _p256_double(out)
+        if bit == "1":
+            out = _p256_add_affine(out, *P256_G)
+    x, y, z = out
+    zi = pow(z, -1, P256_P)
+    return x * zi * zi % P256_P, y * zi * zi * zi % P256_P
+
+
+class P256Key:
+    """A P-256 private key: its compressed public point and ES256 signatures."""
+
+    def __init__(self):
+        self.secret = secrets.randbelow(P256_N - 1) + 1
+        self.public = _p256_mul(self.secret)
+
+    def compressed_public(self):
+        x, y = self.public
+        return bytes([2 + (y & 1)]) + x.to_bytes(32, "big")
+
+    def sign(self, message):
+        """r||s (32 bytes each) of SHA-256 `message`, S low."""
+        z = int.from_bytes(hashlib.sha256(message).digest(), "big")
+        while True:
+            k = secrets.randbelow(P256_N - 1) + 1
+            r = _p256_mul(k)[0] % P256_N
+            s = pow(k, -1, P256_N) * (z + r * self.secret) % P256_N
+            if r and s:
+                s = min(s, P256_N - s)
+                return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def plc_did(name):
+    """A did:plc (24 base32 characters) derived from `name`."""
+    digest = base64.b32encode(hashlib.sha256(name.encode()).digest()).decode().lower()
+    return "did:plc:" + digest[:24]
+
+
+def b58encode(data):
+    n = int.from_bytes(data, "big")
+    out = ""
+    while n:
+        n, r = divmod(n, 58)
+        out = B58[r] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Viewer:
+    """An account `did` with a P-256 `#atproto` key."""
+
+    def __init__(self, did):
+        self.did = did
+        self.key = P256Key()
+
+    def multibase(self):
+        return "z" + b58encode(b"\x80\x24" + self.key.compressed_public())
+
+    def did_doc(self):
+        return {
+            "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+            "id": self.did,
+            "alsoKnownAs": [f"at://{self.did[8:]}.bench.example"],
+            "verificationMethod": [{
+                "id": f"{self.did}#atproto",
+                "type": "Multikey",
+                "controller": self.did,
+                "publicKeyMultibase": self.multibase(),
+            }],
+            "service": [{
+                "id": "#atproto_pds",
+                "type": "AtprotoPersonalDataServer",
+                "serviceEndpoint": "https://pds.bench.example",
+            }],
+        }
+
+    def token(self, aud, method, lifetime):
+        """An ES256 service JWT: r||s, low S, base64url without padding."""
+        now = int(time.time())
+        header = b64url(json.dumps({"alg": "ES256", "typ": "JWT"}).encode())
+        claims = {"iss": self.did, "aud": aud, "lxm": method, "iat": now,
+                  "exp": now + lifetime, "jti": os.urandom(8).hex()}
+        payload = b64url(json.dumps(claims).encode())
+        signing_input = f"{header}.{payload}".encode()
+        return f"{header}.{payload}.{b64url(self.key.sign(signing_input))}"
+
+
+def start_plc(viewers):
+    """A PLC directory on 127.0.0.1 answering `GET /{did}` with the DID
+    document of each of `viewers` (404 otherwise): (server, fetches), where
+    `fetches` counts answers by whether the DID was known. Its URL is
+    `http://127.0.0.1:{server.server_address[1]}`."""
+    docs = {v.did: json.dumps(v.did_doc()).encode() for v in viewers}
+    fetches = Counter()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            did = self.path.lstrip("/")
+            fetches[did in docs] += 1
+            body = docs.get(did)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, fetches

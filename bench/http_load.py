@@ -18,16 +18,13 @@ per case and run. Needs wrk (apt-get install wrk).
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import tempfile
 
-from harness import wait_ready
+from harness import ROOT, TOKEN, wrk, wait_ready
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKEN = "bench-admin-token-16"
 PUBLISHER = "did:plc:feedmixerdemopublisher222"
 VIEWER = "did:plc:demoviewer22222222222222"
 PERSONALIZE = """
@@ -36,18 +33,6 @@ wrk.body   = '{"user_did":"%s","feed":"for-you","limit":30}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %s"
 """ % (VIEWER, TOKEN)
-
-
-def wrk(url, connections, duration, script=None):
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
-    if script:
-        cmd += ["-s", script]
-    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    pct = dict(re.findall(r"\s+(\d+)%\s+([\d.]+\w+)", out))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"requests_per_sec": rps, "p50": pct.get("50"), "p99": pct.get("99"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
 
 
 def main():

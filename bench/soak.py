@@ -52,7 +52,7 @@ latency, status counts per class and per request kind (counted in Lua, so
 after, and /metrics deltas over the soak (requests by status, viewer auth
 outcomes, interactions, paging lookups, ingest events), plus the server's
 WARN/ERROR log lines if any. Exits 1 if any request got a 5xx. Needs wrk
-(apt-get install wrk) and Python's `cryptography`. Does not build: run
+(apt-get install wrk). Does not build: run
 `cargo build --release -p feedmixer` first.
 """
 
@@ -72,23 +72,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-from harness import get, wait_ready
+from harness import (FEED_METHOD, TOKEN, Viewer, by_label, free_port, get, parse_metrics,
+                     plc_did, request, start_plc, wait_ready)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "soak.lua")
-TOKEN = "bench-admin-token-16"
-FEED_METHOD = "app.bsky.feed.getFeedSkeleton"
 INTERACT_METHOD = "app.bsky.feed.sendInteractions"
 ANON_FEEDS = ["trending", "trending-day", "discover", "norsk", "rust", "for-you"]
 VERIFIED_FEED = "for-you"
@@ -97,103 +89,9 @@ POOL_FEEDS = ["curated", "rust"]
 MIX = {"anon": 40, "verified": 25, "page": 15, "interact": 10, "stats": 5, "pool": 5}
 MAX_PAGES = 5
 SAMPLE_EVERY = 10
-# P-256 group order, for low-S signatures.
-P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 S32 = "234567abcdefghijklmnopqrstuvwxyz"
 CID = "bafyreigroo6vhxt62ufcndhaxzas6btq4jmniuvmjkdkm76hgwxjw3rj6e"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-# --- identities and tokens -------------------------------------------------
-
-def plc_did(name):
-    """A did:plc (24 base32 characters) derived from `name`."""
-    digest = base64.b32encode(hashlib.sha256(name.encode()).digest()).decode().lower()
-    return "did:plc:" + digest[:24]
-
-
-def b58encode(data):
-    n = int.from_bytes(data, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = B58[r] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class Viewer:
-    """A synthetic account with a P-256 `#atproto` key."""
-
-    def __init__(self, index):
-        self.did = plc_did(f"soak-viewer-{index}")
-        self.key = ec.generate_private_key(ec.SECP256R1())
-
-    def multibase(self):
-        point = self.key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-        return "z" + b58encode(b"\x80\x24" + point)
-
-    def did_doc(self):
-        return {
-            "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
-            "id": self.did,
-            "alsoKnownAs": [f"at://{self.did[8:]}.soak.example"],
-            "verificationMethod": [{
-                "id": f"{self.did}#atproto",
-                "type": "Multikey",
-                "controller": self.did,
-                "publicKeyMultibase": self.multibase(),
-            }],
-            "service": [{
-                "id": "#atproto_pds",
-                "type": "AtprotoPersonalDataServer",
-                "serviceEndpoint": "https://pds.soak.example",
-            }],
-        }
-
-    def token(self, aud, method, lifetime):
-        """An ES256 service JWT: r||s, low S, base64url without padding."""
-        now = int(time.time())
-        header = b64url(json.dumps({"alg": "ES256", "typ": "JWT"}).encode())
-        claims = {"iss": self.did, "aud": aud, "lxm": method, "iat": now,
-                  "exp": now + lifetime, "jti": os.urandom(8).hex()}
-        payload = b64url(json.dumps(claims).encode())
-        signing_input = f"{header}.{payload}".encode()
-        r, s = decode_dss_signature(self.key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        s = min(s, P256_N - s)
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        return f"{header}.{payload}.{b64url(signature)}"
-
-
-# --- PLC directory stand-in ------------------------------------------------
-
-def start_plc(viewers):
-    docs = {v.did: json.dumps(v.did_doc()).encode() for v in viewers}
-    fetches = Counter()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            did = self.path.lstrip("/")
-            fetches[did in docs] += 1
-            body = docs.get(did)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, fetches
 
 
 # --- Jetstream stand-in ----------------------------------------------------
@@ -393,46 +291,6 @@ class Jetstream:
 
 
 # --- the server, its metrics and memory ------------------------------------
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(url, token=None, body=None):
-    """(status, parsed JSON body) of GET, or POST with a JSON `body`."""
-    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode())
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels)): value} of a Prometheus text page."""
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)", line)
-        if m:
-            labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-            out[(m.group(1), labels)] = float(m.group(3))
-    return out
-
-
-def by_label(metrics, name, label):
-    """`name` summed per value of `label`."""
-    out = Counter()
-    for (n, labels), value in metrics.items():
-        if n == name:
-            out[dict(labels).get(label, "")] += value
-    return out
-
 
 def metric_deltas(before, after):
     delta = {}
@@ -650,7 +508,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="fm-soak-")
     log_path = os.path.join(work, "server.log")
-    viewers = [Viewer(i) for i in range(args.viewers)]
+    viewers = [Viewer(plc_did(f"soak-viewer-{i}")) for i in range(args.viewers)]
     plc, plc_fetches = start_plc(viewers)
     jet = Jetstream(viewers, args.ingest_rate, args.seed_likes, args.post_share)
     port = free_port()

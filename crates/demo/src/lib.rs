@@ -82,6 +82,21 @@ impl DemoSpec {
         }
     }
 
+    /// `full` with `factor` times the users, likes, authors and posts (the
+    /// demo viewer and its likes, the communities and the period are
+    /// unchanged): 10 gives 10M likes, the graph production replicas are
+    /// sized for. For benchmarks at scale.
+    pub fn scaled(now_us: u64, factor: usize) -> Self {
+        let full = Self::full(now_us);
+        DemoSpec {
+            users: full.users * factor,
+            likes: full.likes * factor,
+            authors: full.authors * factor,
+            posts: full.posts * factor,
+            ..full
+        }
+    }
+
     /// A small dataset with the same shape, for tests.
     pub fn small(now_us: u64) -> Self {
         DemoSpec {
@@ -334,6 +349,38 @@ mod tests {
         let mut out = Vec::new();
         generate(spec, |e| out.push(e));
         out
+    }
+
+    #[test]
+    fn scaled_multiplies_the_full_spec() {
+        assert_eq!(DemoSpec::scaled(NOW, 1), DemoSpec::full(NOW));
+        let full = DemoSpec::full(NOW);
+        let ten = DemoSpec::scaled(NOW, 10);
+        assert_eq!(
+            (ten.users, ten.likes, ten.authors, ten.posts),
+            (
+                full.users * 10,
+                full.likes * 10,
+                full.authors * 10,
+                full.posts * 10
+            )
+        );
+        assert_eq!(
+            (ten.viewer_likes, ten.communities, ten.days, ten.seed),
+            (full.viewer_likes, full.communities, full.days, full.seed)
+        );
+        // The demo viewer is in a scaled dataset too.
+        let mut spec = DemoSpec::scaled(NOW, 2);
+        spec.likes = 50_000;
+        let mut viewer_likes = 0;
+        generate(&spec, |e| {
+            if let RepoEvent::LikeCreate { did, .. } = e
+                && did == DEMO_VIEWER
+            {
+                viewer_likes += 1;
+            }
+        });
+        assert!(viewer_likes > 0);
     }
 
     #[test]

@@ -121,9 +121,14 @@ async fn load_unless_filled(
     Ok(())
 }
 
-/// Writes the demo dataset as Jetstream JSON lines.
-pub fn write_capture(path: &Path, size: DemoSize) -> anyhow::Result<()> {
-    let spec = size.spec(now_us());
+/// Writes the demo dataset as Jetstream JSON lines; with `scale`, the full
+/// dataset that many times bigger ([`DemoSpec::scaled`]).
+pub fn write_capture(path: &Path, size: DemoSize, scale: Option<u32>) -> anyhow::Result<()> {
+    let spec = match (size, scale) {
+        (_, None) => size.spec(now_us()),
+        (DemoSize::Full, Some(factor)) => DemoSpec::scaled(now_us(), factor as usize),
+        (DemoSize::Small, Some(_)) => anyhow::bail!("--scale needs --size full"),
+    };
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::new(file);

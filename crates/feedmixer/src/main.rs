@@ -62,6 +62,10 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = demo::DemoSize::Full)]
         size: demo::DemoSize,
+        /// The full dataset N times bigger (users, likes, authors, posts):
+        /// 10 writes 10M likes. Only with `--size full`.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        scale: Option<u32>,
     },
     /// Evaluate feeds offline on a like log: recall and nDCG of held-out
     /// likes, coverage, sources and latency, beside a popularity baseline.
@@ -98,7 +102,7 @@ fn main() -> ExitCode {
             flows,
             config,
         } => runtime().and_then(|rt| rt.block_on(replay::run(&file, &store, &flows, &config))),
-        Command::DemoCapture { file, size } => demo::write_capture(&file, size),
+        Command::DemoCapture { file, size, scale } => demo::write_capture(&file, size, scale),
         Command::Eval(args) => runtime().and_then(|rt| rt.block_on(eval::run(*args))),
         Command::Flows {
             feed,

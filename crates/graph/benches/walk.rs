@@ -29,18 +29,11 @@ struct Like {
 /// `FEEDMIXER_BENCH_SCALE=N` (10 gives the 10M-like graph production
 /// replicas are sized for, where the walk's random reads miss the cache).
 fn demo_likes() -> Vec<Like> {
-    let full = DemoSpec::full(u64::from(NOW_SECS) * 1_000_000);
     let scale: usize = std::env::var("FEEDMIXER_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let spec = DemoSpec {
-        users: full.users * scale,
-        likes: full.likes * scale,
-        authors: full.authors * scale,
-        posts: full.posts * scale,
-        ..full
-    };
+    let spec = DemoSpec::scaled(u64::from(NOW_SECS) * 1_000_000, scale);
     let mut likes = Vec::with_capacity(spec.likes);
     generate(&spec, |event| {
         if let RepoEvent::LikeCreate {
