@@ -175,18 +175,14 @@ type Slot = (Option<PostId>, String);
 /// it: ranked posts with the sources that proposed them, placed posts
 /// merged in.
 fn first_page(graph: &LikeGraph, flow: &Flow, output: &FlowOutput) -> Vec<Slot> {
-    let sources = flow.sources();
     let ranked: Vec<(String, String)> = output
         .posts
         .iter()
         .map(|p| {
-            let proposed_by: Vec<&str> = sources
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i < 64 && p.sources & (1 << i) != 0)
-                .map(|(_, s)| s.id.as_str())
-                .collect();
-            (graph.post_uri(p.post).to_string(), proposed_by.join(","))
+            (
+                graph.post_uri(p.post).to_string(),
+                flow.proposed_by(p.sources),
+            )
         })
         .collect();
     placement::place(ranked, &output.placements)

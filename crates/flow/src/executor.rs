@@ -247,6 +247,19 @@ impl Flow {
         &self.source_info
     }
 
+    /// The ids of the sources whose bits are set in a ranked post's
+    /// `sources`, comma-separated: what the post's feed context says.
+    pub fn proposed_by(&self, sources: u64) -> String {
+        let ids: Vec<&str> = self
+            .source_info
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 64 && sources & (1 << i) != 0)
+            .map(|(_, s)| s.id.as_str())
+            .collect();
+        ids.join(",")
+    }
+
     /// Whether one of the flow's components reads `feature` (whether its
     /// gate is open or not): e.g. a flow that reads the viewer's
     /// sendInteractions history wants the app to send them.

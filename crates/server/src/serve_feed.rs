@@ -279,19 +279,15 @@ fn ranked(
     output: &FlowOutput,
     take: usize,
 ) -> Vec<(String, String)> {
-    let sources = flow.sources();
     output
         .posts
         .iter()
         .take(take)
         .map(|p| {
-            let proposed_by: Vec<&str> = sources
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i < 64 && p.sources & (1 << i) != 0)
-                .map(|(_, s)| s.id.as_str())
-                .collect();
-            (graph.post_uri(p.post).to_string(), proposed_by.join(","))
+            (
+                graph.post_uri(p.post).to_string(),
+                flow.proposed_by(p.sources),
+            )
         })
         .collect()
 }
