@@ -31,6 +31,9 @@ whole number of millions; `50M` writes ~27 GB, so it is not a default):
    - `trending_anonymous`: getFeedSkeleton `trending`, no token, limit 30;
    - `personalize_for_you`: `/v1/personalize` `for-you` for the demo viewer
      (admin bearer token), limit 30;
+   - `personalize_overrides`: the same with `"params": {"walk":
+     {"max_likes": 200}}` (the shipped value, so the same walk): the
+     request builds a flow of its own, as one naming a preset does;
    - `verified_for_you`: getFeedSkeleton `for-you` with ES256 service JWTs
      of VERIFIED_VIEWERS accounts of the capture (spread over their like
      counts, the demo viewer included), each request a random one; the PLC
@@ -38,6 +41,9 @@ whole number of millions; `50M` writes ~27 GB, so it is not a default):
      first, and afterwards that the server counted no invalid or
      unavailable viewer auth.
    Each: requests/s, p50 and p99 ms, non-2xx answers and socket errors.
+   Then `personalize_for_you` open loop (feedmixer-load, crates/load: each
+   request sent when due, latency counted from then) at half the rate 8
+   connections reached, 64 connections: 2xx/s and p50/p99.
 
 Prints a markdown table (rows = metric, columns = sizes) to stdout and
 writes it to OUT/bench.md, with OUT/bench.json: {"machine": {...}, "git":
@@ -49,7 +55,7 @@ after printing if any request failed (non-2xx, socket error) or, with
 1 and 8 connections, 20 requests per walk class; checks that every field
 is present and sane, never timings. scripts/test runs it with the debug
 binary. Needs wrk (apt-get install wrk); Python stdlib only. Does not
-build: run `cargo build --release -p feedmixer` first.
+build: run `cargo build --release -p feedmixer -p feedmixer-load` first.
 """
 
 import argparse
@@ -67,8 +73,8 @@ import time
 import urllib.parse
 from collections import Counter
 
-from harness import (FEED_METHOD, ROOT, TOKEN, Viewer, free_port, request, start_plc,
-                     viewer_auth, wait_ready, wrk)
+from harness import (FEED_METHOD, ROOT, TOKEN, Viewer, free_port, open_loop, request,
+                     start_plc, viewer_auth, wait_ready, wrk)
 
 DEMO_VIEWER = "did:plc:demoviewer22222222222222"
 CACHE = "/tmp/feedmixer-bench"
@@ -81,13 +87,19 @@ WALK_REQUESTS = 200
 VERIFIED_VIEWERS = 64
 CONNECTIONS = [1, 8, 64]
 WALK_CLASSES = ["light", "median", "heavy"]
-CASES = ["trending_anonymous", "personalize_for_you", "verified_for_you"]
-PERSONALIZE_LUA = """
+CASES = ["trending_anonymous", "personalize_for_you", "personalize_overrides",
+         "verified_for_you"]
+PERSONALIZE_BODY = '{"user_did":"%s","feed":"for-you","limit":30}' % DEMO_VIEWER
+# The shipped cap named as an override: the same walk, but the request
+# builds a flow of its own (what a preset or param override costs).
+OVERRIDES_BODY = ('{"user_did":"%s","feed":"for-you","limit":30,'
+                  '"params":{"walk":{"max_likes":200}}}' % DEMO_VIEWER)
+POST_LUA = """
 wrk.method = "POST"
-wrk.body   = '{"user_did":"%s","feed":"for-you","limit":30}'
+wrk.body   = '%s'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %s"
-""" % (DEMO_VIEWER, TOKEN)
+"""
 # A random viewer's token per request (each thread reads the file).
 VERIFIED_LUA = """
 local tokens = {}
@@ -280,13 +292,17 @@ def walk(base, did, requests):
     }
 
 
-def http_cases(server, work, feeds, service_did, viewers, connections, duration, warmup):
+def http_cases(server, work, feeds, service_did, viewers, connections, duration, warmup,
+               load_bin):
     trending = (f"{server.base}/xrpc/{FEED_METHOD}?limit=30&feed="
                 + urllib.parse.quote(feeds["trending"]))
     verified_path = f"/xrpc/{FEED_METHOD}?limit=30&feed=" + urllib.parse.quote(feeds["for-you"])
     personalize_lua = os.path.join(work, "personalize.lua")
     with open(personalize_lua, "w") as f:
-        f.write(PERSONALIZE_LUA)
+        f.write(POST_LUA % (PERSONALIZE_BODY, TOKEN))
+    overrides_lua = os.path.join(work, "overrides.lua")
+    with open(overrides_lua, "w") as f:
+        f.write(POST_LUA % (OVERRIDES_BODY, TOKEN))
     verified_lua = os.path.join(work, "verified.lua")
     with open(verified_lua, "w") as f:
         f.write(VERIFIED_LUA % verified_path)
@@ -307,6 +323,7 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
     cases = {
         "trending_anonymous": (trending, None, ()),
         "personalize_for_you": (server.base + "/v1/personalize", personalize_lua, ()),
+        "personalize_overrides": (server.base + "/v1/personalize", overrides_lua, ()),
         "verified_for_you": (server.base + verified_path, verified_lua, (tokens_file,)),
     }
     results, auth = {}, {}
@@ -320,6 +337,18 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
             log(f"  {name} c={c}: {r['requests_per_sec']:.0f} req/s, p50 {r['p50_ms']} ms, "
                 f"p99 {r['p99_ms']} ms, non-2xx {r['non_2xx']}, socket errors {r['socket_errors']}")
             results[name][f"c{c}"] = {"connections": c, "seconds": duration, **r}
+        if name == "personalize_for_you" and 8 in connections:
+            # Open loop at half the rate 8 connections reached: latency
+            # from when each request was due, queueing included.
+            rate = max(1.0, results[name]["c8"]["requests_per_sec"] / 2)
+            r = open_loop(load_bin, server.base + "/v1/personalize", rate, duration, warmup,
+                          body=PERSONALIZE_BODY,
+                          headers=("content-type: application/json",
+                                   f"authorization: Bearer {TOKEN}"))
+            log(f"  {name} open loop at {rate:.0f} req/s: {r['ok_per_sec']:.0f} 2xx/s, "
+                f"p50 {r['ok_ms']['p50']} ms, p99 {r['ok_ms']['p99']} ms, "
+                f"status {r['status']}, errors {r['errors']}")
+            results[name]["half_rate"] = r
         if name == "verified_for_you":
             # Every request of the case verified: none anonymous, invalid
             # or unavailable.
@@ -383,7 +412,8 @@ def bench_size(args, size_text, cache):
         feeds = {uri.rsplit("/", 1)[1]: uri for uri in (f["uri"] for f in describe["feeds"])}
         log(f"{label}: HTTP ({len(CASES)} cases x {args.connections} connections)")
         result["http"], auth = http_cases(server, work, feeds, describe["did"], viewers,
-                                          args.connections, args.duration, args.warmup)
+                                          args.connections, args.duration, args.warmup,
+                                          args.load_bin)
         result["verified_auth"] = {"outcomes": auth, "viewers": len(viewers),
                                    "plc_fetches_known": plc_fetches[True],
                                    "plc_fetches_unknown": plc_fetches[False]}
@@ -411,6 +441,12 @@ def failures(result):
     out = []
     for case, runs in result["http"].items():
         for key, r in runs.items():
+            if key == "half_rate":
+                bad = r["sent"] - r["status"].get("200", 0)
+                if bad:
+                    out.append(f"{result['size']} {case} {key}: {bad} of {r['sent']} "
+                               f"not 200 ({r['status']}, {r['errors']} errors)")
+                continue
             if r["non_2xx"] or r["socket_errors"]:
                 out.append(f"{result['size']} {case} {key}: {r['non_2xx']} non-2xx, "
                            f"{r['socket_errors']} socket errors")
@@ -469,6 +505,13 @@ def sanity(result, connections):
                 continue
             for key in ("requests", "requests_per_sec", "p50_ms", "p99_ms"):
                 positive(f"{case} c{c} {key}", r[key])
+    half = result["http"].get("personalize_for_you", {}).get("half_rate")
+    if 8 in connections:
+        if half is None:
+            problems.append(f"{result['size']} personalize_for_you half_rate: missing")
+        else:
+            positive("personalize_for_you half_rate 2xx/s", half["ok_per_sec"])
+            positive("personalize_for_you half_rate p99", half["ok_ms"]["p99"])
     verified = result["verified_auth"]["outcomes"].get("verified", 0)
     sent = sum(r["requests"] for r in result["http"].get("verified_for_you", {}).values())
     if verified < sent:
@@ -533,6 +576,11 @@ def markdown(report):
                          lambda r, k=case, c=c: "{rps}, {p50_ms} / {p99_ms}".format(
                              rps=fmt(r["http"][k][f"c{c}"]["requests_per_sec"]),
                              **r["http"][k][f"c{c}"])))
+    rows.append(("personalize_for_you, open loop at half the 8-conn rate: 2xx/s, "
+                 "p50 / p99 (ms)",
+                 lambda r: "{ok}, {p50} / {p99}".format(
+                     ok=fmt(r["http"]["personalize_for_you"]["half_rate"]["ok_per_sec"]),
+                     **r["http"]["personalize_for_you"]["half_rate"]["ok_ms"])))
     m = report["machine"]
     lines = [f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), "
              f"{(m['memory_bytes'] or 0) / 2**30:.1f} GiB, Linux {m['kernel']}; "
@@ -556,6 +604,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bin", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "feedmixer"))
+    p.add_argument("--load-bin", default=None,
+                   help="the open-loop load generator (default: feedmixer-load beside --bin)")
     p.add_argument("--sizes", default="1M,10M", help="comma-separated: 1M, 10M, 50M, ...")
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk case")
     p.add_argument("--out", default=os.path.join(ROOT, "bench-out"))
@@ -566,6 +616,11 @@ def main():
                    help="small capture, short runs, checks fields (for scripts/test)")
     args = p.parse_args()
     args.bin = os.path.abspath(args.bin)
+    args.load_bin = os.path.abspath(args.load_bin or os.path.join(
+        os.path.dirname(args.bin), "feedmixer-load"))
+    if not os.access(args.load_bin, os.X_OK):
+        raise SystemExit(f"{args.load_bin} is not an executable: "
+                         "cargo build --release -p feedmixer -p feedmixer-load")
     if not os.access(args.bin, os.X_OK):
         raise SystemExit(f"{args.bin} is not an executable: cargo build --release -p feedmixer")
     if shutil.which("wrk") is None:

@@ -128,6 +128,20 @@ def wrk(url, connections, duration, script=None, script_args=(), threads=2):
             "socket_errors": sum(int(n) for n in sock.groups()) if sock else 0}
 
 
+def open_loop(load_bin, url, rate, duration, warmup, body=None, headers=(), connections=64):
+    """One run of feedmixer-load (crates/load): `rate` requests/s offered
+    whatever the answers, latency from when each was due. Its JSON report:
+    sent, status counts, errors, ok_per_sec, ok_ms and all_ms percentiles."""
+    cmd = [load_bin, url, "--rate", f"{rate:.1f}", "--duration", str(duration),
+           "--warmup", str(warmup), "--connections", str(connections)]
+    if body is not None:
+        cmd += ["--body", body]
+    for header in headers:
+        cmd += ["-H", header]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 # --- identities and tokens -------------------------------------------------
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
