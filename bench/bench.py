@@ -34,6 +34,9 @@ whole number of millions; `50M` writes ~27 GB, so it is not a default):
    - `personalize_overrides`: the same with `"params": {"walk":
      {"max_likes": 200}}` (the shipped value, so the same walk): the
      request builds a flow of its own, as one naming a preset does;
+   - `verified_demo_viewer`: getFeedSkeleton `for-you` with the demo
+     viewer's ES256 service JWT (verified on every request): the same walk
+     as `personalize_for_you`, so the two compare like for like;
    - `verified_for_you`: getFeedSkeleton `for-you` with ES256 service JWTs
      of VERIFIED_VIEWERS accounts of the capture (spread over their like
      counts, the demo viewer included), each request a random one; the PLC
@@ -88,7 +91,7 @@ VERIFIED_VIEWERS = 64
 CONNECTIONS = [1, 8, 64]
 WALK_CLASSES = ["light", "median", "heavy"]
 CASES = ["trending_anonymous", "personalize_for_you", "personalize_overrides",
-         "verified_for_you"]
+         "verified_demo_viewer", "verified_for_you"]
 PERSONALIZE_BODY = '{"user_did":"%s","feed":"for-you","limit":30}' % DEMO_VIEWER
 # The shipped cap named as an override: the same walk, but the request
 # builds a flow of its own (what a preset or param override costs).
@@ -311,6 +314,11 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
     tokens = [v.token(service_did, FEED_METHOD, lifetime) for v in viewers]
     with open(tokens_file, "w") as f:
         f.write("\n".join(tokens) + "\n")
+    # The demo viewer (viewers[0]) alone: personalize_for_you's walk, with
+    # a token verified on every request, for a like-for-like comparison.
+    demo_tokens_file = os.path.join(work, "demo-tokens.txt")
+    with open(demo_tokens_file, "w") as f:
+        f.write(tokens[0] + "\n")
 
     # A token verifies (the server counts it so) and its page is not empty.
     before = viewer_auth(server.base)
@@ -324,9 +332,10 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
         "trending_anonymous": (trending, None, ()),
         "personalize_for_you": (server.base + "/v1/personalize", personalize_lua, ()),
         "personalize_overrides": (server.base + "/v1/personalize", overrides_lua, ()),
+        "verified_demo_viewer": (server.base + verified_path, verified_lua, (demo_tokens_file,)),
         "verified_for_you": (server.base + verified_path, verified_lua, (tokens_file,)),
     }
-    results, auth = {}, {}
+    results, auth = {}, Counter()
     for name, (url, script, script_args) in cases.items():
         results[name] = {}
         before = viewer_auth(server.base)
@@ -349,12 +358,13 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
                 f"p50 {r['ok_ms']['p50']} ms, p99 {r['ok_ms']['p99']} ms, "
                 f"status {r['status']}, errors {r['errors']}")
             results[name]["half_rate"] = r
-        if name == "verified_for_you":
+        if name.startswith("verified_"):
             # Every request of the case verified: none anonymous, invalid
             # or unavailable.
             end = viewer_auth(server.base)
-            auth = {k: int(end[k] - before.get(k, 0)) for k in end if end[k] - before.get(k, 0)}
-    return results, auth
+            auth.update({k: int(end[k] - before.get(k, 0)) for k in end
+                         if end[k] - before.get(k, 0)})
+    return results, dict(auth)
 
 
 def bench_size(args, size_text, cache):
@@ -513,7 +523,8 @@ def sanity(result, connections):
             positive("personalize_for_you half_rate 2xx/s", half["ok_per_sec"])
             positive("personalize_for_you half_rate p99", half["ok_ms"]["p99"])
     verified = result["verified_auth"]["outcomes"].get("verified", 0)
-    sent = sum(r["requests"] for r in result["http"].get("verified_for_you", {}).values())
+    sent = sum(r["requests"] for case in ("verified_demo_viewer", "verified_for_you")
+               for r in result["http"].get(case, {}).values())
     if verified < sent:
         problems.append(f"verified_for_you: the server verified {verified} tokens "
                         f"for {sent} requests")

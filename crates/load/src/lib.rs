@@ -78,6 +78,11 @@ struct Outcome {
     status: u16,
     /// From when the request was due to when its whole body was read.
     latency_us: u64,
+    /// From when it was sent: the server's share, without the client's
+    /// own backlog.
+    service_us: u64,
+    /// When its answer was read, from the start of the run.
+    done_us: u64,
     retry_after: bool,
 }
 
@@ -126,10 +131,17 @@ pub struct Report {
     pub errors: u64,
     /// 503 answers that carried `Retry-After`.
     pub retry_after_503: u64,
-    /// 2xx answers per second of the measured stretch.
+    /// From the first request due in the measured stretch to the last
+    /// answer: longer than `duration_s` when the server fell behind.
+    pub wall_s: f64,
+    /// 2xx answers per second of `wall_s`.
     pub ok_per_sec: f64,
-    /// Latency of 2xx answers.
+    /// Latency of 2xx answers, from when each was due.
     pub ok_ms: Percentiles,
+    /// Latency of 2xx answers from when each was sent: the same as
+    /// `ok_ms` unless the client itself fell behind (every connection
+    /// busy, or `late_wakeups`).
+    pub ok_service_ms: Percentiles,
     /// Latency of every answer (shed ones included).
     pub all_ms: Percentiles,
     /// Requests sent more than 2 ms after they were due although a
@@ -142,9 +154,11 @@ impl Report {
     fn new(plan: &Plan, outcomes: &[Outcome]) -> Report {
         let mut status = std::collections::BTreeMap::new();
         let (mut errors, mut retry_after_503) = (0, 0);
-        let mut ok = Vec::new();
+        let (mut ok, mut ok_service) = (Vec::new(), Vec::new());
         let mut all = Vec::with_capacity(outcomes.len());
+        let mut last_done_us = 0;
         for o in outcomes {
+            last_done_us = last_done_us.max(o.done_us);
             if o.status == 0 {
                 errors += 1;
                 continue;
@@ -155,10 +169,12 @@ impl Report {
             }
             if (200..300).contains(&o.status) {
                 ok.push(o.latency_us);
+                ok_service.push(o.service_us);
             }
             all.push(o.latency_us);
         }
         let seconds = plan.duration.as_secs_f64();
+        let wall_s = (last_done_us as f64 / 1e6 - plan.warmup.as_secs_f64()).max(seconds);
         Report {
             offered_per_sec: plan.rate,
             duration_s: seconds,
@@ -167,8 +183,10 @@ impl Report {
             status,
             errors,
             retry_after_503,
-            ok_per_sec: ok.len() as f64 / seconds,
+            wall_s,
+            ok_per_sec: ok.len() as f64 / wall_s,
             ok_ms: Percentiles::of(&mut ok),
+            ok_service_ms: Percentiles::of(&mut ok_service),
             all_ms: Percentiles::of(&mut all),
             late_wakeups: 0,
         }
@@ -235,22 +253,22 @@ async fn connection(plan: Arc<Plan>, next: Arc<AtomicU64>, start: Instant) -> Me
         } else {
             due
         };
+        let sent = Instant::now();
         let answer = tokio::time::timeout(plan.timeout, send(&plan, &mut sender)).await;
-        let latency_us = from.elapsed().as_micros() as u64;
-        let outcome = match answer {
-            Ok(Ok((status, retry_after))) => Outcome {
-                status,
-                latency_us,
-                retry_after,
-            },
+        let (status, retry_after) = match answer {
+            Ok(Ok(answer)) => answer,
             Ok(Err(_)) | Err(_) => {
                 sender = None;
-                Outcome {
-                    status: 0,
-                    latency_us,
-                    retry_after: false,
-                }
+                (0, false)
             }
+        };
+        let done = Instant::now();
+        let outcome = Outcome {
+            status,
+            latency_us: (done - from).as_micros() as u64,
+            service_us: (done - sent).as_micros() as u64,
+            done_us: (done - start).as_micros() as u64,
+            retry_after,
         };
         if due_at >= plan.warmup {
             outcomes.push(outcome);
