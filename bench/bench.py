@@ -46,7 +46,7 @@ whole number of millions; `50M` writes ~27 GB, so it is not a default):
    Each: requests/s, p50 and p99 ms, non-2xx answers and socket errors.
    Then `personalize_for_you` open loop (feedmixer-load, crates/load: each
    request sent when due, latency counted from then) at half the rate 8
-   connections reached, 64 connections: 2xx/s and p50/p99.
+   connections reached, over 8 connections: 2xx/s and p50/p99.
 
 Prints a markdown table (rows = metric, columns = sizes) to stdout and
 writes it to OUT/bench.md, with OUT/bench.json: {"machine": {...}, "git":
@@ -353,7 +353,7 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
             r = open_loop(load_bin, server.base + "/v1/personalize", rate, duration, warmup,
                           body=PERSONALIZE_BODY,
                           headers=("content-type: application/json",
-                                   f"authorization: Bearer {TOKEN}"))
+                                   f"authorization: Bearer {TOKEN}"), connections=8)
             log(f"  {name} open loop at {rate:.0f} req/s: {r['ok_per_sec']:.0f} 2xx/s, "
                 f"p50 {r['ok_ms']['p50']} ms, p99 {r['ok_ms']['p99']} ms, "
                 f"status {r['status']}, errors {r['errors']}")
