@@ -76,10 +76,10 @@ import time
 import urllib.parse
 from collections import Counter
 
-from harness import (FEED_METHOD, ROOT, TOKEN, Viewer, free_port, open_loop, request,
-                     start_plc, viewer_auth, wait_ready, wrk)
+from harness import (DEMO_VIEWER, FEED_METHOD, PERSONALIZE_BODY, PERSONALIZE_HEADERS, ROOT,
+                     TOKEN, Viewer, free_port, open_loop, post_lua, request, start_plc,
+                     viewer_auth, wait_ready, wrk)
 
-DEMO_VIEWER = "did:plc:demoviewer22222222222222"
 CACHE = "/tmp/feedmixer-bench"
 CACHE_HOURS = 12
 # Measured at 1M: 538 and 570 bytes a like (the JSONL capture; the embedded
@@ -92,17 +92,10 @@ CONNECTIONS = [1, 8, 64]
 WALK_CLASSES = ["light", "median", "heavy"]
 CASES = ["trending_anonymous", "personalize_for_you", "personalize_overrides",
          "verified_demo_viewer", "verified_for_you"]
-PERSONALIZE_BODY = '{"user_did":"%s","feed":"for-you","limit":30}' % DEMO_VIEWER
 # The shipped cap named as an override: the same walk, but the request
 # builds a flow of its own (what a preset or param override costs).
 OVERRIDES_BODY = ('{"user_did":"%s","feed":"for-you","limit":30,'
                   '"params":{"walk":{"max_likes":200}}}' % DEMO_VIEWER)
-POST_LUA = """
-wrk.method = "POST"
-wrk.body   = '%s'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
-"""
 # A random viewer's token per request (each thread reads the file).
 VERIFIED_LUA = """
 local tokens = {}
@@ -302,10 +295,10 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
     verified_path = f"/xrpc/{FEED_METHOD}?limit=30&feed=" + urllib.parse.quote(feeds["for-you"])
     personalize_lua = os.path.join(work, "personalize.lua")
     with open(personalize_lua, "w") as f:
-        f.write(POST_LUA % (PERSONALIZE_BODY, TOKEN))
+        f.write(post_lua(PERSONALIZE_BODY))
     overrides_lua = os.path.join(work, "overrides.lua")
     with open(overrides_lua, "w") as f:
-        f.write(POST_LUA % (OVERRIDES_BODY, TOKEN))
+        f.write(post_lua(OVERRIDES_BODY))
     verified_lua = os.path.join(work, "verified.lua")
     with open(verified_lua, "w") as f:
         f.write(VERIFIED_LUA % verified_path)
@@ -352,8 +345,7 @@ def http_cases(server, work, feeds, service_did, viewers, connections, duration,
             rate = max(1.0, results[name]["c8"]["requests_per_sec"] / 2)
             r = open_loop(load_bin, server.base + "/v1/personalize", rate, duration, warmup,
                           body=PERSONALIZE_BODY,
-                          headers=("content-type: application/json",
-                                   f"authorization: Bearer {TOKEN}"), connections=8)
+                          headers=PERSONALIZE_HEADERS, connections=8)
             log(f"  {name} open loop at {rate:.0f} req/s: {r['ok_per_sec']:.0f} 2xx/s, "
                 f"p50 {r['ok_ms']['p50']} ms, p99 {r['ok_ms']['p99']} ms, "
                 f"status {r['status']}, errors {r['errors']}")

@@ -24,6 +24,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The admin token the benchmarks start the server with.
 TOKEN = "bench-admin-token-16"
 FEED_METHOD = "app.bsky.feed.getFeedSkeleton"
+# The demo dataset's viewer, and its personalized for-you first page.
+DEMO_VIEWER = "did:plc:demoviewer22222222222222"
+PERSONALIZE_BODY = '{"user_did":"%s","feed":"for-you","limit":30}' % DEMO_VIEWER
+# The headers of a /v1/personalize request, for feedmixer-load.
+PERSONALIZE_HEADERS = ("content-type: application/json", f"authorization: Bearer {TOKEN}")
+
+
+def post_lua(body):
+    """A wrk script POSTing `body` as JSON with the admin bearer token."""
+    return ('wrk.method = "POST"\n'
+            f"wrk.body   = '{body}'\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n')
 
 
 def get(url, token=None):

@@ -36,19 +36,11 @@ import subprocess
 import sys
 import tempfile
 
-from harness import ROOT, TOKEN, get, open_loop, wait_ready, wrk
+from harness import (PERSONALIZE_BODY, PERSONALIZE_HEADERS, ROOT, TOKEN, get, open_loop,
+                     post_lua, wait_ready, wrk)
 
 BIN_DIR = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                        "release")
-VIEWER = "did:plc:demoviewer22222222222222"
-BODY = '{"user_did":"%s","feed":"for-you","limit":30}' % VIEWER
-LUA = """
-wrk.method = "POST"
-wrk.body   = '%s'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
-""" % (BODY, TOKEN)
-HEADERS = ("content-type: application/json", f"authorization: Bearer {TOKEN}")
 
 
 def log(message):
@@ -130,14 +122,15 @@ def variants(target_ms):
             ("shedding off", shedding_off)]
 
 
-def measure(name, server, rate, args):
+def measure(load, name, server, rate, args):
     url = server.base + "/v1/personalize"
     log(f"{name}: warm-up, {rate:.0f} req/s offered for 5 s")
-    open_loop(LOAD, url, rate, 5, 0, body=BODY, headers=HEADERS, connections=args.connections)
+    open_loop(load, url, rate, 5, 0, body=PERSONALIZE_BODY, headers=PERSONALIZE_HEADERS,
+              connections=args.connections)
     before = get(server.base + "/metrics")
     log(f"{name}: {rate:.0f} req/s offered for {args.duration} s")
-    r = open_loop(LOAD, url, rate, args.duration, 0, body=BODY, headers=HEADERS,
-                  connections=args.connections)
+    r = open_loop(load, url, rate, args.duration, 0, body=PERSONALIZE_BODY,
+                  headers=PERSONALIZE_HEADERS, connections=args.connections)
     after = get(server.base + "/metrics")
     flow_p95 = histogram_quantile(before, after, "feedmixer_flow_duration_seconds",
                                   'flow="for-you"', 0.95)
@@ -170,7 +163,6 @@ def markdown(saturation, results, args):
 
 
 def main():
-    global LOAD
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--factor", type=float, default=3.0, help="offered load / saturation")
     p.add_argument("--duration", type=int, default=20)
@@ -180,10 +172,10 @@ def main():
     args = p.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "feedmixer", "-p", "feedmixer-load"],
                    cwd=ROOT, check=True)
-    LOAD = os.path.join(BIN_DIR, "feedmixer-load")
+    load = os.path.join(BIN_DIR, "feedmixer-load")
     data_dir = tempfile.mkdtemp(prefix="fm-overload-data-")
     lua = os.path.join(data_dir, "personalize.lua")
-    open(lua, "w").write(LUA)
+    open(lua, "w").write(post_lua(PERSONALIZE_BODY))
     try:
         all_variants = variants(args.target_ms)
         server = Server(data_dir, 18301, all_variants[0][1])
@@ -198,7 +190,7 @@ def main():
         for port, (name, edit) in enumerate(all_variants, start=18302):
             server = Server(data_dir, port, edit)
             try:
-                results.append(measure(name, server, rate, args))
+                results.append(measure(load, name, server, rate, args))
             finally:
                 server.stop()
     finally:

@@ -151,7 +151,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(plan: &Plan, outcomes: &[Outcome]) -> Report {
+    fn new(plan: &Plan, outcomes: &[Outcome], late_wakeups: u64) -> Report {
         let mut status = std::collections::BTreeMap::new();
         let (mut errors, mut retry_after_503) = (0, 0);
         let (mut ok, mut ok_service) = (Vec::new(), Vec::new());
@@ -188,7 +188,7 @@ impl Report {
             ok_ms: Percentiles::of(&mut ok),
             ok_service_ms: Percentiles::of(&mut ok_service),
             all_ms: Percentiles::of(&mut all),
-            late_wakeups: 0,
+            late_wakeups,
         }
     }
 }
@@ -208,9 +208,7 @@ pub async fn run(plan: Plan) -> Result<Report, PlanError> {
         outcomes.extend(measured.outcomes);
         late_wakeups += measured.late_wakeups;
     }
-    let mut report = Report::new(&plan, &outcomes);
-    report.late_wakeups = late_wakeups;
-    Ok(report)
+    Ok(Report::new(&plan, &outcomes, late_wakeups))
 }
 
 /// A timer firing later than this after a request was due means the client
