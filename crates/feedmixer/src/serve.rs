@@ -298,7 +298,7 @@ async fn build_graph(state: &AppState) -> anyhow::Result<u64> {
         secs = started.elapsed().as_secs_f32(),
         "graph built; serving"
     );
-    state.set_graph(graph);
+    state.set_graph(graph).await;
     Ok(version)
 }
 

@@ -9,7 +9,7 @@
 use feedmixer_atproto::{AtUri, Post, Tid, is_did};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::graph::{Csr, Edge, LikeGraph, NOT_A_TID, PostId, RawLike, UserId};
+use crate::graph::{Csr, Edge, LikeGraph, Lineage, NOT_A_TID, PostId, RawLike, UserId};
 use crate::intern::Interner;
 use crate::posts::{self, PostIndex, PostInfo};
 
@@ -38,6 +38,7 @@ pub struct GraphBuilder {
     /// indexed since.
     previous_order: Option<Vec<PostId>>,
     indexed: Vec<PostId>,
+    lineage: Lineage,
 }
 
 impl GraphBuilder {
@@ -65,6 +66,7 @@ impl GraphBuilder {
             hidden: FxHashSet::default(),
             previous_order: None,
             indexed: Vec::new(),
+            lineage: Lineage::new(),
         }
     }
 
@@ -262,6 +264,7 @@ impl GraphBuilder {
             hidden: graph.hidden.clone(),
             previous_order: Some(graph.chronological.clone()),
             indexed: Vec::new(),
+            lineage: graph.lineage,
         }
     }
 
@@ -281,6 +284,7 @@ impl GraphBuilder {
             mut hidden,
             previous_order,
             indexed,
+            lineage,
         } = self;
         // Likes of removed posts do not count.
         likes.retain(|like| !post_index.info[like.post as usize].is_removed());
@@ -357,6 +361,7 @@ impl GraphBuilder {
             chronological,
             hidden,
             withheld,
+            lineage,
         }
     }
 }

@@ -87,9 +87,30 @@ pub struct LikeGraph {
     /// they are active again.
     pub(crate) hidden: FxHashSet<UserId>,
     pub(crate) withheld: Vec<RawLike>,
+    pub(crate) lineage: Lineage,
+}
+
+/// The snapshots that share ids: a graph built anew starts a lineage, and
+/// [`LikeGraph::with_changes`] keeps it. A post id means the same post in
+/// every snapshot of a lineage (ids are only added), so what was computed
+/// from one snapshot can be read against a later one of its lineage.
+/// Lineages are numbered in the order they start, within the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lineage(u64);
+
+impl Lineage {
+    pub(crate) fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Lineage(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl LikeGraph {
+    /// The snapshots whose post ids this one shares.
+    pub fn lineage(&self) -> Lineage {
+        self.lineage
+    }
+
     /// Users known to the graph: likers and the authors of liked posts.
     pub fn num_users(&self) -> usize {
         self.users.len()

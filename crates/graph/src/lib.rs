@@ -32,7 +32,7 @@ mod walk;
 
 pub use builder::GraphBuilder;
 pub use discovery::{DiscoveryParams, discovery_scores, post_created_secs};
-pub use graph::{Edge, LikeGraph, PostId, UserId};
+pub use graph::{Edge, LikeGraph, Lineage, PostId, UserId};
 pub use pool::{ScratchGuard, ScratchPool};
 pub use posts::{LangId, PostInfo};
 pub use recent::{like_counts_in, recent_like_scores, recent_like_scores_with_floor};

@@ -207,6 +207,33 @@ mod tests {
         assert_eq!(next.num_likes(), 3);
     }
 
+    #[test]
+    fn an_update_keeps_the_lineage_and_its_ids() {
+        let mut b = GraphBuilder::new(0);
+        b.add_like(&user(1), &post(1), 10);
+        b.add_like(&user(2), &post(2), 20);
+        let g = b.build();
+        let (u3, p3, p1) = (user(3), post(3), post(1));
+        let next = g.with_changes(
+            15,
+            &[GraphChange::Added {
+                user: &u3,
+                post: &p3,
+                ts: 30,
+            }],
+        );
+        assert_eq!(next.lineage(), g.lineage());
+        for p in 0..g.num_posts() as PostId {
+            assert_eq!(next.post_uri(p), g.post_uri(p), "ids keep their posts");
+        }
+        assert_eq!(next.post_id(&p1), g.post_id(&p1), "even out of the window");
+        let fresh = GraphBuilder::new(0).build();
+        assert!(
+            fresh.lineage() > next.lineage(),
+            "a new build starts a newer one"
+        );
+    }
+
     proptest! {
         /// Applying changes equals building the resulting set of likes
         /// from scratch.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use feedmixer_flow::{
     CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
-    SourceScores, params, register,
+    params, register,
 };
 use feedmixer_graph::{DiscoveryParams, discovery_scores};
 
@@ -52,45 +52,40 @@ params! {
 /// Scores are `decay(age) x mean over likers of ln(1 + likes they made)`
 /// (see [`discovery_scores`]).
 pub struct Discovery {
-    params: DiscoverySourceParams,
     list: Arc<SharedList>,
 }
 
 impl Discovery {
     pub fn new(params: DiscoverySourceParams) -> Self {
-        Discovery {
-            list: SharedList::shared(params.refresh_secs, &params),
-            params,
-        }
-    }
-
-    fn scores(&self, ctx: &RequestContext) -> Arc<SourceScores> {
-        let p = &self.params;
         let graph_params = DiscoveryParams {
-            min_likes: p.min_likes,
-            max_likes: p.max_likes,
-            max_age_secs: hours_to_secs(p.max_age_hours),
-            half_life_secs: hours_to_secs(p.half_life_hours),
+            min_likes: params.min_likes,
+            max_likes: params.max_likes,
+            max_age_secs: hours_to_secs(params.max_age_hours),
+            half_life_secs: hours_to_secs(params.half_life_hours),
         };
-        self.list.get(ctx, |graph, now| {
-            discovery_scores(graph, now, &graph_params, p.max_results)
-        })
+        let max_results = params.max_results;
+        Discovery {
+            list: SharedList::shared(params.refresh_secs, &params, move |graph, now| {
+                discovery_scores(graph, now, &graph_params, max_results)
+            }),
+        }
     }
 }
 
 #[async_trait]
 impl CandidateSource for Discovery {
     async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone().into())
+        Ok(self.list.get(ctx).await?.as_ref().clone().into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::assert_refreshes_after;
     use feedmixer_flow::ParamError;
     use crate::sources::testing::assert_list;
-    use crate::testing::{NOW, ctx, graph, post};
+    use crate::testing::{ctx, graph, post};
 
     const HOUR: u32 = 3600;
     /// Posts whose keys are TIDs of NOW - 2 h and NOW - 30 h.
@@ -156,7 +151,7 @@ mod tests {
         ];
         assert_list(&g, &found, &expected);
         let minute = 1.0 / 60.0;
-        let found = discovery("max_likes = 21").scores(&ctx(&g, None));
+        let found = discovery("max_likes = 21").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(
             &g,
             &found,
@@ -166,7 +161,7 @@ mod tests {
                 (crowd.as_str(), 2f64.ln() * decay(minute)),
             ],
         );
-        let found = discovery("min_likes = 1").scores(&ctx(&g, None));
+        let found = discovery("min_likes = 1").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(
             &g,
             &found,
@@ -176,29 +171,24 @@ mod tests {
                 expected[1],
             ],
         );
-        let found = discovery("max_age_hours = 1.5").scores(&ctx(&g, None));
+        let found = discovery("max_age_hours = 1.5").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &expected[..1]);
-        let found = discovery("max_age_hours = 36.0").scores(&ctx(&g, None));
+        let found = discovery("max_age_hours = 36.0").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(
             &g,
             &found,
             &[expected[0], expected[1], (TID_30H, pair * decay(30.0))],
         );
-        let found = discovery("half_life_hours = 0.0").scores(&ctx(&g, None));
+        let found = discovery("half_life_hours = 0.0").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &[(fresh.as_str(), pair), (TID_2H, pair)]);
         let empty = graph(&[]);
-        assert!(discovery("").scores(&ctx(&empty, None)).is_empty());
+        assert!(discovery("").list.get(&ctx(&empty, None)).await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn reuses_its_list_within_the_refresh_period() {
         let g = early();
         let source = discovery("");
-        let mut c = ctx(&g, None);
-        let first = source.scores(&c);
-        c.now_secs = NOW + 59;
-        assert!(Arc::ptr_eq(&first, &source.scores(&c)));
-        c.now_secs = NOW + 60;
-        assert!(!Arc::ptr_eq(&first, &source.scores(&c)));
+        assert_refreshes_after(&source.list, &g, 60).await;
     }
 }

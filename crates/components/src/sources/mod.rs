@@ -3,6 +3,8 @@
 
 automod::dir!("src/sources");
 
+pub use shared_list::warm_shared_lists;
+
 #[cfg(test)]
 mod testing {
     use feedmixer_flow::SourceScores;
@@ -27,5 +29,32 @@ mod testing {
                 graph.post_uri(p)
             );
         }
+    }
+
+    /// Asserts `list` serves its first list for `refresh_secs`, then that
+    /// list once more, stale, while it makes the next one, which follows
+    /// (within a bounded wait).
+    pub(crate) async fn assert_refreshes_after(
+        list: &std::sync::Arc<super::shared_list::SharedList>,
+        graph: &std::sync::Arc<LikeGraph>,
+        refresh_secs: u32,
+    ) {
+        use std::sync::Arc;
+        let mut c = crate::testing::ctx(graph, None);
+        let first = list.get(&c).await.unwrap();
+        c.now_secs += refresh_secs - 1;
+        assert!(Arc::ptr_eq(&first, &list.get(&c).await.unwrap()), "fresh");
+        c.now_secs += 1;
+        assert!(
+            Arc::ptr_eq(&first, &list.get(&c).await.unwrap()),
+            "stale, served"
+        );
+        for _ in 0..5_000 {
+            if !Arc::ptr_eq(&first, &list.get(&c).await.unwrap()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("no new list after {refresh_secs} s");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use feedmixer_flow::{
     CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
-    SourceScores, params, register,
+    params, register,
 };
 use feedmixer_graph::recent_like_scores_with_floor;
 
@@ -41,46 +41,45 @@ params! {
 }
 
 pub struct Popular {
-    params: PopularParams,
     list: Arc<SharedList>,
 }
 
 impl Popular {
     pub fn new(params: PopularParams) -> Self {
+        let (window, half_life) = (
+            hours_to_secs(params.window_hours),
+            hours_to_secs(params.half_life_hours),
+        );
+        let (min_likes, max_results) = (params.min_likes, params.max_results);
         Popular {
-            list: SharedList::shared(params.refresh_secs, &params),
-            params,
+            list: SharedList::shared(params.refresh_secs, &params, move |graph, now| {
+                recent_like_scores_with_floor(
+                    graph,
+                    now,
+                    window,
+                    half_life,
+                    min_likes,
+                    max_results,
+                )
+            }),
         }
-    }
-
-    fn scores(&self, ctx: &RequestContext) -> Arc<SourceScores> {
-        let p = &self.params;
-        self.list.get(ctx, |graph, now| {
-            recent_like_scores_with_floor(
-                graph,
-                now,
-                hours_to_secs(p.window_hours),
-                hours_to_secs(p.half_life_hours),
-                p.min_likes,
-                p.max_results,
-            )
-        })
     }
 }
 
 #[async_trait]
 impl CandidateSource for Popular {
     async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone().into())
+        Ok(self.list.get(ctx).await?.as_ref().clone().into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::assert_refreshes_after;
     use feedmixer_flow::ParamError;
     use crate::sources::testing::assert_list;
-    use crate::testing::{NOW, ctx, graph, post};
+    use crate::testing::{ctx, graph, post};
 
     const HOUR: u32 = 3600;
     const DAY: u32 = 24 * HOUR;
@@ -125,30 +124,25 @@ mod tests {
         let (a, b, c) = (post("x", 1), post("y", 2), post("z", 3));
         let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap().scores;
         assert_list(&g, &found, &[(&a, 3.0)]);
-        let found = popular("min_likes = 1").scores(&ctx(&g, None));
+        let found = popular("min_likes = 1").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &[(&a, 3.0), (&b, 2.0), (&c, 1.0)]);
         // A day: a keeps one like and ties with c (lower post id first).
-        let found = popular("min_likes = 1\nwindow_hours = 24.0").scores(&ctx(&g, None));
+        let found = popular("min_likes = 1\nwindow_hours = 24.0").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &[(&b, 2.0), (&a, 1.0), (&c, 1.0)]);
         // A 1-day half-life: a = 2^(-1/24) + 2^-2 + 2^-6.
-        let found = popular("half_life_hours = 24.0").scores(&ctx(&g, None));
+        let found = popular("half_life_hours = 24.0").list.get(&ctx(&g, None)).await.unwrap();
         let a_score = 2f64.powf(-1.0 / 24.0) + 0.25 + 1.0 / 64.0;
         assert_list(&g, &found, &[(&a, a_score)]);
-        let found = popular("max_results = 2\nmin_likes = 1").scores(&ctx(&g, None));
+        let found = popular("max_results = 2\nmin_likes = 1").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &[(&a, 3.0), (&b, 2.0)]);
         let empty = graph(&[]);
-        assert!(popular("").scores(&ctx(&empty, None)).is_empty());
+        assert!(popular("").list.get(&ctx(&empty, None)).await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn reuses_its_list_within_the_refresh_period() {
         let g = week();
         let source = popular("");
-        let mut c = ctx(&g, None);
-        let first = source.scores(&c);
-        c.now_secs = NOW + 299;
-        assert!(Arc::ptr_eq(&first, &source.scores(&c)));
-        c.now_secs = NOW + 300;
-        assert!(!Arc::ptr_eq(&first, &source.scores(&c)));
+        assert_refreshes_after(&source.list, &g, 300).await;
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use feedmixer_flow::{
     CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
-    SourceScores, params, register,
+    params, register,
 };
 use feedmixer_graph::recent_like_scores;
 
@@ -39,43 +39,36 @@ params! {
 }
 
 pub struct Trending {
-    params: TrendingParams,
     list: Arc<SharedList>,
 }
 
 impl Trending {
     pub fn new(params: TrendingParams) -> Self {
+        let (window, half_life) = (
+            hours_to_secs(params.window_hours),
+            hours_to_secs(params.half_life_hours),
+        );
+        let max_results = params.max_results;
         Trending {
-            list: SharedList::shared(params.refresh_secs, &params),
-            params,
+            list: SharedList::shared(params.refresh_secs, &params, move |graph, now| {
+                recent_like_scores(graph, now, window, half_life, max_results)
+            }),
         }
-    }
-
-    fn scores(&self, ctx: &RequestContext) -> Arc<SourceScores> {
-        let p = &self.params;
-        self.list.get(ctx, |graph, now| {
-            recent_like_scores(
-                graph,
-                now,
-                hours_to_secs(p.window_hours),
-                hours_to_secs(p.half_life_hours),
-                p.max_results,
-            )
-        })
     }
 }
 
 #[async_trait]
 impl CandidateSource for Trending {
     async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone().into())
+        Ok(self.list.get(ctx).await?.as_ref().clone().into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{NOW, ctx, graph, post};
+    use crate::sources::testing::assert_refreshes_after;
+    use crate::testing::{ctx, graph, post};
 
     #[tokio::test]
     async fn ranks_by_decayed_recent_likes() {
@@ -104,17 +97,12 @@ mod tests {
         let a = post("x", 1);
         let g = graph(&[("u1", &a, 60)]);
         let source = Trending::new(TrendingParams::default());
-        let mut c = ctx(&g, None);
-        let first = source.scores(&c);
-        c.now_secs = NOW + 10;
-        assert!(Arc::ptr_eq(&first, &source.scores(&c)));
-        c.now_secs = NOW + 31;
-        assert!(!Arc::ptr_eq(&first, &source.scores(&c)));
+        assert_refreshes_after(&source.list, &g, 30).await;
+        let first = source.list.get(&ctx(&g, None)).await.unwrap();
         let other = graph(&[("u1", &a, 60)]);
-        let c = ctx(&other, None);
         assert!(
-            !Arc::ptr_eq(&first, &source.scores(&c)),
-            "a new graph snapshot recomputes"
+            !Arc::ptr_eq(&first, &source.list.get(&ctx(&other, None)).await.unwrap()),
+            "a graph built anew gets its own list"
         );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use feedmixer_flow::{
     CandidateSource, ComponentError, Fetched, Kind, Params, Registration, RequestContext,
-    SourceScores, params, register,
+    params, register,
 };
 use feedmixer_graph::like_velocity_scores;
 
@@ -43,45 +43,35 @@ params! {
 /// rise in standard deviations of the previous count, so it takes both a
 /// relative rise and enough likes to trust it.
 pub struct Velocity {
-    params: VelocityParams,
     list: Arc<SharedList>,
 }
 
 impl Velocity {
     pub fn new(params: VelocityParams) -> Self {
+        let window = hours_to_secs(params.window_hours);
+        let (min_recent_likes, max_results) = (params.min_recent_likes, params.max_results);
         Velocity {
-            list: SharedList::shared(params.refresh_secs, &params),
-            params,
+            list: SharedList::shared(params.refresh_secs, &params, move |graph, now| {
+                like_velocity_scores(graph, now, window, min_recent_likes, max_results)
+            }),
         }
-    }
-
-    fn scores(&self, ctx: &RequestContext) -> Arc<SourceScores> {
-        let p = &self.params;
-        self.list.get(ctx, |graph, now| {
-            like_velocity_scores(
-                graph,
-                now,
-                hours_to_secs(p.window_hours),
-                p.min_recent_likes,
-                p.max_results,
-            )
-        })
     }
 }
 
 #[async_trait]
 impl CandidateSource for Velocity {
     async fn fetch(&self, ctx: &RequestContext) -> Result<Fetched, ComponentError> {
-        Ok(self.scores(ctx).as_ref().clone().into())
+        Ok(self.list.get(ctx).await?.as_ref().clone().into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::assert_refreshes_after;
     use feedmixer_flow::ParamError;
     use crate::sources::testing::assert_list;
-    use crate::testing::{NOW, ctx, graph, post};
+    use crate::testing::{ctx, graph, post};
 
     const HOUR: u32 = 3600;
 
@@ -141,26 +131,21 @@ mod tests {
         let found = build("").unwrap().fetch(&ctx(&g, None)).await.unwrap().scores;
         let x2_score = 3.0 / 2f64.sqrt();
         assert_list(&g, &found, &[(&x1, 3.0), (&x2, x2_score)]);
-        let found = velocity("min_recent_likes = 2").scores(&ctx(&g, None));
+        let found = velocity("min_recent_likes = 2").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &[(&x1, 3.0), (&x2, x2_score), (&y3, 2.0)]);
         // A 2 h window: the first two hours are recent, z5's likes previous.
-        let found = velocity("window_hours = 2.0").scores(&ctx(&g, None));
+        let found = velocity("window_hours = 2.0").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &[(&y4, 6.0), (&x2, 5.0), (&x1, 3.0)]);
-        let found = velocity("max_results = 1").scores(&ctx(&g, None));
+        let found = velocity("max_results = 1").list.get(&ctx(&g, None)).await.unwrap();
         assert_list(&g, &found, &[(&x1, 3.0)]);
         let empty = graph(&[]);
-        assert!(velocity("").scores(&ctx(&empty, None)).is_empty());
+        assert!(velocity("").list.get(&ctx(&empty, None)).await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn reuses_its_list_within_the_refresh_period() {
         let g = rising();
         let source = velocity("");
-        let mut c = ctx(&g, None);
-        let first = source.scores(&c);
-        c.now_secs = NOW + 29;
-        assert!(Arc::ptr_eq(&first, &source.scores(&c)));
-        c.now_secs = NOW + 30;
-        assert!(!Arc::ptr_eq(&first, &source.scores(&c)));
+        assert_refreshes_after(&source.list, &g, 30).await;
     }
 }

@@ -77,7 +77,7 @@ pub async fn keep_graph_current(state: Arc<AppState>, interval: Duration, mut ve
                     ms = took.as_millis() as u64,
                     "graph updated"
                 );
-                state.set_graph(graph);
+                state.set_graph(graph).await;
                 version = new_version;
                 if kind == "rebuild" {
                     built_at = Instant::now();

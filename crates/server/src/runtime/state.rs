@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use feedmixer_atproto::clock::now_secs;
 use feedmixer_flow::{BuildError, Catalog, Hydrators, Registry, Resources};
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_identity::Verifier;
@@ -101,8 +102,21 @@ impl AppState {
         })
     }
 
-    /// Installs a graph snapshot and starts serving feeds from it.
-    pub fn set_graph(&self, graph: LikeGraph) {
+    /// Installs a graph snapshot and starts serving feeds from it. For a
+    /// graph built anew (a new lineage, whose ids the lists made so far do
+    /// not share) the lists every viewer shares are made first, on the
+    /// blocking pool, so no request waits for them.
+    pub async fn set_graph(&self, graph: LikeGraph) {
+        let graph = if graph.lineage() == self.graph.load().lineage() {
+            graph
+        } else {
+            tokio::task::spawn_blocking(move || {
+                feedmixer_components::sources::warm_shared_lists(&graph, now_secs());
+                graph
+            })
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        };
         crate::metrics::graph_size(&graph);
         self.graph.store(Arc::new(graph));
         self.ready.store(true, Ordering::Release);
