@@ -51,6 +51,18 @@ pub(crate) mod testing {
         Arc::new(b.build())
     }
 
+    /// Waits, a bounded while (5 s), until `done` holds; panics naming
+    /// `what` if it never does. For work a test started in the background.
+    pub async fn eventually<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+        for _ in 0..5_000 {
+            if done().await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("not within 5 s: {what}");
+    }
+
     pub fn ctx(graph: &Arc<LikeGraph>, viewer: Option<&str>) -> RequestContext {
         let viewer = viewer.and_then(|v| graph.user_id(&format!("did:plc:{v}")));
         RequestContext::new(graph.clone(), viewer, NOW)

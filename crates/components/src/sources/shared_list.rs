@@ -58,6 +58,8 @@ enum Found {
 }
 
 impl Lists {
+    /// With `refresh_secs` 0 (a list made for every request) nothing is
+    /// ever found.
     fn find(&self, lineage: Lineage, now: u32, refresh_secs: u32) -> Found {
         let Some(c) = [&self.newest, &self.previous]
             .into_iter()
@@ -153,16 +155,14 @@ impl SharedList {
     /// Computes the list for `graph` at `now_secs` here unless it has one
     /// for its lineage it may serve.
     fn warm(&self, graph: &LikeGraph, now_secs: u32) {
-        if self.refresh_secs == 0 {
-            return;
-        }
-        let found = self
-            .lists
-            .lock()
-            .find(graph.lineage(), now_secs, self.refresh_secs);
-        if matches!(found, Found::Missing) {
+        if self.refresh_secs > 0 && matches!(self.find(graph, now_secs), Found::Missing) {
             self.compute_and_keep(graph, now_secs);
         }
+    }
+
+    /// What this list has kept for `graph`'s lineage at `now`.
+    fn find(&self, graph: &LikeGraph, now: u32) -> Found {
+        self.lists.lock().find(graph.lineage(), now, self.refresh_secs)
     }
 
     /// The list for `ctx`: one computed for its graph's lineage less than
@@ -174,16 +174,13 @@ impl SharedList {
         ctx: &RequestContext,
     ) -> Result<Arc<SourceScores>, ComponentError> {
         let (graph, now) = (&ctx.graph, ctx.now_secs);
-        if self.refresh_secs > 0 {
-            let found = self.lists.lock().find(graph.lineage(), now, self.refresh_secs);
-            match found {
-                Found::Fresh(scores) => return Ok(scores),
-                Found::Stale(scores) => {
-                    self.refresh_in_background(graph, now);
-                    return Ok(scores);
-                }
-                Found::Missing => {}
+        match self.find(graph, now) {
+            Found::Fresh(scores) => return Ok(scores),
+            Found::Stale(scores) => {
+                self.refresh_in_background(graph, now);
+                return Ok(scores);
             }
+            Found::Missing => {}
         }
         // A task of its own, so that a request that stops waiting (its
         // budget ran out) does not stop the computation others wait for.
@@ -223,13 +220,10 @@ impl SharedList {
         refreshing: bool,
     ) -> Result<Arc<SourceScores>, ComponentError> {
         let _one = self.computing.lock().await;
-        if self.refresh_secs > 0 {
-            let found = self.lists.lock().find(graph.lineage(), now, self.refresh_secs);
-            match found {
-                Found::Fresh(scores) => return Ok(scores),
-                Found::Stale(scores) if !refreshing => return Ok(scores),
-                _ => {}
-            }
+        match self.find(&graph, now) {
+            Found::Fresh(scores) => return Ok(scores),
+            Found::Stale(scores) if !refreshing => return Ok(scores),
+            _ => {}
         }
         let list = Arc::clone(self);
         joined(tokio::task::spawn_blocking(move || list.compute_and_keep(&graph, now)).await)
@@ -267,7 +261,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::testing::{NOW, ctx, graph, post};
+    use crate::testing::{NOW, ctx, eventually, graph, post};
 
     /// A list whose computations are counted: each scores one post with
     /// its time.
@@ -279,17 +273,6 @@ mod tests {
             vec![(0, now as f32 + g.num_posts() as f32)]
         };
         (Arc::new(SharedList::new(refresh_secs, Box::new(compute))), runs)
-    }
-
-    /// Waits (a bounded while) until `runs` reaches `n`.
-    async fn until_runs(runs: &AtomicU32, n: u32) {
-        for _ in 0..5_000 {
-            if runs.load(Ordering::SeqCst) >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        panic!("{} computations, not {n}", runs.load(Ordering::SeqCst));
     }
 
     #[tokio::test]
@@ -306,16 +289,12 @@ mod tests {
         c.now_secs = NOW + 30;
         let stale = list.get(&c).await.unwrap();
         assert!(Arc::ptr_eq(&first, &stale), "served at once, stale");
-        until_runs(&runs, 2).await;
         // Kept once the background computation is done.
-        let mut next = list.get(&c).await.unwrap();
-        for _ in 0..5_000 {
-            if !Arc::ptr_eq(&next, &first) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            next = list.get(&c).await.unwrap();
-        }
+        eventually("the next list kept", || async {
+            !Arc::ptr_eq(&list.get(&c).await.unwrap(), &first)
+        })
+        .await;
+        let next = list.get(&c).await.unwrap();
         assert_eq!(next[0].1, (NOW + 30) as f32 + 1.0);
         assert_eq!(runs.load(Ordering::SeqCst), 2, "one background computation");
 
