@@ -23,16 +23,9 @@ import signal
 import subprocess
 import tempfile
 
-from harness import ROOT, TOKEN, wrk, wait_ready
+from harness import PERSONALIZE_BODY, ROOT, TOKEN, post_lua, wrk, wait_ready
 
 PUBLISHER = "did:plc:feedmixerdemopublisher222"
-VIEWER = "did:plc:demoviewer22222222222222"
-PERSONALIZE = """
-wrk.method = "POST"
-wrk.body   = '{"user_did":"%s","feed":"for-you","limit":30}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
-""" % (VIEWER, TOKEN)
 
 
 def main():
@@ -48,7 +41,7 @@ def main():
         binary = os.path.join(ROOT, "target", "release", "feedmixer")
     work = tempfile.mkdtemp(prefix="fm-http-")
     script = os.path.join(work, "personalize.lua")
-    open(script, "w").write(PERSONALIZE)
+    open(script, "w").write(post_lua(PERSONALIZE_BODY))
     env = dict(os.environ, FEEDMIXER_ADMIN_TOKEN=TOKEN, RUST_LOG="warn")
     server = subprocess.Popen(
         [binary, "serve", "--demo", "--data-dir", os.path.join(work, "data"),
