@@ -108,3 +108,30 @@ impl TestKey {
 pub fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
+
+/// The header of an unmasked, final text frame of `len` payload bytes
+/// (RFC 6455 section 5.2), as a server sends it: for Jetstream stand-ins
+/// that write broken frames past their WebSocket library.
+pub fn text_frame_header(len: u64) -> Vec<u8> {
+    let mut header = vec![0x81];
+    match len {
+        0..=125 => header.push(len as u8),
+        126..=0xFFFF => {
+            header.push(126);
+            header.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            header.push(127);
+            header.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    header
+}
+
+/// The header of a text frame carrying `text` and the first half of it: a
+/// stream cut, or stalled, mid-frame.
+pub fn half_text_frame(text: &str) -> Vec<u8> {
+    let mut frame = text_frame_header(text.len() as u64);
+    frame.extend_from_slice(&text.as_bytes()[..text.len() / 2]);
+    frame
+}

@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use feedmixer_atproto::testkit::{half_text_frame, text_frame_header};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -184,11 +185,11 @@ async fn serve(tcp: TcpStream, feed: Arc<Feed>) {
             Step::Text(text) => ws.send(Message::text(text)).await.is_ok(),
             Step::Binary(bytes) => ws.send(Message::binary(bytes)).await.is_ok(),
             Step::CutMidFrame(line) => {
-                let _ = write_raw(&mut ws, &half_frame(&line)).await;
+                let _ = write_raw(&mut ws, &half_text_frame(&line)).await;
                 return;
             }
             Step::StallMidFrame(line) => {
-                write_raw(&mut ws, &half_frame(&line)).await && stall(&mut ws).await
+                write_raw(&mut ws, &half_text_frame(&line)).await && stall(&mut ws).await
             }
             Step::Oversized(len) => {
                 let mut frame = text_frame_header(len);
@@ -251,31 +252,6 @@ async fn send_events(
 async fn stall(ws: &mut WebSocketStream<TcpStream>) -> bool {
     while let Some(Ok(_)) = ws.next().await {}
     false
-}
-
-/// The header of an unmasked, final text frame of `len` payload bytes
-/// (RFC 6455 section 5.2), as a server sends it.
-fn text_frame_header(len: u64) -> Vec<u8> {
-    let mut header = vec![0x81];
-    match len {
-        0..=125 => header.push(len as u8),
-        126..=0xFFFF => {
-            header.push(126);
-            header.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            header.push(127);
-            header.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    header
-}
-
-/// The header of a text frame carrying `line` and the first half of it.
-fn half_frame(line: &str) -> Vec<u8> {
-    let mut frame = text_frame_header(line.len() as u64);
-    frame.extend_from_slice(&line.as_bytes()[..line.len() / 2]);
-    frame
 }
 
 /// Writes bytes past the WebSocket layer, after what it has buffered;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use feedmixer_atproto::testkit::{half_text_frame, text_frame_header};
 use feedmixer_ingest::{IngestConfig, IngestError, IngestStatus, Ingester};
 use feedmixer_store::{
     ApplyStats, EmbeddedStore, Interaction, InteractionLimits, LikeSink, PoolStats, RepoEvent,
@@ -206,11 +207,11 @@ async fn serve(
                 write_raw(&mut ws, &frame).await
             }
             Step::CutMidFrame(text) => {
-                let _ = write_raw(&mut ws, &half_frame(&text)).await;
+                let _ = write_raw(&mut ws, &half_text_frame(&text)).await;
                 return;
             }
             Step::StallMidFrame(text) => {
-                if write_raw(&mut ws, &half_frame(&text)).await.is_ok() {
+                if write_raw(&mut ws, &half_text_frame(&text)).await.is_ok() {
                     while let Some(Ok(_)) = ws.next().await {}
                 }
                 return;
@@ -233,31 +234,6 @@ async fn serve(
         }
     }
     while let Some(Ok(_)) = ws.next().await {}
-}
-
-/// The header of an unmasked, final text frame of `len` payload bytes
-/// (RFC 6455 section 5.2), as a server sends it.
-fn text_frame_header(len: u64) -> Vec<u8> {
-    let mut header = vec![0x81];
-    match len {
-        0..=125 => header.push(len as u8),
-        126..=0xFFFF => {
-            header.push(126);
-            header.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            header.push(127);
-            header.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    header
-}
-
-/// The header of a text frame carrying `text` and the first half of it.
-fn half_frame(text: &str) -> Vec<u8> {
-    let mut frame = text_frame_header(text.len() as u64);
-    frame.extend_from_slice(&text.as_bytes()[..text.len() / 2]);
-    frame
 }
 
 /// Writes bytes past the WebSocket layer, after what it has buffered.
