@@ -11,8 +11,11 @@ the same code path as a native one.
 
     bench/request_instructions.py BIN [BIN...] [--requests 100]
 
-Cases: getFeedSkeleton `trending` (anonymous, limit 30) and /v1/personalize
-`for-you` for the demo viewer (limit 30, a full walk). Needs valgrind.
+Cases: getFeedSkeleton `trending` (anonymous, limit 30), /v1/personalize
+`for-you` for the demo viewer (limit 30, a full walk), and getFeedSkeleton
+`for-you` for the demo viewer with an ES256 service JWT (`verified`: the
+same walk, the token verified on every request against the DID document a
+PLC stand-in here serves, cached after the warm-up). Needs valgrind.
 """
 
 import argparse
@@ -26,17 +29,24 @@ import tempfile
 import time
 import urllib.request
 
-from harness import wait_ready
+from harness import FEED_METHOD, Viewer, start_plc, wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-admin-token-16"
-FEED = "at://did:plc:feedmixerdemopublisher222/app.bsky.feed.generator/trending"
+PUBLISHER = "did:plc:feedmixerdemopublisher222"
+FEED = f"at://{PUBLISHER}/app.bsky.feed.generator/trending"
+FOR_YOU = f"at://{PUBLISHER}/app.bsky.feed.generator/for-you"
+# The shipped config's service_did: the audience of viewers' tokens.
+SERVICE = "did:web:localhost"
 VIEWER = "did:plc:demoviewer22222222222222"
 
 
-def request(base, case):
+def request(base, case, token=None):
     if case == "trending":
-        req = urllib.request.Request(f"{base}/xrpc/app.bsky.feed.getFeedSkeleton?feed={FEED}&limit=30")
+        req = urllib.request.Request(f"{base}/xrpc/{FEED_METHOD}?feed={FEED}&limit=30")
+    elif case == "verified":
+        req = urllib.request.Request(f"{base}/xrpc/{FEED_METHOD}?feed={FOR_YOU}&limit=30")
+        req.add_header("Authorization", "Bearer " + token)
     else:
         body = json.dumps({"user_did": VIEWER, "feed": "for-you", "limit": 30}).encode()
         req = urllib.request.Request(f"{base}/v1/personalize", data=body, method="POST")
@@ -62,24 +72,25 @@ def relaxed_flows(work):
     return flows
 
 
-def measure(binary, data, flows, requests, port):
+def measure(binary, data, flows, requests, port, plc_url, token):
     out = tempfile.mktemp(prefix="callgrind-")
     env = dict(os.environ, FEEDMIXER_ADMIN_TOKEN=TOKEN, RUST_LOG="warn")
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-         binary, "serve", "--data-dir", data, "--flows", flows, "--listen", f"127.0.0.1:{port}"],
+         binary, "serve", "--data-dir", data, "--flows", flows, "--listen", f"127.0.0.1:{port}",
+         "--plc-url", plc_url],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     counts = {}
     try:
         wait_ready(base, 900)
-        for case in ["trending", "for-you"]:
+        for case in ["trending", "for-you", "verified"]:
             for _ in range(10):
-                request(base, case)
+                request(base, case, token)
             subprocess.run(["callgrind_control", "--zero", str(server.pid)], check=True, capture_output=True)
             subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
             for _ in range(requests):
-                request(base, case)
+                request(base, case, token)
             subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, capture_output=True)
             dump = subprocess.run(["callgrind_control", "--dump", str(server.pid)], check=True,
                                   capture_output=True, text=True)
@@ -116,9 +127,13 @@ def main():
     filler.send_signal(signal.SIGTERM)
     filler.wait()
     flows = relaxed_flows(work)
+    viewer = Viewer(VIEWER)
+    plc, _ = start_plc([viewer])
+    plc_url = f"http://127.0.0.1:{plc.server_address[1]}"
+    token = viewer.token(SERVICE, FEED_METHOD, 24 * 3600)
     try:
         for i, binary in enumerate(args.binaries):
-            counts = measure(binary, data, flows, args.requests, 18400 + i)
+            counts = measure(binary, data, flows, args.requests, 18400 + i, plc_url, token)
             print(json.dumps({"binary": binary, "requests": args.requests,
                               "instructions_per_request": counts}), flush=True)
     finally:
