@@ -158,6 +158,34 @@ async fn histories_survive_a_reopen() {
     );
 }
 
+/// Histories are answered from memory once read: a write after a read
+/// (none, then one, then two entries) is what the next read sees.
+#[tokio::test]
+async fn a_read_history_follows_later_writes() {
+    let (_dir, store) = open_temp();
+    let limits = InteractionLimits::default();
+    assert!(store.interactions(VIEWER, 0).await.unwrap().is_empty());
+    let first = event("at://a", InteractionEvent::Seen, 10);
+    store
+        .add_interactions(VIEWER, std::slice::from_ref(&first), limits, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.interactions(VIEWER, 0).await.unwrap(),
+        vec![first.clone()]
+    );
+    let second = event("at://b", InteractionEvent::RequestLess, 20);
+    store
+        .add_interactions(VIEWER, std::slice::from_ref(&second), limits, 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.interactions(VIEWER, 0).await.unwrap(),
+        vec![second.clone(), first]
+    );
+    assert_eq!(store.interactions(VIEWER, 15).await.unwrap(), vec![second]);
+}
+
 // ---- bounds and sweeps -------------------------------------------------
 
 #[tokio::test]

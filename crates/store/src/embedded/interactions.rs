@@ -12,13 +12,15 @@ use crate::{Interaction, InteractionLimits, StoreError};
 /// and more than viewers can start histories, so the backlog shrinks.
 const EXPIRED_PER_WRITE: usize = 8;
 
+/// Merges `items` into `viewer`'s history; true when it also removed other
+/// viewers' expired histories.
 pub(super) fn add(
     txn: &WriteTransaction,
     viewer: &str,
     items: &[Interaction],
     limits: InteractionLimits,
     now_us: u64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let mut histories = txn.open_table(INTERACTIONS)?;
     let mut ages = txn.open_table(INTERACTION_AGES)?;
     let old = match histories.get(viewer)? {
@@ -45,25 +47,19 @@ pub(super) fn add(
         .take(EXPIRED_PER_WRITE)
         .map(|entry| entry.map(|(key, _)| (key.value().0, key.value().1.to_owned())))
         .collect::<Result<_, _>>()?;
+    let removed_others = !expired.is_empty();
     for (time_us, viewer) in expired {
         ages.remove((time_us, viewer.as_str()))?;
         histories.remove(viewer.as_str())?;
     }
-    Ok(())
+    Ok(removed_others)
 }
 
-pub(super) fn read(
-    txn: &ReadTransaction,
-    viewer: &str,
-    since_us: u64,
-) -> Result<Vec<Interaction>, StoreError> {
+/// `viewer`'s whole stored history, newest first.
+pub(super) fn read(txn: &ReadTransaction, viewer: &str) -> Result<Vec<Interaction>, StoreError> {
     let histories = txn.open_table(INTERACTIONS)?;
-    let Some(bytes) = histories.get(viewer)? else {
-        return Ok(Vec::new());
-    };
-    let mut history = decode(bytes.value())?;
-    // Newest first: the entries to keep are a prefix.
-    let keep = history.partition_point(|i| i.time_us >= since_us);
-    history.truncate(keep);
-    Ok(history)
+    match histories.get(viewer)? {
+        Some(bytes) => decode(bytes.value()),
+        None => Ok(Vec::new()),
+    }
 }

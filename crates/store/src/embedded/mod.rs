@@ -7,6 +7,7 @@
 
 mod apply;
 mod cache;
+mod histories;
 mod interactions;
 pub(crate) mod lease;
 mod pool;
@@ -48,6 +49,9 @@ pub struct EmbeddedStore {
     /// [`Store::cache_set`] values: one process owns the store, so they
     /// need not leave it.
     cache: cache::MemoryCache,
+    /// Viewers' interaction histories, so the per-request read stays off
+    /// the blocking pool.
+    histories: histories::Histories,
     /// [`Store::acquire_lease`] leases, in memory for the same reason.
     leases: lease::Leases,
 }
@@ -109,6 +113,7 @@ impl EmbeddedStore {
             dir: data_dir.to_path_buf(),
             changes_kept: schema::CHANGES_KEPT,
             cache: cache::MemoryCache::new(cache::DEFAULT_BYTES),
+            histories: histories::Histories::new(histories::DEFAULT_BYTES),
             leases: lease::Leases::default(),
         })
     }
@@ -394,14 +399,22 @@ impl Store for EmbeddedStore {
         if items.is_empty() {
             return Ok(());
         }
-        let (viewer, items) = (viewer.to_owned(), items.to_vec());
-        self.blocking(move |db| {
-            let txn = db.begin_write()?;
-            interactions::add(&txn, &viewer, &items, limits, now_us)?;
-            txn.commit()?;
-            Ok(())
-        })
-        .await
+        let (owned, items) = (viewer.to_owned(), items.to_vec());
+        let outcome = self
+            .blocking(move |db| {
+                let txn = db.begin_write()?;
+                let removed_others = interactions::add(&txn, &owned, &items, limits, now_us)?;
+                txn.commit()?;
+                Ok(removed_others)
+            })
+            .await;
+        // Dropped whatever the outcome: a failed commit may still have
+        // reached the file.
+        match outcome {
+            Ok(false) => self.histories.written(viewer),
+            _ => self.histories.written_many(),
+        }
+        outcome.map(|_| ())
     }
 
     async fn interactions(
@@ -409,9 +422,17 @@ impl Store for EmbeddedStore {
         viewer: &str,
         since_us: u64,
     ) -> Result<Vec<Interaction>, StoreError> {
-        let viewer = viewer.to_owned();
-        self.blocking(move |db| interactions::read(&db.begin_read()?, &viewer, since_us))
-            .await
+        if let Some(history) = self.histories.get(viewer) {
+            return Ok(histories::since(&history, since_us));
+        }
+        let read_at = self.histories.generation();
+        let owned = viewer.to_owned();
+        let history: Arc<[Interaction]> = self
+            .blocking(move |db| interactions::read(&db.begin_read()?, &owned))
+            .await?
+            .into();
+        self.histories.fill(read_at, viewer, Arc::clone(&history));
+        Ok(histories::since(&history, since_us))
     }
 
     async fn likes_version(&self) -> Result<u64, StoreError> {
