@@ -10,12 +10,10 @@
 //! drops the viewer's entry once committed. A miss whose read raced a
 //! write must not put the older history back: `generation` counts writes,
 //! and a fill whose read started before the newest write is dropped (the
-//! check and the fill are one step under `fill`, as are a write's count
-//! and drop).
+//! check and the fill happen under its lock, as do a write's count and
+//! drop).
 
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use moka::sync::Cache;
 
@@ -28,8 +26,8 @@ pub(super) const DEFAULT_BYTES: u64 = 64 << 20;
 pub(super) struct Histories {
     /// Viewer DID to its whole stored history, newest first (empty: none).
     entries: Cache<String, Arc<[Interaction]>>,
-    generation: AtomicU64,
-    fill: Mutex<()>,
+    /// Writes so far.
+    generation: Mutex<u64>,
 }
 
 impl Histories {
@@ -42,8 +40,7 @@ impl Histories {
                     (viewer.len() + items + 64).min(u32::MAX as usize) as u32
                 })
                 .build(),
-            generation: AtomicU64::new(0),
-            fill: Mutex::new(()),
+            generation: Mutex::new(0),
         }
     }
 
@@ -53,30 +50,34 @@ impl Histories {
 
     /// Taken before a miss reads the file; given back to [`Self::fill`].
     pub(super) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        *self.writes()
     }
 
     /// Keeps `history`, read after [`Self::generation`] returned `read_at`,
     /// unless a write committed since.
     pub(super) fn fill(&self, read_at: u64, viewer: &str, history: Arc<[Interaction]>) {
-        let _one_at_a_time = self.fill.lock().unwrap_or_else(|e| e.into_inner());
-        if self.generation.load(Ordering::Acquire) == read_at {
+        let writes = self.writes();
+        if *writes == read_at {
             self.entries.insert(viewer.to_owned(), history);
         }
     }
 
     /// After a write to `viewer`'s history committed.
     pub(super) fn written(&self, viewer: &str) {
-        let _one_at_a_time = self.fill.lock().unwrap_or_else(|e| e.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut writes = self.writes();
+        *writes += 1;
         self.entries.invalidate(viewer);
     }
 
     /// After a write that also removed other viewers' (expired) histories.
     pub(super) fn written_many(&self) {
-        let _one_at_a_time = self.fill.lock().unwrap_or_else(|e| e.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut writes = self.writes();
+        *writes += 1;
         self.entries.invalidate_all();
+    }
+
+    fn writes(&self) -> MutexGuard<'_, u64> {
+        self.generation.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
