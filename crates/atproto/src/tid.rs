@@ -55,6 +55,17 @@ impl Tid {
         Ok(Tid(value))
     }
 
+    /// The TID's 64 bits, as [`Tid::from_bits`] takes them back: what a
+    /// compact index stores instead of the 13 characters.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The TID of 64 bits from [`Tid::bits`].
+    pub fn from_bits(bits: u64) -> Self {
+        Tid(bits)
+    }
+
     /// Microseconds since the Unix epoch.
     pub fn time_us(self) -> u64 {
         self.0 >> CLOCK_BITS

@@ -102,9 +102,6 @@ pub(crate) mod testing {
     }
 
     pub fn uris(graph: &LikeGraph, candidates: &[Candidate]) -> Vec<String> {
-        candidates
-            .iter()
-            .map(|c| graph.post_uri(c.post).to_string())
-            .collect()
+        candidates.iter().map(|c| graph.post_uri(c.post)).collect()
     }
 }

@@ -78,7 +78,7 @@ mod tests {
     fn most_liked_in_the_window_first() {
         let g = graph();
         let pop = Popularity::new(&g, NOW, WINDOW_SECS);
-        let ranked: Vec<String> = pop.ranked().iter().map(|&p| g.post_uri(p).into()).collect();
+        let ranked: Vec<String> = pop.ranked().iter().map(|&p| g.post_uri(p)).collect();
         assert_eq!(ranked, [post(5), post(4), post(3), post(2), post(1)]);
         let wider = Popularity::new(&g, NOW, 48 * HOUR);
         assert_eq!(g.post_uri(wider.ranked()[0]), post(9), "20 likes in 48 h");
@@ -88,9 +88,8 @@ mod tests {
     fn skips_what_the_user_liked_and_wrote() {
         let g = graph();
         let pop = Popularity::new(&g, NOW, WINDOW_SECS);
-        let uris = |posts: Vec<PostId>| -> Vec<String> {
-            posts.iter().map(|&p| g.post_uri(p).into()).collect()
-        };
+        let uris =
+            |posts: Vec<PostId>| -> Vec<String> { posts.iter().map(|&p| g.post_uri(p)).collect() };
         let v = g.user_id("did:plc:v").unwrap();
         assert_eq!(uris(pop.for_user(&g, v, 3)), [post(5), post(4), post(3)]);
         assert_eq!(

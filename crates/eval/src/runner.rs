@@ -178,12 +178,7 @@ fn first_page(graph: &LikeGraph, flow: &Flow, output: &FlowOutput) -> Vec<Slot> 
     let ranked: Vec<(String, String)> = output
         .posts
         .iter()
-        .map(|p| {
-            (
-                graph.post_uri(p.post).to_string(),
-                flow.proposed_by(p.sources),
-            )
-        })
+        .map(|p| (graph.post_uri(p.post), flow.proposed_by(p.sources)))
         .collect();
     placement::place(ranked, &output.placements)
         .into_iter()

@@ -37,7 +37,7 @@ pub async fn run(flow: &Flow, hydrators: &Hydrators) -> (Vec<String>, FlowOutput
     let posts = out
         .posts
         .iter()
-        .map(|p| ctx.graph.post_uri(p.post).to_string())
+        .map(|p| ctx.graph.post_uri(p.post))
         .collect();
     (posts, out)
 }

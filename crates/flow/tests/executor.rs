@@ -305,7 +305,7 @@ kind = "reverse"
     let posts: Vec<String> = out
         .posts
         .iter()
-        .map(|p| ctx.graph.post_uri(p.post).to_string())
+        .map(|p| ctx.graph.post_uri(p.post))
         .collect();
     // ranked 1, 3, 4, 2; validation keeps 1, 3 (enough: 2) and does not
     // look at 4, 2; reversed (2, 4, 3, 1), then truncated.
@@ -434,7 +434,7 @@ kind = "sum"
             let out = f.run(&ctx, &Hydrators::none()).await;
             out.posts
                 .iter()
-                .map(|p| ctx.graph.post_uri(p.post).to_string())
+                .map(|p| ctx.graph.post_uri(p.post))
                 .collect::<Vec<_>>()
         }
     };

@@ -6,11 +6,12 @@
 //! time order (a Jetstream replay) therefore needs no sort at all; anything
 //! else gets one stable sort per row.
 
-use feedmixer_atproto::{AtUri, Post, Tid, is_did};
+use feedmixer_atproto::{AtUri, Post, is_did};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::graph::{Csr, Edge, LikeGraph, Lineage, NOT_A_TID, PostId, RawLike, UserId};
+use crate::graph::{Csr, Edge, LikeGraph, Lineage, PostId, RawLike, UserId};
 use crate::intern::Interner;
+use crate::post_keys::PostKeys;
 use crate::posts::{self, PostIndex, PostInfo};
 
 /// Collects likes, then [`build`](GraphBuilder::build)s the immutable graph.
@@ -22,9 +23,7 @@ use crate::posts::{self, PostIndex, PostInfo};
 pub struct GraphBuilder {
     window_start: u32,
     users: Interner,
-    posts: Interner,
-    post_author: Vec<UserId>,
-    post_key_secs: Vec<u32>,
+    posts: PostKeys,
     likes: Vec<RawLike>,
     /// Whether `likes` is in time order so far (then `build` skips sorting).
     in_order: bool,
@@ -56,9 +55,7 @@ impl GraphBuilder {
         GraphBuilder {
             window_start: window_start_secs,
             users: Interner::with_capacity(users, users * 32),
-            posts: Interner::with_capacity(posts, posts * 72),
-            post_author: Vec::with_capacity(posts),
-            post_key_secs: Vec::with_capacity(posts),
+            posts: PostKeys::with_capacity(posts),
             likes: Vec::with_capacity(likes),
             in_order: true,
             post_index: PostIndex::default(),
@@ -88,7 +85,7 @@ impl GraphBuilder {
             return false;
         }
         let (user, _) = self.users.intern(user_did);
-        let post = self.intern_post(post_uri, &uri);
+        let post = self.intern_post(&uri);
         if let Some(last) = self.likes.last() {
             self.in_order &= last.ts <= ts_secs;
         }
@@ -114,7 +111,7 @@ impl GraphBuilder {
         if !uri.is_post() {
             return false;
         }
-        let p = self.intern_post(post_uri, &uri);
+        let p = self.intern_post(&uri);
         self.post_index.set(p, indexed_us, post);
         if self.previous_order.is_some() {
             self.indexed.push(p);
@@ -131,7 +128,7 @@ impl GraphBuilder {
         if !uri.is_post() {
             return false;
         }
-        let p = self.intern_post(post_uri, &uri);
+        let p = self.intern_post(&uri);
         self.post_index.remove(p);
         true
     }
@@ -189,7 +186,7 @@ impl GraphBuilder {
     fn posts_of(&mut self, author: UserId) -> Vec<PostId> {
         let by_author = self.posts_by_author.get_or_insert_with(|| {
             let mut map: FxHashMap<UserId, Vec<PostId>> = FxHashMap::default();
-            for (p, &a) in self.post_author.iter().enumerate() {
+            for (p, &a) in self.posts.authors().iter().enumerate() {
                 map.entry(a).or_default().push(p as PostId);
             }
             map
@@ -197,16 +194,11 @@ impl GraphBuilder {
         by_author.get(&author).cloned().unwrap_or_default()
     }
 
-    /// The id of `post_uri` (parsed as `uri`), interning it and its author
-    /// when new. What ranking reads of a post's URI (its author, its key's
-    /// time) is taken from it here, once, not per candidate.
-    fn intern_post(&mut self, post_uri: &str, uri: &AtUri<'_>) -> PostId {
-        let (post, new_post) = self.posts.intern(post_uri);
+    /// The id of the post `uri`, interning it and its author when new.
+    fn intern_post(&mut self, uri: &AtUri<'_>) -> PostId {
+        let (author, _) = self.users.intern(uri.did);
+        let (post, new_post) = self.posts.intern(author, uri.rkey);
         if new_post {
-            let (author, _) = self.users.intern(uri.did);
-            self.post_author.push(author);
-            self.post_key_secs
-                .push(Tid::parse(uri.rkey).map_or(NOT_A_TID, |tid| tid.unix_secs()));
             self.post_index.info.push(PostInfo::default());
             if let Some(by_author) = &mut self.posts_by_author {
                 by_author.entry(author).or_default().push(post);
@@ -251,8 +243,6 @@ impl GraphBuilder {
             window_start: window_start_secs,
             users: graph.users.clone(),
             posts: graph.posts.clone(),
-            post_author: graph.post_author.clone(),
-            post_key_secs: graph.post_key_secs.clone(),
             likes,
             in_order: false,
             post_index: {
@@ -275,8 +265,6 @@ impl GraphBuilder {
             window_start,
             mut users,
             mut posts,
-            mut post_author,
-            mut post_key_secs,
             mut likes,
             in_order,
             mut post_index,
@@ -296,7 +284,7 @@ impl GraphBuilder {
             hidden_user[u as usize] = true;
         }
         let is_hidden = |u: UserId| hidden_user.get(u as usize).copied().unwrap_or(false);
-        post_index.set_hidden(|p| is_hidden(post_author[p as usize]));
+        post_index.set_hidden(|p| is_hidden(posts.author(p)));
         let withheld = if hidden.is_empty() {
             Vec::new()
         } else {
@@ -314,7 +302,7 @@ impl GraphBuilder {
         hidden.shrink_to_fit();
         let chronological = posts::chronological(
             &post_index,
-            &posts,
+            &|p| uri_of(&users, &posts, p),
             u64::from(window_start) * 1_000_000,
             previous_order
                 .as_deref()
@@ -338,8 +326,6 @@ impl GraphBuilder {
 
         users.shrink_to_fit();
         posts.shrink_to_fit();
-        post_author.shrink_to_fit();
-        post_key_secs.shrink_to_fit();
         let num_likers = by_user.offsets.windows(2).filter(|w| w[0] < w[1]).count();
         let newest_ts = by_user
             .edges
@@ -352,8 +338,6 @@ impl GraphBuilder {
             newest_ts,
             users,
             posts,
-            post_author,
-            post_key_secs,
             likes: by_user,
             likers: by_post,
             num_likers,
@@ -364,6 +348,13 @@ impl GraphBuilder {
             lineage,
         }
     }
+}
+
+/// The `at://` URI of `p`, for the rare ordering that falls back to it.
+fn uri_of(users: &Interner, posts: &PostKeys, p: PostId) -> String {
+    let mut uri = String::new();
+    crate::post_keys::write_uri(&mut uri, users.get(posts.author(p)), posts.rkey(p));
+    uri
 }
 
 /// One direction of the graph: `key(like)` gives `(row, neighbour)`.

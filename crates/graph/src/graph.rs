@@ -6,9 +6,11 @@
 //! and "likes since t" is a binary search. One like costs 8 bytes per
 //! direction plus the amortized offsets.
 
+use feedmixer_atproto::AtUri;
 use rustc_hash::FxHashSet;
 
 use crate::intern::Interner;
+use crate::post_keys::{self, PostKeys};
 use crate::posts::PostIndex;
 
 /// Dense user id, `0..num_users`.
@@ -57,9 +59,6 @@ impl Csr {
     }
 }
 
-/// [`LikeGraph::post_key_secs`] of a post whose key is not a TID.
-pub(crate) const NOT_A_TID: u32 = u32::MAX;
-
 /// The in-window like graph a serving replica holds. Immutable once built
 /// (see [`crate::GraphBuilder`]); share it behind an `Arc` and swap in a new
 /// one to refresh.
@@ -68,10 +67,8 @@ pub struct LikeGraph {
     pub(crate) window_start: u32,
     pub(crate) newest_ts: u32,
     pub(crate) users: Interner,
-    pub(crate) posts: Interner,
-    pub(crate) post_author: Vec<UserId>,
-    /// Per post: the time in its record key (a TID), or [`NOT_A_TID`].
-    pub(crate) post_key_secs: Vec<u32>,
+    /// Each post's author and record key.
+    pub(crate) posts: PostKeys,
     /// Row per user: the posts it liked.
     pub(crate) likes: Csr,
     /// Row per post: the users that liked it.
@@ -152,26 +149,55 @@ impl LikeGraph {
         self.users.get(u)
     }
 
+    /// The id of the post whose `at://` URI is `uri`, if the graph knows it.
     pub fn post_id(&self, uri: &str) -> Option<PostId> {
-        self.posts.find(uri)
+        let uri = AtUri::parse(uri).ok().filter(AtUri::is_post)?;
+        self.posts.find(self.users.find(uri.did)?, uri.rkey)
     }
 
-    /// The `at://` URI of `p`. Panics when `p` is out of range.
-    pub fn post_uri(&self, p: PostId) -> &str {
-        self.posts.get(p)
+    /// The `at://` URI of `p`, written from its author and record key.
+    /// Panics when `p` is out of range.
+    pub fn post_uri(&self, p: PostId) -> String {
+        let mut uri = String::new();
+        self.write_post_uri(p, &mut uri);
+        uri
+    }
+
+    /// Calls `f` with the `at://` URI of `p`, written into a buffer the
+    /// thread reuses: for lookups by URI on a hot path, without an
+    /// allocation per post. Panics when `p` is out of range.
+    pub fn with_post_uri<R>(&self, p: PostId, f: impl FnOnce(&str) -> R) -> R {
+        thread_local! {
+            static URI: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        URI.with_borrow_mut(|uri| {
+            uri.clear();
+            self.write_post_uri(p, uri);
+            f(uri)
+        })
+    }
+
+    /// Appends the `at://` URI of `p` to `out` (to reuse one buffer over
+    /// many posts). Panics when `p` is out of range.
+    pub fn write_post_uri(&self, p: PostId, out: &mut String) {
+        post_keys::write_uri(
+            out,
+            self.users.get(self.posts.author(p)),
+            self.posts.rkey(p),
+        );
     }
 
     /// The user whose DID is the authority of the post's URI.
+    #[inline]
     pub fn post_author(&self, p: PostId) -> UserId {
-        self.post_author[p as usize]
+        self.posts.author(p)
     }
 
     /// The time its record key (a TID) claims, unix seconds; `None` when
-    /// the key is not a TID. Read at intern time, so free per candidate.
+    /// the key is not a TID.
     #[inline]
     pub fn post_key_secs(&self, p: PostId) -> Option<u32> {
-        let secs = self.post_key_secs[p as usize];
-        (secs != NOT_A_TID).then_some(secs)
+        self.posts.key_secs(p)
     }
 
     /// The posts `u` liked (`edge.id` is a [`PostId`]), oldest first.
@@ -215,8 +241,6 @@ impl LikeGraph {
             + self.likers.memory_bytes()
             + self.users.memory_bytes()
             + self.posts.memory_bytes()
-            + self.post_author.capacity() * size_of::<UserId>()
-            + self.post_key_secs.capacity() * size_of::<u32>()
             + self.post_index_memory_bytes()
             + self.hidden.capacity() * (size_of::<UserId>() + 1)
             + self.withheld.capacity() * size_of::<RawLike>()

@@ -4,8 +4,8 @@
 //! aggregations (trending, popularity, velocity) and discovery (fresh posts
 //! with well-connected likers).
 //!
-//! The graph is compact and immutable: DIDs and post URIs are interned to
-//! dense `u32` ids, and likes are kept as time-ordered CSR adjacency in both
+//! The graph is compact and immutable: DIDs and posts (author and record
+//! key, not the URI string) are interned to dense `u32` ids, and likes are kept as time-ordered CSR adjacency in both
 //! directions (8 bytes per like per direction), so "the N newest" is a
 //! slice and "likes since t" a binary search. Build one with
 //! [`GraphBuilder`], share it behind an `Arc`, and replace it to refresh.
@@ -22,6 +22,7 @@ mod fixture;
 mod graph;
 mod intern;
 mod pool;
+mod post_keys;
 mod posts;
 mod prefetch;
 mod rank;

@@ -15,7 +15,6 @@ use feedmixer_atproto::{MAX_LANGS, Post, primary_language};
 use rustc_hash::FxHashMap;
 
 use crate::graph::{LikeGraph, PostId};
-use crate::intern::Interner;
 
 /// A language in a graph's table: a primary subtag such as `nb`.
 pub type LangId = u16;
@@ -231,7 +230,7 @@ impl LikeGraph {
     pub fn chronological_before(&self, indexed_us: u64, uri: &str) -> usize {
         self.chronological.partition_point(|&p| {
             let at = self.post_index.info[p as usize].indexed_us;
-            at < indexed_us || (at == indexed_us && self.post_uri(p) < uri)
+            at < indexed_us || (at == indexed_us && self.post_uri(p).as_str() < uri)
         })
     }
 
@@ -254,7 +253,7 @@ impl LikeGraph {
 /// order, not a sort of it.
 pub(crate) fn chronological(
     index: &PostIndex,
-    uris: &Interner,
+    uris: &dyn Fn(PostId) -> String,
     window_start_us: u64,
     previous: Option<(&[PostId], &[PostId])>,
 ) -> Vec<PostId> {
@@ -271,14 +270,20 @@ pub(crate) fn chronological(
     let again: rustc_hash::FxHashSet<PostId> = added.iter().copied().collect();
     let mut added: Vec<PostId> = again.iter().copied().filter(|&p| servable(p)).collect();
     added = sorted(index, uris, added);
-    let key = |p: PostId| (index.info[p as usize].indexed_us, uris.get(p));
+    let before = |a: PostId, b: PostId| {
+        let (at_a, at_b) = (
+            index.info[a as usize].indexed_us,
+            index.info[b as usize].indexed_us,
+        );
+        at_a < at_b || (at_a == at_b && uris(a) < uris(b))
+    };
     let mut merged = Vec::with_capacity(previous.len() + added.len());
     let mut added = added.into_iter().peekable();
     for &p in previous {
         if again.contains(&p) || !servable(p) {
             continue;
         }
-        while let Some(a) = added.next_if(|&a| key(a) < key(p)) {
+        while let Some(a) = added.next_if(|&a| before(a, p)) {
             merged.push(a);
         }
         merged.push(p);
@@ -288,7 +293,11 @@ pub(crate) fn chronological(
 }
 
 /// `posts` in the chronological order.
-fn sorted(index: &PostIndex, uris: &Interner, mut posts: Vec<PostId>) -> Vec<PostId> {
+fn sorted(
+    index: &PostIndex,
+    uris: &dyn Fn(PostId) -> String,
+    mut posts: Vec<PostId>,
+) -> Vec<PostId> {
     posts.sort_by_key(|&p| index.info[p as usize].indexed_us);
     // Ties are rare (microseconds): order them by URI where they occur.
     let mut start = 0;
@@ -300,7 +309,7 @@ fn sorted(index: &PostIndex, uris: &Interner, mut posts: Vec<PostId>) -> Vec<Pos
                 .take_while(|&&p| index.info[p as usize].indexed_us == at)
                 .count();
         if end - start > 1 {
-            posts[start..end].sort_by(|&a, &b| uris.get(a).cmp(uris.get(b)));
+            posts[start..end].sort_by_cached_key(|&p| uris(p));
         }
         start = end;
     }
@@ -582,7 +591,7 @@ mod tests {
             let got: Vec<(u64, String)> = next
                 .chronological()
                 .iter()
-                .map(|&p| (next.post_info(p).indexed_us(), next.post_uri(p).to_string()))
+                .map(|&p| (next.post_info(p).indexed_us(), next.post_uri(p)))
                 .collect();
             proptest::prop_assert_eq!(got, expected);
         }

@@ -143,7 +143,7 @@ proptest! {
             let row = g.likes_of(u);
             prop_assert!(row.is_sorted_by_key(|e| e.ts));
             for e in row {
-                let key = (g.user_did(u).to_string(), g.post_uri(e.id).to_string());
+                let key = (g.user_did(u).to_string(), g.post_uri(e.id));
                 prop_assert_eq!(model.get(&key), Some(&e.ts));
                 let back = Edge { id: u, ts: e.ts };
                 prop_assert!(g.likers_of(e.id).contains(&back));
@@ -154,7 +154,9 @@ proptest! {
         prop_assert_eq!(seen, model.len());
         for p in 0..g.num_posts() as PostId {
             prop_assert!(g.likers_of(p).is_sorted_by_key(|e| e.ts));
-            let author = g.post_uri(p).split('/').nth(2).unwrap();
+            let uri = g.post_uri(p);
+            prop_assert_eq!(g.post_id(&uri), Some(p));
+            let author = uri.split('/').nth(2).unwrap();
             prop_assert_eq!(g.user_did(g.post_author(p)), author);
         }
         let likers = (0..g.num_users() as UserId).filter(|&u| !g.likes_of(u).is_empty()).count();

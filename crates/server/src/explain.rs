@@ -53,7 +53,7 @@ pub fn trace(
                 fields.insert("features".into(), json!(s.features));
             }
             if s.candidates_in > s.candidates_out && !s.dropped.is_empty() {
-                let listed: Vec<&str> = s
+                let listed: Vec<String> = s
                     .dropped
                     .iter()
                     .take(MAX_DROPPED_LISTED)
@@ -72,7 +72,7 @@ pub fn trace(
     let scores: Vec<Value> = output
         .ranked
         .iter()
-        .filter(|c| on_page.contains(graph.post_uri(c.post)))
+        .filter(|c| graph.with_post_uri(c.post, |uri| on_page.contains(uri)))
         .map(|c| {
             let by_source: Map<String, Value> = flow
                 .sources()

@@ -283,12 +283,7 @@ fn ranked(
         .posts
         .iter()
         .take(take)
-        .map(|p| {
-            (
-                graph.post_uri(p.post).to_string(),
-                flow.proposed_by(p.sources),
-            )
-        })
+        .map(|p| (graph.post_uri(p.post), flow.proposed_by(p.sources)))
         .collect()
 }
 

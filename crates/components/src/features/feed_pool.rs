@@ -58,7 +58,7 @@ impl Pool {
 
     /// Whether graph post `post` is in the pool.
     pub fn has(&self, graph: &LikeGraph, post: PostId) -> bool {
-        self.posts.contains(graph.post_uri(post))
+        graph.with_post_uri(post, |uri| self.posts.contains(uri))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {

@@ -18,7 +18,7 @@ mod testing {
         found: &SourceScores,
         expected: &[(impl AsRef<str>, f64)],
     ) {
-        let got: Vec<&str> = found.iter().map(|&(p, _)| graph.post_uri(p)).collect();
+        let got: Vec<String> = found.iter().map(|&(p, _)| graph.post_uri(p)).collect();
         let want: Vec<&str> = expected.iter().map(|(uri, _)| uri.as_ref()).collect();
         assert_eq!(got, want, "order: got {found:?}");
         for (&(p, score), (_, exact)) in found.iter().zip(expected) {

@@ -152,7 +152,7 @@ mod tests {
         assert!(found.windows(2).all(|w| w[0].1 > w[1].1), "scores fall with age");
         found
             .iter()
-            .map(|(p, _)| ctx.graph.post_uri(*p).to_string())
+            .map(|(p, _)| ctx.graph.post_uri(*p))
             .collect()
     }
 

@@ -95,7 +95,7 @@ mod tests {
             never_liked,
         ])));
         let found = source.fetch(&c_ctx).await.unwrap().scores;
-        let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
+        let posts: Vec<String> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(posts, vec![a.as_str(), b.as_str(), c.as_str()]);
         let decay_1h = (-1.0f64 / 24.0).exp2();
         assert!((f64::from(found[0].1) - 3.0 * decay_1h).abs() < 1e-5);

@@ -83,7 +83,7 @@ mod tests {
         ]);
         let source = Trending::new(TrendingParams::default());
         let found = source.fetch(&ctx(&g, None)).await.unwrap().scores;
-        let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
+        let posts: Vec<String> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(
             posts,
             vec![a.as_str(), b.as_str()],

@@ -202,7 +202,7 @@ mod tests {
         ]);
         let walk = build("").unwrap();
         let found = walk.fetch(&ctx(&g, Some("me"))).await.unwrap().scores;
-        let posts: Vec<&str> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
+        let posts: Vec<String> = found.iter().map(|(p, _)| g.post_uri(*p)).collect();
         assert_eq!(posts, vec![b.as_str()]);
         assert!(
             walk.fetch(&ctx(&g, None)).await.unwrap().scores.is_empty(),

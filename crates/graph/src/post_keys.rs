@@ -1,0 +1,303 @@
+//! Posts numbered by `(author, record key)` instead of by URI string.
+//!
+//! A post's URI is `at://AUTHOR/app.bsky.feed.post/RKEY`, and nearly every
+//! record key is a TID: 13 characters that decode to 64 bits. So a post is
+//! kept as its author's user id and the TID's bits, 12 bytes, where the
+//! URI string took about 70 plus its offset; the lookup compares two
+//! integers in dense arrays instead of a string behind two indirections,
+//! which is most of what interning cost at start-up. The URI is written
+//! back from the parts when a page is served.
+//!
+//! The rare key that is not a TID (or a TID past the year 2255, whose top
+//! bit is set) keeps its string in a side [`Interner`], and the post
+//! stores that string's number with the top bit set.
+
+use std::hash::Hasher;
+
+use feedmixer_atproto::{POST_COLLECTION, Tid};
+use rustc_hash::FxHasher;
+
+use crate::graph::{PostId, UserId};
+use crate::intern::Interner;
+
+/// Marks an empty table slot.
+const EMPTY: u32 = u32::MAX;
+/// Set in a post's key when the rest is a number in `odd_rkeys`.
+const ODD: u64 = 1 << 63;
+
+/// An append-only set of posts numbered `0..len` in insertion order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PostKeys {
+    /// Per post: its author.
+    authors: Vec<UserId>,
+    /// Per post: the record key's TID bits, or `ODD | n` for the `n`th of
+    /// `odd_rkeys`.
+    rkeys: Vec<u64>,
+    /// Record keys that are not TIDs below the top bit.
+    odd_rkeys: Interner,
+    /// Open-addressing table (linear probing, power-of-two size, load <= 1/2)
+    /// of `(low 32 bits of the hash, post)`.
+    slots: Vec<(u32, u32)>,
+}
+
+/// A post's record key as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordKey<'a> {
+    Tid(Tid),
+    Other(&'a str),
+}
+
+impl PostKeys {
+    pub(crate) fn with_capacity(posts: usize) -> Self {
+        let mut keys = PostKeys {
+            authors: Vec::with_capacity(posts),
+            rkeys: Vec::with_capacity(posts),
+            odd_rkeys: Interner::default(),
+            slots: Vec::new(),
+        };
+        keys.rehash(table_size_for(posts));
+        keys
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.authors.len()
+    }
+
+    /// The author of `p`. Panics when `p` is out of range.
+    #[inline]
+    pub(crate) fn author(&self, p: PostId) -> UserId {
+        self.authors[p as usize]
+    }
+
+    /// The record key of `p`. Panics when `p` is out of range.
+    pub(crate) fn rkey(&self, p: PostId) -> RecordKey<'_> {
+        let key = self.rkeys[p as usize];
+        if key & ODD == 0 {
+            RecordKey::Tid(Tid::from_bits(key))
+        } else {
+            RecordKey::Other(self.odd_rkeys.get((key & !ODD) as u32))
+        }
+    }
+
+    /// The time the record key of `p` claims, unix seconds, when it is a
+    /// TID of a time before 2106. A shift and a division for the common
+    /// key, so free per candidate.
+    #[inline]
+    pub(crate) fn key_secs(&self, p: PostId) -> Option<u32> {
+        let key = self.rkeys[p as usize];
+        let tid = if key & ODD == 0 {
+            Tid::from_bits(key)
+        } else {
+            Tid::parse(self.odd_rkeys.get((key & !ODD) as u32)).ok()?
+        };
+        Some(tid.unix_secs()).filter(|&secs| secs != u32::MAX)
+    }
+
+    /// The id of the post `rkey` of `author`, if it was interned.
+    pub(crate) fn find(&self, author: UserId, rkey: &str) -> Option<PostId> {
+        let key = match tid_key(rkey) {
+            Some(key) => key,
+            None => ODD | u64::from(self.odd_rkeys.find(rkey)?),
+        };
+        self.probe(author, key, hash(author, key)).ok()
+    }
+
+    /// The id of the post `rkey` of `author` and whether it was new,
+    /// interning it if needed.
+    pub(crate) fn intern(&mut self, author: UserId, rkey: &str) -> (PostId, bool) {
+        let key = match tid_key(rkey) {
+            Some(key) => key,
+            None => ODD | u64::from(self.odd_rkeys.intern(rkey).0),
+        };
+        if (self.len() + 1) * 2 > self.slots.len() {
+            self.rehash(table_size_for(self.len() + 1).max(self.slots.len() * 2));
+        }
+        let hash = hash(author, key);
+        match self.probe(author, key, hash) {
+            Ok(p) => (p, false),
+            Err(slot) => {
+                let p = u32::try_from(self.len())
+                    .ok()
+                    .filter(|&p| p != EMPTY)
+                    .expect("more than u32::MAX - 1 posts");
+                self.authors.push(author);
+                self.rkeys.push(key);
+                self.slots[slot] = (hash as u32, p);
+                (p, true)
+            }
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.authors.capacity() * size_of::<UserId>()
+            + self.rkeys.capacity() * size_of::<u64>()
+            + self.odd_rkeys.memory_bytes()
+            + self.slots.capacity() * size_of::<(u32, u32)>()
+    }
+
+    /// Releases spare capacity once building is done.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.authors.shrink_to_fit();
+        self.rkeys.shrink_to_fit();
+        self.odd_rkeys.shrink_to_fit();
+    }
+
+    /// The authors of the posts, by post id.
+    pub(crate) fn authors(&self) -> &[UserId] {
+        &self.authors
+    }
+
+    /// `Ok(post)` when present, else `Err(empty slot where it belongs)`.
+    fn probe(&self, author: UserId, key: u64, hash: u64) -> Result<PostId, usize> {
+        let mask = self.slots.len() - 1;
+        let tag = hash as u32;
+        let mut slot = home(hash, self.slots.len());
+        loop {
+            let (slot_tag, p) = self.slots[slot];
+            if p == EMPTY {
+                return Err(slot);
+            }
+            if slot_tag == tag
+                && self.rkeys[p as usize] == key
+                && self.authors[p as usize] == author
+            {
+                return Ok(p);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn rehash(&mut self, size: usize) {
+        debug_assert!(size.is_power_of_two() && size >= 2);
+        self.slots = vec![(0, EMPTY); size];
+        let mask = size - 1;
+        for p in 0..self.len() {
+            let hash = hash(self.authors[p], self.rkeys[p]);
+            let mut slot = home(hash, size);
+            while self.slots[slot].1 != EMPTY {
+                slot = (slot + 1) & mask;
+            }
+            self.slots[slot] = (hash as u32, p as u32);
+        }
+    }
+}
+
+/// Writes the `at://` URI of a post of `did` with `rkey` to `out`.
+pub(crate) fn write_uri(out: &mut String, did: &str, rkey: RecordKey<'_>) {
+    use std::fmt::Write;
+    out.reserve(5 + did.len() + 1 + POST_COLLECTION.len() + 1 + 13);
+    out.push_str("at://");
+    out.push_str(did);
+    out.push('/');
+    out.push_str(POST_COLLECTION);
+    out.push('/');
+    match rkey {
+        RecordKey::Tid(tid) => write!(out, "{tid}").expect("writing to a String"),
+        RecordKey::Other(rkey) => out.push_str(rkey),
+    }
+}
+
+/// The key of `rkey` when it is a TID that writes back to the same string
+/// and leaves the top bit free.
+fn tid_key(rkey: &str) -> Option<u64> {
+    Tid::parse(rkey)
+        .ok()
+        .map(Tid::bits)
+        .filter(|bits| bits & ODD == 0)
+}
+
+fn hash(author: UserId, key: u64) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write_u32(author);
+    hasher.write_u64(key);
+    hasher.finish()
+}
+
+/// First slot to probe: the top bits of a multiplicative mix, so the
+/// index does not reuse the bits stored as the tag.
+fn home(hash: u64, slots: usize) -> usize {
+    let bits = slots.trailing_zeros();
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+/// Smallest power-of-two table keeping `posts` entries at load <= 1/2.
+fn table_size_for(posts: usize) -> usize {
+    (posts.max(1) * 2).next_power_of_two().max(16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn uri(keys: &PostKeys, did: &str, p: PostId) -> String {
+        let mut out = String::new();
+        write_uri(&mut out, did, keys.rkey(p));
+        out
+    }
+
+    #[test]
+    fn tids_and_other_keys() {
+        let mut keys = PostKeys::with_capacity(0);
+        let tid = "3jzfcijpj2z2a";
+        assert_eq!(keys.intern(7, tid), (0, true));
+        assert_eq!(keys.intern(7, "self"), (1, true));
+        assert_eq!(keys.intern(8, tid), (2, true), "another author's key");
+        // Parses as a TID, but its top bit is set: kept as a string.
+        assert_eq!(keys.intern(7, "k222222222222"), (3, true));
+        assert_eq!(keys.intern(7, "c222222222222"), (4, true));
+        assert_eq!(keys.intern(7, tid), (0, false));
+        assert_eq!(keys.intern(7, "self"), (1, false));
+        assert_eq!(keys.find(8, tid), Some(2));
+        assert_eq!(keys.find(8, "self"), None);
+        assert_eq!(keys.find(9, tid), None);
+        assert_eq!(keys.find(7, "c222222222222"), Some(4));
+        assert_eq!(keys.author(2), 8);
+        assert_eq!(keys.key_secs(0), Some(1_688_137_381));
+        assert_eq!(keys.key_secs(1), None);
+        assert_eq!(keys.key_secs(4), None, "a time past 2106");
+        assert_eq!(
+            uri(&keys, "did:plc:a", 0),
+            "at://did:plc:a/app.bsky.feed.post/3jzfcijpj2z2a"
+        );
+        assert_eq!(
+            uri(&keys, "did:plc:a", 1),
+            "at://did:plc:a/app.bsky.feed.post/self"
+        );
+        assert_eq!(keys.rkey(4), RecordKey::Other("c222222222222"));
+    }
+
+    proptest! {
+        /// Whatever the keys, each (author, key) gets one id, is found by
+        /// it, and writes back to the URI it came from.
+        #[test]
+        fn ids_are_stable_and_uris_round_trip(
+            posts in proptest::collection::vec(
+                (0u32..5, prop_oneof!["[2-7a-j][2-7a-z]{12}", "[a-zA-Z0-9._:~-]{1,16}"]),
+                1..200,
+            )
+        ) {
+            let mut keys = PostKeys::with_capacity(0);
+            let mut seen = std::collections::HashMap::new();
+            for (author, rkey) in &posts {
+                let (p, new) = keys.intern(*author, rkey);
+                let before = seen.insert((*author, rkey.clone()), p);
+                prop_assert_eq!(new, before.is_none());
+                if let Some(before) = before {
+                    prop_assert_eq!(before, p);
+                }
+            }
+            prop_assert_eq!(keys.len(), seen.len());
+            for ((author, rkey), p) in &seen {
+                prop_assert_eq!(keys.find(*author, rkey), Some(*p));
+                prop_assert_eq!(keys.author(*p), *author);
+                let did = format!("did:plc:{author}");
+                prop_assert_eq!(
+                    uri(&keys, &did, *p),
+                    format!("at://{did}/app.bsky.feed.post/{rkey}")
+                );
+            }
+        }
+    }
+}
