@@ -183,13 +183,13 @@ impl<'g> HeldOut<'g> {
             return Err(EvalError::NoSample);
         }
         let graph = self.graph;
-        let mut eligible: Vec<(u64, &str, UserId, Vec<PostId>)> = self
+        let mut eligible: Vec<(u64, String, UserId, Vec<PostId>)> = self
             .by_user
             .into_iter()
             .filter(|(_, held)| held.len() >= self.rules.min_holdout)
             .map(|(user, held)| {
                 let did = graph.user_did(user);
-                (sample_key(seed, did), did, user, held)
+                (sample_key(seed, &did), did, user, held)
             })
             .collect();
         if eligible.is_empty() {
@@ -205,15 +205,11 @@ impl<'g> HeldOut<'g> {
         }
         let count = eligible.len();
         let eligible_held_out = eligible.iter().map(|e| e.3.len()).sum();
-        eligible.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        eligible.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         eligible.truncate(users);
         let mut sample: Vec<EvalUser> = eligible
             .into_iter()
-            .map(|(_, did, id, held_out)| EvalUser {
-                did: did.to_string(),
-                id,
-                held_out,
-            })
+            .map(|(_, did, id, held_out)| EvalUser { did, id, held_out })
             .collect();
         sample.sort_unstable_by(|a, b| a.did.cmp(&b.did));
         Ok(Split {

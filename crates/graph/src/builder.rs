@@ -9,8 +9,8 @@
 use feedmixer_atproto::{AtUri, Post, is_did};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::did_keys::DidKeys;
 use crate::graph::{Csr, Edge, LikeGraph, Lineage, PostId, RawLike, UserId};
-use crate::intern::Interner;
 use crate::post_keys::PostKeys;
 use crate::posts::{self, PostIndex, PostInfo};
 
@@ -22,7 +22,7 @@ use crate::posts::{self, PostIndex, PostInfo};
 #[derive(Debug)]
 pub struct GraphBuilder {
     window_start: u32,
-    users: Interner,
+    users: DidKeys,
     posts: PostKeys,
     likes: Vec<RawLike>,
     /// Whether `likes` is in time order so far (then `build` skips sorting).
@@ -54,7 +54,7 @@ impl GraphBuilder {
         let posts = likes / 10;
         GraphBuilder {
             window_start: window_start_secs,
-            users: Interner::with_capacity(users, users * 32),
+            users: DidKeys::with_capacity(users),
             posts: PostKeys::with_capacity(posts),
             likes: Vec::with_capacity(likes),
             in_order: true,
@@ -351,9 +351,9 @@ impl GraphBuilder {
 }
 
 /// The `at://` URI of `p`, for the rare ordering that falls back to it.
-fn uri_of(users: &Interner, posts: &PostKeys, p: PostId) -> String {
+fn uri_of(users: &DidKeys, posts: &PostKeys, p: PostId) -> String {
     let mut uri = String::new();
-    crate::post_keys::write_uri(&mut uri, users.get(posts.author(p)), posts.rkey(p));
+    crate::post_keys::write_uri(&mut uri, users, posts, p);
     uri
 }
 

@@ -9,7 +9,7 @@
 use feedmixer_atproto::AtUri;
 use rustc_hash::FxHashSet;
 
-use crate::intern::Interner;
+use crate::did_keys::DidKeys;
 use crate::post_keys::{self, PostKeys};
 use crate::posts::PostIndex;
 
@@ -66,7 +66,7 @@ impl Csr {
 pub struct LikeGraph {
     pub(crate) window_start: u32,
     pub(crate) newest_ts: u32,
-    pub(crate) users: Interner,
+    pub(crate) users: DidKeys,
     /// Each post's author and record key.
     pub(crate) posts: PostKeys,
     /// Row per user: the posts it liked.
@@ -144,9 +144,22 @@ impl LikeGraph {
         self.users.find(did)
     }
 
-    /// The DID of `u`. Panics when `u` is out of range.
-    pub fn user_did(&self, u: UserId) -> &str {
-        self.users.get(u)
+    /// The DID of `u`, written back from its stored form. Panics when `u`
+    /// is out of range.
+    pub fn user_did(&self, u: UserId) -> String {
+        let mut did = String::new();
+        self.users.write(u, &mut did);
+        did
+    }
+
+    /// Calls `f` with the DID of `u`, written into a buffer the thread
+    /// reuses (see [`LikeGraph::with_post_uri`]). Panics when `u` is out of
+    /// range.
+    pub fn with_user_did<R>(&self, u: UserId, f: impl FnOnce(&str) -> R) -> R {
+        with_buffer(|did| {
+            self.users.write(u, did);
+            f(did)
+        })
     }
 
     /// The id of the post whose `at://` URI is `uri`, if the graph knows it.
@@ -167,11 +180,7 @@ impl LikeGraph {
     /// thread reuses: for lookups by URI on a hot path, without an
     /// allocation per post. Panics when `p` is out of range.
     pub fn with_post_uri<R>(&self, p: PostId, f: impl FnOnce(&str) -> R) -> R {
-        thread_local! {
-            static URI: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-        }
-        URI.with_borrow_mut(|uri| {
-            uri.clear();
+        with_buffer(|uri| {
             self.write_post_uri(p, uri);
             f(uri)
         })
@@ -180,11 +189,7 @@ impl LikeGraph {
     /// Appends the `at://` URI of `p` to `out` (to reuse one buffer over
     /// many posts). Panics when `p` is out of range.
     pub fn write_post_uri(&self, p: PostId, out: &mut String) {
-        post_keys::write_uri(
-            out,
-            self.users.get(self.posts.author(p)),
-            self.posts.rkey(p),
-        );
+        post_keys::write_uri(out, &self.users, &self.posts, p);
     }
 
     /// The user whose DID is the authority of the post's URI.
@@ -245,4 +250,17 @@ impl LikeGraph {
             + self.hidden.capacity() * (size_of::<UserId>() + 1)
             + self.withheld.capacity() * size_of::<RawLike>()
     }
+}
+
+/// Runs `f` on an emptied string buffer the thread keeps, so writing a
+/// DID or URI back for a lookup allocates nothing. Not reentrant: `f` must
+/// not call it again.
+fn with_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        f(buffer)
+    })
 }

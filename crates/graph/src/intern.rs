@@ -1,4 +1,6 @@
-//! String interning: DIDs and post URIs to dense `u32` ids and back.
+//! String interning to dense `u32` ids and back: the strings the graph's
+//! compact keys cannot hold (DIDs other than `did:plc`, record keys other
+//! than TIDs).
 //!
 //! Every string lives once, in one arena `String`; the lookup table holds
 //! only `(hash tag, id)` pairs. A `HashMap<Box<str>, u32>` would keep a
@@ -29,16 +31,6 @@ pub(crate) struct Interner {
 }
 
 impl Interner {
-    pub(crate) fn with_capacity(strings: usize, bytes: usize) -> Self {
-        let mut interner = Interner {
-            arena: String::with_capacity(bytes),
-            ends: Vec::with_capacity(strings),
-            slots: Vec::new(),
-        };
-        interner.rehash(table_size_for(strings));
-        interner
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
@@ -165,7 +157,7 @@ mod tests {
 
     #[test]
     fn survives_growth() {
-        let mut interner = Interner::with_capacity(0, 0);
+        let mut interner = Interner::default();
         for i in 0..10_000u32 {
             assert_eq!(interner.intern(&format!("did:plc:{i}")), (i, true));
         }

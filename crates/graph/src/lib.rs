@@ -16,6 +16,7 @@
 
 mod builder;
 mod decay;
+mod did_keys;
 mod discovery;
 #[cfg(test)]
 mod fixture;

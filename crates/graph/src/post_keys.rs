@@ -17,6 +17,7 @@ use std::hash::Hasher;
 use feedmixer_atproto::{POST_COLLECTION, Tid};
 use rustc_hash::FxHasher;
 
+use crate::did_keys::DidKeys;
 use crate::graph::{PostId, UserId};
 use crate::intern::Interner;
 
@@ -183,16 +184,16 @@ impl PostKeys {
     }
 }
 
-/// Writes the `at://` URI of a post of `did` with `rkey` to `out`.
-pub(crate) fn write_uri(out: &mut String, did: &str, rkey: RecordKey<'_>) {
+/// Appends the `at://` URI of post `p` to `out`; `users` holds its author.
+pub(crate) fn write_uri(out: &mut String, users: &DidKeys, posts: &PostKeys, p: PostId) {
     use std::fmt::Write;
-    out.reserve(5 + did.len() + 1 + POST_COLLECTION.len() + 1 + 13);
+    out.reserve(5 + 32 + 1 + POST_COLLECTION.len() + 1 + 13);
     out.push_str("at://");
-    out.push_str(did);
+    users.write(posts.author(p), out);
     out.push('/');
     out.push_str(POST_COLLECTION);
     out.push('/');
-    match rkey {
+    match posts.rkey(p) {
         RecordKey::Tid(tid) => write!(out, "{tid}").expect("writing to a String"),
         RecordKey::Other(rkey) => out.push_str(rkey),
     }
@@ -231,9 +232,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn uri(keys: &PostKeys, did: &str, p: PostId) -> String {
+    /// The URI of `p` when its author `n` is `did:plc:n`.
+    fn uri(keys: &PostKeys, p: PostId) -> String {
+        let mut users = DidKeys::with_capacity(0);
+        for n in 0..=keys.author(p) {
+            users.intern(&format!("did:plc:{n}"));
+        }
         let mut out = String::new();
-        write_uri(&mut out, did, keys.rkey(p));
+        write_uri(&mut out, &users, keys, p);
         out
     }
 
@@ -258,13 +264,10 @@ mod tests {
         assert_eq!(keys.key_secs(1), None);
         assert_eq!(keys.key_secs(4), None, "a time past 2106");
         assert_eq!(
-            uri(&keys, "did:plc:a", 0),
-            "at://did:plc:a/app.bsky.feed.post/3jzfcijpj2z2a"
+            uri(&keys, 0),
+            "at://did:plc:7/app.bsky.feed.post/3jzfcijpj2z2a"
         );
-        assert_eq!(
-            uri(&keys, "did:plc:a", 1),
-            "at://did:plc:a/app.bsky.feed.post/self"
-        );
+        assert_eq!(uri(&keys, 1), "at://did:plc:7/app.bsky.feed.post/self");
         assert_eq!(keys.rkey(4), RecordKey::Other("c222222222222"));
     }
 
@@ -292,10 +295,9 @@ mod tests {
             for ((author, rkey), p) in &seen {
                 prop_assert_eq!(keys.find(*author, rkey), Some(*p));
                 prop_assert_eq!(keys.author(*p), *author);
-                let did = format!("did:plc:{author}");
                 prop_assert_eq!(
-                    uri(&keys, &did, *p),
-                    format!("at://{did}/app.bsky.feed.post/{rkey}")
+                    uri(&keys, *p),
+                    format!("at://did:plc:{author}/app.bsky.feed.post/{rkey}")
                 );
             }
         }

@@ -146,7 +146,7 @@ mod tests {
         let mut out = Vec::new();
         for u in 0..g.num_users() as UserId {
             for e in g.likes_of(u) {
-                out.push((g.user_did(u).to_string(), g.post_uri(e.id), e.ts));
+                out.push((g.user_did(u), g.post_uri(e.id), e.ts));
             }
         }
         out.sort();

@@ -143,7 +143,7 @@ proptest! {
             let row = g.likes_of(u);
             prop_assert!(row.is_sorted_by_key(|e| e.ts));
             for e in row {
-                let key = (g.user_did(u).to_string(), g.post_uri(e.id));
+                let key = (g.user_did(u), g.post_uri(e.id));
                 prop_assert_eq!(model.get(&key), Some(&e.ts));
                 let back = Edge { id: u, ts: e.ts };
                 prop_assert!(g.likers_of(e.id).contains(&back));

@@ -79,7 +79,7 @@ impl AuthorBlocklist {
     fn keep_by_did(&self, graph: &LikeGraph, candidates: &[Candidate]) -> Vec<bool> {
         candidates
             .iter()
-            .map(|c| !self.authors.contains(graph.user_did(c.author)))
+            .map(|c| !graph.with_user_did(c.author, |did| self.authors.contains(did)))
             .collect()
     }
 }

@@ -1,0 +1,249 @@
+//! Users numbered by DID, a `did:plc` kept as its 15 decoded bytes.
+//!
+//! Nearly every Bluesky account is a `did:plc:` followed by 24 characters
+//! of lowercase base32: 120 bits. Kept as a `u128`, a user costs 16 bytes
+//! and its lookup compares one integer in a dense array, where the string
+//! took 32 bytes, its offset and a second memory access to compare. The
+//! DID is written back when one is needed by name (rarely: a block list,
+//! an explanation).
+//!
+//! Any other DID (`did:web:`, a `did:plc:` of another length) keeps its
+//! string in a side [`Interner`], and the user stores that string's number
+//! with a bit above the 120 set.
+
+use std::hash::Hasher;
+
+use rustc_hash::FxHasher;
+
+use crate::graph::UserId;
+use crate::intern::Interner;
+
+/// Marks an empty table slot.
+const EMPTY: u32 = u32::MAX;
+const PLC_PREFIX: &str = "did:plc:";
+/// Characters after the prefix of a `did:plc`.
+const PLC_CHARS: usize = 24;
+/// RFC 4648 base32, lowercase: digit value = index.
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+/// Set in a user's key when the rest is a number in `other`.
+const OTHER: u128 = 1 << 120;
+
+/// An append-only set of DIDs numbered `0..len` in insertion order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DidKeys {
+    /// Per user: the `did:plc` bits, or `OTHER | n` for the `n`th of `other`.
+    keys: Vec<u128>,
+    /// DIDs that are not `did:plc` of 24 base32 characters.
+    other: Interner,
+    /// Open-addressing table (linear probing, power-of-two size, load <= 1/2)
+    /// of `(low 32 bits of the hash, user)`.
+    slots: Vec<(u32, u32)>,
+}
+
+impl DidKeys {
+    pub(crate) fn with_capacity(users: usize) -> Self {
+        let mut keys = DidKeys {
+            keys: Vec::with_capacity(users),
+            other: Interner::default(),
+            slots: Vec::new(),
+        };
+        keys.rehash(table_size_for(users));
+        keys
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Appends the DID of `u` to `out`. Panics when `u` is out of range.
+    pub(crate) fn write(&self, u: UserId, out: &mut String) {
+        let key = self.keys[u as usize];
+        if key & OTHER != 0 {
+            out.push_str(self.other.get((key & !OTHER) as u32));
+            return;
+        }
+        out.reserve(PLC_PREFIX.len() + PLC_CHARS);
+        out.push_str(PLC_PREFIX);
+        for i in (0..PLC_CHARS).rev() {
+            out.push(BASE32[((key >> (5 * i)) & 31) as usize] as char);
+        }
+    }
+
+    /// The id of `did`, if it was interned.
+    pub(crate) fn find(&self, did: &str) -> Option<UserId> {
+        let key = match plc_key(did) {
+            Some(key) => key,
+            None => OTHER | u128::from(self.other.find(did)?),
+        };
+        self.probe(key, hash(key)).ok()
+    }
+
+    /// The id of `did` and whether it was new, interning it if needed.
+    pub(crate) fn intern(&mut self, did: &str) -> (UserId, bool) {
+        let key = match plc_key(did) {
+            Some(key) => key,
+            None => OTHER | u128::from(self.other.intern(did).0),
+        };
+        if (self.len() + 1) * 2 > self.slots.len() {
+            self.rehash(table_size_for(self.len() + 1).max(self.slots.len() * 2));
+        }
+        let hash = hash(key);
+        match self.probe(key, hash) {
+            Ok(u) => (u, false),
+            Err(slot) => {
+                let u = u32::try_from(self.len())
+                    .ok()
+                    .filter(|&u| u != EMPTY)
+                    .expect("more than u32::MAX - 1 users");
+                self.keys.push(key);
+                self.slots[slot] = (hash as u32, u);
+                (u, true)
+            }
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.keys.capacity() * size_of::<u128>()
+            + self.other.memory_bytes()
+            + self.slots.capacity() * size_of::<(u32, u32)>()
+    }
+
+    /// Releases spare capacity once building is done.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.keys.shrink_to_fit();
+        self.other.shrink_to_fit();
+    }
+
+    /// `Ok(user)` when present, else `Err(empty slot where it belongs)`.
+    fn probe(&self, key: u128, hash: u64) -> Result<UserId, usize> {
+        let mask = self.slots.len() - 1;
+        let tag = hash as u32;
+        let mut slot = home(hash, self.slots.len());
+        loop {
+            let (slot_tag, u) = self.slots[slot];
+            if u == EMPTY {
+                return Err(slot);
+            }
+            if slot_tag == tag && self.keys[u as usize] == key {
+                return Ok(u);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn rehash(&mut self, size: usize) {
+        debug_assert!(size.is_power_of_two() && size >= 2);
+        self.slots = vec![(0, EMPTY); size];
+        let mask = size - 1;
+        for (u, &key) in self.keys.iter().enumerate() {
+            let hash = hash(key);
+            let mut slot = home(hash, size);
+            while self.slots[slot].1 != EMPTY {
+                slot = (slot + 1) & mask;
+            }
+            self.slots[slot] = (hash as u32, u as u32);
+        }
+    }
+}
+
+/// The 120 bits of a `did:plc:` with 24 base32 characters.
+fn plc_key(did: &str) -> Option<u128> {
+    let id = did.strip_prefix(PLC_PREFIX)?.as_bytes();
+    if id.len() != PLC_CHARS {
+        return None;
+    }
+    id.iter().try_fold(0u128, |key, &b| {
+        let digit = match b {
+            b'a'..=b'z' => b - b'a',
+            b'2'..=b'7' => b - b'2' + 26,
+            _ => return None,
+        };
+        Some((key << 5) | u128::from(digit))
+    })
+}
+
+fn hash(key: u128) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write_u128(key);
+    hasher.finish()
+}
+
+/// First slot to probe: the top bits of a multiplicative mix, so the
+/// index does not reuse the bits stored as the tag.
+fn home(hash: u64, slots: usize) -> usize {
+    let bits = slots.trailing_zeros();
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+/// Smallest power-of-two table keeping `users` entries at load <= 1/2.
+fn table_size_for(users: usize) -> usize {
+    (users.max(1) * 2).next_power_of_two().max(16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn did(keys: &DidKeys, u: UserId) -> String {
+        let mut out = String::new();
+        keys.write(u, &mut out);
+        out
+    }
+
+    #[test]
+    fn plc_and_other_dids() {
+        let mut keys = DidKeys::with_capacity(0);
+        let plc = "did:plc:vd3dnd6iiclka2zhrsdqa7kt";
+        assert_eq!(keys.intern(plc), (0, true));
+        assert_eq!(keys.intern("did:web:example.com"), (1, true));
+        // Too short, and a character outside base32: kept as strings.
+        assert_eq!(keys.intern("did:plc:a"), (2, true));
+        assert_eq!(keys.intern("did:plc:vd3dnd6iiclka2zhrsdqa7k1"), (3, true));
+        assert_eq!(keys.intern(plc), (0, false));
+        assert_eq!(keys.find("did:web:example.com"), Some(1));
+        assert_eq!(keys.find("did:plc:b"), None);
+        assert_eq!(keys.find("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"), None);
+        for (u, expected) in [
+            plc,
+            "did:web:example.com",
+            "did:plc:a",
+            "did:plc:vd3dnd6iiclka2zhrsdqa7k1",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(did(&keys, u as UserId), *expected);
+        }
+        assert!(keys.memory_bytes() > 0);
+    }
+
+    proptest! {
+        /// Whatever the DIDs, each gets one id, is found by it, and writes
+        /// back to itself.
+        #[test]
+        fn ids_are_stable_and_dids_round_trip(
+            dids in proptest::collection::vec(
+                prop_oneof!["did:plc:[a-z2-7]{24}", "did:plc:[a-z0-9]{1,30}", "did:web:[a-z.]{1,12}"],
+                1..200,
+            )
+        ) {
+            let mut keys = DidKeys::with_capacity(0);
+            let mut seen = std::collections::HashMap::new();
+            for d in &dids {
+                let (u, new) = keys.intern(d);
+                let before = seen.insert(d.clone(), u);
+                prop_assert_eq!(new, before.is_none());
+                if let Some(before) = before {
+                    prop_assert_eq!(before, u);
+                }
+            }
+            prop_assert_eq!(keys.len(), seen.len());
+            for (d, u) in &seen {
+                prop_assert_eq!(keys.find(d), Some(*u));
+                prop_assert_eq!(&did(&keys, *u), d);
+            }
+        }
+    }
+}
