@@ -67,10 +67,13 @@ struct Inner {
 
 /// redb's page cache (its default is 1 GiB). Serving reads little from the
 /// file (the graph and feed data live in memory; a verified viewer's
-/// history is a few pages), and a cache that grows to the file's size as
-/// ingest and interactions touch its pages made resident memory climb for
-/// as long as the process ran.
-const PAGE_CACHE_BYTES: usize = 128 << 20;
+/// history is a few pages, and read histories stay in memory, see
+/// `histories`), and whatever the cache holds stays resident: the start-up
+/// scan alone filled a 128 MiB cache with log pages no request reads
+/// again (10M likes: 450 MB resident when ready, 322 MB with 32 MiB). A
+/// bulk load gains nothing from more: the kernel's page cache serves the
+/// misses (3M likes replayed in 141 s with 128 MiB, 136 s with 1 GiB).
+const PAGE_CACHE_BYTES: usize = 32 << 20;
 
 impl EmbeddedStore {
     /// Opens the store in `data_dir`, creating the dir and an empty store
