@@ -225,9 +225,9 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             ttl_secs: 1800,
-            max_bytes: 256 << 20,
+            max_bytes: 64 << 20,
             served_ttl_secs: 86_400,
-            max_served_bytes: 64 << 20,
+            max_served_bytes: 16 << 20,
         }
     }
 }
