@@ -44,7 +44,10 @@ connection was served), 5 GET /v1/stats, 5 GET /v1/feeds/{curated,rust}/pool.
     bench/soak.py [--bin target/release/feedmixer] [--duration 600] [--warmup 60]
                   [--rate-fraction 0.7] [--ingest-rate 200] [--viewers 200]
                   [--connections 32] [--soak-connections 32] [--demo-size full]
-                  [--config config/feedmixer.toml]
+                  [--config config/feedmixer.toml] [--data-dir DIR]
+
+With `--data-dir`, serves that store (no `--demo`): the way to soak at a
+size other than the demo's, e.g. the 10M store `bench/bench.py` replays.
 
 Prints one JSON object: saturation and target rate, achieved rate and
 latency, status counts per class and per request kind (counted in Lua, so
@@ -496,6 +499,9 @@ def main():
                    help="of the paced run: more than --connections, so that a slow answer "
                         "does not hold a connection past its next start")
     p.add_argument("--demo-size", choices=["full", "small"], default="full")
+    p.add_argument("--data-dir",
+                   help="serve this store (e.g. one `bench/bench.py` replayed at 10M) instead "
+                        "of the demo on a fresh one; the soak's ingest writes into it")
     p.add_argument("--config", default=os.path.join(ROOT, "config", "feedmixer.toml"),
                    help="service config (e.g. a copy with smaller [sessions] caps)")
     args = p.parse_args()
@@ -516,13 +522,15 @@ def main():
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("FEEDMIXER_") and k not in ("REDIS_URL", "REDIS_CLUSTER_NODES")}
     env.update(FEEDMIXER_ADMIN_TOKEN=TOKEN, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+    data_dir = args.data_dir or os.path.join(work, "data")
+    store_args = [] if args.data_dir else ["--demo", "--demo-size", args.demo_size]
     server = None
     try:
         with open(log_path, "w") as log:
             server = subprocess.Popen(
-                [args.bin, "serve", "--demo", "--demo-size", args.demo_size,
+                [args.bin, "serve", *store_args,
                  "--config", args.config,
-                 "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}",
+                 "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}",
                  "--plc-url", f"http://127.0.0.1:{plc.server_address[1]}",
                  "--jetstream-url", f"ws://127.0.0.1:{jet.port}"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -555,7 +563,7 @@ def main():
         ingest_before = ingest_snapshot(base)
         series, stop = [], threading.Event()
         sampler = threading.Thread(target=sample_rss,
-                                   args=(server.pid, base, os.path.join(work, "data"),
+                                   args=(server.pid, base, data_dir,
                                          time.monotonic(), stop, series))
         sampler.start()
         try:
