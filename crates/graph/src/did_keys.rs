@@ -17,9 +17,8 @@ use rustc_hash::FxHasher;
 
 use crate::graph::UserId;
 use crate::intern::Interner;
+use crate::slots::Slots;
 
-/// Marks an empty table slot.
-const EMPTY: u32 = u32::MAX;
 const PLC_PREFIX: &str = "did:plc:";
 /// Characters after the prefix of a `did:plc`.
 const PLC_CHARS: usize = 24;
@@ -35,20 +34,16 @@ pub(crate) struct DidKeys {
     keys: Vec<u128>,
     /// DIDs that are not `did:plc` of 24 base32 characters.
     other: Interner,
-    /// Open-addressing table (linear probing, power-of-two size, load <= 1/2)
-    /// of `(low 32 bits of the hash, user)`.
-    slots: Vec<(u32, u32)>,
+    slots: Slots,
 }
 
 impl DidKeys {
     pub(crate) fn with_capacity(users: usize) -> Self {
-        let mut keys = DidKeys {
+        DidKeys {
             keys: Vec::with_capacity(users),
             other: Interner::default(),
-            slots: Vec::new(),
-        };
-        keys.rehash(table_size_for(users));
-        keys
+            slots: Slots::with_capacity(users),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -75,7 +70,9 @@ impl DidKeys {
             Some(key) => key,
             None => OTHER | u128::from(self.other.find(did)?),
         };
-        self.probe(key, hash(key)).ok()
+        self.slots
+            .probe(hash(key), |u| self.keys[u as usize] == key)
+            .ok()
     }
 
     /// The id of `did` and whether it was new, interning it if needed.
@@ -84,19 +81,15 @@ impl DidKeys {
             Some(key) => key,
             None => OTHER | u128::from(self.other.intern(did).0),
         };
-        if (self.len() + 1) * 2 > self.slots.len() {
-            self.rehash(table_size_for(self.len() + 1).max(self.slots.len() * 2));
-        }
+        let keys = &self.keys;
+        self.slots
+            .reserve_one(keys.len(), |u| hash(keys[u as usize]));
         let hash = hash(key);
-        match self.probe(key, hash) {
+        match self.slots.probe(hash, |u| self.keys[u as usize] == key) {
             Ok(u) => (u, false),
             Err(slot) => {
-                let u = u32::try_from(self.len())
-                    .ok()
-                    .filter(|&u| u != EMPTY)
-                    .expect("more than u32::MAX - 1 users");
+                let u = self.slots.insert(slot, hash, self.len());
                 self.keys.push(key);
-                self.slots[slot] = (hash as u32, u);
                 (u, true)
             }
         }
@@ -106,44 +99,13 @@ impl DidKeys {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.keys.capacity() * size_of::<u128>()
             + self.other.memory_bytes()
-            + self.slots.capacity() * size_of::<(u32, u32)>()
+            + self.slots.memory_bytes()
     }
 
     /// Releases spare capacity once building is done.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.keys.shrink_to_fit();
         self.other.shrink_to_fit();
-    }
-
-    /// `Ok(user)` when present, else `Err(empty slot where it belongs)`.
-    fn probe(&self, key: u128, hash: u64) -> Result<UserId, usize> {
-        let mask = self.slots.len() - 1;
-        let tag = hash as u32;
-        let mut slot = home(hash, self.slots.len());
-        loop {
-            let (slot_tag, u) = self.slots[slot];
-            if u == EMPTY {
-                return Err(slot);
-            }
-            if slot_tag == tag && self.keys[u as usize] == key {
-                return Ok(u);
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    fn rehash(&mut self, size: usize) {
-        debug_assert!(size.is_power_of_two() && size >= 2);
-        self.slots = vec![(0, EMPTY); size];
-        let mask = size - 1;
-        for (u, &key) in self.keys.iter().enumerate() {
-            let hash = hash(key);
-            let mut slot = home(hash, size);
-            while self.slots[slot].1 != EMPTY {
-                slot = (slot + 1) & mask;
-            }
-            self.slots[slot] = (hash as u32, u as u32);
-        }
     }
 }
 
@@ -167,18 +129,6 @@ fn hash(key: u128) -> u64 {
     let mut hasher = FxHasher::default();
     hasher.write_u128(key);
     hasher.finish()
-}
-
-/// First slot to probe: the top bits of a multiplicative mix, so the
-/// index does not reuse the bits stored as the tag.
-fn home(hash: u64, slots: usize) -> usize {
-    let bits = slots.trailing_zeros();
-    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
-}
-
-/// Smallest power-of-two table keeping `users` entries at load <= 1/2.
-fn table_size_for(users: usize) -> usize {
-    (users.max(1) * 2).next_power_of_two().max(16)
 }
 
 #[cfg(test)]

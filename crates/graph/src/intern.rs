@@ -15,8 +15,7 @@ use std::hash::Hasher;
 
 use rustc_hash::FxHasher;
 
-/// Marks an empty table slot.
-const EMPTY: u32 = u32::MAX;
+use crate::slots::Slots;
 
 /// An append-only set of strings numbered `0..len` in insertion order.
 #[derive(Debug, Default, Clone)]
@@ -25,9 +24,7 @@ pub(crate) struct Interner {
     arena: String,
     /// `ends[i]` is where string `i` ends in `arena` (it starts where `i - 1` ends).
     ends: Vec<usize>,
-    /// Open-addressing table (linear probing, power-of-two size, load <= 1/2)
-    /// of `(low 32 bits of the hash, id)`.
-    slots: Vec<(u32, u32)>,
+    slots: Slots,
 }
 
 impl Interner {
@@ -37,35 +34,26 @@ impl Interner {
 
     /// The string numbered `id`. Panics when `id` is out of range.
     pub(crate) fn get(&self, id: u32) -> &str {
-        let i = id as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.arena[start..self.ends[i]]
+        string_at(&self.arena, &self.ends, id)
     }
 
     /// The id of `s`, if it was interned.
     pub(crate) fn find(&self, s: &str) -> Option<u32> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        self.probe(s, hash(s)).ok()
+        self.slots.probe(hash(s), |id| self.get(id) == s).ok()
     }
 
     /// The id of `s` and whether it was new, interning it if needed.
     pub(crate) fn intern(&mut self, s: &str) -> (u32, bool) {
-        if (self.len() + 1) * 2 > self.slots.len() {
-            self.rehash(table_size_for(self.len() + 1).max(self.slots.len() * 2));
-        }
+        self.slots.reserve_one(self.ends.len(), |id| {
+            hash(string_at(&self.arena, &self.ends, id))
+        });
         let hash = hash(s);
-        match self.probe(s, hash) {
+        match self.slots.probe(hash, |id| self.get(id) == s) {
             Ok(id) => (id, false),
             Err(slot) => {
-                let id = u32::try_from(self.len())
-                    .ok()
-                    .filter(|&id| id != EMPTY)
-                    .expect("more than u32::MAX - 1 interned strings");
+                let id = self.slots.insert(slot, hash, self.len());
                 self.arena.push_str(s);
                 self.ends.push(self.arena.len());
-                self.slots[slot] = (hash as u32, id);
                 (id, true)
             }
         }
@@ -75,7 +63,7 @@ impl Interner {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.arena.capacity()
             + self.ends.capacity() * size_of::<usize>()
-            + self.slots.capacity() * size_of::<(u32, u32)>()
+            + self.slots.memory_bytes()
     }
 
     /// Releases spare capacity once building is done.
@@ -83,55 +71,20 @@ impl Interner {
         self.arena.shrink_to_fit();
         self.ends.shrink_to_fit();
     }
+}
 
-    /// `Ok(id)` when `s` is present, else `Err(empty slot where it belongs)`.
-    fn probe(&self, s: &str, hash: u64) -> Result<u32, usize> {
-        let mask = self.slots.len() - 1;
-        let tag = hash as u32;
-        let mut slot = self.home(hash);
-        loop {
-            let (slot_tag, id) = self.slots[slot];
-            if id == EMPTY {
-                return Err(slot);
-            }
-            if slot_tag == tag && self.get(id) == s {
-                return Ok(id);
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    /// First slot to probe: the top bits of a multiplicative mix, so the
-    /// index does not reuse the bits stored as the tag.
-    fn home(&self, hash: u64) -> usize {
-        let bits = self.slots.len().trailing_zeros();
-        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
-    }
-
-    fn rehash(&mut self, size: usize) {
-        debug_assert!(size.is_power_of_two() && size >= 2);
-        self.slots = vec![(0, EMPTY); size];
-        let mask = size - 1;
-        for id in 0..self.len() as u32 {
-            let hash = hash(self.get(id));
-            let mut slot = self.home(hash);
-            while self.slots[slot].1 != EMPTY {
-                slot = (slot + 1) & mask;
-            }
-            self.slots[slot] = (hash as u32, id);
-        }
-    }
+/// String `id` of `arena` cut at `ends`: [`Interner::get`] on the parts,
+/// for the rehash, which borrows the table mutably.
+fn string_at<'a>(arena: &'a str, ends: &[usize], id: u32) -> &'a str {
+    let i = id as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &arena[start..ends[i]]
 }
 
 fn hash(s: &str) -> u64 {
     let mut hasher = FxHasher::default();
     hasher.write(s.as_bytes());
     hasher.finish()
-}
-
-/// Smallest power-of-two table keeping `strings` entries at load <= 1/2.
-fn table_size_for(strings: usize) -> usize {
-    (strings.max(1) * 2).next_power_of_two().max(16)
 }
 
 #[cfg(test)]

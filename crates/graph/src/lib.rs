@@ -28,6 +28,7 @@ mod posts;
 mod prefetch;
 mod rank;
 mod recent;
+mod slots;
 mod update;
 mod velocity;
 mod walk;

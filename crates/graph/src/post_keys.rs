@@ -20,9 +20,8 @@ use rustc_hash::FxHasher;
 use crate::did_keys::DidKeys;
 use crate::graph::{PostId, UserId};
 use crate::intern::Interner;
+use crate::slots::Slots;
 
-/// Marks an empty table slot.
-const EMPTY: u32 = u32::MAX;
 /// Set in a post's key when the rest is a number in `odd_rkeys`.
 const ODD: u64 = 1 << 63;
 
@@ -36,9 +35,7 @@ pub(crate) struct PostKeys {
     rkeys: Vec<u64>,
     /// Record keys that are not TIDs below the top bit.
     odd_rkeys: Interner,
-    /// Open-addressing table (linear probing, power-of-two size, load <= 1/2)
-    /// of `(low 32 bits of the hash, post)`.
-    slots: Vec<(u32, u32)>,
+    slots: Slots,
 }
 
 /// A post's record key as stored.
@@ -50,14 +47,12 @@ pub(crate) enum RecordKey<'a> {
 
 impl PostKeys {
     pub(crate) fn with_capacity(posts: usize) -> Self {
-        let mut keys = PostKeys {
+        PostKeys {
             authors: Vec::with_capacity(posts),
             rkeys: Vec::with_capacity(posts),
             odd_rkeys: Interner::default(),
-            slots: Vec::new(),
-        };
-        keys.rehash(table_size_for(posts));
-        keys
+            slots: Slots::with_capacity(posts),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -100,7 +95,9 @@ impl PostKeys {
             Some(key) => key,
             None => ODD | u64::from(self.odd_rkeys.find(rkey)?),
         };
-        self.probe(author, key, hash(author, key)).ok()
+        self.slots
+            .probe(hash(author, key), |p| self.is(p, author, key))
+            .ok()
     }
 
     /// The id of the post `rkey` of `author` and whether it was new,
@@ -110,20 +107,17 @@ impl PostKeys {
             Some(key) => key,
             None => ODD | u64::from(self.odd_rkeys.intern(rkey).0),
         };
-        if (self.len() + 1) * 2 > self.slots.len() {
-            self.rehash(table_size_for(self.len() + 1).max(self.slots.len() * 2));
-        }
+        let (authors, rkeys) = (&self.authors, &self.rkeys);
+        self.slots.reserve_one(authors.len(), |p| {
+            hash(authors[p as usize], rkeys[p as usize])
+        });
         let hash = hash(author, key);
-        match self.probe(author, key, hash) {
+        match self.slots.probe(hash, |p| self.is(p, author, key)) {
             Ok(p) => (p, false),
             Err(slot) => {
-                let p = u32::try_from(self.len())
-                    .ok()
-                    .filter(|&p| p != EMPTY)
-                    .expect("more than u32::MAX - 1 posts");
+                let p = self.slots.insert(slot, hash, self.len());
                 self.authors.push(author);
                 self.rkeys.push(key);
-                self.slots[slot] = (hash as u32, p);
                 (p, true)
             }
         }
@@ -134,7 +128,7 @@ impl PostKeys {
         self.authors.capacity() * size_of::<UserId>()
             + self.rkeys.capacity() * size_of::<u64>()
             + self.odd_rkeys.memory_bytes()
-            + self.slots.capacity() * size_of::<(u32, u32)>()
+            + self.slots.memory_bytes()
     }
 
     /// Releases spare capacity once building is done.
@@ -149,38 +143,10 @@ impl PostKeys {
         &self.authors
     }
 
-    /// `Ok(post)` when present, else `Err(empty slot where it belongs)`.
-    fn probe(&self, author: UserId, key: u64, hash: u64) -> Result<PostId, usize> {
-        let mask = self.slots.len() - 1;
-        let tag = hash as u32;
-        let mut slot = home(hash, self.slots.len());
-        loop {
-            let (slot_tag, p) = self.slots[slot];
-            if p == EMPTY {
-                return Err(slot);
-            }
-            if slot_tag == tag
-                && self.rkeys[p as usize] == key
-                && self.authors[p as usize] == author
-            {
-                return Ok(p);
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    fn rehash(&mut self, size: usize) {
-        debug_assert!(size.is_power_of_two() && size >= 2);
-        self.slots = vec![(0, EMPTY); size];
-        let mask = size - 1;
-        for p in 0..self.len() {
-            let hash = hash(self.authors[p], self.rkeys[p]);
-            let mut slot = home(hash, size);
-            while self.slots[slot].1 != EMPTY {
-                slot = (slot + 1) & mask;
-            }
-            self.slots[slot] = (hash as u32, p as u32);
-        }
+    /// Whether post `p` is the post `key` of `author`.
+    #[inline]
+    fn is(&self, p: PostId, author: UserId, key: u64) -> bool {
+        self.rkeys[p as usize] == key && self.authors[p as usize] == author
     }
 }
 
@@ -213,18 +179,6 @@ fn hash(author: UserId, key: u64) -> u64 {
     hasher.write_u32(author);
     hasher.write_u64(key);
     hasher.finish()
-}
-
-/// First slot to probe: the top bits of a multiplicative mix, so the
-/// index does not reuse the bits stored as the tag.
-fn home(hash: u64, slots: usize) -> usize {
-    let bits = slots.trailing_zeros();
-    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
-}
-
-/// Smallest power-of-two table keeping `posts` entries at load <= 1/2.
-fn table_size_for(posts: usize) -> usize {
-    (posts.max(1) * 2).next_power_of_two().max(16)
 }
 
 #[cfg(test)]
