@@ -11,7 +11,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::did_keys::DidKeys;
 use crate::graph::{Csr, Edge, LikeGraph, Lineage, PostId, RawLike, UserId};
-use crate::post_keys::PostKeys;
+use crate::post_keys::{self, PostKeys};
 use crate::posts::{self, PostIndex, PostInfo};
 
 /// Collects likes, then [`build`](GraphBuilder::build)s the immutable graph.
@@ -302,7 +302,7 @@ impl GraphBuilder {
         hidden.shrink_to_fit();
         let chronological = posts::chronological(
             &post_index,
-            &|p| uri_of(&users, &posts, p),
+            &|p| post_keys::uri(&users, &posts, p),
             u64::from(window_start) * 1_000_000,
             previous_order
                 .as_deref()
@@ -348,13 +348,6 @@ impl GraphBuilder {
             lineage,
         }
     }
-}
-
-/// The `at://` URI of `p`, for the rare ordering that falls back to it.
-fn uri_of(users: &DidKeys, posts: &PostKeys, p: PostId) -> String {
-    let mut uri = String::new();
-    crate::post_keys::write_uri(&mut uri, users, posts, p);
-    uri
 }
 
 /// One direction of the graph: `key(like)` gives `(row, neighbour)`.

@@ -171,9 +171,7 @@ impl LikeGraph {
     /// The `at://` URI of `p`, written from its author and record key.
     /// Panics when `p` is out of range.
     pub fn post_uri(&self, p: PostId) -> String {
-        let mut uri = String::new();
-        self.write_post_uri(p, &mut uri);
-        uri
+        post_keys::uri(&self.users, &self.posts, p)
     }
 
     /// Calls `f` with the `at://` URI of `p`, written into a buffer the

@@ -150,6 +150,13 @@ impl PostKeys {
     }
 }
 
+/// The `at://` URI of post `p`; `users` holds its author.
+pub(crate) fn uri(users: &DidKeys, posts: &PostKeys, p: PostId) -> String {
+    let mut uri = String::new();
+    write_uri(&mut uri, users, posts, p);
+    uri
+}
+
 /// Appends the `at://` URI of post `p` to `out`; `users` holds its author.
 pub(crate) fn write_uri(out: &mut String, users: &DidKeys, posts: &PostKeys, p: PostId) {
     use std::fmt::Write;
