@@ -20,6 +20,12 @@ pub fn now_secs() -> u32 {
         .map_or(0, |d| d.as_secs().min(u64::from(u32::MAX)) as u32)
 }
 
+/// A protocol time in microseconds as the graph keeps it: whole seconds,
+/// saturating at `u32::MAX`.
+pub fn secs_of_us(time_us: u64) -> u32 {
+    (time_us / 1_000_000).min(u64::from(u32::MAX)) as u32
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds), the form Bluesky
 /// clients write records' `createdAt` in.
 pub fn rfc3339(time_us: u64) -> String {

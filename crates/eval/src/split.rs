@@ -20,6 +20,7 @@
 //!   machine, and a smaller sample is part of a larger one with the same
 //!   seed.
 
+use feedmixer_atproto::clock::secs_of_us;
 use feedmixer_graph::{LikeGraph, PostId, UserId};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -39,7 +40,7 @@ pub fn split_time(times_us: &[u64], quantile: f64) -> Result<u32, EvalError> {
     }
     debug_assert!(times_us.is_sorted(), "likes come in time order");
     let index = ((times_us.len() as f64 * quantile) as usize).min(times_us.len() - 1);
-    Ok((times_us[index] / 1_000_000).min(u64::from(u32::MAX)) as u32)
+    Ok(secs_of_us(times_us[index]))
 }
 
 /// What became of the likes at or after T.

@@ -169,6 +169,7 @@ fn benches(c: &mut Criterion) {
         changes.push(GraphChange::Removed {
             user: &like.did,
             post: &like.subject,
+            ts: like.ts,
         });
     }
     let mut group = c.benchmark_group("update");

@@ -10,7 +10,8 @@ use feedmixer_atproto::{AtUri, Post, is_did};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::did_keys::DidKeys;
-use crate::graph::{Csr, Edge, LikeGraph, Lineage, PostId, RawLike, UserId};
+use crate::graph::{Csr, Edge, LikeGraph, Lineage, PostId, RawLike, Repeats, UserId};
+use crate::merge::{self, Adjacency, Fate, Fates};
 use crate::post_keys::{self, PostKeys};
 use crate::posts::{self, PostIndex, PostInfo};
 
@@ -19,6 +20,8 @@ use crate::posts::{self, PostIndex, PostInfo};
 /// A repeated `(user, post)` pair counts once and keeps its **earliest**
 /// time: that is when the user first showed the interest, and it makes the
 /// graph depend only on the set of likes added, not on their order.
+/// The later times are kept aside, for when the earliest record is deleted
+/// or leaves the window (see [`LikeGraph::with_changes`]).
 #[derive(Debug)]
 pub struct GraphBuilder {
     window_start: u32,
@@ -75,17 +78,9 @@ impl GraphBuilder {
     /// Likes may come in any time order. A repeated `(user, post)` pair
     /// returns true but counts once, at its earliest time (see the type docs).
     pub fn add_like(&mut self, user_did: &str, post_uri: &str, ts_secs: u32) -> bool {
-        if ts_secs < self.window_start || !is_did(user_did) {
-            return false;
-        }
-        let Ok(uri) = AtUri::parse(post_uri) else {
+        let Some((user, post)) = self.intern_like(user_did, post_uri, ts_secs) else {
             return false;
         };
-        if !uri.is_post() {
-            return false;
-        }
-        let (user, _) = self.users.intern(user_did);
-        let post = self.intern_post(&uri);
         if let Some(last) = self.likes.last() {
             self.in_order &= last.ts <= ts_secs;
         }
@@ -95,6 +90,29 @@ impl GraphBuilder {
             ts: ts_secs,
         });
         true
+    }
+
+    /// The ids of the like's user and post, interned when new; `None` when
+    /// [`add_like`](Self::add_like) would refuse the like.
+    pub(crate) fn intern_like(
+        &mut self,
+        user_did: &str,
+        post_uri: &str,
+        ts_secs: u32,
+    ) -> Option<(UserId, PostId)> {
+        if ts_secs < self.window_start || !is_did(user_did) {
+            return None;
+        }
+        let uri = AtUri::parse(post_uri).ok().filter(AtUri::is_post)?;
+        let (user, _) = self.users.intern(user_did);
+        Some((user, self.intern_post(&uri)))
+    }
+
+    /// The ids of a like's user and post, when both are known.
+    pub(crate) fn find_like(&self, user_did: &str, post_uri: &str) -> Option<(UserId, PostId)> {
+        let uri = AtUri::parse(post_uri).ok().filter(AtUri::is_post)?;
+        let user = self.users.find(user_did)?;
+        Some((user, self.posts.find(self.users.find(uri.did)?, uri.rkey)?))
     }
 
     /// Adds `post` to the index, indexed at `indexed_us` (its create's
@@ -207,43 +225,16 @@ impl GraphBuilder {
         post
     }
 
-    /// A builder holding `graph`'s likes (held back ones included) no
-    /// older than `window_start_secs` except those of the `(user, post)`
-    /// pairs in `dropped`, keeping its ids and inactive accounts: the
-    /// start of [`LikeGraph::with_changes`].
-    pub(crate) fn from_graph(
-        graph: &LikeGraph,
-        window_start_secs: u32,
-        dropped: &rustc_hash::FxHashMap<UserId, Vec<PostId>>,
-    ) -> Self {
-        let kept = |like: &RawLike| {
-            like.ts >= window_start_secs
-                && dropped
-                    .get(&like.user)
-                    .is_none_or(|gone| !gone.contains(&like.post))
-        };
-        let mut likes = Vec::with_capacity(graph.num_likes() + graph.withheld.len());
-        likes.extend(graph.withheld.iter().copied().filter(kept));
-        for user in 0..graph.num_users() as UserId {
-            let gone = dropped.get(&user);
-            likes.extend(
-                graph
-                    .likes_of(user)
-                    .iter()
-                    .filter(|e| e.ts >= window_start_secs)
-                    .filter(|e| gone.is_none_or(|gone| !gone.contains(&e.id)))
-                    .map(|e| RawLike {
-                        user,
-                        post: e.id,
-                        ts: e.ts,
-                    }),
-            );
-        }
+    /// A builder with `graph`'s ids, post index (less what is older than
+    /// `window_start_secs`) and inactive accounts, to which the changes
+    /// are added before [`build_on`](Self::build_on) the graph: the start
+    /// of [`LikeGraph::with_changes`].
+    pub(crate) fn from_graph(graph: &LikeGraph, window_start_secs: u32) -> Self {
         GraphBuilder {
             window_start: window_start_secs,
             users: graph.users.clone(),
             posts: graph.posts.clone(),
-            likes,
+            likes: Vec::new(),
             in_order: false,
             post_index: {
                 let mut index = graph.post_index.clone();
@@ -261,11 +252,24 @@ impl GraphBuilder {
     /// Lays the likes out as time-ordered CSR in both directions and drops
     /// repeated pairs. The two directions are built on two threads.
     pub fn build(self) -> LikeGraph {
+        self.finish(None)
+    }
+
+    /// The graph `base` (which this builder started from, see
+    /// [`from_graph`](Self::from_graph)) with the post changes made here
+    /// and the like changes of `delta`, less the likes older than the
+    /// window. Likes go through `delta` only (it settles them pair by pair
+    /// against `base`), not [`add_like`](Self::add_like).
+    pub(crate) fn build_on(self, base: &LikeGraph, delta: merge::Delta) -> LikeGraph {
+        self.finish(Some((base, delta)))
+    }
+
+    fn finish(self, base: Option<(&LikeGraph, merge::Delta)>) -> LikeGraph {
         let GraphBuilder {
             window_start,
             mut users,
             mut posts,
-            mut likes,
+            likes,
             in_order,
             mut post_index,
             posts_by_author: _,
@@ -274,31 +278,28 @@ impl GraphBuilder {
             indexed,
             lineage,
         } = self;
-        // Likes of removed posts do not count.
-        likes.retain(|like| !post_index.info[like.post as usize].is_removed());
         post_index.info.shrink_to_fit();
-        // A dense mark per user: the hot loops below look up an array, not
-        // the set.
-        let mut hidden_user = vec![false; if hidden.is_empty() { 0 } else { users.len() }];
+        // Dense marks: the hot loops below look up arrays, not the set.
+        let mut hidden_users = vec![false; if hidden.is_empty() { 0 } else { users.len() }];
         for &u in &hidden {
-            hidden_user[u as usize] = true;
+            hidden_users[u as usize] = true;
         }
-        let is_hidden = |u: UserId| hidden_user.get(u as usize).copied().unwrap_or(false);
+        let is_hidden = |u: UserId| hidden_users.get(u as usize).copied().unwrap_or(false);
         post_index.set_hidden(|p| is_hidden(posts.author(p)));
-        let withheld = if hidden.is_empty() {
-            Vec::new()
-        } else {
-            let (mut withheld, kept): (Vec<RawLike>, _) = likes.into_iter().partition(|like| {
-                is_hidden(like.user) || post_index.info[like.post as usize].is_hidden()
-            });
-            likes = kept;
-            // Each pair once, at its earliest time, as in the adjacency.
-            withheld.sort_unstable_by_key(|like| (like.user, like.post, like.ts));
-            withheld.dedup_by_key(|like| (like.user, like.post));
-            withheld.shrink_to_fit();
-            withheld
-        };
-        drop(hidden_user);
+        let post_fates = post_index
+            .info
+            .iter()
+            .map(|info| {
+                if info.is_removed() {
+                    Fate::Drop
+                } else if info.is_hidden() {
+                    Fate::Withhold
+                } else {
+                    Fate::Keep
+                }
+            })
+            .collect();
+        let fates = Fates::new(post_fates, hidden_users);
         hidden.shrink_to_fit();
         let chronological = posts::chronological(
             &post_index,
@@ -308,29 +309,33 @@ impl GraphBuilder {
                 .as_deref()
                 .map(|order| (order, indexed.as_slice())),
         );
+        let sizes = (users.len(), posts.len());
+        let Adjacency {
+            by_user,
+            by_post,
+            withheld,
+            mut repeats,
+        } = match base {
+            None => adjacency(likes, in_order, &fates, sizes),
+            Some((base, delta)) => {
+                debug_assert!(likes.is_empty(), "an update's likes come in its delta");
+                merge::adjacency(base, delta, window_start, &fates, sizes)
+            }
+        };
+        repeats.retain(|&(user, post), _| fates.of(user, post) != Fate::Drop);
+        repeats.shrink_to_fit();
+        drop(fates);
         assert!(
-            likes.len() < u32::MAX as usize,
+            by_user.edges.len() < u32::MAX as usize,
             "a LikeGraph holds at most u32::MAX - 1 likes"
         );
-        let (num_users, num_posts) = (users.len(), posts.len());
-
-        let (by_user, by_post) = std::thread::scope(|scope| {
-            let by_post = scope.spawn(|| {
-                build_direction(num_posts, num_users, in_order, &likes, |l| (l.post, l.user))
-            });
-            let by_user =
-                build_direction(num_users, num_posts, in_order, &likes, |l| (l.user, l.post));
-            (by_user, by_post.join().expect("CSR build thread panicked"))
-        });
-        drop(likes);
 
         users.shrink_to_fit();
         posts.shrink_to_fit();
         let num_likers = by_user.offsets.windows(2).filter(|w| w[0] < w[1]).count();
-        let newest_ts = by_user
-            .edges
-            .iter()
-            .map(|e| e.ts)
+        // Rows are time-ordered: the newest like ends a row.
+        let newest_ts = (0..by_user.rows() as u32)
+            .filter_map(|u| by_user.row(u).last().map(|e| e.ts))
             .max()
             .unwrap_or(window_start);
         LikeGraph {
@@ -345,8 +350,66 @@ impl GraphBuilder {
             chronological,
             hidden,
             withheld,
+            repeats,
             lineage,
         }
+    }
+}
+
+/// The adjacency of a graph built anew: the likes (interned, in arrival
+/// order) sorted into rows by counting sort, in both directions on two
+/// threads.
+fn adjacency(
+    mut likes: Vec<RawLike>,
+    in_order: bool,
+    fates: &Fates,
+    (num_users, num_posts): (usize, usize),
+) -> Adjacency {
+    let mut withheld = Vec::new();
+    likes.retain(|like| match fates.of(like.user, like.post) {
+        Fate::Keep => true,
+        Fate::Withhold => {
+            withheld.push(*like);
+            false
+        }
+        Fate::Drop => false,
+    });
+    let mut repeats = Repeats::default();
+    let mut repeat = |user: UserId, post: PostId, ts: u32| {
+        repeats.entry((user, post)).or_default().push(ts);
+    };
+    merge::earliest_withheld(&mut withheld, |like| repeat(like.user, like.post, like.ts));
+    assert!(
+        likes.len() < u32::MAX as usize,
+        "a LikeGraph holds at most u32::MAX - 1 likes"
+    );
+    let (by_user, by_post) = std::thread::scope(|scope| {
+        let by_post = scope.spawn(|| {
+            build_direction(
+                num_posts,
+                num_users,
+                in_order,
+                &likes,
+                |l| (l.post, l.user),
+                |_, _| {},
+            )
+        });
+        // This direction collects the repeated pairs' later times.
+        let by_user = build_direction(
+            num_users,
+            num_posts,
+            in_order,
+            &likes,
+            |l| (l.user, l.post),
+            |user, edge| repeat(user, edge.id, edge.ts),
+        );
+        (by_user, by_post.join().expect("CSR build thread panicked"))
+    });
+    Adjacency {
+        by_user,
+        by_post,
+        withheld,
+        repeats,
     }
 }
 
@@ -357,6 +420,7 @@ fn build_direction(
     in_order: bool,
     likes: &[RawLike],
     key: impl Fn(&RawLike) -> (u32, u32),
+    repeat: impl FnMut(u32, Edge),
 ) -> Csr {
     // Counting sort: offsets[r + 1] = likes in rows 0..=r.
     let mut offsets = vec![0u32; rows + 1];
@@ -384,7 +448,7 @@ fn build_direction(
             csr.edges[start..end].sort_by_key(|e| e.ts);
         }
     }
-    dedup_rows(&mut csr, neighbours);
+    dedup_rows(&mut csr, neighbours, repeat);
     csr
 }
 
@@ -396,10 +460,10 @@ fn row_bounds(csr: &Csr, r: u32) -> (usize, usize) {
 }
 
 /// Keeps the first (earliest, rows being time-ordered) edge to each
-/// neighbour in every row, compacting in place. Both directions keep the
-/// same time for a repeated pair: both rows are stable-sorted from the same
-/// arrival order.
-fn dedup_rows(csr: &mut Csr, neighbours: usize) {
+/// neighbour in every row, compacting in place, and hands each later one
+/// to `repeat` with its row. Both directions keep the same time for a
+/// repeated pair: both rows are stable-sorted from the same arrival order.
+fn dedup_rows(csr: &mut Csr, neighbours: usize, mut repeat: impl FnMut(u32, Edge)) {
     // last_row[n] = the last row that reached neighbour n.
     let mut last_row = vec![u32::MAX; neighbours];
     let mut write = 0usize;
@@ -413,6 +477,8 @@ fn dedup_rows(csr: &mut Csr, neighbours: usize) {
                 *seen = r as u32;
                 csr.edges[write] = edge;
                 write += 1;
+            } else {
+                repeat(r as u32, edge);
             }
         }
     }

@@ -7,7 +7,7 @@
 //! direction plus the amortized offsets.
 
 use feedmixer_atproto::AtUri;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::did_keys::DidKeys;
 use crate::post_keys::{self, PostKeys};
@@ -33,6 +33,12 @@ pub(crate) struct RawLike {
     pub(crate) post: PostId,
     pub(crate) ts: u32,
 }
+
+/// For each `(user, post)` pair with more than one live like record (the
+/// protocol allows it, though apps do not make them), the times of the
+/// records after the earliest, which is the one in the adjacency: when that
+/// one is deleted or leaves the window, the pair stays at the next one.
+pub(crate) type Repeats = FxHashMap<(UserId, PostId), Vec<u32>>;
 
 /// Compressed sparse rows: row `r` is `edges[offsets[r]..offsets[r + 1]]`.
 #[derive(Debug, Default)]
@@ -83,7 +89,9 @@ pub struct LikeGraph {
     /// held back in `withheld` instead of the adjacency, to return when
     /// they are active again.
     pub(crate) hidden: FxHashSet<UserId>,
+    /// Sorted by `(user, post)`.
     pub(crate) withheld: Vec<RawLike>,
+    pub(crate) repeats: Repeats,
     pub(crate) lineage: Lineage,
 }
 
@@ -218,13 +226,46 @@ impl LikeGraph {
     /// Whether `u` liked `p` in the window. Scans the shorter of the two
     /// adjacency lists (they are time-ordered, not id-ordered).
     pub fn has_liked(&self, u: UserId, p: PostId) -> bool {
+        self.edge_time(u, p).is_some()
+    }
+
+    /// The time of `u`'s like of `p` in the adjacency, if any.
+    fn edge_time(&self, u: UserId, p: PostId) -> Option<u32> {
+        if u as usize >= self.num_users() || p as usize >= self.num_posts() {
+            return None;
+        }
         let likes = self.likes_of(u);
         let likers = self.likers_of(p);
-        if likes.len() <= likers.len() {
-            likes.iter().any(|e| e.id == p)
+        let found = if likes.len() <= likers.len() {
+            likes.iter().find(|e| e.id == p)
         } else {
-            likers.iter().any(|e| e.id == u)
-        }
+            likers.iter().find(|e| e.id == u)
+        };
+        found.map(|e| e.ts)
+    }
+
+    /// The time of `u`'s like of `p`, in the adjacency or held back.
+    pub(crate) fn like_time(&self, u: UserId, p: PostId) -> Option<u32> {
+        self.edge_time(u, p).or_else(|| {
+            let at = self
+                .withheld
+                .binary_search_by_key(&(u, p), |like| (like.user, like.post))
+                .ok()?;
+            Some(self.withheld[at].ts)
+        })
+    }
+
+    /// The times of every live like record of `u` on `p` no older than
+    /// `window_start`, the earliest first when there is one in the graph.
+    pub(crate) fn record_times(&self, u: UserId, p: PostId, window_start: u32) -> Vec<u32> {
+        let first = self.like_time(u, p);
+        let repeats = self.repeats.get(&(u, p)).map(Vec::as_slice).unwrap_or(&[]);
+        first
+            .iter()
+            .chain(repeats)
+            .copied()
+            .filter(|&ts| ts >= window_start)
+            .collect()
     }
 
     /// Likes older than this (unix seconds) were left out when building.
@@ -247,6 +288,11 @@ impl LikeGraph {
             + self.post_index_memory_bytes()
             + self.hidden.capacity() * (size_of::<UserId>() + 1)
             + self.withheld.capacity() * size_of::<RawLike>()
+            + self
+                .repeats
+                .values()
+                .map(|times| size_of::<((UserId, PostId), Vec<u32>)>() + 1 + times.capacity() * 4)
+                .sum::<usize>()
     }
 }
 

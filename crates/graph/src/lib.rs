@@ -22,6 +22,7 @@ mod discovery;
 mod fixture;
 mod graph;
 mod intern;
+mod merge;
 mod pool;
 mod post_keys;
 mod posts;

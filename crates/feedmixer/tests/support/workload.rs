@@ -85,10 +85,11 @@ impl Content {
 }
 
 /// A seeded event stream, in time order, one `step_us` apart from
-/// `base_us`: about 80 % like creates, 8 % post creates (half of them
-/// about Rust, which the shipped `rust` feed takes into its pool), 8 %
-/// deletes of a live like and 4 % deletes of a live post. Every create has its own
-/// key, so what a store must hold at the end is known exactly.
+/// `base_us`: about 80 % like creates (6 % of them of a post the liker
+/// already likes), 8 % post creates (half of them about Rust, which the
+/// shipped `rust` feed takes into its pool), 8 % deletes of a live like
+/// and 4 % deletes of a live post. Every create has its own key, so what a
+/// store must hold at the end is known exactly.
 pub struct Workload {
     /// Jetstream JSON lines.
     pub lines: Vec<String>,
@@ -109,9 +110,9 @@ impl Workload {
         let mut times = Vec::with_capacity(events);
         let mut likes: Vec<(String, String)> = Vec::new();
         let mut posts: Vec<(String, String)> = Vec::new();
-        let mut subjects = std::collections::HashMap::new();
+        let mut subjects: std::collections::HashMap<(String, String), String> =
+            std::collections::HashMap::new();
         let mut deleted_posts = BTreeSet::new();
-        let mut pairs = std::collections::HashSet::new();
         for i in 0..events {
             let time_us = base_us + i as u64 * step_us;
             let roll = rng.range(0, 100);
@@ -142,25 +143,31 @@ impl Workload {
                         ..Post::default()
                     }),
                 }
+            } else if roll < 26 && !likes.is_empty() {
+                // A liker likes a post it already likes, in a record of
+                // its own: the graph counts the pair once, and keeps it
+                // while either record is live.
+                let (did, earlier) = &likes[rng.range(0, likes.len() as u64) as usize];
+                let subject = subjects[&(did.clone(), earlier.clone())].clone();
+                let (did, rkey) = (did.clone(), format!("3lk{i:010}"));
+                likes.push((did.clone(), rkey.clone()));
+                subjects.insert((did.clone(), rkey.clone()), subject.clone());
+                RepoEvent::LikeCreate {
+                    did,
+                    rkey,
+                    subject,
+                    time_us,
+                }
             } else {
                 let did = format!("did:plc:crashfan{:0>16}", rng.range(0, FANS));
                 let rkey = format!("3lk{i:010}");
                 let subject = match posts.len() {
-                    0 => None,
+                    0 => feedmixer_atproto::post_uri(NEVER_POSTED, &format!("3x{i:010}")),
                     n => {
                         let (did, rkey) = &posts[rng.range(0, n as u64) as usize];
-                        Some(feedmixer_atproto::post_uri(did, rkey))
+                        feedmixer_atproto::post_uri(did, rkey)
                     }
                 };
-                // One like per liker and post: the graph keeps one edge
-                // per pair, and unliking one of two likes of a pair drops
-                // the edge until the next rebuild from the store, which a
-                // count of the graph's likes would mistake for a loss.
-                let subject = subject
-                    .filter(|subject| pairs.insert((did.clone(), subject.clone())))
-                    .unwrap_or_else(|| {
-                        feedmixer_atproto::post_uri(NEVER_POSTED, &format!("3x{i:010}"))
-                    });
                 likes.push((did.clone(), rkey.clone()));
                 subjects.insert((did.clone(), rkey.clone()), subject.clone());
                 RepoEvent::LikeCreate {

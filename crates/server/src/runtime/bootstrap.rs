@@ -1,6 +1,7 @@
 //! Start-up: the like graph is built from the store's like log and post
 //! index, keeping what lies inside the retention window.
 
+use feedmixer_atproto::clock::secs_of_us;
 use feedmixer_atproto::post_uri;
 use feedmixer_graph::{GraphBuilder, LikeGraph};
 use feedmixer_store::{LikeRef, PostRef, RemovedRef, Store, StoreError};
@@ -47,7 +48,7 @@ async fn load(
         if like.time_us >= until_us {
             return;
         }
-        let ts = (like.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32;
+        let ts = secs_of_us(like.time_us);
         builder.add_like(like.did, like.subject, ts);
         read += 1;
         if read.is_multiple_of(100_000) {

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use feedmixer_atproto::clock::now_secs;
+use feedmixer_atproto::clock::{now_secs, secs_of_us};
 use feedmixer_atproto::post_uri;
 use feedmixer_graph::{GraphChange, LikeGraph};
 use feedmixer_store::{Change, Changes, PostChangeKind, StoreError};
@@ -169,11 +169,12 @@ async fn follow(state: &Arc<AppState>, version: u64) -> Step {
                 Change::Like(c) if c.added => GraphChange::Added {
                     user: &c.did,
                     post: &c.subject,
-                    ts: (c.time_us / 1_000_000).min(u64::from(u32::MAX)) as u32,
+                    ts: secs_of_us(c.time_us),
                 },
                 Change::Like(c) => GraphChange::Removed {
                     user: &c.did,
                     post: &c.subject,
+                    ts: secs_of_us(c.time_us),
                 },
                 Change::Post(c) => match &c.kind {
                     PostChangeKind::Added(post) => GraphChange::PostAdded {
