@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -321,3 +322,106 @@ def start_plc(viewers):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, fetches
+
+
+# --- a Jetstream stand-in's WebSocket side ---------------------------------
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_frame(payload, opcode=0x1):
+    """One unmasked server frame (RFC 6455)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return head + payload
+
+
+class WebSocketServer:
+    """Accepts WebSocket clients on a loopback port, a thread each: the
+    handshake, then `stream(conn, send_lock, closed, path)` (a subclass's)
+    sends while a reader answers pings and ends on the client's close."""
+
+    def __init__(self):
+        self.stopping = threading.Event()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.stopping.set()
+        self.sock.close()
+
+    def stream(self, conn, send_lock, closed, path):
+        raise NotImplementedError
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        send_lock = threading.Lock()
+        closed = threading.Event()
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            path = head.split(b" ", 2)[1].decode()
+            key = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)", head).group(1)
+            accept = base64.b64encode(hashlib.sha1(key + WS_GUID.encode()).digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            threading.Thread(target=self._read, args=(conn, send_lock, closed), daemon=True).start()
+            self.stream(conn, send_lock, closed, path)
+        except OSError:
+            pass
+        finally:
+            closed.set()
+            conn.close()
+
+    def _read(self, conn, send_lock, closed):
+        """Client frames (masked): answers pings, ends on close."""
+        def read(n):
+            data = b""
+            while len(data) < n:
+                chunk = conn.recv(n - len(data))
+                if not chunk:
+                    raise OSError("closed")
+                data += chunk
+            return data
+        try:
+            while not closed.is_set():
+                b0, b1 = read(2)
+                n = b1 & 0x7F
+                if n == 126:
+                    n = struct.unpack("!H", read(2))[0]
+                elif n == 127:
+                    n = struct.unpack("!Q", read(8))[0]
+                mask = read(4) if b1 & 0x80 else b"\0\0\0\0"
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(read(n)))
+                opcode = b0 & 0x0F
+                if opcode == 0x9:
+                    with send_lock:
+                        conn.sendall(ws_frame(payload, 0xA))
+                elif opcode == 0x8:
+                    with send_lock:
+                        conn.sendall(ws_frame(payload[:2], 0x8))
+                    break
+        except (OSError, ValueError):
+            pass
+        finally:
+            closed.set()

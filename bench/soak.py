@@ -60,16 +60,12 @@ WARN/ERROR log lines if any. Exits 1 if any request got a 5xx. Needs wrk
 """
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -79,8 +75,8 @@ import urllib.parse
 from collections import Counter
 from datetime import datetime, timezone
 
-from harness import (FEED_METHOD, TOKEN, Viewer, by_label, free_port, get, parse_metrics,
-                     plc_did, request, start_plc, wait_ready)
+from harness import (FEED_METHOD, TOKEN, Viewer, WebSocketServer, by_label, free_port, get,
+                     parse_metrics, plc_did, request, start_plc, wait_ready, ws_frame)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "soak.lua")
@@ -94,7 +90,6 @@ MAX_PAGES = 5
 SAMPLE_EVERY = 10
 S32 = "234567abcdefghijklmnopqrstuvwxyz"
 CID = "bafyreigroo6vhxt62ufcndhaxzas6btq4jmniuvmjkdkm76hgwxjw3rj6e"
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 # --- Jetstream stand-in ----------------------------------------------------
@@ -109,20 +104,9 @@ def iso(time_us):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def ws_frame(payload, opcode=0x1):
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, n)
-    elif n < 1 << 16:
-        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
-    return head + payload
-
-
-class Jetstream:
-    """Streams like and post creates to whoever connects (RFC 6455 text
-    frames, server side, unmasked; answers pings and closes)."""
+class Jetstream(WebSocketServer):
+    """Streams like and post creates to whoever connects, at `rate` a
+    second."""
 
     WORDS = ("today the weather code coffee music photo cats dogs news game "
              "garden books train city night morning friends art").split()
@@ -143,21 +127,11 @@ class Jetstream:
         self.sent = Counter()
         self.seeded = False
         self.posts_ready = threading.Event()
-        self.stopping = threading.Event()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     def start_streaming(self, demo_posts):
         self.demo_posts = list(demo_posts)
         self.posts_ready.set()
-
-    def stop(self):
-        self.stopping.set()
-        self.sock.close()
 
     def _time_us(self):
         self.last_us = max(self.last_us + 1, time.time_ns() // 1000)
@@ -210,87 +184,27 @@ class Jetstream:
         self.sent["seed_likes"] += len(events)
         return events
 
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
+    def stream(self, conn, send_lock, closed, path):
+        self.sent["connections"] += 1
+        while not self.posts_ready.wait(0.5):
+            if self.stopping.is_set() or closed.is_set():
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        send_lock = threading.Lock()
-        closed = threading.Event()
-        try:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            key = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)", head).group(1)
-            accept = base64.b64encode(hashlib.sha1(key + WS_GUID.encode()).digest())
-            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-            self.sent["connections"] += 1
-            threading.Thread(target=self._read, args=(conn, send_lock, closed), daemon=True).start()
-            while not self.posts_ready.wait(0.5):
-                if self.stopping.is_set() or closed.is_set():
-                    return
+        with self.lock:
+            events = [] if self.seeded else self._seed()
+            self.seeded = True
+        start, done = time.monotonic(), 0
+        while not (self.stopping.is_set() or closed.is_set()):
+            due = int((time.monotonic() - start) * self.rate) - done
             with self.lock:
-                events = [] if self.seeded else self._seed()
-                self.seeded = True
-            start, done = time.monotonic(), 0
-            while not (self.stopping.is_set() or closed.is_set()):
-                due = int((time.monotonic() - start) * self.rate) - done
-                with self.lock:
-                    events += [self._event() for _ in range(min(due, self.rate))]
-                done += due
-                if events:
-                    data = b"".join(ws_frame(json.dumps(e, separators=(",", ":")).encode())
-                                    for e in events)
-                    with send_lock:
-                        conn.sendall(data)
-                    events = []
-                time.sleep(0.02)
-        except OSError:
-            pass
-        finally:
-            closed.set()
-            conn.close()
-
-    def _read(self, conn, send_lock, closed):
-        """Client frames (masked): answers pings, ends on close."""
-        def read(n):
-            data = b""
-            while len(data) < n:
-                chunk = conn.recv(n - len(data))
-                if not chunk:
-                    raise OSError("closed")
-                data += chunk
-            return data
-        try:
-            while not closed.is_set():
-                b0, b1 = read(2)
-                n = b1 & 0x7F
-                if n == 126:
-                    n = struct.unpack("!H", read(2))[0]
-                elif n == 127:
-                    n = struct.unpack("!Q", read(8))[0]
-                mask = read(4) if b1 & 0x80 else b"\0\0\0\0"
-                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(read(n)))
-                opcode = b0 & 0x0F
-                if opcode == 0x9:
-                    with send_lock:
-                        conn.sendall(ws_frame(payload, 0xA))
-                elif opcode == 0x8:
-                    with send_lock:
-                        conn.sendall(ws_frame(payload[:2], 0x8))
-                    break
-        except (OSError, ValueError):
-            pass
-        finally:
-            closed.set()
+                events += [self._event() for _ in range(min(due, self.rate))]
+            done += due
+            if events:
+                data = b"".join(ws_frame(json.dumps(e, separators=(",", ":")).encode())
+                                for e in events)
+                with send_lock:
+                    conn.sendall(data)
+                events = []
+            time.sleep(0.02)
 
 
 # --- the server, its metrics and memory ------------------------------------

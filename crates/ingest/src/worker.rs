@@ -99,7 +99,7 @@ impl Worker {
         Worker {
             bot: config.max_likes_per_did_per_minute.map(BotFilter::new),
             batch: Batch {
-                events: Vec::with_capacity(config.batch_max),
+                events: Vec::with_capacity(config.batch_max.min(1024)),
                 ..Batch::default()
             },
             config,
