@@ -325,10 +325,6 @@ impl GraphBuilder {
         repeats.retain(|&(user, post), _| fates.of(user, post) != Fate::Drop);
         repeats.shrink_to_fit();
         drop(fates);
-        assert!(
-            by_user.edges.len() < u32::MAX as usize,
-            "a LikeGraph holds at most u32::MAX - 1 likes"
-        );
 
         users.shrink_to_fit();
         posts.shrink_to_fit();
@@ -366,23 +362,13 @@ fn adjacency(
     (num_users, num_posts): (usize, usize),
 ) -> Adjacency {
     let mut withheld = Vec::new();
-    likes.retain(|like| match fates.of(like.user, like.post) {
-        Fate::Keep => true,
-        Fate::Withhold => {
-            withheld.push(*like);
-            false
-        }
-        Fate::Drop => false,
-    });
+    likes.retain(|like| fates.admit(*like, &mut withheld));
     let mut repeats = Repeats::default();
     let mut repeat = |user: UserId, post: PostId, ts: u32| {
         repeats.entry((user, post)).or_default().push(ts);
     };
     merge::earliest_withheld(&mut withheld, |like| repeat(like.user, like.post, like.ts));
-    assert!(
-        likes.len() < u32::MAX as usize,
-        "a LikeGraph holds at most u32::MAX - 1 likes"
-    );
+    merge::assert_fits(likes.len());
     let (by_user, by_post) = std::thread::scope(|scope| {
         let by_post = scope.spawn(|| {
             build_direction(

@@ -49,6 +49,20 @@ impl Fates {
         }
     }
 
+    /// Whether `like` goes in the adjacency; one held back is added to
+    /// `withheld` instead, one that does not count to neither.
+    #[inline]
+    pub(crate) fn admit(&self, like: RawLike, withheld: &mut Vec<RawLike>) -> bool {
+        match self.of(like.user, like.post) {
+            Fate::Keep => true,
+            Fate::Withhold => {
+                withheld.push(like);
+                false
+            }
+            Fate::Drop => false,
+        }
+    }
+
     #[inline]
     pub(crate) fn is_hidden(&self, user: UserId) -> bool {
         self.hidden_users
@@ -109,13 +123,12 @@ pub(crate) fn adjacency(
         .iter()
         .filter(|like| like.ts >= window_start && !dropped.contains(&(like.user, like.post)));
     for (order, like) in live_before.chain(&added).enumerate() {
-        match fates.of(like.user, like.post) {
-            Fate::Keep => fresh.push((*like, order as u32)),
-            Fate::Withhold => withheld.push(*like),
-            Fate::Drop => {}
+        if fates.admit(*like, &mut withheld) {
+            fresh.push((*like, order as u32));
         }
     }
     drop(added);
+    assert_fits(base.num_likes() + fresh.len());
     // What may take a base edge out besides the window and `dropped`: a
     // post that stopped counting (removed, or its author inactive) or a
     // user that became inactive in this update. Usually nothing: then
@@ -142,20 +155,7 @@ pub(crate) fn adjacency(
         |marks: &Marks, row: u32, pair: (UserId, PostId)| marks.has(row) && dropped.contains(&pair);
 
     let by_post = {
-        let mut fresh: Vec<(u32, Edge, u32)> = fresh
-            .iter()
-            .map(|&(like, order)| {
-                (
-                    like.post,
-                    Edge {
-                        id: like.user,
-                        ts: like.ts,
-                    },
-                    order,
-                )
-            })
-            .collect();
-        fresh.sort_unstable_by_key(|&(row, edge, order)| (row, edge.ts, order));
+        let fresh = rows_of(&fresh, |like| (like.post, like.user));
         merge_direction(
             &base.likers,
             num_posts,
@@ -170,20 +170,7 @@ pub(crate) fn adjacency(
         )
     };
     let by_user = {
-        let mut fresh: Vec<(u32, Edge, u32)> = fresh
-            .iter()
-            .map(|&(like, order)| {
-                (
-                    like.user,
-                    Edge {
-                        id: like.post,
-                        ts: like.ts,
-                    },
-                    order,
-                )
-            })
-            .collect();
-        fresh.sort_unstable_by_key(|&(row, edge, order)| (row, edge.ts, order));
+        let fresh = rows_of(&fresh, |like| (like.user, like.post));
         merge_direction(
             &base.likes,
             num_users,
@@ -195,24 +182,14 @@ pub(crate) fn adjacency(
                 if is_dropped(&user_drops, user, (user, post)) {
                     return false;
                 }
-                if !suspect(user, post) {
-                    return true;
-                }
-                match fates.of(user, post) {
-                    Fate::Keep => true,
-                    // Held back now: kept beside the adjacency (this
-                    // direction collects them, the other just leaves them
-                    // out).
-                    Fate::Withhold => {
-                        withheld.push(RawLike {
-                            user,
-                            post,
-                            ts: edge.ts,
-                        });
-                        false
-                    }
-                    Fate::Drop => false,
-                }
+                // One held back now is kept beside the adjacency (this
+                // direction collects them, the other just leaves them out).
+                let like = RawLike {
+                    user,
+                    post,
+                    ts: edge.ts,
+                };
+                !suspect(user, post) || fates.admit(like, &mut withheld)
             },
         )
     };
@@ -224,6 +201,31 @@ pub(crate) fn adjacency(
         withheld,
         repeats,
     }
+}
+
+/// Each like as `(row, edge, order)` of the direction `key` gives
+/// (`(row, neighbour)`), sorted by row, then time, then arrival.
+fn rows_of(
+    likes: &[(RawLike, u32)],
+    key: impl Fn(&RawLike) -> (u32, u32),
+) -> Vec<(u32, Edge, u32)> {
+    let mut rows: Vec<(u32, Edge, u32)> = likes
+        .iter()
+        .map(|(like, order)| {
+            let (row, id) = key(like);
+            (row, Edge { id, ts: like.ts }, *order)
+        })
+        .collect();
+    rows.sort_unstable_by_key(|&(row, edge, order)| (row, edge.ts, order));
+    rows
+}
+
+/// Panics unless a graph of `likes` likes fits its `u32` offsets.
+pub(crate) fn assert_fits(likes: usize) {
+    assert!(
+        likes < u32::MAX as usize,
+        "a LikeGraph holds at most u32::MAX - 1 likes"
+    );
 }
 
 /// One bit per id, allocated only when one is set: membership in a

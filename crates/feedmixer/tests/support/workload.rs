@@ -143,31 +143,26 @@ impl Workload {
                         ..Post::default()
                     }),
                 }
-            } else if roll < 26 && !likes.is_empty() {
-                // A liker likes a post it already likes, in a record of
-                // its own: the graph counts the pair once, and keeps it
-                // while either record is live.
-                let (did, earlier) = &likes[rng.range(0, likes.len() as u64) as usize];
-                let subject = subjects[&(did.clone(), earlier.clone())].clone();
-                let (did, rkey) = (did.clone(), format!("3lk{i:010}"));
-                likes.push((did.clone(), rkey.clone()));
-                subjects.insert((did.clone(), rkey.clone()), subject.clone());
-                RepoEvent::LikeCreate {
-                    did,
-                    rkey,
-                    subject,
-                    time_us,
-                }
             } else {
-                let did = format!("did:plc:crashfan{:0>16}", rng.range(0, FANS));
-                let rkey = format!("3lk{i:010}");
-                let subject = match posts.len() {
-                    0 => feedmixer_atproto::post_uri(NEVER_POSTED, &format!("3x{i:010}")),
-                    n => {
-                        let (did, rkey) = &posts[rng.range(0, n as u64) as usize];
-                        feedmixer_atproto::post_uri(did, rkey)
-                    }
+                let (did, subject) = if roll < 26 && !likes.is_empty() {
+                    // A liker likes a post it already likes, in a record
+                    // of its own: the graph counts the pair once, and
+                    // keeps it while either record is live.
+                    let (did, earlier) = &likes[rng.range(0, likes.len() as u64) as usize];
+                    let subject = subjects[&(did.clone(), earlier.clone())].clone();
+                    (did.clone(), subject)
+                } else {
+                    let did = format!("did:plc:crashfan{:0>16}", rng.range(0, FANS));
+                    let subject = match posts.len() {
+                        0 => feedmixer_atproto::post_uri(NEVER_POSTED, &format!("3x{i:010}")),
+                        n => {
+                            let (did, rkey) = &posts[rng.range(0, n as u64) as usize];
+                            feedmixer_atproto::post_uri(did, rkey)
+                        }
+                    };
+                    (did, subject)
                 };
+                let rkey = format!("3lk{i:010}");
                 likes.push((did.clone(), rkey.clone()));
                 subjects.insert((did.clone(), rkey.clone()), subject.clone());
                 RepoEvent::LikeCreate {
