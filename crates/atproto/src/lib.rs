@@ -15,6 +15,7 @@ pub mod generator;
 pub mod interaction;
 pub mod jetstream;
 pub mod jwt;
+pub mod packed;
 pub mod post;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -26,6 +27,7 @@ pub use generator::{AvatarError, Blob, GENERATOR_COLLECTION, GeneratorRecord, Re
 pub use interaction::{INTERACTION_EVENTS, InteractionEvent};
 pub use jetstream::{LIKE_COLLECTION, ParseError, RepoEvent};
 pub use jwt::{Alg, ExpectedClaims, JwtError, ServiceJwt};
+pub use packed::{DidRef, RkeyRef, SubjectRef};
 pub use post::{
     Embed, MAX_LABELS, MAX_LANGS, MAX_TAGS, Media, Post, ReplyRefs, is_language_tag,
     primary_language, primary_subtag,

@@ -8,6 +8,17 @@ use std::fmt;
 
 /// The sortable base32 alphabet: digit value = index.
 const ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
+/// Digit values by byte, [`INVALID`] for bytes outside the alphabet.
+const DIGITS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 32 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0x80;
 /// Characters in a TID.
 pub const TID_LEN: usize = 13;
 const TIME_BITS: u32 = 53;
@@ -39,13 +50,16 @@ impl Tid {
             return Err(TidError);
         }
         let mut value = 0u64;
+        // Stores parse two TIDs per like: a table lookup per character,
+        // and one check of them all at the end.
+        let mut invalid = 0u8;
         for &b in s.as_bytes() {
-            let digit = match b {
-                b'2'..=b'7' => b - b'2',
-                b'a'..=b'z' => b - b'a' + 6,
-                _ => return Err(TidError),
-            };
-            value = (value << 5) | u64::from(digit);
+            let digit = DIGITS[usize::from(b)];
+            invalid |= digit;
+            value = (value << 5) | u64::from(digit & 31);
+        }
+        if invalid & INVALID != 0 {
+            return Err(TidError);
         }
         // 13 x 5 = 65 bits were shifted in: the first character's top bit
         // fell off, so it must have been 0.

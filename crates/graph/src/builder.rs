@@ -6,7 +6,7 @@
 //! time order (a Jetstream replay) therefore needs no sort at all; anything
 //! else gets one stable sort per row.
 
-use feedmixer_atproto::{AtUri, Post, is_did};
+use feedmixer_atproto::{AtUri, DidRef, Post, RkeyRef, SubjectRef, is_did};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::did_keys::DidKeys;
@@ -78,7 +78,23 @@ impl GraphBuilder {
     /// Likes may come in any time order. A repeated `(user, post)` pair
     /// returns true but counts once, at its earliest time (see the type docs).
     pub fn add_like(&mut self, user_did: &str, post_uri: &str, ts_secs: u32) -> bool {
-        let Some((user, post)) = self.intern_like(user_did, post_uri, ts_secs) else {
+        self.add_like_ref(
+            DidRef::parse(user_did),
+            SubjectRef::parse(post_uri),
+            ts_secs,
+        )
+    }
+
+    /// [`add_like`](Self::add_like) of a like a store handed over packed:
+    /// a `did:plc` and a post's TID key are numbers already, so nothing is
+    /// parsed, checked or hashed as text.
+    pub fn add_like_ref(
+        &mut self,
+        user: DidRef<'_>,
+        subject: SubjectRef<'_>,
+        ts_secs: u32,
+    ) -> bool {
+        let Some((user, post)) = self.intern_like_ref(user, subject, ts_secs) else {
             return false;
         };
         if let Some(last) = self.likes.last() {
@@ -100,12 +116,27 @@ impl GraphBuilder {
         post_uri: &str,
         ts_secs: u32,
     ) -> Option<(UserId, PostId)> {
-        if ts_secs < self.window_start || !is_did(user_did) {
+        self.intern_like_ref(
+            DidRef::parse(user_did),
+            SubjectRef::parse(post_uri),
+            ts_secs,
+        )
+    }
+
+    fn intern_like_ref(
+        &mut self,
+        user: DidRef<'_>,
+        subject: SubjectRef<'_>,
+        ts_secs: u32,
+    ) -> Option<(UserId, PostId)> {
+        let SubjectRef::Post { author, rkey } = subject else {
+            return None;
+        };
+        if ts_secs < self.window_start || !is_valid(user) || !is_valid(author) {
             return None;
         }
-        let uri = AtUri::parse(post_uri).ok().filter(AtUri::is_post)?;
-        let (user, _) = self.users.intern(user_did);
-        Some((user, self.intern_post(&uri)))
+        let (user, _) = self.users.intern_ref(user);
+        Some((user, self.intern_post_ref(author, rkey)))
     }
 
     /// The ids of a like's user and post, when both are known.
@@ -214,8 +245,12 @@ impl GraphBuilder {
 
     /// The id of the post `uri`, interning it and its author when new.
     fn intern_post(&mut self, uri: &AtUri<'_>) -> PostId {
-        let (author, _) = self.users.intern(uri.did);
-        let (post, new_post) = self.posts.intern(author, uri.rkey);
+        self.intern_post_ref(DidRef::parse(uri.did), RkeyRef::parse(uri.rkey))
+    }
+
+    fn intern_post_ref(&mut self, author: DidRef<'_>, rkey: RkeyRef<'_>) -> PostId {
+        let (author, _) = self.users.intern_ref(author);
+        let (post, new_post) = self.posts.intern_ref(author, rkey);
         if new_post {
             self.post_index.info.push(PostInfo::default());
             if let Some(by_author) = &mut self.posts_by_author {
@@ -474,6 +509,14 @@ fn dedup_rows(csr: &mut Csr, neighbours: usize, mut repeat: impl FnMut(u32, Edge
     if write < csr.edges.len() {
         csr.edges.truncate(write);
         csr.edges.shrink_to_fit();
+    }
+}
+
+/// Whether a DID handed over is one: a packed `did:plc` always is.
+fn is_valid(did: DidRef<'_>) -> bool {
+    match did {
+        DidRef::Plc(_) => true,
+        DidRef::Other(did) => is_did(did),
     }
 }
 

@@ -13,17 +13,14 @@
 
 use std::hash::Hasher;
 
+use feedmixer_atproto::DidRef;
+use feedmixer_atproto::packed::write_plc;
 use rustc_hash::FxHasher;
 
 use crate::graph::UserId;
 use crate::intern::Interner;
 use crate::slots::Slots;
 
-const PLC_PREFIX: &str = "did:plc:";
-/// Characters after the prefix of a `did:plc`.
-const PLC_CHARS: usize = 24;
-/// RFC 4648 base32, lowercase: digit value = index.
-const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// Set in a user's key when the rest is a number in `other`.
 const OTHER: u128 = 1 << 120;
 
@@ -57,18 +54,14 @@ impl DidKeys {
             out.push_str(self.other.get((key & !OTHER) as u32));
             return;
         }
-        out.reserve(PLC_PREFIX.len() + PLC_CHARS);
-        out.push_str(PLC_PREFIX);
-        for i in (0..PLC_CHARS).rev() {
-            out.push(BASE32[((key >> (5 * i)) & 31) as usize] as char);
-        }
+        write_plc(key, out);
     }
 
     /// The id of `did`, if it was interned.
     pub(crate) fn find(&self, did: &str) -> Option<UserId> {
-        let key = match plc_key(did) {
-            Some(key) => key,
-            None => OTHER | u128::from(self.other.find(did)?),
+        let key = match DidRef::parse(did) {
+            DidRef::Plc(key) => key,
+            DidRef::Other(did) => OTHER | u128::from(self.other.find(did)?),
         };
         self.slots
             .probe(hash(key), |u| self.keys[u as usize] == key)
@@ -77,9 +70,14 @@ impl DidKeys {
 
     /// The id of `did` and whether it was new, interning it if needed.
     pub(crate) fn intern(&mut self, did: &str) -> (UserId, bool) {
-        let key = match plc_key(did) {
-            Some(key) => key,
-            None => OTHER | u128::from(self.other.intern(did).0),
+        self.intern_ref(DidRef::parse(did))
+    }
+
+    /// [`intern`](Self::intern) of a DID a store handed over packed.
+    pub(crate) fn intern_ref(&mut self, did: DidRef<'_>) -> (UserId, bool) {
+        let key = match did {
+            DidRef::Plc(key) => key,
+            DidRef::Other(did) => OTHER | u128::from(self.other.intern(did).0),
         };
         let keys = &self.keys;
         self.slots
@@ -107,22 +105,6 @@ impl DidKeys {
         self.keys.shrink_to_fit();
         self.other.shrink_to_fit();
     }
-}
-
-/// The 120 bits of a `did:plc:` with 24 base32 characters.
-fn plc_key(did: &str) -> Option<u128> {
-    let id = did.strip_prefix(PLC_PREFIX)?.as_bytes();
-    if id.len() != PLC_CHARS {
-        return None;
-    }
-    id.iter().try_fold(0u128, |key, &b| {
-        let digit = match b {
-            b'a'..=b'z' => b - b'a',
-            b'2'..=b'7' => b - b'2' + 26,
-            _ => return None,
-        };
-        Some((key << 5) | u128::from(digit))
-    })
 }
 
 fn hash(key: u128) -> u64 {

@@ -14,7 +14,7 @@
 
 use std::hash::Hasher;
 
-use feedmixer_atproto::{POST_COLLECTION, Tid};
+use feedmixer_atproto::{POST_COLLECTION, RkeyRef, Tid};
 use rustc_hash::FxHasher;
 
 use crate::did_keys::DidKeys;
@@ -91,9 +91,9 @@ impl PostKeys {
 
     /// The id of the post `rkey` of `author`, if it was interned.
     pub(crate) fn find(&self, author: UserId, rkey: &str) -> Option<PostId> {
-        let key = match tid_key(rkey) {
-            Some(key) => key,
-            None => ODD | u64::from(self.odd_rkeys.find(rkey)?),
+        let key = match RkeyRef::parse(rkey) {
+            RkeyRef::Tid(tid) => tid.bits(),
+            RkeyRef::Other(rkey) => ODD | u64::from(self.odd_rkeys.find(rkey)?),
         };
         self.slots
             .probe(hash(author, key), |p| self.is(p, author, key))
@@ -102,10 +102,16 @@ impl PostKeys {
 
     /// The id of the post `rkey` of `author` and whether it was new,
     /// interning it if needed.
+    #[cfg(test)]
     pub(crate) fn intern(&mut self, author: UserId, rkey: &str) -> (PostId, bool) {
-        let key = match tid_key(rkey) {
-            Some(key) => key,
-            None => ODD | u64::from(self.odd_rkeys.intern(rkey).0),
+        self.intern_ref(author, RkeyRef::parse(rkey))
+    }
+
+    /// [`intern`](Self::intern) of a key a store handed over packed.
+    pub(crate) fn intern_ref(&mut self, author: UserId, rkey: RkeyRef<'_>) -> (PostId, bool) {
+        let key = match rkey {
+            RkeyRef::Tid(tid) => tid.bits(),
+            RkeyRef::Other(rkey) => ODD | u64::from(self.odd_rkeys.intern(rkey).0),
         };
         let (authors, rkeys) = (&self.authors, &self.rkeys);
         self.slots.reserve_one(authors.len(), |p| {
@@ -170,15 +176,6 @@ pub(crate) fn write_uri(out: &mut String, users: &DidKeys, posts: &PostKeys, p: 
         RecordKey::Tid(tid) => write!(out, "{tid}").expect("writing to a String"),
         RecordKey::Other(rkey) => out.push_str(rkey),
     }
-}
-
-/// The key of `rkey` when it is a TID that writes back to the same string
-/// and leaves the top bit free.
-fn tid_key(rkey: &str) -> Option<u64> {
-    Tid::parse(rkey)
-        .ok()
-        .map(Tid::bits)
-        .filter(|bits| bits & ODD == 0)
 }
 
 fn hash(author: UserId, key: u64) -> u64 {
