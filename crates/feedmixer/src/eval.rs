@@ -187,6 +187,7 @@ async fn like_times(store: &dyn Store) -> anyhow::Result<Vec<u64>> {
         .scan_likes(0, &mut |like| times.push(like.time_us))
         .await
         .context("reading the like log")?;
+    times.sort_unstable();
     Ok(times)
 }
 
@@ -218,12 +219,24 @@ async fn held_out(
         min_history: args.min_history,
     };
     let mut held = HeldOut::new(graph, at, rules)?;
+    // The store hands them over in its log's order; the split takes each
+    // user's first likes after T, so in time order (ties by DID and key).
+    let mut after: Vec<(u64, String, String, String)> = Vec::new();
     store
         .scan_likes(u64::from(at) * 1_000_000, &mut |like| {
-            held.add(like.did, like.subject, like.time_us)
+            after.push((
+                like.time_us,
+                like.did.to_string(),
+                like.rkey.to_string(),
+                like.subject.to_string(),
+            ))
         })
         .await
         .context("reading the likes after the split")?;
+    after.sort_unstable();
+    for (time_us, did, _, subject) in &after {
+        held.add(did, subject, *time_us);
+    }
     Ok(held.finish(args.users, args.seed)?)
 }
 

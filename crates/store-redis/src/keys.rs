@@ -6,7 +6,6 @@ use crate::RedisStoreError;
 
 /// Fields of `{P}:state`.
 pub(crate) const SCHEMA_VERSION_FIELD: &str = "schema_version";
-pub(crate) const LIKERS_FIELD: &str = "likers";
 pub(crate) const LIKES_VERSION_FIELD: &str = "likes_version";
 pub(crate) const PRUNED_BEFORE_FIELD: &str = "pruned_before";
 

@@ -167,18 +167,13 @@ impl Store for RedisStore {
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let (likes, likers, posts): (u64, Option<u64>, u64) = redis::pipe()
+        let (likes, posts): (u64, u64) = redis::pipe()
             .zcard(&self.keys.log)
-            .hget(&self.keys.state, keys::LIKERS_FIELD)
             .zcard(&self.keys.posts)
             .query_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        Ok(StoreCounts {
-            likes,
-            likers: likers.unwrap_or(0),
-            posts,
-        })
+        Ok(StoreCounts { likes, posts })
     }
 
     async fn scan_posts(&self, since_us: u64, sink: &mut PostSink<'_>) -> Result<u64, StoreError> {

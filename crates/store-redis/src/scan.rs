@@ -4,7 +4,8 @@
 //! the same way from their indexes.
 
 use feedmixer_store::{
-    LikeRef, LikeSink, PostRef, PostSink, RemovedRef, RemovedSink, StoreError, post_codec,
+    DidRef, LikeRef, LikeSink, PostRef, PostSink, RemovedRef, RemovedSink, RkeyRef, StoreError,
+    SubjectRef, post_codec,
 };
 use redis::RedisResult;
 
@@ -30,9 +31,9 @@ pub(crate) async fn scan(
     scan_set(conn, &keys.log, since_start(since_us), &mut |member| {
         let like = decode_member(member).ok_or_else(|| corrupt("like log", member))?;
         sink(LikeRef {
-            did: &like.did,
-            rkey: &like.rkey,
-            subject: like.value,
+            did: DidRef::parse(&like.did),
+            rkey: RkeyRef::parse(&like.rkey),
+            subject: SubjectRef::parse(like.value),
             time_us: like.time_us,
         });
         Ok(())

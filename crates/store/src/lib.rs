@@ -104,9 +104,9 @@ pub mod testkit;
 use std::fmt;
 use std::time::Duration;
 
-pub use embedded::{DATABASE_FILE, EmbeddedStore};
+pub use embedded::{DATABASE_FILE, EmbeddedStore, MigrationProgress};
 pub use error::StoreError;
-pub use feedmixer_atproto::{Post, RepoEvent};
+pub use feedmixer_atproto::{DidRef, Post, RepoEvent, RkeyRef, SubjectRef};
 pub use health::{REQUEST_STORE_TIMEOUT, StoreHealth};
 pub use interactions::{Interaction, InteractionLimits};
 pub use pool_update::PoolUpdate;
@@ -115,13 +115,16 @@ pub use replay::{ReplayReport, replay};
 pub use special_posts::{MAX_SPECIAL_POSTS, MAX_SPONSORED_SLOT, SpecialPosts, Sponsored};
 
 /// One live like, borrowed from the store's scan buffer for the duration
-/// of a [`Store::scan_likes`] callback.
+/// of a [`Store::scan_likes`] callback, its parts in the packed form the
+/// store keeps them (`did:plc` and TID bits; see
+/// [`feedmixer_atproto::packed`]): each writes back to its text with
+/// `to_string()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LikeRef<'a> {
-    pub did: &'a str,
-    pub rkey: &'a str,
-    /// AT-URI of the liked post.
-    pub subject: &'a str,
+    pub did: DidRef<'a>,
+    pub rkey: RkeyRef<'a>,
+    /// What is liked: nearly always a post.
+    pub subject: SubjectRef<'a>,
     pub time_us: u64,
 }
 
@@ -284,8 +287,6 @@ impl fmt::Display for PruneStats {
 pub struct StoreCounts {
     /// Live likes.
     pub likes: u64,
-    /// Distinct DIDs with at least one live like.
-    pub likers: u64,
     /// Posts in the index.
     pub posts: u64,
 }
@@ -305,8 +306,7 @@ pub struct PoolStats {
     pub size: u64,
 }
 
-/// The receiver of [`Store::scan_likes`]: called once per like, in
-/// `time_us` order.
+/// The receiver of [`Store::scan_likes`]: called once per like.
 pub type LikeSink<'s> = dyn for<'a> FnMut(LikeRef<'a>) + Send + 's;
 
 /// One post of the index, borrowed for the duration of a
@@ -351,10 +351,12 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::prune`]) are counted stale and change nothing.
     async fn apply(&self, events: &[RepoEvent]) -> Result<ApplyStats, StoreError>;
 
-    /// Calls `sink` for every live like with `time_us >= since_us`, in
-    /// `time_us` order (ties by DID, then record key), from one consistent
-    /// snapshot. Returns how many likes it delivered. Streams: memory does
-    /// not grow with the size of the log.
+    /// Calls `sink` once for every live like with `time_us >= since_us`,
+    /// from one consistent snapshot, in the order the store logged them
+    /// (not time order: a like replayed late comes late; a capture applied
+    /// in time order comes out nearly so). Returns how many likes it
+    /// delivered. Streams: memory does not grow with the size of the log.
+    /// Callers that need time order sort; the graph needs none.
     async fn scan_likes(&self, since_us: u64, sink: &mut LikeSink<'_>) -> Result<u64, StoreError>;
 
     /// Calls `sink` for every post of the index with `time_us >=
@@ -508,9 +510,10 @@ pub trait Store: Send + Sync + 'static {
     ///   untouched (histories expire by their own TTL).
     ///
     /// Work is bounded: a call removes at most `max_likes` likes, and at
-    /// most as many tombstones and as many account deletions, each kind in
-    /// time order, and returns [`PruneStats::more`] when some remain; call
-    /// it in a loop to prune a backlog without holding writers up long.
+    /// most as many tombstones and as many account deletions (which ones,
+    /// of those before the horizon, is the store's choice), and returns
+    /// [`PruneStats::more`] when some remain; call it in a loop to prune a
+    /// backlog without holding writers up long.
     /// Likes still waiting are already outside the window (events about
     /// them are stale). A pruned like whose key was also created at or
     /// after the horizon leaves a tombstone there (see the crate docs); one

@@ -58,21 +58,28 @@ pub fn account_status(did: &str, time_us: u64, active: bool) -> RepoEvent {
     }
 }
 
-/// Every live like since `since_us`, in scan order.
+/// Every live like since `since_us`, sorted by `(time_us, did, rkey)`
+/// (the store delivers them in its log's order, which backends need not
+/// share). Panics when a like is delivered twice.
 pub async fn scan(store: &dyn Store, since_us: u64) -> Vec<Like> {
     let mut likes = Vec::new();
     let delivered = store
         .scan_likes(since_us, &mut |like| {
             likes.push((
-                like.did.to_owned(),
-                like.rkey.to_owned(),
-                like.subject.to_owned(),
+                like.did.to_string(),
+                like.rkey.to_string(),
+                like.subject.to_string(),
                 like.time_us,
             ));
         })
         .await
         .unwrap();
     assert_eq!(delivered, likes.len() as u64);
+    likes.sort_by(|a, b| {
+        (a.3, a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.3, b.0.as_bytes(), b.1.as_bytes()))
+    });
+    let keys: std::collections::BTreeSet<_> = likes.iter().map(|l| (&l.0, &l.1)).collect();
+    assert_eq!(keys.len(), likes.len(), "a like delivered twice");
     likes
 }
 

@@ -285,7 +285,7 @@ async fn a_scan_reads_one_snapshot_while_writes_go_on() {
                 start.send(()).unwrap();
                 wait_for_write.recv().unwrap();
             }
-            seen_by_sink.push(like.did.to_owned());
+            seen_by_sink.push(like.did.to_string());
         })
         .await
         .unwrap();

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use common::*;
 use feedmixer_store::{Post, PruneStats, RepoEvent, Store, StoreCounts};
@@ -246,10 +246,8 @@ impl Model {
             })
             .collect();
         likes.sort_by(|a, b| (a.3, &a.0, &a.1).cmp(&(b.3, &b.0, &b.1)));
-        let likers: BTreeSet<_> = likes.iter().map(|(did, ..)| did).collect();
         let counts = StoreCounts {
             likes: likes.len() as u64,
-            likers: likers.len() as u64,
             posts: self.posts().0.len() as u64,
         };
         (likes, counts)

@@ -23,9 +23,15 @@ fn capture(lines: &[String]) -> Vec<u8> {
 }
 
 async fn run(store: &dyn Store, capture: &[u8], batch: usize) -> feedmixer_store::ReplayReport {
-    replay(store, &NoRouting, Cursor::new(capture), batch, &mut |_| {})
-        .await
-        .unwrap()
+    replay(
+        store,
+        &NoRouting,
+        Cursor::new(capture.to_vec()),
+        batch,
+        &mut |_| {},
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -187,9 +193,13 @@ async fn progress_reports_bytes_after_every_batch() {
         .collect();
     let bytes = capture(&lines);
     let mut calls = Vec::new();
-    replay(&store, &NoRouting, Cursor::new(&bytes), 4, &mut |read| {
-        calls.push(read)
-    })
+    replay(
+        &store,
+        &NoRouting,
+        Cursor::new(bytes.clone()),
+        4,
+        &mut |read| calls.push(read),
+    )
     .await
     .unwrap();
     // Batches of 4, 4 and the last 2.

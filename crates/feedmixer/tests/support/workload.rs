@@ -175,7 +175,6 @@ impl Workload {
             lines.push(event.to_jetstream_json());
             times.push(time_us);
         }
-        let likers: BTreeSet<&str> = likes.iter().map(|(did, _)| did.as_str()).collect();
         let graph_likes = likes
             .iter()
             .map(|key| (&key.0, &subjects[key]))
@@ -184,7 +183,6 @@ impl Workload {
             .len() as u64;
         let counts = StoreCounts {
             likes: likes.len() as u64,
-            likers: likers.len() as u64,
             posts: posts.len() as u64,
         };
         let expected = Content {

@@ -378,7 +378,8 @@ impl Running {
     }
 }
 
-/// Every live like as (did, rkey, time_us), in time order.
+/// Every live like as (did, rkey, time_us), in time order (the store
+/// delivers them in its log's order).
 pub async fn likes(store: &dyn Store) -> Vec<(String, String, u64)> {
     let mut out = Vec::new();
     store
@@ -387,6 +388,7 @@ pub async fn likes(store: &dyn Store) -> Vec<(String, String, u64)> {
         })
         .await
         .unwrap();
+    out.sort_by(|a, b| (a.2, &a.0, &a.1).cmp(&(b.2, &b.0, &b.1)));
     out
 }
 

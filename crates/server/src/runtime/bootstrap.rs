@@ -49,7 +49,7 @@ async fn load(
             return;
         }
         let ts = secs_of_us(like.time_us);
-        builder.add_like(like.did, like.subject, ts);
+        builder.add_like_ref(like.did, like.subject, ts);
         read += 1;
         if read.is_multiple_of(100_000) {
             progress(read);

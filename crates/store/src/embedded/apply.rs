@@ -3,28 +3,25 @@
 //! The rules are the crate's (see the crate docs): per `(did, rkey)` of a
 //! collection the newest `time_us` wins and a deletion wins a tie, and an
 //! event stamped before the prune horizon is stale. Likes and posts follow
-//! the same rules, each in its own [`Records`] tables; an account deletion
-//! covers both. For that, a live key keeps two times: `logged_us`, where
-//! its record sits in the log (its first create), and `newest_us`, the
-//! newest create of the key seen, which is what deletions are compared
-//! with.
+//! the same rules, likes in their index and log ([`Likes`]), posts in the
+//! [`Records`] tables; an account deletion covers both. For that, a live
+//! key keeps two times: `logged_us`, where its record sits in the log (its
+//! first create), and `newest_us`, the newest create of the key seen,
+//! which is what deletions are compared with.
 //!
 //! Every event reads and writes only state of its own DID (its keys,
-//! tombstones, account deletion and like count). So a batch is applied DID
-//! by DID, each DID's events in their original order: the outcome is the
-//! same as applying in batch order, but the B-tree accesses come sorted by
-//! DID instead of scattered, each page is touched once per batch instead of
-//! once per event, and a DID's account deletion and like count are read and
-//! written once per batch. Loading the demo scale (1M likes in batches of
-//! 50k) takes a third less time than applying in batch order.
+//! tombstones and account deletion). So a batch is applied DID by DID,
+//! each DID's events in their original order: the outcome is the same as
+//! applying in batch order, and a DID's account deletion is read once per
+//! batch.
 
 use redb::{ReadableTable, StorageError, Table, TableDefinition, WriteTransaction};
 
+use super::likes::{self, Account, Likes};
 use super::schema::{
-    ACCOUNT_AGES, ACCOUNT_STATUS_AGES, ACCOUNT_STATUSES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_KEYS,
-    LIKE_LOG, LIKERS, LIKES_VERSION_KEY, LikeKey, LogKey, META, POST_CHANGES, POST_KEYS, POST_LOG,
-    POST_TOMBSTONE_AGES, POST_TOMBSTONES, PRUNED_BEFORE_KEY, PostChangeRow, TOMBSTONE_AGES,
-    TOMBSTONES, read_horizon, read_seq,
+    ACCOUNT_AGES, ACCOUNT_STATUS_AGES, ACCOUNT_STATUSES, CHANGES_FROM_KEY, DELETED_ACCOUNTS,
+    LIKES_VERSION_KEY, LogKey, META, POST_CHANGES, POST_KEYS, POST_LOG, POST_TOMBSTONE_AGES,
+    POST_TOMBSTONES, PRUNED_BEFORE_KEY, PostChangeRow, RecordKey, read_horizon, read_seq,
 };
 use crate::{ApplyStats, RepoEvent, StoreError, post_codec};
 
@@ -47,33 +44,26 @@ pub(super) fn apply(
     if tables.seq != first_seq {
         tables.finish_changes(changes_kept)?;
     }
+    tables.likes.finish(&mut tables.meta)?;
     Ok(stats)
 }
 
-/// The tables of one collection's records: the log in time order, the
-/// live keys, and the tombstones with their age index. The value is what
-/// the record carries (a like's subject, a post's stored form).
+/// The tables of the posts: the log in time order, the live keys, and the
+/// tombstones with their age index. The value is the post's stored form.
 pub(super) struct Records<'txn> {
     pub(super) log: Table<'txn, LogKey<'static>, &'static str>,
-    pub(super) keys: Table<'txn, LikeKey<'static>, (u64, u64)>,
-    pub(super) tombstones: Table<'txn, LikeKey<'static>, u64>,
+    pub(super) keys: Table<'txn, RecordKey<'static>, (u64, u64)>,
+    pub(super) tombstones: Table<'txn, RecordKey<'static>, u64>,
     pub(super) tombstone_ages: Table<'txn, LogKey<'static>, ()>,
 }
 
-/// Table definitions of one collection.
+/// Table definitions of the posts.
 pub(super) struct RecordTables {
     pub(super) log: TableDefinition<'static, LogKey<'static>, &'static str>,
-    pub(super) keys: TableDefinition<'static, LikeKey<'static>, (u64, u64)>,
-    pub(super) tombstones: TableDefinition<'static, LikeKey<'static>, u64>,
+    pub(super) keys: TableDefinition<'static, RecordKey<'static>, (u64, u64)>,
+    pub(super) tombstones: TableDefinition<'static, RecordKey<'static>, u64>,
     pub(super) tombstone_ages: TableDefinition<'static, LogKey<'static>, ()>,
 }
-
-pub(super) const LIKE_TABLES: RecordTables = RecordTables {
-    log: LIKE_LOG,
-    keys: LIKE_KEYS,
-    tombstones: TOMBSTONES,
-    tombstone_ages: TOMBSTONE_AGES,
-};
 
 pub(super) const POST_TABLES: RecordTables = RecordTables {
     log: POST_LOG,
@@ -91,12 +81,8 @@ enum Created {
 
 /// What a delete did.
 enum Deleted {
-    /// The live record went: its log time and value (`None` when its log
-    /// entry was missing).
-    Removed {
-        logged_us: u64,
-        value: Option<String>,
-    },
+    /// The live record went.
+    Removed,
     /// The key was never seen; its tombstone is recorded all the same.
     Missing,
     Stale,
@@ -175,9 +161,9 @@ impl<'txn> Records<'txn> {
         Ok(match existing {
             Some((logged_us, newest_us)) if newest_us <= time_us => {
                 self.keys.remove((did, rkey))?;
-                let value = self.unlog(did, rkey, logged_us)?;
+                self.log.remove((logged_us, did, rkey))?;
                 self.set_tombstone(did, rkey, time_us)?;
-                Deleted::Removed { logged_us, value }
+                Deleted::Removed
             }
             // The key was created again after this delete: the delete is a
             // replay from before that.
@@ -191,12 +177,8 @@ impl<'txn> Records<'txn> {
     }
 
     /// Removes every record of `account` not created again after
-    /// `time_us`; returns each one's log time and value.
-    fn remove_account(
-        &mut self,
-        did: &str,
-        time_us: u64,
-    ) -> Result<Vec<(u64, String)>, StorageError> {
+    /// `time_us`; returns how many went.
+    fn remove_account(&mut self, did: &str, time_us: u64) -> Result<u64, StorageError> {
         // (did, "") sorts before every key of the DID: the DID's records
         // are the run of keys from there that still start with it.
         let mut doomed = Vec::new();
@@ -211,27 +193,11 @@ impl<'txn> Records<'txn> {
                 doomed.push((rkey.to_owned(), logged_us));
             }
         }
-        let mut removed = Vec::with_capacity(doomed.len());
         for (rkey, logged_us) in &doomed {
             self.keys.remove((did, rkey.as_str()))?;
-            if let Some(value) = self.unlog(did, rkey, *logged_us)? {
-                removed.push((*logged_us, value));
-            }
+            self.log.remove((*logged_us, did, rkey.as_str()))?;
         }
-        Ok(removed)
-    }
-
-    /// Removes a record from the log, returning its value.
-    fn unlog(
-        &mut self,
-        did: &str,
-        rkey: &str,
-        logged_us: u64,
-    ) -> Result<Option<String>, StorageError> {
-        Ok(self
-            .log
-            .remove((logged_us, did, rkey))?
-            .map(|value| value.value().to_owned()))
+        Ok(doomed.len() as u64)
     }
 
     /// True when a delete of the key or of the whole account at or after
@@ -251,35 +217,17 @@ impl<'txn> Records<'txn> {
 }
 
 pub(super) struct Tables<'txn> {
-    pub(super) likes: Records<'txn>,
+    pub(super) likes: Likes<'txn>,
     pub(super) posts: Records<'txn>,
     pub(super) accounts: Table<'txn, &'static str, u64>,
     pub(super) account_ages: Table<'txn, (u64, &'static str), ()>,
     /// `did → (time_us, hidden)`: see [`Tables::set_status`].
     pub(super) statuses: Table<'txn, &'static str, (u64, bool)>,
     pub(super) status_ages: Table<'txn, (u64, &'static str), ()>,
-    pub(super) likers: Table<'txn, &'static str, u64>,
-    changes: Table<'txn, u64, (&'static str, &'static str, u64, bool)>,
     post_changes: Table<'txn, u64, PostChangeRow<'static>>,
     pub(super) meta: Table<'txn, &'static str, &'static [u8]>,
     /// The newest change's number.
     seq: u64,
-}
-
-/// What the batch knows about one DID while applying its events.
-struct Account<'e> {
-    did: &'e str,
-    /// Time of its newest recorded deletion.
-    deleted_at: Option<u64>,
-    /// Its live likes.
-    likes: u64,
-}
-
-impl Account<'_> {
-    /// True when the account was deleted at or after `time_us`.
-    fn deleted_since(&self, time_us: u64) -> bool {
-        self.deleted_at.is_some_and(|at| at >= time_us)
-    }
 }
 
 /// The kinds of post change (`PostChangeRow`'s fourth field).
@@ -302,14 +250,12 @@ impl<'txn> Tables<'txn> {
         let meta = txn.open_table(META)?;
         let seq = read_seq(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))?;
         Ok(Tables {
-            likes: Records::open(txn, &LIKE_TABLES)?,
+            likes: Likes::open(txn, &meta)?,
             posts: Records::open(txn, &POST_TABLES)?,
             accounts: txn.open_table(DELETED_ACCOUNTS)?,
             account_ages: txn.open_table(ACCOUNT_AGES)?,
             statuses: txn.open_table(ACCOUNT_STATUSES)?,
             status_ages: txn.open_table(ACCOUNT_STATUS_AGES)?,
-            likers: txn.open_table(LIKERS)?,
-            changes: txn.open_table(LIKE_CHANGES)?,
             post_changes: txn.open_table(POST_CHANGES)?,
             meta,
             seq,
@@ -324,20 +270,6 @@ impl<'txn> Tables<'txn> {
                 .get(PRUNED_BEFORE_KEY)?
                 .map(|v| v.value().to_vec()),
         )
-    }
-
-    /// Numbers a change to the live likes.
-    fn record_like(
-        &mut self,
-        did: &str,
-        subject: &str,
-        time_us: u64,
-        added: bool,
-    ) -> Result<(), StorageError> {
-        self.seq += 1;
-        self.changes
-            .insert(self.seq, (did, subject, time_us, added))?;
-        Ok(())
     }
 
     /// Numbers a change to the posts.
@@ -355,14 +287,22 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Stores the newest change's number and drops changes past the kept
-    /// tail.
-    fn finish_changes(&mut self, kept: u64) -> Result<(), StorageError> {
+    /// Stores the newest change's number and drops post changes past the
+    /// kept tail (the like records stay in the log: `changes_from` says
+    /// where the changes served start).
+    fn finish_changes(&mut self, kept: u64) -> Result<(), StoreError> {
         self.meta
             .insert(LIKES_VERSION_KEY, self.seq.to_le_bytes().as_slice())?;
         if let Some(cutoff) = self.seq.checked_sub(kept) {
-            self.changes.retain_in(..=cutoff, |_, _| false)?;
             self.post_changes.retain_in(..=cutoff, |_, _| false)?;
+            let from = super::schema::read_u64(
+                "changes start",
+                self.meta.get(CHANGES_FROM_KEY)?.map(|v| v.value().to_vec()),
+            )?;
+            if from <= cutoff {
+                self.meta
+                    .insert(CHANGES_FROM_KEY, (cutoff + 1).to_le_bytes().as_slice())?;
+            }
         }
         Ok(())
     }
@@ -385,14 +325,13 @@ impl<'txn> Tables<'txn> {
         events: &[&RepoEvent],
         horizon: u64,
         stats: &mut ApplyStats,
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), StoreError> {
         let did = events[0].did();
         let mut account = Account {
             did,
+            packed: feedmixer_atproto::DidRef::parse(did),
             deleted_at: self.accounts.get(did)?.map(|at| at.value()),
-            likes: self.likers.get(did)?.map_or(0, |count| count.value()),
         };
-        let likes_before = account.likes;
         for event in events {
             if event.time_us() < horizon {
                 stats.stale += 1;
@@ -404,26 +343,19 @@ impl<'txn> Tables<'txn> {
                     subject,
                     time_us,
                     ..
-                } => match self.likes.create(&account, rkey, subject, *time_us)? {
-                    Created::New => {
-                        self.record_like(did, subject, *time_us, true)?;
-                        account.likes += 1;
-                        stats.created += 1;
-                    }
-                    Created::Duplicate => stats.duplicates += 1,
-                    Created::Stale => stats.stale += 1,
+                } => match self
+                    .likes
+                    .create(&account, rkey, subject, *time_us, &mut self.seq)?
+                {
+                    likes::Created::New => stats.created += 1,
+                    likes::Created::Duplicate => stats.duplicates += 1,
+                    likes::Created::Stale => stats.stale += 1,
                 },
                 RepoEvent::LikeDelete { rkey, time_us, .. } => {
-                    match self.likes.delete(&account, rkey, *time_us)? {
-                        Deleted::Removed { logged_us, value } => {
-                            if let Some(subject) = value {
-                                self.record_like(did, &subject, logged_us, false)?;
-                            }
-                            account.likes = account.likes.saturating_sub(1);
-                            stats.deleted += 1;
-                        }
-                        Deleted::Missing => stats.missing_deletes += 1,
-                        Deleted::Stale => stats.stale += 1,
+                    match self.likes.delete(&account, rkey, *time_us, &mut self.seq)? {
+                        likes::Deleted::Removed => stats.deleted += 1,
+                        likes::Deleted::Missing => stats.missing_deletes += 1,
+                        likes::Deleted::Stale => stats.stale += 1,
                     }
                 }
                 RepoEvent::PostCreate {
@@ -444,7 +376,7 @@ impl<'txn> Tables<'txn> {
                 }
                 RepoEvent::PostDelete { rkey, time_us, .. } => {
                     match self.posts.delete(&account, rkey, *time_us)? {
-                        Deleted::Removed { .. } => {
+                        Deleted::Removed => {
                             self.record_post(did, rkey, *time_us, post_change::REMOVED, "")?;
                             stats.posts_deleted += 1;
                         }
@@ -463,13 +395,6 @@ impl<'txn> Tables<'txn> {
                 } => self.set_status(&account, *time_us, !active, stats)?,
             }
         }
-        if account.likes != likes_before {
-            if account.likes == 0 {
-                self.likers.remove(did)?;
-            } else {
-                self.likers.insert(did, account.likes)?;
-            }
-        }
         Ok(())
     }
 
@@ -478,7 +403,7 @@ impl<'txn> Tables<'txn> {
         account: &mut Account<'_>,
         time_us: u64,
         stats: &mut ApplyStats,
-    ) -> Result<(), StorageError> {
+    ) -> Result<(), StoreError> {
         let did = account.did;
         if account.deleted_since(time_us) {
             stats.stale += 1;
@@ -486,20 +411,7 @@ impl<'txn> Tables<'txn> {
         }
         account.deleted_at = Some(time_us);
         self.set_account_deleted(did, time_us)?;
-        let likes = self.likes.remove_account(did, time_us)?;
-        for (logged_us, subject) in &likes {
-            self.record_like(did, subject, *logged_us, false)?;
-        }
-        let removed = likes.len() as u64;
-        if removed > account.likes {
-            tracing::warn!(
-                did,
-                removed,
-                counted = account.likes,
-                "liker count below its likes"
-            );
-        }
-        account.likes = account.likes.saturating_sub(removed);
+        let removed = self.likes.remove_account(did, time_us, &mut self.seq)?;
         let posts = self.posts.remove_account(did, time_us)?;
         // Its status from before goes with it (a status event from before
         // the deletion is stale by the deletion's time).
@@ -511,7 +423,7 @@ impl<'txn> Tables<'txn> {
         self.record_post(did, "", time_us, post_change::ACCOUNT_DELETED, "")?;
         stats.accounts_deleted += 1;
         stats.likes_removed_by_account += removed;
-        stats.posts_removed_by_account += posts.len() as u64;
+        stats.posts_removed_by_account += posts;
         Ok(())
     }
 

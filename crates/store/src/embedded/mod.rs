@@ -10,10 +10,16 @@ mod cache;
 mod histories;
 mod interactions;
 pub(crate) mod lease;
+mod like_chunk;
+mod like_key;
+mod likes;
+mod migrate;
 mod pool;
 mod prune;
 mod scan;
 mod schema;
+
+pub use migrate::MigrationProgress;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -24,13 +30,13 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTab
 use tokio::sync::mpsc;
 
 use crate::{
-    ApplyStats, Change, Changes, Interaction, InteractionLimits, LikeChange, LikeSink, PoolStats,
-    PoolUpdate, PostChange, PostChangeKind, PostRef, PostSink, PruneStats, RemovedRef, RemovedSink,
-    RepoEvent, Store, StoreCounts, StoreError, checks, post_codec,
+    ApplyStats, Change, Changes, Interaction, InteractionLimits, LikeSink, PoolStats, PoolUpdate,
+    PostChange, PostChangeKind, PostRef, PostSink, PruneStats, RemovedRef, RemovedSink, RepoEvent,
+    Store, StoreCounts, StoreError, checks, post_codec,
 };
 use feedmixer_atproto::clock;
 use schema::{
-    ACCOUNT_STATUSES, DELETED_ACCOUNTS, LIKE_CHANGES, LIKE_LOG, LIKERS, LIKES_VERSION_KEY, META,
+    ACCOUNT_STATUSES, CHANGES_FROM_KEY, DELETED_ACCOUNTS, LIKE_COUNT_KEY, LIKES_VERSION_KEY, META,
     POOL_SIZES, POST_CHANGES, POST_LOG, POST_TOMBSTONES, RESERVED_META_PREFIX,
 };
 
@@ -82,8 +88,32 @@ impl EmbeddedStore {
     /// feedmixer wrote it.
     ///
     /// Blocks (after a crash, redb checks and repairs the file first): call
-    /// it at start-up, not from a busy runtime thread.
+    /// it at start-up, not from a busy runtime thread. A file of an older
+    /// schema version is converted first, with progress in the log (see
+    /// [`EmbeddedStore::open_with_progress`]).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let mut last_logged = Instant::now();
+        Self::open_with_progress(data_dir, &mut |progress| {
+            if last_logged.elapsed() >= Duration::from_secs(5) {
+                last_logged = Instant::now();
+                tracing::info!(
+                    moved = progress.moved,
+                    total = progress.total,
+                    "converting the store"
+                );
+            }
+        })
+    }
+
+    /// [`EmbeddedStore::open`], telling `progress` how a conversion of an
+    /// older file goes (it is called only when there is one): a schema
+    /// version 1 file (before the like log of version 2) is converted once,
+    /// in steps, each durable, so one stopped half way goes on at the next
+    /// open.
+    pub fn open_with_progress(
+        data_dir: &Path,
+        progress: &mut dyn FnMut(MigrationProgress),
+    ) -> Result<Self, StoreError> {
         let started = Instant::now();
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             dir: data_dir.to_path_buf(),
@@ -102,6 +132,9 @@ impl EmbeddedStore {
             }
             Err(err) => return Err(err.into()),
         };
+        if schema::stamped_version(&db)? == Some(1) {
+            migrate::run(&db, progress)?;
+        }
         let txn = db.begin_write()?;
         schema::prepare(&txn, data_dir)?;
         txn.commit()?;
@@ -179,18 +212,23 @@ impl Store for EmbeddedStore {
             return Ok(ApplyStats::default());
         }
         let started = Instant::now();
-        // The blocking task must own what it reads; a copy of the batch is
-        // small next to the B-tree writes it feeds.
-        let owned = events.to_vec();
         let changes_kept = self.changes_kept;
-        let stats = self
-            .blocking(move |db| {
-                let txn = db.begin_write()?;
-                let stats = apply::apply(&txn, &owned, changes_kept)?;
-                txn.commit()?;
-                Ok(stats)
-            })
-            .await?;
+        let write = move |db: &Database, events: &[RepoEvent]| {
+            let txn = db.begin_write()?;
+            let stats = apply::apply(&txn, events, changes_kept)?;
+            txn.commit()?;
+            Ok(stats)
+        };
+        let stats = if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            // This worker blocks on the write and hands its other tasks to
+            // the others: the batch need not be copied for another thread.
+            tokio::task::block_in_place(|| write(&self.inner.db, events))?
+        } else {
+            let owned = events.to_vec();
+            self.blocking(move |db| write(db, &owned)).await?
+        };
         tracing::debug!(
             events = events.len(),
             %stats,
@@ -204,17 +242,22 @@ impl Store for EmbeddedStore {
         let (tx, mut rx) = mpsc::channel(scan::CHUNKS_IN_FLIGHT);
         let inner = Arc::clone(&self.inner);
         let reader =
-            tokio::task::spawn_blocking(move || scan::produce(&inner.db, LIKE_LOG, since_us, tx));
+            tokio::task::spawn_blocking(move || scan::produce_likes(&inner.db, since_us, tx));
         let mut delivered = 0;
+        let mut corrupt = None;
         while let Some(chunk) = rx.recv().await {
-            for like in chunk.likes() {
-                sink(like);
-                delivered += 1;
+            match chunk.deliver(since_us, sink) {
+                Ok(n) => delivered += n,
+                Err(err) => {
+                    corrupt = Some(err);
+                    break;
+                }
             }
         }
+        drop(rx);
         // Also waits for the reader to release the database.
         reader.await??;
-        Ok(delivered)
+        corrupt.map_or(Ok(delivered), Err)
     }
 
     async fn scan_posts(&self, since_us: u64, sink: &mut PostSink<'_>) -> Result<u64, StoreError> {
@@ -225,8 +268,8 @@ impl Store for EmbeddedStore {
         let mut delivered = 0;
         let mut corrupt = None;
         while let Some(chunk) = rx.recv().await {
-            for row in chunk.likes() {
-                match post_codec::decode(row.subject) {
+            for row in chunk.rows() {
+                match post_codec::decode(row.value) {
                     Ok(post) => {
                         sink(PostRef {
                             did: row.did,
@@ -288,9 +331,12 @@ impl Store for EmbeddedStore {
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.blocking(|db| {
             let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
             Ok(StoreCounts {
-                likes: txn.open_table(LIKE_LOG)?.len()?,
-                likers: txn.open_table(LIKERS)?.len()?,
+                likes: schema::read_u64(
+                    "like count",
+                    meta.get(LIKE_COUNT_KEY)?.map(|v| v.value().to_vec()),
+                )?,
                 posts: txn.open_table(POST_LOG)?.len()?,
             })
         })
@@ -502,33 +548,23 @@ impl Store for EmbeddedStore {
             if version <= after {
                 return Ok(Changes::Since(Vec::new()));
             }
-            let likes = txn.open_table(LIKE_CHANGES)?;
-            let posts = txn.open_table(POST_CHANGES)?;
-            // The kept tail (of both tables, which share one sequence) must
-            // start right after `after`.
-            let first = |seq: Option<u64>, other: Option<u64>| match (seq, other) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let oldest = first(
-                likes.first()?.map(|(seq, _)| seq.value()),
-                posts.first()?.map(|(seq, _)| seq.value()),
-            );
-            if oldest.is_none_or(|oldest| oldest > after + 1) {
+            // The changes kept start at `changes_from` (the post changes
+            // before it were trimmed, or predate the log).
+            let from = schema::read_u64(
+                "changes start",
+                txn.open_table(META)?
+                    .get(CHANGES_FROM_KEY)?
+                    .map(|v| v.value().to_vec()),
+            )?
+            .max(1);
+            if after.saturating_add(1) < from {
                 return Ok(Changes::Trimmed);
             }
-            let mut out = Vec::new();
-            for entry in likes.range(after + 1..)?.take(max) {
-                let (seq, change) = entry?;
-                let (did, subject, time_us, added) = change.value();
-                out.push(Change::Like(LikeChange {
-                    seq: seq.value(),
-                    did: did.to_owned(),
-                    subject: subject.to_owned(),
-                    time_us,
-                    added,
-                }));
-            }
+            let mut out: Vec<Change> = likes::changes_after(&txn, after, max)?
+                .into_iter()
+                .map(Change::Like)
+                .collect();
+            let posts = txn.open_table(POST_CHANGES)?;
             for entry in posts.range(after + 1..)?.take(max) {
                 let (seq, change) = entry?;
                 let (did, rkey, time_us, kind, stored) = change.value();
@@ -605,90 +641,14 @@ mod tests {
             matches!(
                 err,
                 StoreError::NewerSchema {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),
             "{err}"
         );
-        assert!(err.to_string().contains("schema version 2"), "{err}");
-    }
-
-    /// A file written before the pool tables existed: version 1 with the
-    /// like-log tables and one like, and no pool table.
-    fn write_pre_pool_file(dir: &Path) {
-        let db = Database::create(dir.join(DATABASE_FILE)).unwrap();
-        let txn = db.begin_write().unwrap();
-        schema::stamp_version(&txn, 1).unwrap();
-        txn.open_table(schema::LIKE_LOG)
-            .unwrap()
-            .insert(
-                (10, "did:plc:a", "k1"),
-                "at://did:plc:b/app.bsky.feed.post/p",
-            )
-            .unwrap();
-        txn.open_table(schema::LIKE_KEYS)
-            .unwrap()
-            .insert(("did:plc:a", "k1"), (10, 10))
-            .unwrap();
-        txn.open_table(schema::TOMBSTONES).unwrap();
-        txn.open_table(schema::DELETED_ACCOUNTS).unwrap();
-        txn.open_table(schema::LIKERS)
-            .unwrap()
-            .insert("did:plc:a", 1)
-            .unwrap();
-        txn.commit().unwrap();
-        let txn = db.begin_read().unwrap();
-        let tables: Vec<String> = txn
-            .list_tables()
-            .unwrap()
-            .map(|table| redb::TableHandle::name(&table).to_owned())
-            .collect();
-        assert!(
-            !tables.iter().any(|name| name.starts_with("pool")),
-            "{tables:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_file_from_before_pools_opens_with_empty_pools() {
-        let dir = tempfile::tempdir().unwrap();
-        write_pre_pool_file(dir.path());
-        let post = "at://did:plc:b/app.bsky.feed.post/p".to_owned();
-        {
-            let store = EmbeddedStore::open(dir.path()).unwrap();
-            assert_eq!(store.pool("news").await.unwrap(), Vec::<String>::new());
-            assert_eq!(store.pool_feeds().await.unwrap(), Vec::<String>::new());
-            assert_eq!(
-                store.counts().await.unwrap(),
-                StoreCounts {
-                    likes: 1,
-                    likers: 1,
-                    posts: 0
-                },
-                "the likes are still there"
-            );
-            let stats = store
-                .update_pool("news", std::slice::from_ref(&post), &[], false)
-                .await
-                .unwrap();
-            assert_eq!(
-                stats,
-                PoolStats {
-                    added: 1,
-                    removed: 0,
-                    size: 1
-                }
-            );
-        }
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(store.pool("news").await.unwrap(), [post]);
-        assert_eq!(
-            store.get_meta("store.schema_version").await.unwrap(),
-            Some(1u64.to_le_bytes().to_vec()),
-            "pools need no new schema version"
-        );
+        assert!(err.to_string().contains("schema version 3"), "{err}");
     }
 
     #[tokio::test]
@@ -721,131 +681,6 @@ mod tests {
             .unwrap();
         assert_eq!(added_us(&store, &p1), Some(first));
         assert!(added_us(&store, &p2).unwrap() > first);
-    }
-
-    /// A file written before the tombstone and account-deletion age
-    /// indexes: a like, two tombstones and two account deletions, on each
-    /// side of 100.
-    fn write_pre_age_index_file(dir: &Path) {
-        drop(EmbeddedStore::open(dir).unwrap());
-        let db = Database::create(dir.join(DATABASE_FILE)).unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.delete_table(schema::TOMBSTONE_AGES).unwrap();
-        txn.delete_table(schema::ACCOUNT_AGES).unwrap();
-        txn.open_table(schema::LIKE_LOG)
-            .unwrap()
-            .insert((10, "did:plc:a", "k1"), "at://p")
-            .unwrap();
-        txn.open_table(schema::LIKE_KEYS)
-            .unwrap()
-            .insert(("did:plc:a", "k1"), (10, 10))
-            .unwrap();
-        txn.open_table(schema::LIKERS)
-            .unwrap()
-            .insert("did:plc:a", 1)
-            .unwrap();
-        let mut tombstones = txn.open_table(schema::TOMBSTONES).unwrap();
-        tombstones.insert(("did:plc:a", "old"), 20).unwrap();
-        tombstones.insert(("did:plc:a", "new"), 120).unwrap();
-        drop(tombstones);
-        let mut accounts = txn.open_table(schema::DELETED_ACCOUNTS).unwrap();
-        accounts.insert("did:plc:b", 30).unwrap();
-        accounts.insert("did:plc:c", 130).unwrap();
-        drop(accounts);
-        txn.commit().unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_file_from_before_the_age_indexes_gets_them_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        write_pre_age_index_file(dir.path());
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(
-            store.prune(100, 1_000).await.unwrap(),
-            PruneStats {
-                likes: 1,
-                tombstones: 1,
-                accounts: 1,
-                more: false,
-                ..PruneStats::default()
-            }
-        );
-        // The newer ones are still there and still judge creates.
-        let stats = store
-            .apply(&[
-                RepoEvent::LikeCreate {
-                    did: "did:plc:a".into(),
-                    rkey: "new".into(),
-                    subject: "at://p".into(),
-                    time_us: 110,
-                },
-                RepoEvent::LikeCreate {
-                    did: "did:plc:c".into(),
-                    rkey: "k".into(),
-                    subject: "at://p".into(),
-                    time_us: 125,
-                },
-            ])
-            .await
-            .unwrap();
-        assert_eq!(stats.stale, 2);
-        assert_eq!(
-            store.prune(200, 1_000).await.unwrap(),
-            PruneStats {
-                likes: 0,
-                tombstones: 1,
-                accounts: 1,
-                more: false,
-                ..PruneStats::default()
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn an_index_entry_older_than_its_tombstone_drops_nothing() {
-        // What a feedmixer that predates the index leaves when it moves an
-        // indexed tombstone: the entry at the old time.
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        {
-            let txn = store.inner.db.begin_write().unwrap();
-            txn.open_table(schema::TOMBSTONES)
-                .unwrap()
-                .insert(("did:plc:a", "k"), 150)
-                .unwrap();
-            txn.open_table(schema::TOMBSTONE_AGES)
-                .unwrap()
-                .insert((50, "did:plc:a", "k"), ())
-                .unwrap();
-            txn.open_table(schema::DELETED_ACCOUNTS)
-                .unwrap()
-                .insert("did:plc:b", 160)
-                .unwrap();
-            txn.open_table(schema::ACCOUNT_AGES)
-                .unwrap()
-                .insert((60, "did:plc:b"), ())
-                .unwrap();
-            txn.commit().unwrap();
-        }
-        assert_eq!(
-            store.prune(100, 1_000).await.unwrap(),
-            PruneStats::default()
-        );
-        let stats = store
-            .apply(&[
-                RepoEvent::LikeDelete {
-                    did: "did:plc:a".into(),
-                    rkey: "k".into(),
-                    time_us: 140,
-                },
-                RepoEvent::AccountDeleted {
-                    did: "did:plc:b".into(),
-                    time_us: 150,
-                },
-            ])
-            .await
-            .unwrap();
-        assert_eq!(stats.stale, 2, "both deletions are still recorded");
     }
 
     #[tokio::test]
@@ -916,7 +751,7 @@ mod tests {
         );
         assert_eq!(
             store.get_meta("store.schema_version").await.unwrap(),
-            Some(1u64.to_le_bytes().to_vec())
+            Some(schema::SCHEMA_VERSION.to_le_bytes().to_vec())
         );
     }
 }

@@ -1,8 +1,7 @@
 //! Pruning the embedded store: the likes, posts, their tombstones, the
-//! account deletions and the account statuses before the horizon, each kind in time order and
-//! bounded per call, in one write transaction.
-
-use std::collections::BTreeMap;
+//! account deletions and the account statuses before the horizon, each
+//! kind bounded per call, in one write transaction. Likes go chunk by chunk
+//! of the log (`Likes::prune`); the rest in time order.
 
 use redb::{ReadableTable, StorageError, Value, WriteTransaction};
 
@@ -24,12 +23,15 @@ pub(super) fn prune(
             .meta
             .insert(PRUNED_BEFORE_KEY, horizon.to_le_bytes().as_slice())?;
     }
-    let (doomed, replaced) = prune_log(&mut tables.likes, horizon, max)?;
-    uncount_likes(&mut tables, &doomed)?;
+    let likes = tables.likes.prune(horizon, max)?;
+    let (tombstones, more_tombstones) =
+        tables
+            .likes
+            .sweep_tombstones(&mut tables.meta, horizon, max)?;
     let (posts, posts_replaced) = prune_log(&mut tables.posts, horizon, max)?;
     let mut stats = PruneStats {
-        likes: doomed.len() as u64,
-        tombstones: replaced + prune_tombstones(&mut tables.likes, horizon, max)?,
+        likes: likes.likes,
+        tombstones: likes.tombstones + tombstones,
         posts: posts.len() as u64,
         post_tombstones: posts_replaced + prune_tombstones(&mut tables.posts, horizon, max)?,
         ..PruneStats::default()
@@ -62,10 +64,12 @@ pub(super) fn prune(
                 .next()
                 .is_some())
     };
-    stats.more = before(&tables.likes)?
+    stats.more = likes.more
+        || more_tombstones
         || before(&tables.posts)?
         || tables.account_ages.range(..(horizon, ""))?.next().is_some()
         || tables.status_ages.range(..(horizon, ""))?.next().is_some();
+    tables.likes.finish(&mut tables.meta)?;
     Ok(stats)
 }
 
@@ -91,28 +95,6 @@ fn prune_tombstones(
         }
     }
     Ok(dropped)
-}
-
-/// Lowers the like counts of the DIDs whose likes `doomed` pruned.
-fn uncount_likes(
-    tables: &mut Tables<'_>,
-    doomed: &[(u64, String, String)],
-) -> Result<(), StoreError> {
-    let mut gone_by_did: BTreeMap<&str, u64> = BTreeMap::new();
-    for (_, did, _) in doomed {
-        *gone_by_did.entry(did).or_default() += 1;
-    }
-    for (did, gone) in gone_by_did {
-        let likes = tables.likers.get(did)?.map_or(0, |count| count.value());
-        if gone > likes {
-            tracing::warn!(did, gone, counted = likes, "liker count below its likes");
-        }
-        match likes.saturating_sub(gone) {
-            0 => tables.likers.remove(did)?,
-            left => tables.likers.insert(did, left)?,
-        };
-    }
-    Ok(())
 }
 
 /// A record's log key, copied out: `(time_us, did, rkey)`.
