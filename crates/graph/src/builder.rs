@@ -6,7 +6,7 @@
 //! time order (a Jetstream replay) therefore needs no sort at all; anything
 //! else gets one stable sort per row.
 
-use feedmixer_atproto::{AtUri, DidRef, Post, RkeyRef, SubjectRef, is_did};
+use feedmixer_atproto::{AtUri, DidRef, Post, RkeyRef, SubjectRef, Tid, is_did};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::did_keys::DidKeys;
@@ -106,6 +106,55 @@ impl GraphBuilder {
             ts: ts_secs,
         });
         true
+    }
+
+    /// [`add_like_ref`](Self::add_like_ref) of many likes in the common
+    /// form. Start-up is mostly looking ids up in tables too big for the
+    /// cache (1M users: 16 MiB of keys and as much of slots); each like's
+    /// first lookups are started a few likes ahead, so their misses overlap
+    /// instead of coming one after another.
+    pub fn add_packed_likes(&mut self, likes: &[PackedLike]) {
+        // Four steps a like apart by AHEAD: start loading the slots of its
+        // user and author; then the keys those slots likely point at; look
+        // them up and start loading its post's slot; look the post up. Ids
+        // come out as `add_like_ref` gives them: users and authors in
+        // arrival order, posts in arrival order.
+        const AHEAD: usize = 8;
+        let mut authors: [Option<(UserId, UserId)>; AHEAD] = [None; AHEAD];
+        for j in 0..likes.len() + AHEAD {
+            if let Some(later) = likes.get(j + 2 * AHEAD) {
+                self.users.prefetch_plc(later.user);
+                self.users.prefetch_plc(later.author);
+            }
+            if let Some(soon) = likes.get(j + AHEAD) {
+                self.users.prefetch_plc_key(soon.user);
+                self.users.prefetch_plc_key(soon.author);
+            }
+            // The like AHEAD before `j` leaves its place in `authors` to
+            // like `j`.
+            if let Some(i) = j.checked_sub(AHEAD)
+                && let Some((user, author)) = authors[i % AHEAD].take()
+            {
+                let like = &likes[i];
+                let post = self.intern_post_of(author, RkeyRef::Tid(like.rkey));
+                if let Some(last) = self.likes.last() {
+                    self.in_order &= last.ts <= like.ts_secs;
+                }
+                self.likes.push(RawLike {
+                    user,
+                    post,
+                    ts: like.ts_secs,
+                });
+            }
+            if let Some(like) = likes.get(j) {
+                authors[j % AHEAD] = (like.ts_secs >= self.window_start).then(|| {
+                    let (user, _) = self.users.intern_ref(DidRef::Plc(like.user));
+                    let (author, _) = self.users.intern_ref(DidRef::Plc(like.author));
+                    self.posts.prefetch_tid(author, like.rkey);
+                    (user, author)
+                });
+            }
+        }
     }
 
     /// The ids of the like's user and post, interned when new; `None` when
@@ -250,6 +299,11 @@ impl GraphBuilder {
 
     fn intern_post_ref(&mut self, author: DidRef<'_>, rkey: RkeyRef<'_>) -> PostId {
         let (author, _) = self.users.intern_ref(author);
+        self.intern_post_of(author, rkey)
+    }
+
+    /// The id of post `rkey` of user `author`, interning it when new.
+    fn intern_post_of(&mut self, author: UserId, rkey: RkeyRef<'_>) -> PostId {
         let (post, new_post) = self.posts.intern_ref(author, rkey);
         if new_post {
             self.post_index.info.push(PostInfo::default());
@@ -512,6 +566,37 @@ fn dedup_rows(csr: &mut Csr, neighbours: usize, mut repeat: impl FnMut(u32, Edge
     }
 }
 
+/// A like in the form nearly every like has, all numbers: a `did:plc`
+/// liking a post of a `did:plc` whose key is a TID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedLike {
+    pub user: u128,
+    pub author: u128,
+    pub rkey: Tid,
+    pub ts_secs: u32,
+}
+
+impl PackedLike {
+    /// The like in this form, when it has it.
+    pub fn of(user: DidRef<'_>, subject: SubjectRef<'_>, ts_secs: u32) -> Option<Self> {
+        match (user, subject) {
+            (
+                DidRef::Plc(user),
+                SubjectRef::Post {
+                    author: DidRef::Plc(author),
+                    rkey: RkeyRef::Tid(rkey),
+                },
+            ) => Some(PackedLike {
+                user,
+                author,
+                rkey,
+                ts_secs,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Whether a DID handed over is one: a packed `did:plc` always is.
 fn is_valid(did: DidRef<'_>) -> bool {
     match did {
@@ -529,6 +614,72 @@ mod tests {
 
     fn post(author: &str, rkey: &str) -> String {
         format!("at://{author}/app.bsky.feed.post/{rkey}")
+    }
+
+    /// Every like of `graph` as `(user DID, post URI, ts)`, sorted.
+    fn all_likes(graph: &LikeGraph) -> Vec<(String, String, u32)> {
+        let mut out: Vec<_> = (0..graph.num_users() as UserId)
+            .flat_map(|u| {
+                graph
+                    .likes_of(u)
+                    .iter()
+                    .map(move |e| (graph.user_did(u), graph.post_uri(e.id), e.ts))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    proptest::proptest! {
+        /// Likes handed over packed, in runs between ones that are not,
+        /// make the graph the same likes as text would, in the same ids.
+        #[test]
+        fn packed_runs_build_what_text_builds(
+            likes in proptest::collection::vec(
+                (
+                    proptest::prop_oneof!["did:plc:[a-z2-7]{24}", "did:web:[a-z]{1,4}"],
+                    proptest::prop_oneof!["did:plc:[a-z2-7]{24}", "did:web:[a-z]{1,4}"],
+                    proptest::prop_oneof!["[2-7a-j][2-7a-z]{12}", "[a-z]{1,4}"],
+                    0u32..40,
+                ),
+                0..120,
+            ),
+            run in 1usize..40,
+        ) {
+            let likes: Vec<(String, String, u32)> = likes
+                .into_iter()
+                .map(|(user, author, rkey, ts)| (user, post(&author, &rkey), ts))
+                .collect();
+            let mut text = GraphBuilder::new(10);
+            for (user, uri, ts) in &likes {
+                text.add_like(user, uri, *ts);
+            }
+            let mut packed = GraphBuilder::new(10);
+            let mut pending = Vec::new();
+            for (user, uri, ts) in &likes {
+                let (user, subject) = (DidRef::parse(user), SubjectRef::parse(uri));
+                match PackedLike::of(user, subject, *ts) {
+                    Some(like) => pending.push(like),
+                    None => {
+                        packed.add_packed_likes(&pending);
+                        pending.clear();
+                        packed.add_like_ref(user, subject, *ts);
+                    }
+                }
+                if pending.len() == run {
+                    packed.add_packed_likes(&pending);
+                    pending.clear();
+                }
+            }
+            packed.add_packed_likes(&pending);
+            let (text, packed) = (text.build(), packed.build());
+            proptest::prop_assert_eq!(all_likes(&text), all_likes(&packed));
+            proptest::prop_assert_eq!(text.num_users(), packed.num_users());
+            proptest::prop_assert_eq!(text.num_posts(), packed.num_posts());
+            for u in 0..text.num_users() as UserId {
+                proptest::prop_assert_eq!(text.user_did(u), packed.user_did(u));
+            }
+        }
     }
 
     #[test]

@@ -93,6 +93,22 @@ impl DidKeys {
         }
     }
 
+    /// Starts loading what a lookup of the `did:plc` of `bits` reads
+    /// first (see [`crate::GraphBuilder::add_packed_likes`]).
+    #[inline]
+    pub(crate) fn prefetch_plc(&self, bits: u128) {
+        self.slots.prefetch(hash(bits));
+    }
+
+    /// Starts loading the key a lookup of `bits` likely compares, once
+    /// [`prefetch_plc`](Self::prefetch_plc) loaded its slot.
+    #[inline]
+    pub(crate) fn prefetch_plc_key(&self, bits: u128) {
+        if let Some(u) = self.slots.likely(hash(bits)) {
+            crate::prefetch::prefetch(&self.keys, u as usize);
+        }
+    }
+
     /// Approximate heap bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.keys.capacity() * size_of::<u128>()

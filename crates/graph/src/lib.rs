@@ -34,7 +34,7 @@ mod update;
 mod velocity;
 mod walk;
 
-pub use builder::GraphBuilder;
+pub use builder::{GraphBuilder, PackedLike};
 pub use discovery::{DiscoveryParams, discovery_scores, post_created_secs};
 pub use graph::{Edge, LikeGraph, Lineage, PostId, UserId};
 pub use pool::{ScratchGuard, ScratchPool};

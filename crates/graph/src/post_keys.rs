@@ -129,6 +129,13 @@ impl PostKeys {
         }
     }
 
+    /// Starts loading what a lookup of the post with TID key `rkey` of
+    /// `author` reads first.
+    #[inline]
+    pub(crate) fn prefetch_tid(&self, author: UserId, rkey: Tid) {
+        self.slots.prefetch(hash(author, rkey.bits()));
+    }
+
     /// Approximate heap bytes held.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.authors.capacity() * size_of::<UserId>()

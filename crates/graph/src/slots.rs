@@ -40,6 +40,27 @@ impl Slots {
         }
     }
 
+    /// Starts loading the slot where a probe for `hash` begins, so that a
+    /// probe a little later finds it in cache.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        if !self.0.is_empty() {
+            crate::prefetch::prefetch(&self.0, home(hash, self.0.len()));
+        }
+    }
+
+    /// The id in the slot where a probe for `hash` begins, when its tag
+    /// is `hash`'s: the likely answer, whose key a caller may start
+    /// loading before the probe.
+    #[inline]
+    pub(crate) fn likely(&self, hash: u64) -> Option<u32> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let (tag, id) = self.0[home(hash, self.0.len())];
+        (id != EMPTY && tag == hash as u32).then_some(id)
+    }
+
     /// The next id of a set holding `len`, to be stored in `slot` (from
     /// [`Slots::probe`]) under `hash`. Panics past `u32::MAX - 1` ids.
     pub(crate) fn insert(&mut self, slot: usize, hash: u64, len: usize) -> u32 {

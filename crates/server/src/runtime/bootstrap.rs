@@ -3,8 +3,11 @@
 
 use feedmixer_atproto::clock::secs_of_us;
 use feedmixer_atproto::post_uri;
-use feedmixer_graph::{GraphBuilder, LikeGraph};
+use feedmixer_graph::{GraphBuilder, LikeGraph, PackedLike};
 use feedmixer_store::{LikeRef, PostRef, RemovedRef, Store, StoreError};
+
+/// Likes handed to the graph builder at a time.
+const PACKED_RUN: usize = 1_024;
 
 /// Builds the graph from every stored like and post newer than `now -
 /// retention`, hiding the deleted posts and the posts of deleted accounts.
@@ -44,12 +47,29 @@ async fn load(
     let expected = store.counts().await?.likes as usize;
     let mut builder = GraphBuilder::with_capacity(window_start, expected);
     let mut read = 0u64;
+    // Likes in the common form go to the builder in runs (see
+    // `GraphBuilder::add_packed_likes`); any other flushes the run first,
+    // so the builder sees every like in the store's order.
+    let mut run: Vec<PackedLike> = Vec::with_capacity(PACKED_RUN);
     let mut sink = |like: LikeRef<'_>| {
         if like.time_us >= until_us {
             return;
         }
         let ts = secs_of_us(like.time_us);
-        builder.add_like_ref(like.did, like.subject, ts);
+        match PackedLike::of(like.did, like.subject, ts) {
+            Some(packed) => {
+                run.push(packed);
+                if run.len() == PACKED_RUN {
+                    builder.add_packed_likes(&run);
+                    run.clear();
+                }
+            }
+            None => {
+                builder.add_packed_likes(&run);
+                run.clear();
+                builder.add_like_ref(like.did, like.subject, ts);
+            }
+        }
         read += 1;
         if read.is_multiple_of(100_000) {
             progress(read);
@@ -58,6 +78,7 @@ async fn load(
     store
         .scan_likes(u64::from(window_start) * 1_000_000, &mut sink)
         .await?;
+    builder.add_packed_likes(&run);
     // Removals before posts: the store holds a post of a deleted key or
     // account only when it was created after the deletion.
     store
