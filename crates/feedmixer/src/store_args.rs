@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
+
+use crate::progress;
 use feedmixer_store::{EmbeddedStore, Store};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisStoreError, RedisTarget};
 
@@ -48,9 +50,7 @@ impl StoreArgs {
                 }
                 RedisTarget::Cluster(nodes)
             }
-            (None, None) => {
-                return Ok(Arc::new(EmbeddedStore::open(&self.data_dir)?));
-            }
+            (None, None) => return Ok(Arc::new(self.open_embedded()?)),
         };
         let started = Instant::now();
         let mut pause = Duration::from_millis(250);
@@ -65,6 +65,23 @@ impl StoreArgs {
                 Err(e) => return Err(e).context("connecting to Redis"),
             }
         }
+    }
+}
+
+impl StoreArgs {
+    /// Opens the embedded store, with a bar while it converts a file of an
+    /// older schema version (log lines say the same off a terminal).
+    fn open_embedded(&self) -> anyhow::Result<EmbeddedStore> {
+        let mut bar = None;
+        let store = EmbeddedStore::open_with_progress(&self.data_dir, &mut |step| {
+            bar.get_or_insert_with(|| progress::bar(step.total, "converting", "records"))
+                .set_position(step.moved);
+        })
+        .with_context(|| format!("opening the store in {}", self.data_dir.display()))?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        Ok(store)
     }
 }
 

@@ -24,8 +24,8 @@ pub(super) type MetaTable<'txn> = Table<'txn, &'static str, &'static [u8]>;
 
 /// Records in a chunk at most: a bulk load writes chunks of this many.
 const MAX_CHUNK_RECORDS: usize = 1 << 16;
-/// A chunk with fewer records takes the next small batch's records (it
-/// is rewritten), so live ingest's many small batches make few chunks.
+/// Chunks smaller than this are joined once they add up to it, so live
+/// ingest's many small batches make few chunks (see `Likes::flush`).
 const COALESCE_RECORDS: u64 = 4_096;
 
 /// What a create did.
@@ -445,35 +445,57 @@ impl<'txn> Likes<'txn> {
         Ok(())
     }
 
-    /// Writes the pending records as a chunk, into the newest chunk when
-    /// both are small (`coalesce`).
+    /// Writes the pending records as a chunk of their own. When that
+    /// leaves the small chunks at the end of the log (live ingest's, a
+    /// few records each) holding [`COALESCE_RECORDS`] or more, and
+    /// `coalesce` allows, they become one chunk: a record is written
+    /// twice at most, where growing one chunk batch by batch would write
+    /// it once per batch after it.
     fn flush(&mut self, coalesce: bool) -> Result<(), StoreError> {
-        let Some((mut first, mut meta)) = self.pending.meta.take() else {
+        let Some((first, meta)) = self.pending.meta.take() else {
             return Ok(());
         };
-        let mut builder = std::mem::take(&mut self.pending.builder);
-        if coalesce && (builder.len() as u64) < COALESCE_RECORDS {
-            let last = self
-                .chunks
-                .last()?
-                .map(|(first, meta)| (first.value(), Meta::from_tuple(meta.value())));
-            if let Some((last_first, last_meta)) = last
-                && last_meta.records < COALESCE_RECORDS
-            {
-                let stored = self
-                    .segments
-                    .get(last_first)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("like chunk {last_first} missing")))?
-                    .value()
-                    .to_vec();
-                let mut merged = ChunkBuilder::from_chunk(&Chunk::parse(&stored)?);
-                merged.append(&builder);
-                builder = merged;
-                first = last_first;
-                meta = last_meta.join(meta);
-            }
-        }
+        let builder = std::mem::take(&mut self.pending.builder);
         self.segments.insert(first, builder.finish().as_slice())?;
+        self.chunks.insert(first, meta.to_tuple())?;
+        if coalesce && meta.records < COALESCE_RECORDS {
+            self.merge_small_tail()?;
+        }
+        Ok(())
+    }
+
+    /// Joins the small chunks at the end of the log into one, once they
+    /// hold [`COALESCE_RECORDS`] records between them.
+    fn merge_small_tail(&mut self) -> Result<(), StoreError> {
+        let mut tail: Vec<(u64, Meta)> = Vec::new();
+        let mut records = 0;
+        for item in self.chunks.iter()?.rev() {
+            let (first, meta) = item?;
+            let meta = Meta::from_tuple(meta.value());
+            if meta.records >= COALESCE_RECORDS {
+                break;
+            }
+            records += meta.records;
+            tail.push((first.value(), meta));
+        }
+        if records < COALESCE_RECORDS || tail.len() < 2 {
+            return Ok(());
+        }
+        tail.reverse();
+        let mut merged = ChunkBuilder::default();
+        let mut joined: Option<Meta> = None;
+        for (first, meta) in &tail {
+            let stored = self
+                .segments
+                .remove(first)?
+                .ok_or_else(|| StoreError::Corrupt(format!("like chunk {first} missing")))?;
+            merged.append(&ChunkBuilder::from_chunk(&Chunk::parse(stored.value())?));
+            drop(stored);
+            self.chunks.remove(first)?;
+            joined = Some(joined.map_or(*meta, |before| before.join(*meta)));
+        }
+        let (first, meta) = (tail[0].0, joined.expect("two chunks at least"));
+        self.segments.insert(first, merged.finish().as_slice())?;
         self.chunks.insert(first, meta.to_tuple())?;
         Ok(())
     }

@@ -10,6 +10,8 @@
 //! dropped, so a follower behind the conversion rebuilds (`changes_from`).
 //! The schema version moves to 2 when the last old table is gone.
 
+use std::time::{Duration, Instant};
+
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
 use super::likes::Likes;
@@ -23,6 +25,9 @@ const V1_TOMBSTONE_AGES: TableDefinition<LogKey, ()> = TableDefinition::new("tom
 const V1_LIKERS: TableDefinition<&str, u64> = TableDefinition::new("likers");
 const V1_LIKE_CHANGES: TableDefinition<u64, (&str, &str, u64, bool)> =
     TableDefinition::new("like_changes");
+
+/// How often a conversion says how far it is in the log.
+const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Likes (or tombstones) moved per transaction.
 const STEP: usize = 200_000;
@@ -48,6 +53,7 @@ pub(super) fn run(
         total
     };
     let mut moved = 0;
+    let mut logged = Instant::now();
     tracing::info!(records = total, "converting the store to schema version 2");
     loop {
         let txn = db.begin_write()?;
@@ -67,6 +73,10 @@ pub(super) fn run(
         txn.commit()?;
         moved += step;
         progress(MigrationProgress { moved, total });
+        if logged.elapsed() >= LOG_EVERY {
+            logged = Instant::now();
+            tracing::info!(moved, total, "converting the store");
+        }
     }
 }
 

@@ -92,21 +92,12 @@ impl EmbeddedStore {
     /// schema version is converted first, with progress in the log (see
     /// [`EmbeddedStore::open_with_progress`]).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let mut last_logged = Instant::now();
-        Self::open_with_progress(data_dir, &mut |progress| {
-            if last_logged.elapsed() >= Duration::from_secs(5) {
-                last_logged = Instant::now();
-                tracing::info!(
-                    moved = progress.moved,
-                    total = progress.total,
-                    "converting the store"
-                );
-            }
-        })
+        Self::open_with_progress(data_dir, &mut |_| {})
     }
 
     /// [`EmbeddedStore::open`], telling `progress` how a conversion of an
-    /// older file goes (it is called only when there is one): a schema
+    /// older file goes (after every step; it is logged every few seconds
+    /// too), for a progress bar: a schema
     /// version 1 file (before the like log of version 2) is converted once,
     /// in steps, each durable, so one stopped half way goes on at the next
     /// open.
@@ -710,6 +701,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stats.stale, 1);
+    }
+
+    #[tokio::test]
+    async fn small_batches_make_few_chunks_and_every_like_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let batches = 5_000u64;
+        for i in 0..batches {
+            let like = RepoEvent::LikeCreate {
+                did: format!("did:plc:user{i}"),
+                rkey: "3kabc22222222".into(),
+                subject: "at://did:plc:b/app.bsky.feed.post/3kabc22222222".into(),
+                time_us: 1_000 + i,
+            };
+            store.apply(&[like]).await.unwrap();
+        }
+        let chunks: Vec<(u64, likes::Meta)> = {
+            let txn = store.inner.db.begin_read().unwrap();
+            let table = txn.open_table(schema::LIKE_CHUNKS).unwrap();
+            table
+                .iter()
+                .unwrap()
+                .map(|item| {
+                    let (first, meta) = item.unwrap();
+                    (first.value(), likes::Meta::from_tuple(meta.value()))
+                })
+                .collect()
+        };
+        // One chunk of the first 4,096 records, and the small ones since.
+        assert_eq!(chunks.len(), 1 + 5_000 - 4_096, "{:?}", &chunks[..2]);
+        assert_eq!(chunks[0].1.records, 4_096);
+        assert_eq!((chunks[0].0, chunks[0].1.last_seq), (1, 4_096));
+        assert_eq!(crate::testkit::scan(&store, 0).await.len(), 5_000);
+        let Changes::Since(changes) = store.changes_since(4_000, 200).await.unwrap() else {
+            panic!("trimmed");
+        };
+        let seqs: Vec<u64> = changes.iter().map(Change::seq).collect();
+        assert_eq!(seqs, (4_001..=4_200).collect::<Vec<_>>());
     }
 
     #[test]
