@@ -100,6 +100,47 @@ pub async fn keep_graph_current(state: Arc<AppState>, interval: Duration, mut ve
     }
 }
 
+/// `graph` with the store's `changes` applied, less what is older than
+/// `window_start` (unix seconds): what following the log makes of a graph.
+pub fn with_store_changes(graph: &LikeGraph, window_start: u32, changes: &[Change]) -> LikeGraph {
+    // The URIs of the posts the changes name, beside them.
+    let uris: Vec<String> = changes
+        .iter()
+        .map(|c| match c {
+            Change::Post(c) => post_uri(&c.did, &c.rkey),
+            Change::Like(_) => String::new(),
+        })
+        .collect();
+    let changes: Vec<GraphChange<'_>> = changes
+        .iter()
+        .zip(&uris)
+        .map(|(c, uri)| match c {
+            Change::Like(c) if c.added => GraphChange::Added {
+                user: &c.did,
+                post: &c.subject,
+                ts: secs_of_us(c.time_us),
+            },
+            Change::Like(c) => GraphChange::Removed {
+                user: &c.did,
+                post: &c.subject,
+                ts: secs_of_us(c.time_us),
+            },
+            Change::Post(c) => match &c.kind {
+                PostChangeKind::Added(post) => GraphChange::PostAdded {
+                    post: uri,
+                    indexed_us: c.time_us,
+                    info: post,
+                },
+                PostChangeKind::Removed => GraphChange::PostRemoved { post: uri },
+                PostChangeKind::AccountDeleted => GraphChange::AccountRemoved { user: &c.did },
+                PostChangeKind::AccountHidden => GraphChange::AccountHidden { user: &c.did },
+                PostChangeKind::AccountRevealed => GraphChange::AccountRevealed { user: &c.did },
+            },
+        })
+        .collect();
+    graph.with_changes(window_start, &changes)
+}
+
 /// What one round produced: the new graph (none when nothing changed), the
 /// version it reflects, how it was made, and whether more changes wait.
 type Step = Result<(Option<LikeGraph>, u64, &'static str, bool), (&'static str, StoreError)>;
@@ -153,48 +194,10 @@ async fn follow(state: &Arc<AppState>, version: u64) -> Step {
     let more = changes.len() == MAX_CHANGES;
     let graph = state.graph.load_full();
     let window_start = window_start(state);
-    let updated = tokio::task::spawn_blocking(move || {
-        // The URIs of the posts the changes name, beside them.
-        let uris: Vec<String> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Post(c) => post_uri(&c.did, &c.rkey),
-                Change::Like(_) => String::new(),
-            })
-            .collect();
-        let changes: Vec<GraphChange<'_>> = changes
-            .iter()
-            .zip(&uris)
-            .map(|(c, uri)| match c {
-                Change::Like(c) if c.added => GraphChange::Added {
-                    user: &c.did,
-                    post: &c.subject,
-                    ts: secs_of_us(c.time_us),
-                },
-                Change::Like(c) => GraphChange::Removed {
-                    user: &c.did,
-                    post: &c.subject,
-                    ts: secs_of_us(c.time_us),
-                },
-                Change::Post(c) => match &c.kind {
-                    PostChangeKind::Added(post) => GraphChange::PostAdded {
-                        post: uri,
-                        indexed_us: c.time_us,
-                        info: post,
-                    },
-                    PostChangeKind::Removed => GraphChange::PostRemoved { post: uri },
-                    PostChangeKind::AccountDeleted => GraphChange::AccountRemoved { user: &c.did },
-                    PostChangeKind::AccountHidden => GraphChange::AccountHidden { user: &c.did },
-                    PostChangeKind::AccountRevealed => {
-                        GraphChange::AccountRevealed { user: &c.did }
-                    }
-                },
-            })
-            .collect();
-        graph.with_changes(window_start, &changes)
-    })
-    .await
-    .map_err(|e| ("update", StoreError::from(e)))?;
+    let updated =
+        tokio::task::spawn_blocking(move || with_store_changes(&graph, window_start, &changes))
+            .await
+            .map_err(|e| ("update", StoreError::from(e)))?;
     Ok((Some(updated), last, "update", more))
 }
 
