@@ -24,6 +24,15 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's settings, read when it starts (`_RJEM_MALLOC_CONF` in the
+/// environment still overrides them): a background thread hands freed
+/// pages back to the kernel after a second, where by default they waited
+/// for the next allocations to trigger it, so the whole graph an update
+/// replaces is not held for long.
+#[cfg(not(target_env = "msvc"))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 #[derive(Parser)]
 #[command(
     name = "feedmixer",
