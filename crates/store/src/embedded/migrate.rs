@@ -1,6 +1,6 @@
 //! Converting a schema version 1 file to version 2, once, when it is
 //! opened: the likes move from the four B-trees of version 1 into the like
-//! index and log (`likes.rs`); everything else stays as it is.
+//! index and log (`likes/`); everything else stays as it is.
 //!
 //! The conversion goes in steps of [`STEP`] likes, each one transaction
 //! that moves them (taking them out of the old tables), so a conversion
