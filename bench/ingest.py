@@ -15,7 +15,7 @@ graph's lag behind the store in likes and in seconds at that rate, and
 how long after the last event was applied the graph had it.
 
     python3 bench/ingest.py --capture FILE [--bin BIN] [--data-dir DIR]
-                            [--config FILE] [--out FILE.json]
+                            [--config FILE] [--out FILE.json] [--rate EVENTS_PER_SEC]
 
 The capture's times must be inside the retention window (a capture made
 today is); a like's time is when Jetstream saw it, not when it is sent.
@@ -43,18 +43,29 @@ STABLE_SECS = 3.0
 
 class CaptureJetstream(WebSocketServer):
     """Sends every line of a capture from the client's cursor on, framed,
-    as fast as the socket takes them; then stays connected, silent."""
+    as fast as the socket takes them (or at `rate` events/s); then stays
+    connected, silent."""
 
-    def __init__(self, capture):
+    def __init__(self, capture, rate=None):
         self.capture = capture
+        self.rate = rate
         self.sent = 0
         super().__init__()
+
+    def pace(self, started):
+        """Waits until the events sent so far are due at `rate`."""
+        if self.rate:
+            due = started + self.sent / self.rate
+            ahead = due - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
     def stream(self, conn, send_lock, closed, path):
         cursor = CURSOR.search(path)
         cursor = int(cursor.group(1)) if cursor else 0
         chunk = []
         size = 0
+        started = time.monotonic()
         with open(self.capture, "rb") as lines:
             for line in lines:
                 line = line.rstrip(b"\n")
@@ -68,10 +79,11 @@ class CaptureJetstream(WebSocketServer):
                 chunk.append(frame)
                 size += len(frame)
                 self.sent += 1
-                if size >= CHUNK_BYTES:
+                if size >= CHUNK_BYTES or (self.rate and len(chunk) >= self.rate // 100):
                     with send_lock:
                         conn.sendall(b"".join(chunk))
                     chunk, size = [], 0
+                    self.pace(started)
                 if closed.is_set():
                     return
         if chunk:
@@ -109,6 +121,8 @@ def main():
     p.add_argument("--config", default=os.path.join(ROOT, "config", "feedmixer.toml"))
     p.add_argument("--timeout", type=int, default=3600, help="seconds for the whole capture")
     p.add_argument("--out", help="write the report here as JSON too")
+    p.add_argument("--rate", type=int,
+                   help="events per second to send (default: as fast as the socket takes them)")
     args = p.parse_args()
     if not os.access(args.bin, os.X_OK):
         raise SystemExit(f"{args.bin} is not an executable: build it first")
@@ -118,7 +132,7 @@ def main():
     events = count_events(args.capture)
     work = tempfile.mkdtemp(prefix="fm-ingest-")
     data_dir = args.data_dir or os.path.join(work, "data")
-    jet = CaptureJetstream(args.capture)
+    jet = CaptureJetstream(args.capture, args.rate)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items()
@@ -173,6 +187,7 @@ def main():
             for s in middle]
     report = {
         "capture": args.capture,
+        "rate_asked": args.rate,
         "events": events,
         "likes_created": final_created - created0,
         "seconds_to_apply_all": round(all_applied["t"] - start["t"], 2),
