@@ -55,7 +55,21 @@ impl StoreArgs {
         let started = Instant::now();
         let mut pause = Duration::from_millis(250);
         loop {
-            match RedisStore::connect(target.clone(), &self.redis_prefix).await {
+            // A store an older release wrote is converted first, with a bar.
+            let mut bar = None;
+            let connected = RedisStore::connect_with_progress(
+                target.clone(),
+                &self.redis_prefix,
+                &mut |step| {
+                    bar.get_or_insert_with(|| progress::bar(step.total, "converting", "likes"))
+                        .set_position(step.moved);
+                },
+            )
+            .await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            match connected {
                 Ok(store) => return Ok(Arc::new(store)),
                 Err(e) if started.elapsed() < CONNECT_PATIENCE && is_transient(&e) => {
                     tracing::warn!(error = %e, "Redis does not answer yet; retrying");

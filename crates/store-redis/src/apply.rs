@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use feedmixer_store::{ApplyStats, RepoEvent, post_codec};
-use redis::Script;
+use feedmixer_store::{ApplyStats, DidRef, RepoEvent, RkeyRef, SubjectRef, like_log, post_codec};
+use redis::{Script, ScriptInvocation};
 
 use crate::RedisStoreError;
 use crate::conn::Conn;
@@ -41,34 +41,52 @@ pub(crate) async fn apply(
     Ok(stats)
 }
 
-async fn apply_chunk(
-    conn: &mut Conn,
+/// The apply script's call for events of `dids` (in event order, repeats
+/// allowed): its keys and leading arguments, and each DID's number.
+pub(crate) fn invocation<'d>(
     keys: &Keys,
-    events: &[&RepoEvent],
+    dids: &[&'d str],
     changes_kept: u64,
-) -> Result<ApplyStats, RedisStoreError> {
+) -> (ScriptInvocation<'static>, HashMap<&'d str, usize>) {
     let mut invocation = APPLY.prepare_invoke();
     invocation
-        .key(&keys.log)
+        .key(&keys.like_chunks)
         .key(&keys.state)
         .key(&keys.changes)
         .key(&keys.tombstones)
         .key(&keys.deleted_accounts)
         .key(&keys.posts)
         .key(&keys.post_tombstones)
-        .key(&keys.account_statuses);
+        .key(&keys.account_statuses)
+        .key(&keys.like_chunks_due);
     // Each DID's number (1-based), in the order of its key.
-    let mut dids: Vec<&str> = Vec::new();
+    let mut numbered: Vec<&str> = Vec::new();
     let mut did_number: HashMap<&str, usize> = HashMap::new();
-    for event in events {
-        let did = event.did();
+    for &did in dids {
         did_number.entry(did).or_insert_with(|| {
             invocation.key(keys.did(did));
-            dids.push(did);
-            dids.len()
+            numbered.push(did);
+            numbered.len()
         });
     }
-    invocation.arg(changes_kept).arg(dids.len()).arg(&dids);
+    invocation
+        .arg(changes_kept)
+        .arg(&keys.like_chunk_prefix)
+        .arg(&keys.like_dead_prefix)
+        .arg(numbered.len())
+        .arg(&numbered);
+    (invocation, did_number)
+}
+
+async fn apply_chunk(
+    conn: &mut Conn,
+    keys: &Keys,
+    events: &[&RepoEvent],
+    changes_kept: u64,
+) -> Result<ApplyStats, RedisStoreError> {
+    let dids: Vec<&str> = events.iter().map(|event| event.did()).collect();
+    let (mut invocation, did_number) = invocation(keys, &dids, changes_kept);
+    let mut record = Vec::with_capacity(2 * like_log::RECORD_BYTES);
     for event in events {
         let index = did_number[event.did()];
         match event {
@@ -77,12 +95,27 @@ async fn apply_chunk(
                 rkey,
                 subject,
                 time_us,
-            } => invocation
-                .arg("c")
-                .arg(index)
-                .arg(rkey)
-                .arg(time20(*time_us))
-                .arg(log_member(*time_us, did, rkey, subject)),
+            } => {
+                record.clear();
+                like_log::encode_one(
+                    &like_log::Record {
+                        added: true,
+                        // The script numbers it.
+                        seq: 0,
+                        time_us: *time_us,
+                        did: DidRef::parse(did),
+                        rkey: Some(RkeyRef::parse(rkey)),
+                        subject: SubjectRef::parse(subject),
+                    },
+                    &mut record,
+                );
+                invocation
+                    .arg("c")
+                    .arg(index)
+                    .arg(rkey)
+                    .arg(time20(*time_us))
+                    .arg(record.as_slice())
+            }
             RepoEvent::LikeDelete { rkey, time_us, .. } => invocation
                 .arg("d")
                 .arg(index)
@@ -130,10 +163,11 @@ async fn apply_chunk(
         posts_removed_by_account,
         accounts_hidden,
         accounts_revealed,
+        _migrated,
     ] = counts[..]
     else {
         return Err(RedisStoreError::Reply(format!(
-            "apply script returned {} counts, not 12",
+            "apply script returned {} counts, not 13",
             counts.len()
         )));
     };

@@ -1,10 +1,12 @@
-//! `changes_since`: the numbered changes to the live likes and the posts,
-//! one stream whose entry IDs are the change numbers (`SEQ-0`), written by
-//! the apply script and trimmed to the newest `changes_kept`. A post
-//! change has a field `k` (its kind), a like change none.
+//! `changes_since`: the numbered changes to the live likes and the posts.
+//! A like change is a record of the like log; a post change is an entry
+//! of one stream whose entry IDs are the change numbers (`SEQ-0`), written
+//! by the apply script and trimmed to the newest `changes_kept`. Both are
+//! read by one script, so they are one consistent sequence.
 
 use std::sync::LazyLock;
 
+use feedmixer_store::like_log::Records;
 use feedmixer_store::{
     Change, Changes, LikeChange, PostChange, PostChangeKind, StoreError, post_codec,
 };
@@ -26,34 +28,67 @@ static READ: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/c
 /// A stream entry: its ID and its field/value pairs.
 type Entry = (String, Vec<Vec<u8>>);
 
+/// What `lua/changes.lua` returns: the newest number, the oldest kept,
+/// the post changes, the like chunks and whether chunks were left out.
+type Read = (Option<u64>, Option<u64>, Vec<Entry>, Vec<Vec<u8>>, u8);
+
 pub(crate) async fn since(
     conn: &mut Conn,
     keys: &Keys,
     after: u64,
     max: usize,
 ) -> Result<Changes, StoreError> {
-    let (version, oldest, entries): (Option<u64>, Vec<Entry>, Vec<Entry>) = READ
+    let asked = max;
+    let max = max.clamp(1, CHANGES_PER_READ);
+    let (version, from, entries, chunks, more): Read = READ
         .key(&keys.state)
         .key(&keys.changes)
-        .arg(format!("{}-0", after.saturating_add(1)))
-        .arg(max.clamp(1, CHANGES_PER_READ))
+        .key(&keys.like_chunks)
+        // The script counts in doubles; no store numbers this far.
+        .arg(after.min(1 << 52))
+        .arg(max)
+        .arg(&keys.like_chunk_prefix)
         .invoke_async(conn)
         .await
         .map_err(backend)?;
     if version.unwrap_or(0) <= after {
         return Ok(Changes::Since(Vec::new()));
     }
-    // The kept tail must start right after `after`.
-    let oldest = oldest.first().map(|(id, _)| seq(id)).transpose()?;
-    if oldest.is_none_or(|oldest| oldest > after + 1) {
+    // The changes kept must start at or before `after + 1`.
+    if after.saturating_add(1) < from.unwrap_or(0) {
         return Ok(Changes::Trimmed);
     }
-    entries
-        .iter()
-        .take(max)
-        .map(decode)
-        .collect::<Result<_, _>>()
-        .map(Changes::Since)
+    let mut out: Vec<Change> = entries.iter().map(decode).collect::<Result<_, _>>()?;
+    // Each source holds every change after `after` up to its last when
+    // it stopped early, and every one when it did not; past the lower of
+    // those bounds one of them may have left some out.
+    let mut complete_to = match out.last() {
+        Some(last) if entries.len() >= max => last.seq(),
+        _ => u64::MAX,
+    };
+    let mut last_like = after;
+    for chunk in &chunks {
+        for record in Records::new(chunk) {
+            let record = record?;
+            if record.seq > after {
+                out.push(Change::Like(LikeChange {
+                    seq: record.seq,
+                    did: record.did.to_string(),
+                    subject: record.subject.to_string(),
+                    time_us: record.time_us,
+                    added: record.added,
+                }));
+            }
+            last_like = last_like.max(record.seq);
+        }
+    }
+    if more == 1 {
+        complete_to = complete_to.min(last_like);
+    }
+    out.retain(|change| change.seq() <= complete_to);
+    out.sort_unstable_by_key(Change::seq);
+    out.truncate(max.min(asked));
+    Ok(Changes::Since(out))
 }
 
 fn corrupt(what: String) -> StoreError {
@@ -85,20 +120,6 @@ fn decode((id, fields): &Entry) -> Result<Change, StoreError> {
     let time_us = time
         .parse()
         .map_err(|_| corrupt(format!("{id} has time {time}")))?;
-    // Like changes, written before there were posts too, have no kind.
-    if field(b"k").is_none() {
-        return Ok(Change::Like(LikeChange {
-            seq,
-            did,
-            subject: text(b"s")?,
-            time_us,
-            added: match text(b"a")?.as_str() {
-                "1" => true,
-                "0" => false,
-                other => return Err(corrupt(format!("{id} has added {other}"))),
-            },
-        }));
-    }
     let kind = match text(b"k")?.as_str() {
         "p+" => PostChangeKind::Added(post_codec::decode(&text(b"p")?)?),
         "p-" => PostChangeKind::Removed,

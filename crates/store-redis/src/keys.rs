@@ -8,6 +8,8 @@ use crate::RedisStoreError;
 pub(crate) const SCHEMA_VERSION_FIELD: &str = "schema_version";
 pub(crate) const LIKES_VERSION_FIELD: &str = "likes_version";
 pub(crate) const PRUNED_BEFORE_FIELD: &str = "pruned_before";
+pub(crate) const LIKE_COUNT_FIELD: &str = "like_count";
+pub(crate) const CHANGES_FROM_FIELD: &str = "changes_from";
 
 /// Ends a field of a log member; a NUL inside a field is written `00 FF`.
 const FIELD_END: [u8; 2] = [0, 1];
@@ -19,8 +21,16 @@ pub(crate) const TIME_DIGITS: usize = 20;
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
-    /// `{P}:log`
-    pub(crate) log: String,
+    /// `{P}:log`, the like log of schema 1 (read by the migration).
+    pub(crate) v1_log: String,
+    /// `{P}:like-chunks`
+    pub(crate) like_chunks: String,
+    /// `{P}:like-chunks-due`
+    pub(crate) like_chunks_due: String,
+    /// `{P}:likes:`, which a chunk's number ends.
+    pub(crate) like_chunk_prefix: String,
+    /// `{P}:likes-dead:`, which a chunk's number ends.
+    pub(crate) like_dead_prefix: String,
     /// `{P}:state`
     pub(crate) state: String,
     /// `{P}:changes`
@@ -48,7 +58,11 @@ impl Keys {
         }
         Ok(Keys {
             prefix: prefix.to_owned(),
-            log: format!("{{{prefix}}}:log"),
+            v1_log: format!("{{{prefix}}}:log"),
+            like_chunks: format!("{{{prefix}}}:like-chunks"),
+            like_chunks_due: format!("{{{prefix}}}:like-chunks-due"),
+            like_chunk_prefix: format!("{{{prefix}}}:likes:"),
+            like_dead_prefix: format!("{{{prefix}}}:likes-dead:"),
             state: format!("{{{prefix}}}:state"),
             changes: format!("{{{prefix}}}:changes"),
             tombstones: format!("{{{prefix}}}:tombstones"),
@@ -70,6 +84,16 @@ impl Keys {
         let mut key = format!("{{{}}}:did:", self.prefix).into_bytes();
         key.extend_from_slice(did.as_bytes());
         key
+    }
+
+    /// `{P}:likes:N`, like chunk `n`.
+    pub(crate) fn like_chunk(&self, n: u64) -> String {
+        format!("{}{n}", self.like_chunk_prefix)
+    }
+
+    /// `{P}:likes-dead:N`, the dead records of like chunk `n`.
+    pub(crate) fn like_dead(&self, n: u64) -> String {
+        format!("{}{n}", self.like_dead_prefix)
     }
 
     /// `{P:pool:FEED}`, a slot per feed.
@@ -351,7 +375,10 @@ mod tests {
             assert!(Keys::new(bad).is_err(), "{bad}");
         }
         let keys = Keys::new("fm").unwrap();
-        assert_eq!(keys.log, "{fm}:log");
+        assert_eq!(keys.v1_log, "{fm}:log");
+        assert_eq!(keys.like_chunk(7), "{fm}:likes:7");
+        assert_eq!(keys.like_dead(7), "{fm}:likes-dead:7");
+        assert_eq!(keys.like_chunks, "{fm}:like-chunks");
         assert_eq!(keys.did("did:plc:x"), b"{fm}:did:did:plc:x");
         assert_eq!(keys.pool("news"), "{fm:pool:news}");
         assert_eq!(keys.interactions("did:plc:v"), "{fm:ix:did:plc:v}");

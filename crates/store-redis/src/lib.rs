@@ -18,6 +18,8 @@ mod error;
 mod interactions;
 mod keys;
 mod lease;
+mod like_chunks;
+mod migrate;
 mod pool;
 mod prune;
 mod scan;
@@ -26,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use feedmixer_atproto::clock;
 use feedmixer_store::{
-    ApplyStats, Changes, Interaction, InteractionLimits, LikeSink, PoolStats, PoolUpdate, PostSink,
-    PruneStats, RemovedSink, RepoEvent, Store, StoreCounts, StoreError, checks,
+    ApplyStats, Changes, Interaction, InteractionLimits, LikeSink, MigrationProgress, PoolStats,
+    PoolUpdate, PostSink, PruneStats, RemovedSink, RepoEvent, Store, StoreCounts, StoreError,
+    checks,
 };
 use redis::AsyncCommands;
 
@@ -44,8 +47,9 @@ use keys::Keys;
 /// The key prefix when none is configured.
 pub const DEFAULT_PREFIX: &str = "fm";
 
-/// The schema version this store writes; a newer one is refused.
-const SCHEMA_VERSION: u64 = 1;
+/// The schema version this store writes; a newer one is refused, an
+/// older one converted (see `migrate`).
+const SCHEMA_VERSION: u64 = 2;
 /// Meta keys under this prefix belong to the store.
 const RESERVED_META_PREFIX: &str = "store.";
 /// How long connecting to a node may take.
@@ -81,13 +85,35 @@ impl RedisStore {
     /// Fails when the prefix is empty or holds a brace, when Redis cannot
     /// be reached, and when a newer feedmixer wrote the store.
     pub async fn connect(target: RedisTarget, prefix: &str) -> Result<Self, StoreError> {
+        Self::connect_with_progress(target, prefix, &mut |_| {}).await
+    }
+
+    /// [`RedisStore::connect`], converting a store an older release wrote
+    /// first and telling `progress` how far it got.
+    pub async fn connect_with_progress(
+        target: RedisTarget,
+        prefix: &str,
+        progress: &mut (dyn FnMut(MigrationProgress) + Send),
+    ) -> Result<Self, StoreError> {
         let started = Instant::now();
         let keys = Keys::new(prefix).map_err(backend)?;
         let cluster = matches!(target, RedisTarget::Cluster(_));
         let mut conn = Conn::connect(target, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT)
             .await
             .map_err(backend)?;
-        let found = check_schema(&mut conn, &keys).await.map_err(backend)?;
+        let mut found = check_schema(&mut conn, &keys).await.map_err(backend)?;
+        if found < SCHEMA_VERSION {
+            migrate::begin(&mut conn, &keys).await.map_err(backend)?;
+            found = SCHEMA_VERSION;
+        }
+        if migrate::under_way(&mut conn, &keys)
+            .await
+            .map_err(backend)?
+        {
+            migrate::run(&mut conn, &keys, progress)
+                .await
+                .map_err(backend)?;
+        }
         tracing::info!(
             prefix,
             cluster,
@@ -167,13 +193,16 @@ impl Store for RedisStore {
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let (likes, posts): (u64, u64) = redis::pipe()
-            .zcard(&self.keys.log)
+        let (likes, posts): (Option<u64>, u64) = redis::pipe()
+            .hget(&self.keys.state, keys::LIKE_COUNT_FIELD)
             .zcard(&self.keys.posts)
             .query_async(&mut self.conn())
             .await
             .map_err(backend)?;
-        Ok(StoreCounts { likes, posts })
+        Ok(StoreCounts {
+            likes: likes.unwrap_or(0),
+            posts,
+        })
     }
 
     async fn scan_posts(&self, since_us: u64, sink: &mut PostSink<'_>) -> Result<u64, StoreError> {

@@ -4,8 +4,7 @@
 //! the same way from their indexes.
 
 use feedmixer_store::{
-    DidRef, LikeRef, LikeSink, PostRef, PostSink, RemovedRef, RemovedSink, RkeyRef, StoreError,
-    SubjectRef, post_codec,
+    LikeSink, PostRef, PostSink, RemovedRef, RemovedSink, StoreError, post_codec,
 };
 use redis::RedisResult;
 
@@ -14,31 +13,66 @@ use crate::error::backend;
 use crate::keys::{
     Keys, decode_account_status, decode_deleted_account, decode_member, decode_tombstone, time20,
 };
+use crate::like_chunks::{self, Chunk};
 
-/// Members per read, of the like log and of the other sorted sets scanned
-/// (the post log, the deletion indexes): about 700 KiB of like members, a
-/// millisecond or two of Redis time per read.
+/// Members per read of the sorted sets scanned (the post log, the
+/// deletion indexes): a millisecond or two of Redis time per read. The
+/// like log is read a chunk (up to 256 KiB) at a time.
 pub const SCAN_CHUNK_LIKES: usize = 5_000;
 
-/// Calls `sink` for every like from `since_us` on, in log order; see
-/// KEYS.md for what a scan sees of concurrent writes.
+/// Calls `sink` for every live like from `since_us` on, in log order,
+/// chunk by chunk, the next chunk read while the sink takes the current
+/// one; chunks the log gained meanwhile are read too. See KEYS.md for what
+/// a scan sees of concurrent writes.
 pub(crate) async fn scan(
     conn: &Conn,
     keys: &Keys,
     since_us: u64,
     sink: &mut LikeSink<'_>,
 ) -> Result<u64, StoreError> {
-    scan_set(conn, &keys.log, since_start(since_us), &mut |member| {
-        let like = decode_member(member).ok_or_else(|| corrupt("like log", member))?;
-        sink(LikeRef {
-            did: DidRef::parse(&like.did),
-            rkey: RkeyRef::parse(&like.rkey),
-            subject: SubjectRef::parse(like.value),
-            time_us: like.time_us,
-        });
-        Ok(())
-    })
-    .await
+    let mut delivered = 0;
+    let mut done: Option<u64> = None;
+    loop {
+        let chunks: Vec<u64> = like_chunks::list(conn, keys)
+            .await?
+            .into_iter()
+            .filter(|(n, meta)| {
+                done.is_none_or(|done| *n > done)
+                    && meta.max_us.saturating_add(1_000_000) >= since_us
+            })
+            .map(|(n, _)| n)
+            .collect();
+        if chunks.is_empty() {
+            return Ok(delivered);
+        }
+        let mut next = chunks
+            .iter()
+            .map(|&n| read_like_chunk(conn.clone(), keys.clone(), n));
+        let mut pending = next.next();
+        while let Some(reading) = pending.take() {
+            let chunk = reading.await?.map_err(backend)?;
+            pending = next.next();
+            for item in chunk.live() {
+                let (_, record) = item?;
+                let like = record.like().expect("a live record adds a like");
+                if like.time_us >= since_us {
+                    sink(like);
+                    delivered += 1;
+                }
+            }
+        }
+        done = chunks.last().copied();
+    }
+}
+
+/// Reads like chunk `n` in a task of its own, so that it runs while the
+/// caller delivers.
+fn read_like_chunk(
+    mut conn: Conn,
+    keys: Keys,
+    n: u64,
+) -> tokio::task::JoinHandle<RedisResult<Chunk>> {
+    tokio::spawn(async move { Chunk::read(&mut conn, &keys, n).await })
 }
 
 /// Calls `sink` for every post from `since_us` on, in log order, as

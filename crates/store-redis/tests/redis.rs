@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use feedmixer_atproto::{InteractionEvent, clock};
-use feedmixer_store::{
-    Change, Changes, Interaction, InteractionLimits, PostChangeKind, Store, StoreError,
-};
+use feedmixer_store::testkit::{create, delete, did, post, scan};
+use feedmixer_store::{Change, Changes, Interaction, InteractionLimits, Store, StoreError};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
 
 /// A plain connection to the first node of `target`, to look at or
@@ -88,6 +87,8 @@ on_single_and_cluster!(
     pruning_everything_leaves_no_did_state,
     post_changes_carry_a_kind_and_like_changes_none,
     a_corrupt_stored_post_is_an_error,
+    the_like_log_seals_chunks_and_prune_drops_old_ones,
+    a_schema_1_store_is_converted_once_and_keeps_every_like,
 );
 
 #[test]
@@ -130,17 +131,17 @@ async fn a_newer_schema_is_refused(backend: Backend) {
     drop(store);
     let state = format!("{{{prefix}}}:state");
     let (version,): (u64,) = raw_query(&target, redis::pipe().hget(&state, "schema_version")).await;
-    assert_eq!(version, 1, "stamped on first use");
+    assert_eq!(version, 2, "stamped on first use");
     let () = raw_query(
         &target,
-        redis::pipe().hset(&state, "schema_version", 2).ignore(),
+        redis::pipe().hset(&state, "schema_version", 3).ignore(),
     )
     .await;
     let err = RedisStore::connect(target, &prefix)
         .await
         .err()
         .expect("newer schema refused");
-    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert!(err.to_string().contains("schema version 3"), "{err}");
 }
 
 /// Data written through one store is there for another on the same
@@ -461,18 +462,20 @@ async fn pruning_everything_leaves_no_did_state(backend: Backend) {
     }
     let state = format!("{{{prefix}}}:state");
     let changes = format!("{{{prefix}}}:changes");
-    let (exists, likers, stream): (u64, Option<u64>, u64) = raw_query(
+    let (exists, live, stream): (u64, Option<u64>, u64) = raw_query(
         &target,
         redis::pipe()
             .exists(&keys)
-            .hget(&state, "likers")
+            .hget(&state, "like_count")
             .cmd("XLEN")
             .arg(&changes),
     )
     .await;
     assert_eq!(exists, 0, "no key of {keys:?} is left");
-    assert_eq!(likers.unwrap_or(0), 0);
-    assert_eq!(stream, version, "pruning appends no change");
+    assert_eq!(live.unwrap_or(0), 0);
+    // The post changes (the like changes are the log's records).
+    assert_eq!(stream, 6, "pruning appends no change");
+    assert_eq!(store.counts().await.unwrap().likes, 0);
 }
 
 /// A lease is one key with the holder's TTL, which Redis expires.
@@ -516,8 +519,8 @@ async fn a_lease_is_a_key_with_a_ttl() {
 /// A stream entry as a raw read returns it: its ID and its fields.
 type Entry = (String, Vec<(String, String)>);
 
-/// A post change is a stream entry with a kind `k`; a like change has
-/// none, as before there were posts, so entries written then still decode.
+/// A post change is a stream entry with a kind `k`; a like change is a
+/// record of the like log, and no stream entry.
 async fn post_changes_carry_a_kind_and_like_changes_none(backend: Backend) {
     let Some((target, prefix, store)) = fresh_store(backend, "change-fields").await else {
         return;
@@ -551,19 +554,10 @@ async fn post_changes_carry_a_kind_and_like_changes_none(backend: Backend) {
             .iter()
             .map(|entry| entry.0.as_str())
             .collect::<Vec<_>>(),
-        ["1-0", "2-0", "3-0", "4-0", "5-0"]
+        ["2-0", "3-0", "5-0"]
     );
     assert_eq!(
         fields(&entries[0]),
-        [
-            ("d", "did:plc:a"),
-            ("s", "at://p"),
-            ("t", &t(10)),
-            ("a", "1")
-        ]
-    );
-    assert_eq!(
-        fields(&entries[1]),
         [
             ("k", "p+"),
             ("d", "did:plc:a"),
@@ -573,18 +567,32 @@ async fn post_changes_carry_a_kind_and_like_changes_none(backend: Backend) {
         ]
     );
     assert_eq!(
-        fields(&entries[2]),
+        fields(&entries[1]),
         [("k", "p-"), ("d", "did:plc:a"), ("r", "k1"), ("t", &t(12))]
     );
     assert_eq!(
-        fields(&entries[3])[..2],
-        [("d", "did:plc:a"), ("s", "at://p")]
-    );
-    assert_eq!(
-        fields(&entries[4]),
+        fields(&entries[2]),
         [("k", "a-"), ("d", "did:plc:a"), ("r", ""), ("t", &t(13))]
     );
-    // An entry as the store wrote like changes before posts decodes as one.
+    let Changes::Since(all) = store.changes_since(0, 10).await.unwrap() else {
+        panic!("nothing trimmed");
+    };
+    let like = |seq, added| {
+        Change::Like(feedmixer_store::LikeChange {
+            seq,
+            did: "did:plc:a".into(),
+            subject: "at://p".into(),
+            time_us: 10,
+            added,
+        })
+    };
+    assert_eq!(
+        all.iter().map(Change::seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(all[0], like(1, true));
+    assert_eq!(all[3], like(4, false));
+    // A stream entry of another kind is corrupt, not skipped.
     let () = raw_query(
         &target,
         redis::pipe()
@@ -597,23 +605,8 @@ async fn post_changes_carry_a_kind_and_like_changes_none(backend: Backend) {
             .ignore(),
     )
     .await;
-    let Changes::Since(decoded) = store.changes_since(3, 10).await.unwrap() else {
-        panic!("nothing trimmed");
-    };
-    assert!(matches!(
-        &decoded[1],
-        Change::Post(change) if change.kind == PostChangeKind::AccountDeleted && change.seq == 5
-    ));
-    assert_eq!(
-        decoded[2],
-        Change::Like(feedmixer_store::LikeChange {
-            seq: 6,
-            did: "did:plc:old".into(),
-            subject: "at://q".into(),
-            time_us: 14,
-            added: true,
-        })
-    );
+    let err = store.changes_since(3, 10).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
 }
 
 /// A stored post that does not decode fails the scan as corrupt, and so
@@ -653,4 +646,218 @@ async fn a_corrupt_stored_post_is_an_error(backend: Backend) {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     let err = store.changes_since(0, 10).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+}
+
+/// Likes past a chunk's 256 KiB go to the next chunk; deletes and
+/// the changes reach across chunks; a prune drops a sealed chunk once
+/// nothing in it is live or newer than the horizon, and a follower from
+/// before it rebuilds.
+async fn the_like_log_seals_chunks_and_prune_drops_old_ones(backend: Backend) {
+    let Some((target, prefix, store)) = fresh_store(backend, "chunks").await else {
+        return;
+    };
+    let likes = 10_000u32;
+    // A DID per like, in time order: the log (DID by DID within a batch)
+    // is in time order too.
+    let events: Vec<_> = (0..likes)
+        .map(|n| create(&did(n), &format!("k{n}"), &post(n), 1 + u64::from(n)))
+        .collect();
+    for batch in events.chunks(3_000) {
+        store.apply(batch).await.unwrap();
+    }
+    // Every hundredth like deleted: some in each chunk.
+    let deletes: Vec<_> = (0..likes)
+        .step_by(100)
+        .map(|n| delete(&did(n), &format!("k{n}"), 20_000))
+        .collect();
+    let stats = store.apply(&deletes).await.unwrap();
+    assert_eq!(stats.deleted, 100);
+    assert_eq!(store.counts().await.unwrap().likes, 9_900);
+    let live = scan(&store, 0).await;
+    assert_eq!(live.len(), 9_900);
+    assert!(
+        live.iter()
+            .all(|like| like.1 != "k0" && !like.1.ends_with("00"))
+    );
+    let all = all_changes(&store, 0).await;
+    assert_eq!(all.len(), 10_100);
+    let chunk = |n: u32| format!("{{{prefix}}}:likes:{n}");
+    let (exists,): (u64,) = raw_query(
+        &target,
+        redis::pipe().exists(&[chunk(1), chunk(2), chunk(3)]),
+    )
+    .await;
+    assert_eq!(exists, 3);
+
+    // Before 5,001: 5,000 likes, 50 of them deleted.
+    let stats = store.prune(5_001, 100_000).await.unwrap();
+    assert_eq!(stats.likes, 5_000 - 50);
+    assert!(!stats.more);
+    assert_eq!(store.counts().await.unwrap().likes, 9_900 - 4_950);
+    let live = scan(&store, 0).await;
+    assert_eq!(live.len(), 4_950);
+    assert!(live.iter().all(|like| like.3 > 5_000));
+    // The first chunk holds nothing live or after the horizon: gone.
+    let (exists,): (u64,) = raw_query(&target, redis::pipe().exists(&[chunk(1)])).await;
+    assert_eq!(exists, 0);
+    assert_eq!(store.changes_since(0, 10).await.unwrap(), Changes::Trimmed);
+    // The chunk holding the like of 5,001 still has live likes: its
+    // records are there to follow.
+    let Changes::Since(tail) = store.changes_since(5_000, 10).await.unwrap() else {
+        panic!("the chunk of 5,001 is kept");
+    };
+    assert_eq!(tail[0].seq(), 5_001);
+    // Nothing is left to do before the same horizon.
+    let again = store.prune(5_001, 100_000).await.unwrap();
+    assert_eq!((again.likes, again.more), (0, false));
+}
+
+/// Every page of changes after `after`, until none is left.
+async fn all_changes(store: &dyn Store, mut after: u64) -> Vec<Change> {
+    let mut all = Vec::new();
+    loop {
+        let Changes::Since(page) = store.changes_since(after, 1_000).await.unwrap() else {
+            panic!("trimmed after {after}");
+        };
+        let Some(last) = page.last() else {
+            return all;
+        };
+        assert_eq!(page[0].seq(), after + 1, "no gap");
+        assert!(page.windows(2).all(|w| w[1].seq() == w[0].seq() + 1));
+        after = last.seq();
+        all.extend(page);
+    }
+}
+
+/// A store as schema 1 wrote it (the like log a sorted set of members,
+/// each DID's field holding the newest time and the member, the changes
+/// in a stream) is converted at connect: the same likes, duplicates
+/// still duplicates, deletes and prunes working on the moved likes, and
+/// followers told to rebuild.
+async fn a_schema_1_store_is_converted_once_and_keeps_every_like(backend: Backend) {
+    let Some(target) = common::target(backend) else {
+        return;
+    };
+    let prefix = fresh_prefix("v1");
+    let t20 = |t: u64| format!("{t:020}");
+    let member = |t: u64, did: &str, rkey: &str, subject: &str| {
+        let mut m = t20(t).into_bytes();
+        m.extend_from_slice(did.as_bytes());
+        m.extend_from_slice(&[0, 1]);
+        m.extend_from_slice(rkey.as_bytes());
+        m.extend_from_slice(&[0, 1]);
+        m.extend_from_slice(subject.as_bytes());
+        m
+    };
+    let likes: Vec<(u64, String, String, String)> = (0..2_500u32)
+        .map(|n| {
+            (
+                10 + u64::from(n),
+                did(n % 13),
+                format!("3k{n:011}"),
+                post(n),
+            )
+        })
+        .collect();
+    let mut pipe = redis::pipe();
+    let state = format!("{{{prefix}}}:state");
+    pipe.hset(&state, "schema_version", 1).ignore();
+    pipe.hset(&state, "likes_version", 2_500).ignore();
+    pipe.hset(&state, "likers", 13).ignore();
+    for (t, did, rkey, subject) in &likes {
+        let m = member(*t, did, rkey, subject);
+        pipe.zadd(format!("{{{prefix}}}:log"), m.clone(), 0)
+            .ignore();
+        // The first like's newest time is later than its log time.
+        let newest = if rkey.ends_with("00000000000") {
+            9_000
+        } else {
+            *t
+        };
+        let mut value = t20(newest).into_bytes();
+        value.extend_from_slice(&m);
+        pipe.hset(
+            format!("{{{prefix}}}:did:{did}"),
+            format!("l:{rkey}"),
+            value,
+        )
+        .ignore();
+        pipe.hincr(format!("{{{prefix}}}:did:{did}"), "n", 1)
+            .ignore();
+        pipe.cmd("XADD")
+            .arg(format!("{{{prefix}}}:changes"))
+            .arg("*")
+            .arg(&[
+                "d",
+                did.as_str(),
+                "s",
+                subject.as_str(),
+                "t",
+                &t20(*t),
+                "a",
+                "1",
+            ])
+            .ignore();
+    }
+    let () = raw_query(&target, &pipe).await;
+
+    let mut steps = Vec::new();
+    let store = RedisStore::connect_with_progress(target.clone(), &prefix, &mut |p| steps.push(p))
+        .await
+        .unwrap();
+    assert_eq!(
+        steps.last().map(|p| (p.moved, p.total)),
+        Some((2_500, 2_500))
+    );
+    assert_eq!(store.counts().await.unwrap().likes, 2_500);
+    let mut want: Vec<_> = likes
+        .iter()
+        .map(|(t, did, rkey, subject)| (did.clone(), rkey.clone(), subject.clone(), *t))
+        .collect();
+    want.sort_by(|a, b| (a.3, &a.0, &a.1).cmp(&(b.3, &b.0, &b.1)));
+    assert_eq!(scan(&store, 0).await, want);
+    let (version, old_log, n_field, schema): (u64, u64, Option<u64>, u64) = raw_query(
+        &target,
+        redis::pipe()
+            .hget(&state, "likes_version")
+            .zcard(format!("{{{prefix}}}:log"))
+            .hget(format!("{{{prefix}}}:did:{}", did(0)), "n")
+            .hget(&state, "schema_version"),
+    )
+    .await;
+    assert_eq!((old_log, n_field, schema), (0, None, 2));
+    assert_eq!(version, 5_000, "each moved like is a record of the log");
+    assert_eq!(
+        store.changes_since(2_500, 10).await.unwrap(),
+        Changes::Trimmed
+    );
+    assert_eq!(
+        store.changes_since(version, 10).await.unwrap(),
+        Changes::Since(vec![])
+    );
+
+    // A repeat is a duplicate; a delete before the newest time is stale,
+    // after it removes the like.
+    let (t, d, rkey, subject) = &likes[0];
+    let stats = store.apply(&[create(d, rkey, subject, *t)]).await.unwrap();
+    assert_eq!(stats.duplicates, 1);
+    let stats = store.apply(&[delete(d, rkey, 5_000)]).await.unwrap();
+    assert_eq!(stats.stale, 1);
+    let stats = store.apply(&[delete(d, rkey, 9_500)]).await.unwrap();
+    assert_eq!(stats.deleted, 1);
+    let Changes::Since(removed) = store.changes_since(version, 10).await.unwrap() else {
+        panic!("kept");
+    };
+    assert!(matches!(&removed[..], [Change::Like(c)] if !c.added && c.subject == *subject));
+    let stats = store.prune(1_000, 10_000).await.unwrap();
+    assert_eq!(stats.likes, 989);
+    assert_eq!(store.counts().await.unwrap().likes, 2_499 - 989);
+    drop(store);
+    // Opening it again converts nothing.
+    let mut steps = Vec::new();
+    let store = RedisStore::connect_with_progress(target, &prefix, &mut |p| steps.push(p))
+        .await
+        .unwrap();
+    assert!(steps.is_empty());
+    assert_eq!(store.counts().await.unwrap().likes, 2_499 - 989);
 }

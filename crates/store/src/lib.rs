@@ -92,6 +92,7 @@ mod error;
 mod feed_data;
 mod health;
 mod interactions;
+pub mod like_log;
 pub mod metrics;
 pub mod pool_update;
 pub mod post_codec;

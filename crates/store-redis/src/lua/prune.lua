@@ -3,7 +3,7 @@
 -- again here, so a record or deletion a concurrent apply changed since is
 -- left alone.
 --
--- KEYS[1]   the like log            {P}:log
+-- KEYS[1]   unused (the like log is pruned by prune_likes.lua)
 -- KEYS[2]   the store's counters    {P}:state
 -- KEYS[3]   the like tombstones by time  {P}:tombstones
 -- KEYS[4]   the account deletions by time  {P}:deleted-accounts
@@ -14,10 +14,8 @@
 -- ARGV[1]   the horizon, T20; the store's moves to it unless it is later
 -- ARGV[2]   how many DIDs the chunk has, m
 -- ARGV[3 .. 2+m]  the DIDs, in the order of their keys
--- ARGV[3+m .. 8+m]  how many likes, like tombstones, posts, post
---                   tombstones, account deletions and account statuses
---                   follow
--- then the likes:              j, rkey, {P}:log member
+-- ARGV[3+m .. 7+m]  how many like tombstones, posts, post tombstones,
+--                   account deletions and account statuses follow
 -- then the like tombstones:    j, rkey, {P}:tombstones member
 -- then the posts:              j, rkey, {P}:posts member
 -- then the post tombstones:    j, rkey, {P}:post-tombstones member
@@ -25,12 +23,10 @@
 -- then the account statuses:   j, {P}:account-statuses member
 -- (j: the DID's number, 1..m)
 --
--- Returns {likes, tombstones, tombstones replaced, posts, post
--- tombstones, post tombstones replaced, accounts, account statuses, more
--- (1 or 0)}:
--- `tombstones` counts those of the arguments, `tombstones replaced` those
--- from before the horizon that a pruned record's new one replaced (the
--- same for posts).
+-- Returns {tombstones, posts, post tombstones, post tombstones replaced,
+-- accounts, account statuses, more (1 or 0)}: `tombstones` counts those
+-- of the arguments, `post tombstones replaced` those from before the
+-- horizon that a pruned post's new one replaced.
 
 local state, deleted_accounts, statuses = KEYS[2], KEYS[4], KEYS[7]
 local horizon = ARGV[1]
@@ -43,22 +39,20 @@ end
 
 -- A collection: its log, its tombstone index, and the prefixes of its
 -- live and tombstone fields in the DID state.
-local LIKES = {log = KEYS[1], tombstones = KEYS[3], live = 'l:', tomb = 't:'}
+local LIKES = {tombstones = KEYS[3], live = 'l:', tomb = 't:'}
 local POSTS = {log = KEYS[5], tombstones = KEYS[6], live = 'p:', tomb = 'q:'}
 
 local dids = tonumber(ARGV[2])
 local i = 3 + dids
-local like_count, tombstone_count, post_count, post_tombstone_count, account_count,
-  status_count =
+local tombstone_count, post_count, post_tombstone_count, account_count, status_count =
   tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
-  tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-i = i + 6
+  tonumber(ARGV[i + 4])
+i = i + 5
 
 -- Prunes the next `count` log candidates of collection `c`; returns how
 -- many left the log and how many tombstones from before the horizon their
--- new ones replaced. `gone`, when given, counts the live records gone by
--- DID number.
-local function prune_log(c, count, gone)
+-- new ones replaced.
+local function prune_log(c, count)
   local pruned, replaced = 0, 0
   for _ = 1, count do
     local j, rkey, member = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
@@ -70,9 +64,6 @@ local function prune_log(c, count, gone)
       local live, tomb = known[1], known[2]
       if live and string.sub(live, 21) == member then
         redis.call('HDEL', did, c.live .. rkey)
-        if gone then
-          gone[j] = (gone[j] or 0) + 1
-        end
         -- Also created at or after the horizon: a tombstone at that
         -- create keeps a replay of it from bringing the record back.
         local newest = string.sub(live, 1, 20)
@@ -112,23 +103,8 @@ local function prune_tombstones(c, count)
   return dropped
 end
 
--- Live likes gone, by DID number.
-local gone = {}
-local likes, replaced = prune_log(LIKES, like_count, gone)
-local likers = 0
-for j, count in pairs(gone) do
-  if redis.call('HINCRBY', KEYS[7 + j], 'n', -count) <= 0 then
-    redis.call('HDEL', KEYS[7 + j], 'n')
-    likers = likers - 1
-  end
-end
-if likers ~= 0 then
-  redis.call('HINCRBY', state, 'likers', likers)
-end
 local tombs = prune_tombstones(LIKES, tombstone_count)
-
--- Posts count no liker.
-local posts, post_replaced = prune_log(POSTS, post_count, nil)
+local posts, post_replaced = prune_log(POSTS, post_count)
 local post_tombs = prune_tombstones(POSTS, post_tombstone_count)
 
 local accounts = 0
@@ -163,8 +139,7 @@ end
 local function any_before(key)
   return #redis.call('ZRANGE', key, '-', '(' .. horizon, 'BYLEX', 'LIMIT', 0, 1) > 0
 end
-local more = any_before(LIKES.log) or any_before(LIKES.tombstones)
+local more = any_before(LIKES.tombstones)
   or any_before(POSTS.log) or any_before(POSTS.tombstones) or any_before(deleted_accounts)
   or any_before(statuses)
-return {likes, tombs, replaced, posts, post_tombs, post_replaced, accounts, account_statuses,
-  more and 1 or 0}
+return {tombs, posts, post_tombs, post_replaced, accounts, account_statuses, more and 1 or 0}

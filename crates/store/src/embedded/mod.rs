@@ -10,7 +10,6 @@ mod cache;
 mod histories;
 mod interactions;
 pub(crate) mod lease;
-mod like_chunk;
 mod like_key;
 mod likes;
 mod migrate;

@@ -13,9 +13,9 @@
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::mpsc;
 
-use super::like_chunk;
 use super::likes::Meta;
 use super::schema::{LIKE_CHUNKS, LIKE_DEAD, LIKE_SEGMENTS, LogKey};
+use crate::like_log as like_chunk;
 use crate::{LikeRef, StoreError};
 
 /// Rows per chunk: big enough to amortize the channel hand-off, small

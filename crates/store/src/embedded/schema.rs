@@ -5,7 +5,7 @@
 //! | table              | key                    | value          | role |
 //! |--------------------|------------------------|----------------|------|
 //! | `like_index`       | `(bucket, did, rkey)` packed, 28 bytes | a live like's state, or a tombstone (`like_key.rs`) | judges every like event: dedup by record key, deletes, an account's likes one range per bucket |
-//! | `like_segments`    | first record's number  | a chunk of numbered like records (`like_chunk.rs`) | the like log: every like added or removed, in number order; what `scan_likes` streams and `changes_since` reads |
+//! | `like_segments`    | first record's number  | a chunk of numbered like records (`like_log.rs`) | the like log: every like added or removed, in number order; what `scan_likes` streams and `changes_since` reads |
 //! | `like_chunks`      | first record's number  | `(last number, oldest live time, newest time, records)` | each chunk's bounds, read without its records (scans skip, prune picks) |
 //! | `like_dead`        | record number          | `()`           | the logged likes removed since (deleted, account deleted, pruned): a scan skips them |
 //! | `deleted_accounts` | `did`                  | `time_us`      | deleted accounts, so late older creates are stale |

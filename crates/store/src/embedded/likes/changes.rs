@@ -1,8 +1,8 @@
 //! What followers read: the like records after a number, as changes.
 
 use crate::StoreError;
-use crate::embedded::like_chunk::Chunk;
 use crate::embedded::schema::{LIKE_CHUNKS, LIKE_SEGMENTS};
+use crate::like_log::Chunk;
 
 /// The like records numbered after `after`, oldest first, at most `max`,
 /// as changes.

@@ -1,6 +1,6 @@
 //! The likes of the embedded store, inside one write transaction: the
 //! index that judges every event ([`like_key`](super::like_key)), the
-//! numbered log of what changed ([`like_chunk`](super::like_chunk)), and
+//! numbered log of what changed ([`like_log`](crate::like_log)), and
 //! the set of logged likes removed since.
 //!
 //! A create is one index insert (it returns the old entry, which decides
@@ -17,10 +17,10 @@ use redb::{ReadableTable, Table, WriteTransaction};
 mod changes;
 mod prune;
 
-use super::like_chunk::{Chunk, ChunkBuilder, Record};
 use super::like_key::{Entry, IndexKey, LikeKey, Live, did_key};
 use super::schema::{ChunkMeta, LIKE_CHUNKS, LIKE_COUNT_KEY, LIKE_DEAD, LIKE_INDEX, LIKE_SEGMENTS};
 use crate::StoreError;
+use crate::like_log::{Chunk, ChunkBuilder, Record};
 
 pub(super) use changes::changes_after;
 

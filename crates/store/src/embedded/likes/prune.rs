@@ -7,9 +7,9 @@ use redb::ReadableTable;
 
 use super::{Likes, Meta, MetaTable};
 use crate::StoreError;
-use crate::embedded::like_chunk::{Chunk, Record};
 use crate::embedded::like_key::{Entry, IndexKey, LikeKey, Live, bucket_at};
 use crate::embedded::schema::TOMBSTONE_SWEEP_KEY;
+use crate::like_log::{Chunk, Record};
 
 impl Likes<'_> {
     /// Prunes the likes logged before `horizon`, at most `max`: returns

@@ -21,17 +21,24 @@
 //! a `u32` length and the bytes, in the order DID, record key, subject.
 //! So reading the log parses nothing but integers, and the graph is built
 //! straight from them.
+//!
+//! A store that appends to its log in place (Redis, with `APPEND`) writes
+//! each record on its own instead: the same fixed part, its text right
+//! after it, and `text_at` zero ([`encode_one`], [`Records`]). The kind
+//! byte and the number are the first nine bytes of either form, so a
+//! writer can stamp them on a record built before its number was known.
 
 use feedmixer_atproto::{DidRef, RkeyRef, SubjectRef, Tid};
 
 use crate::{LikeRef, StoreError};
 
-pub(super) const RECORD_BYTES: usize = 69;
+/// Bytes of a record's fixed part.
+pub const RECORD_BYTES: usize = 69;
 const HEADER_BYTES: usize = 4;
 
-/// The kind of a record.
-const ADDED: u8 = 1;
-const REMOVED: u8 = 2;
+/// The kind of a record, the low half of its first byte.
+pub const ADDED: u8 = 1;
+pub const REMOVED: u8 = 2;
 const KIND_MASK: u8 = 0x0f;
 /// Which parts are in the text area.
 const TEXT_DID: u8 = 0x10;
@@ -40,25 +47,29 @@ const TEXT_SUBJECT: u8 = 0x40;
 
 /// A chunk being built: records and text, appended to.
 #[derive(Debug, Default)]
-pub(super) struct ChunkBuilder {
+pub struct ChunkBuilder {
     records: Vec<u8>,
     text: Vec<u8>,
 }
 
 impl ChunkBuilder {
     /// A builder that goes on from a stored chunk.
-    pub(super) fn from_chunk(chunk: &Chunk<'_>) -> Self {
+    pub fn from_chunk(chunk: &Chunk<'_>) -> Self {
         ChunkBuilder {
             records: chunk.records.to_vec(),
             text: chunk.text.to_vec(),
         }
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.records.len() / RECORD_BYTES
     }
 
-    pub(super) fn push(&mut self, record: &Record<'_>) {
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn push(&mut self, record: &Record<'_>) {
         let mut kind = if record.added { ADDED } else { REMOVED };
         let text_at = self.text.len() as u32;
         let did = match record.did {
@@ -103,7 +114,7 @@ impl ChunkBuilder {
     }
 
     /// Appends `later`'s records (numbered after this builder's).
-    pub(super) fn append(&mut self, later: &ChunkBuilder) {
+    pub fn append(&mut self, later: &ChunkBuilder) {
         let shift = self.text.len() as u32;
         for record in later.records.chunks_exact(RECORD_BYTES) {
             let start = self.records.len();
@@ -124,7 +135,7 @@ impl ChunkBuilder {
     }
 
     /// The chunk's stored bytes.
-    pub(super) fn finish(&self) -> Vec<u8> {
+    pub fn finish(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_BYTES + self.records.len() + self.text.len());
         out.extend_from_slice(&(self.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.records);
@@ -135,26 +146,26 @@ impl ChunkBuilder {
 
 /// A stored chunk, read in place.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Chunk<'a> {
+pub struct Chunk<'a> {
     records: &'a [u8],
     text: &'a [u8],
 }
 
 /// One record of the log: a like added, or removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Record<'a> {
-    pub(super) added: bool,
-    pub(super) seq: u64,
-    pub(super) time_us: u64,
-    pub(super) did: DidRef<'a>,
+pub struct Record<'a> {
+    pub added: bool,
+    pub seq: u64,
+    pub time_us: u64,
+    pub did: DidRef<'a>,
     /// An addition's record key (a removal's is `None`).
-    pub(super) rkey: Option<RkeyRef<'a>>,
-    pub(super) subject: SubjectRef<'a>,
+    pub rkey: Option<RkeyRef<'a>>,
+    pub subject: SubjectRef<'a>,
 }
 
 impl<'a> Record<'a> {
     /// The like an addition added.
-    pub(super) fn like(&self) -> Option<LikeRef<'a>> {
+    pub fn like(&self) -> Option<LikeRef<'a>> {
         Some(LikeRef {
             did: self.did,
             rkey: self.rkey?,
@@ -165,7 +176,7 @@ impl<'a> Record<'a> {
 }
 
 impl<'a> Chunk<'a> {
-    pub(super) fn parse(bytes: &'a [u8]) -> Result<Self, StoreError> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, StoreError> {
         let corrupt = || StoreError::Corrupt(format!("like chunk of {} bytes", bytes.len()));
         let count = bytes
             .get(..HEADER_BYTES)
@@ -179,18 +190,22 @@ impl<'a> Chunk<'a> {
         })
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.records.len() / RECORD_BYTES
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
     /// The number of record `i`, without decoding the rest.
-    pub(super) fn seq(&self, i: usize) -> u64 {
+    pub fn seq(&self, i: usize) -> u64 {
         let at = i * RECORD_BYTES + 1;
         u64::from_le_bytes(self.records[at..at + 8].try_into().expect("8 bytes"))
     }
 
     /// The index of the first record numbered `seq` or later.
-    pub(super) fn position(&self, seq: u64) -> usize {
+    pub fn position(&self, seq: u64) -> usize {
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -203,7 +218,7 @@ impl<'a> Chunk<'a> {
         lo
     }
 
-    pub(super) fn record(&self, i: usize) -> Result<Record<'a>, StoreError> {
+    pub fn record(&self, i: usize) -> Result<Record<'a>, StoreError> {
         let r = &self.records[i * RECORD_BYTES..(i + 1) * RECORD_BYTES];
         let u64_at = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
         let u128_at = |at: usize| u128::from_le_bytes(r[at..at + 16].try_into().expect("16 bytes"));
@@ -247,7 +262,7 @@ impl<'a> Chunk<'a> {
         })
     }
 
-    pub(super) fn records(&self) -> impl Iterator<Item = Result<Record<'a>, StoreError>> + '_ {
+    pub fn records(&self) -> impl Iterator<Item = Result<Record<'a>, StoreError>> + '_ {
         (0..self.len()).map(|i| self.record(i))
     }
 }
@@ -274,10 +289,93 @@ impl<'a> Text<'a> {
     }
 }
 
+/// Appends `record` on its own to `out`: its fixed part, then its text.
+pub fn encode_one(record: &Record<'_>, out: &mut Vec<u8>) {
+    let mut one = ChunkBuilder::default();
+    one.push(record);
+    out.extend_from_slice(&one.records);
+    out.extend_from_slice(&one.text);
+}
+
+/// Records written one after the other by [`encode_one`], read in place.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Records<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Records { bytes, at: 0 }
+    }
+
+    /// Where the next record starts.
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<Record<'a>, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.bytes.get(self.at..).filter(|rest| !rest.is_empty())?;
+        let Some(fixed) = rest.get(..RECORD_BYTES) else {
+            self.at = self.bytes.len();
+            return Some(Err(StoreError::Corrupt(format!(
+                "like record cut at {} of {RECORD_BYTES} bytes",
+                rest.len()
+            ))));
+        };
+        let chunk = Chunk {
+            records: fixed,
+            text: &rest[RECORD_BYTES..],
+        };
+        let texts = (fixed[0] & (TEXT_DID | TEXT_RKEY | TEXT_SUBJECT)).count_ones();
+        let mut text = Text {
+            bytes: chunk.text,
+            at: 0,
+        };
+        let record = (0..texts)
+            .try_for_each(|_| text.next().map(drop))
+            .and_then(|()| chunk.record(0));
+        match record {
+            Ok(record) => {
+                self.at += RECORD_BYTES + text.at;
+                Some(Ok(record))
+            }
+            Err(error) => {
+                self.at = self.bytes.len();
+                Some(Err(error))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn cut_records_are_corrupt() {
+        let mut one = Vec::new();
+        let record = Record {
+            added: true,
+            seq: 1,
+            time_us: 2,
+            did: DidRef::parse("did:web:example.com"),
+            rkey: Some(RkeyRef::parse("3k")),
+            subject: SubjectRef::parse("at://did:plc:x/app.bsky.feed.post/y"),
+        };
+        encode_one(&record, &mut one);
+        assert_eq!(Records::new(&one).next().unwrap().unwrap(), record);
+        for cut in [1, RECORD_BYTES - 1, RECORD_BYTES + 2, one.len() - 1] {
+            let mut read = Records::new(&one[..cut]);
+            assert!(read.next().unwrap().is_err(), "{cut}");
+            assert!(read.next().is_none());
+        }
+    }
 
     fn strategy() -> impl Strategy<Value = (bool, u64, String, String, String)> {
         (
@@ -337,6 +435,16 @@ mod tests {
                 prop_assert_eq!(got.rkey.map(|k| k.to_string()), want.rkey.map(|k| k.to_string()));
                 prop_assert_eq!(chunk.position(want.seq), i);
                 prop_assert_eq!(chunk.position(want.seq + 1), i + 1);
+            }
+            // The same records on their own, one after the other.
+            let mut appended = Vec::new();
+            for (i, r) in all.iter().enumerate() {
+                encode_one(&new(i, r), &mut appended);
+            }
+            let read: Vec<Record<'_>> = Records::new(&appended).collect::<Result<_, _>>().unwrap();
+            prop_assert_eq!(read.len(), all.len());
+            for (i, got) in read.iter().enumerate() {
+                prop_assert_eq!(*got, chunk.record(i).unwrap());
             }
         }
     }
