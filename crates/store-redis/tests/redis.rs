@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use feedmixer_atproto::{InteractionEvent, clock};
-use feedmixer_store::testkit::{create, delete, did, post, scan};
+use feedmixer_store::testkit::{
+    account_deleted, create, delete, did, post, post_create, post_delete, post_record, scan,
+};
 use feedmixer_store::{Change, Changes, Interaction, InteractionLimits, Store, StoreError};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
 
@@ -89,6 +91,7 @@ on_single_and_cluster!(
     a_corrupt_stored_post_is_an_error,
     the_like_log_seals_chunks_and_prune_drops_old_ones,
     a_schema_1_store_is_converted_once_and_keeps_every_like,
+    a_post_field_keeps_a_time_and_its_delete_finds_the_member,
 );
 
 #[test]
@@ -860,4 +863,75 @@ async fn a_schema_1_store_is_converted_once_and_keeps_every_like(backend: Backen
         .unwrap();
     assert!(steps.is_empty());
     assert_eq!(store.counts().await.unwrap().likes, 2_499 - 989);
+}
+
+/// A post's DID field keeps its log time, not its member (so the hash
+/// stays a listpack); deletes, account deletions and prunes find the
+/// member all the same, whatever bytes the keys hold, and a field as
+/// schema 1 wrote it (the member itself) still works.
+async fn a_post_field_keeps_a_time_and_its_delete_finds_the_member(backend: Backend) {
+    let Some((target, prefix, store)) = fresh_store(backend, "post-fields").await else {
+        return;
+    };
+    let nb = post_record(&["nb"], "hei");
+    let odd = "did:plc:\0odd";
+    store
+        .apply(&[
+            post_create(odd, "k\0\u{1}", nb.clone(), 10),
+            post_create(odd, "k", nb.clone(), 11),
+            post_create("did:plc:b", "p", nb.clone(), 12),
+            post_create("did:plc:c", "p", nb.clone(), 13),
+        ])
+        .await
+        .unwrap();
+    let key = |did: &str| {
+        let mut key = format!("{{{prefix}}}:did:").into_bytes();
+        key.extend_from_slice(did.as_bytes());
+        key
+    };
+    let posts = format!("{{{prefix}}}:posts");
+    let (field, encoding): (Vec<u8>, String) = raw_query(
+        &target,
+        redis::pipe()
+            .hget(key("did:plc:b"), "p:p")
+            .cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key("did:plc:b")),
+    )
+    .await;
+    assert_eq!(field, format!("{:020}{:020}", 12, 12).into_bytes());
+    assert_eq!(encoding, "listpack");
+    // did:plc:c's field as schema 1 wrote it: the newest time, then the
+    // member.
+    let (members,): (Vec<Vec<u8>>,) = raw_query(&target, redis::pipe().zrange(&posts, 0, -1)).await;
+    let c_member = members
+        .iter()
+        .find(|m| m.windows(9).any(|w| w == b"did:plc:c"))
+        .unwrap()
+        .clone();
+    let mut old = format!("{:020}", 13).into_bytes();
+    old.extend_from_slice(&c_member);
+    let () = raw_query(
+        &target,
+        redis::pipe().hset(key("did:plc:c"), "p:p", old).ignore(),
+    )
+    .await;
+
+    let stats = store
+        .apply(&[
+            post_delete(odd, "k\0\u{1}", 20),
+            account_deleted(odd, 21),
+            post_delete("did:plc:c", "p", 22),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.posts_deleted, stats.posts_removed_by_account),
+        (2, 1)
+    );
+    let (left,): (Vec<Vec<u8>>,) = raw_query(&target, redis::pipe().zrange(&posts, 0, -1)).await;
+    assert_eq!(left.len(), 1, "only did:plc:b's post is left");
+    assert_eq!(store.prune(100, 1_000).await.unwrap().posts, 1);
+    let (count,): (u64,) = raw_query(&target, redis::pipe().zcard(&posts)).await;
+    assert_eq!(count, 0);
 }

@@ -319,15 +319,38 @@ local EVENT_WIDTH = {c = 5, d = 4, p = 5, q = 4, a = 3, s = 4, m = 6}
 local V1_LOG = string.sub(chunk_prefix, 1, -7) .. 'log'
 local migrated = 0
 
--- How posts enter and leave their log.
+-- How posts enter and leave their log. A post's field keeps its log
+-- time, not its member (which holds the stored post): a DID hash stays a
+-- listpack only while its values are short.
 local function post_logger(member)
   return function()
     redis.call('ZADD', POSTS.log, 0, member)
-    return member
+    return string.sub(member, 1, 20)
   end
 end
-local function post_unlog(member)
-  redis.call('ZREM', POSTS.log, member)
+
+-- The post log member of `rkey` of DID `did_name` logged at `logged`
+-- (T20), or false; `logged` may be the member itself, as stores before
+-- the short fields wrote it.
+local function post_member(did_name, rkey, logged)
+  if #logged > 20 then
+    return logged
+  end
+  local prefix = logged .. string.gsub(did_name, '%z', '\0\255') .. '\0\1'
+    .. string.gsub(rkey, '%z', '\0\255') .. '\0\1'
+  -- A stored post is JSON: its bytes are below FF.
+  local found = redis.call('ZRANGE', POSTS.log, '[' .. prefix, '(' .. prefix .. '\255',
+    'BYLEX', 'LIMIT', 0, 1)
+  return found[1] or false
+end
+
+local function post_unlogger(did_name, rkey)
+  return function(logged)
+    local member = post_member(did_name, rkey, logged)
+    if member then
+      redis.call('ZREM', POSTS.log, member)
+    end
+  end
 end
 
 local i, argc = 5 + dids, #ARGV
@@ -387,7 +410,7 @@ while i <= argc do
       stale = stale + 1
     end
   elseif op == 'q' then
-    local outcome = delete(POSTS, did, did_name, rkey, at, post_unlog)
+    local outcome = delete(POSTS, did, did_name, rkey, at, post_unlogger(did_name, rkey))
     if outcome == STALE then
       stale = stale + 1
     else
@@ -440,7 +463,7 @@ while i <= argc do
       -- after the likes' says they all do.
       for _, post in ipairs(doomed_posts) do
         redis.call('HDEL', did, post[1])
-        redis.call('ZREM', POSTS.log, post[2])
+        post_unlogger(did_name, string.sub(post[1], 3))(post[2])
       end
       -- Its status from before goes with it (a status event from before
       -- the deletion is stale by the deletion's time).

@@ -62,7 +62,9 @@ local function prune_log(c, count)
       local did, did_name = KEYS[7 + j], ARGV[2 + j]
       local known = redis.call('HMGET', did, c.live .. rkey, c.tomb .. rkey)
       local live, tomb = known[1], known[2]
-      if live and string.sub(live, 21) == member then
+      -- The field keeps the log time (or, as older stores wrote it, the
+      -- member, which starts with it).
+      if live and string.sub(live, 21, 40) == string.sub(member, 1, 20) then
         redis.call('HDEL', did, c.live .. rkey)
         -- Also created at or after the horizon: a tombstone at that
         -- create keeps a replay of it from bringing the record back.
