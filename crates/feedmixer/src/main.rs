@@ -11,6 +11,7 @@ mod publish;
 mod replay;
 mod serve;
 mod show;
+mod status;
 mod store_args;
 
 use std::path::PathBuf;
@@ -97,6 +98,9 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Delete a feed's generator record from the publisher's repository.
     Unpublish(publish::UnpublishArgs),
+    /// A running server's feed status with its diagnosis (no feed: every
+    /// feed).
+    Status(status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Kinds { kind } => kinds::run(kind.as_deref()),
         Command::Publish(args) => runtime().and_then(|rt| rt.block_on(publish::publish(args))),
         Command::Unpublish(args) => runtime().and_then(|rt| rt.block_on(publish::unpublish(args))),
+        Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -915,3 +915,93 @@ async fn read_only_mode_refuses_changes_and_keeps_serving() {
         "{personal}"
     );
 }
+
+/// A feed whose flow keeps only its pool serves nothing while the pool is
+/// empty, and its status says so and what to do; a healthy feed's
+/// diagnosis is empty. `feedmixer status` prints the same.
+#[tokio::test]
+async fn a_feed_with_an_empty_pool_serves_nothing_and_its_status_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // `replay` fills no curated pool (the demo loader would).
+    replay_small_demo(dir.path());
+    let server = Server::start(&dir.path().join("data"), &[]).await;
+
+    let (status, page) = server.skeleton("curated", 30, None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(posts(&page).is_empty(), "nothing outside the pool: {page}");
+
+    let (status, report) = server.admin_get("/v1/feeds/curated/status").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["feed"], "curated");
+    assert_eq!(report["flow"], "curated");
+    assert_eq!(report["pool"]["size"], 0);
+    assert_eq!(report["pool"]["restricted_to_pool"], true);
+    assert_eq!(report["pool"]["last_sync"], Value::Null);
+    assert_eq!(report["tranches"], json!([]));
+    assert_eq!(report["store"]["up"], true);
+    assert!(report["quality_factor"].as_f64().unwrap() > 0.0);
+    assert!(report["ingest"].get("connected").is_some());
+    assert!(report["ingest"].get("lag_seconds").is_some());
+    let diagnosis: Vec<&str> = report["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(diagnosis.len(), 1, "{diagnosis:?}");
+    assert!(diagnosis[0].starts_with("pool empty"), "{diagnosis:?}");
+    assert!(diagnosis[0].contains("serves nothing"), "{diagnosis:?}");
+    assert!(
+        diagnosis[0].contains("POST /v1/feeds/curated/pool"),
+        "{diagnosis:?}"
+    );
+
+    // A feed that does not read a pool is healthy.
+    let (_, trending) = server.admin_get("/v1/feeds/trending/status").await;
+    assert_eq!(trending["diagnosis"], json!([]), "{trending}");
+    // Unknown feeds and missing tokens are refused.
+    let (status, reply) = server.admin_get("/v1/feeds/nope/status").await;
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (400, Some("UnknownFeed"))
+    );
+    let r = server
+        .client
+        .get(server.url("/v1/feeds/curated/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Posts admitted: the feed serves them and the finding goes.
+    let (_, trending_page) = server.skeleton("trending", 5, None).await;
+    let admitted = posts(&trending_page);
+    assert!(!admitted.is_empty());
+    let (status, _) = server
+        .admin_post("/v1/feeds/curated/pool", &json!({"add": admitted}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, report) = server.admin_get("/v1/feeds/curated/status").await;
+    assert_eq!(report["pool"]["size"].as_u64(), Some(admitted.len() as u64));
+    assert_eq!(report["diagnosis"], json!([]), "{report}");
+
+    // The terminal form: every feed, or one.
+    let out = feedmixer_ok(&["status", "--url", &server.base, "--admin-token", TOKEN]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("feed curated — flow curated"), "{text}");
+    assert!(text.contains("feed trending — flow trending"), "{text}");
+    assert!(text.contains("diagnosis    healthy"), "{text}");
+    let out = feedmixer(&[
+        "status",
+        "nope",
+        "--url",
+        &server.base,
+        "--admin-token",
+        TOKEN,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UnknownFeed")
+            || String::from_utf8_lossy(&out.stderr).contains("400")
+    );
+}

@@ -18,7 +18,7 @@ use crate::catalog::unknown_component;
 use crate::feature::FeatureKey;
 use crate::gate::{Gate, GateInput, Value};
 use crate::hydrator::{HydratorKind, Hydrators};
-use crate::metrics::{FailureKind, FlowMetrics, StageMetrics};
+use crate::metrics::{FailureCounts, FailureKind, FlowMetrics, StageMetrics};
 use crate::params::{Overrides, ParamError};
 use crate::placement::Placement;
 use crate::quality::{self, QualityFactor};
@@ -268,6 +268,30 @@ impl Flow {
     }
 
     /// The flow's quality factor.
+    /// Every component that failed or ran out of budget since the flow was
+    /// built, in run order: (stage, component id, counts).
+    pub fn failures(&self) -> Vec<(StageKind, String, FailureCounts)> {
+        let hydrations = self
+            .hydrations
+            .iter()
+            .map(|h| (StageKind::Hydrator, h.kind.name.to_string(), &h.metrics));
+        fn stages<'a, T: ?Sized + 'a>(
+            stages: impl IntoIterator<Item = &'a Stage<T>>,
+        ) -> impl Iterator<Item = (StageKind, String, &'a StageMetrics)> {
+            stages.into_iter().map(|s| (s.kind, s.id.clone(), &s.metrics))
+        }
+        hydrations
+            .chain(stages(&self.sources))
+            .chain(stages(&self.predicates))
+            .chain(stages([&self.ranker]))
+            .chain(stages(&self.transforms))
+            .chain(stages(&self.validations))
+            .chain(stages(&self.result_transforms))
+            .map(|(stage, id, metrics)| (stage, id, metrics.failure_counts()))
+            .filter(|(_, _, counts)| counts.timeouts + counts.failures > 0)
+            .collect()
+    }
+
     pub fn quality_factor(&self) -> &QualityFactor {
         &self.quality
     }
@@ -453,7 +477,7 @@ impl Flow {
                     debug_assert!(stray.is_empty(), "{} filled {stray:?}", h.kind.name);
                 }
                 Err((kind, why)) => {
-                    h.metrics.failed(kind);
+                    h.metrics.failed(kind, &why);
                     report.failure = Some(why);
                 }
             }
@@ -519,8 +543,8 @@ impl Flow {
                     continue;
                 }
                 Some(Err(_)) => {
-                    stage.metrics.failed(FailureKind::Timeout);
                     let why = over_budget(stage.budget, t);
+                    stage.metrics.failed(FailureKind::Timeout, &why);
                     run.reports
                         .push(report(stage, 0, 0, t.elapsed(), Some(why), false));
                     continue;
@@ -597,8 +621,9 @@ impl Run<'_> {
     /// skipped and passes its `candidates` on untouched.
     fn enter<T: ?Sized>(&mut self, stage: &Stage<T>, candidates: usize) -> bool {
         let why = if Instant::now() >= self.deadline {
-            stage.metrics.failed(FailureKind::Timeout);
-            Some("past the request deadline".to_string())
+            let why = "past the request deadline";
+            stage.metrics.failed(FailureKind::Timeout, why);
+            Some(why.to_string())
         } else if !self.is_open(stage) {
             None
         } else {
@@ -633,8 +658,8 @@ impl Run<'_> {
     ) -> &mut StageReport {
         let elapsed = started.elapsed();
         stage.metrics.record(elapsed, candidates_in, candidates_out);
-        if failure.is_some() {
-            stage.metrics.failed(FailureKind::Failure);
+        if let Some(why) = &failure {
+            stage.metrics.failed(FailureKind::Failure, why);
         }
         self.reports.push(report(
             stage,

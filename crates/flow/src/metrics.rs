@@ -2,8 +2,11 @@
 //! bounded: flow, stage, component and outcome, never a DID or a URI.
 //! Hydrators are recorded like components, under stage `hydrator`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use feedmixer_atproto::clock;
 use metrics::{Counter, Histogram, counter, histogram};
 
 /// Time per stage and component, seconds.
@@ -40,7 +43,8 @@ impl FailureKind {
 }
 
 /// Handles for one component's series, registered once when the flow is
-/// built so a request touches no label maps.
+/// built so a request touches no label maps, and its failures kept in
+/// process for the feed's status.
 #[derive(Clone)]
 pub struct StageMetrics {
     duration: Histogram,
@@ -49,6 +53,56 @@ pub struct StageMetrics {
     dropped: Counter,
     timeouts: Counter,
     failures: Counter,
+    log: Arc<FailureLog>,
+}
+
+/// A component's failures since its flow was built: what an operator asks
+/// "why is my feed empty?" of, without a Prometheus at hand.
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    timeouts: AtomicU64,
+    failures: AtomicU64,
+    last: Mutex<Option<LastFailure>>,
+}
+
+/// The newest failure of a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastFailure {
+    pub at_us: u64,
+    pub kind: FailureKind,
+    pub why: String,
+}
+
+/// A component's failures as [`FailureLog`] counts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCounts {
+    pub timeouts: u64,
+    pub failures: u64,
+    pub last: Option<LastFailure>,
+}
+
+impl FailureLog {
+    fn add(&self, kind: FailureKind, why: &str) {
+        match kind {
+            FailureKind::Timeout => &self.timeouts,
+            FailureKind::Failure => &self.failures,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        let last = LastFailure {
+            at_us: clock::now_us(),
+            kind,
+            why: why.to_owned(),
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(last);
+    }
+
+    pub fn counts(&self) -> FailureCounts {
+        FailureCounts {
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            last: self.last.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
 }
 
 impl StageMetrics {
@@ -70,6 +124,7 @@ impl StageMetrics {
             dropped: counter!(PREDICATE_DROPPED, &labels),
             timeouts: failure(FailureKind::Timeout),
             failures: failure(FailureKind::Failure),
+            log: Arc::default(),
         }
     }
 
@@ -83,11 +138,17 @@ impl StageMetrics {
         self.dropped.increment(n as u64);
     }
 
-    pub fn failed(&self, kind: FailureKind) {
+    /// Counts a failure of `kind`, `why` kept as the newest.
+    pub fn failed(&self, kind: FailureKind, why: &str) {
         match kind {
             FailureKind::Timeout => self.timeouts.increment(1),
             FailureKind::Failure => self.failures.increment(1),
         }
+        self.log.add(kind, why);
+    }
+
+    pub fn failure_counts(&self) -> FailureCounts {
+        self.log.counts()
     }
 }
 

@@ -171,12 +171,21 @@ kind = "sum"
 kind = "broken"
 "#,
     );
+    assert!(f.failures().is_empty(), "nothing failed yet");
     let (posts, out) = run(&f).await;
     assert_eq!(posts, vec![common::uri(2), common::uri(1)]);
     assert_eq!(
         out.stages.last().unwrap().failure.as_deref(),
         Some("broken")
     );
+    // The flow keeps the failure for the feed's status, with its cause.
+    run(&f).await;
+    let failures = f.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let (stage, id, counts) = &failures[0];
+    assert_eq!((stage.as_str(), id.as_str()), ("transform", "broken"));
+    assert_eq!((counts.failures, counts.timeouts), (2, 0));
+    assert_eq!(counts.last.as_ref().map(|l| l.why.as_str()), Some("broken"));
 }
 
 #[tokio::test]

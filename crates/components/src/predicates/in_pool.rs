@@ -1,6 +1,8 @@
 //! `in_pool`: keeps only posts in the feed's candidate pool, so a curated
 //! feed never shows what its operator did not admit. A feed without a pool
-//! is not restricted.
+//! (none set yet, or emptied) keeps nothing: a flow that restricts itself
+//! to its pool serves nothing until the pool has posts, and the feed's
+//! status says why.
 
 use std::sync::Arc;
 
@@ -35,7 +37,7 @@ impl Predicate for InPool {
         candidates: &[Candidate],
     ) -> Result<Vec<bool>, ComponentError> {
         Ok(match ctx.feature::<FeedPool>() {
-            None => vec![true; candidates.len()],
+            None => vec![false; candidates.len()],
             Some(pool) => candidates
                 .iter()
                 .map(|c| pool.has(&ctx.graph, c.post))
@@ -51,14 +53,14 @@ mod tests {
     use crate::features::feed_pool::Pool;
 
     #[tokio::test]
-    async fn keeps_pool_posts_only_when_the_feed_has_a_pool() {
+    async fn keeps_pool_posts_only_and_nothing_without_a_pool() {
         let (a, b) = (post("x", 1), post("x", 2));
         let g = graph(&[("u", &a, 60), ("u", &b, 60)]);
         let candidates = [candidate(&g, &a, &[1.0]), candidate(&g, &b, &[1.0])];
         let mut c = ctx(&g, None);
         assert_eq!(
             InPool.keep(&c, &candidates).await.unwrap(),
-            vec![true, true]
+            vec![false, false]
         );
         c.features.insert::<FeedPool>(Arc::new(Pool::new([b.clone()])));
         assert_eq!(

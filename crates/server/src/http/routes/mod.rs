@@ -9,6 +9,7 @@ pub mod pool;
 pub mod skeleton;
 pub mod special;
 pub mod stats;
+pub mod status;
 
 use axum::Json;
 use axum::http::{HeaderValue, header};
