@@ -19,6 +19,7 @@ use feedmixer_server::runtime::bootstrap::load_graph;
 use feedmixer_server::runtime::prune::keep_store_pruned;
 use feedmixer_server::runtime::refresh::keep_graph_current;
 use feedmixer_server::runtime::reload::{self, ConfigPaths, ConfigWatcher};
+use feedmixer_server::runtime::sync::keep_pools_synced;
 use feedmixer_server::{AppState, ServiceConfig, serve};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -266,6 +267,9 @@ async fn load(loader: Loader) -> anyhow::Result<Option<JoinHandle<()>>> {
     let version = build_graph(&state).await?;
     let interval = Duration::from_millis(state.config.graph.refresh_interval_ms);
     tokio::spawn(keep_graph_current(state.clone(), interval, version));
+    if !state.config.read_only {
+        tokio::spawn(keep_pools_synced(state.clone(), holder.clone()));
+    }
     tokio::spawn(keep_store_pruned(state, holder));
     Ok(ingesting)
 }

@@ -16,6 +16,7 @@ use crate::params::{Overrides, ParamError};
 use crate::registry::Registry;
 use crate::rules::{PostRules, PostWords, RawRules};
 use crate::spec::{FLOW_PARAMS_ID, FlowDef};
+use crate::sync_spec::{RawSync, SyncSpec};
 use feedmixer_atproto::{RepoEvent, post_uri};
 
 /// A feed as configured: its record key and what describes it.
@@ -35,6 +36,8 @@ pub struct Feed {
     pub info: FeedInfo,
     /// Which new posts join the feed's pool at ingest (`[feeds.NAME.match]`).
     pub rules: Option<PostRules>,
+    /// Where the feed's pool is fetched from (`[feeds.NAME.sync]`).
+    pub sync: Option<SyncSpec>,
     pub def: Arc<FlowDef>,
     /// The feed's preset name.
     pub preset: String,
@@ -209,6 +212,8 @@ struct RawFeed {
     params: BTreeMap<Spanned<String>, Spanned<toml::Table>>,
     #[serde(default, rename = "match")]
     rules: Option<Spanned<RawRules>>,
+    #[serde(default)]
+    sync: Option<Spanned<RawSync>>,
 }
 
 impl Catalog {
@@ -482,6 +487,23 @@ fn parse_feeds(
                 continue;
             }
         };
+        let sync = match feed
+            .sync
+            .map(|r| (at(r.span()), SyncSpec::from_raw(r.into_inner())))
+        {
+            None => None,
+            Some((_, Ok(sync))) => Some(sync),
+            Some((line, Err(problems))) => {
+                for problem in problems {
+                    errors.push(Diagnostic::new(
+                        file,
+                        line,
+                        format!("feed {rkey:?}: {problem}"),
+                    ));
+                }
+                continue;
+            }
+        };
         let avatar = match &feed.avatar {
             None => None,
             Some(path) => match check_avatar(file, path.get_ref()) {
@@ -514,6 +536,7 @@ fn parse_feeds(
                     Arc::new(Feed {
                         info,
                         rules,
+                        sync,
                         def: def.clone(),
                         preset: preset_name,
                         params,

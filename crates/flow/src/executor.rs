@@ -278,7 +278,9 @@ impl Flow {
         fn stages<'a, T: ?Sized + 'a>(
             stages: impl IntoIterator<Item = &'a Stage<T>>,
         ) -> impl Iterator<Item = (StageKind, String, &'a StageMetrics)> {
-            stages.into_iter().map(|s| (s.kind, s.id.clone(), &s.metrics))
+            stages
+                .into_iter()
+                .map(|s| (s.kind, s.id.clone(), &s.metrics))
         }
         hydrations
             .chain(stages(&self.sources))

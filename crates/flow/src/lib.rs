@@ -31,6 +31,7 @@ pub mod quality;
 pub mod registry;
 pub mod rules;
 pub mod spec;
+pub mod sync_spec;
 
 pub use candidate::{Candidate, RankedPost};
 pub use catalog::{Catalog, Feed, FeedInfo};

@@ -52,6 +52,10 @@ pub const INTERACTIONS: &str = "feedmixer_interactions_total";
 /// (`[http] max_in_flight`, `max_queued`).
 pub const SHED: &str = "feedmixer_http_shed_total";
 
+/// Candidate syncs of feed pools, by `feed` and `outcome` (`ok`,
+/// `failed`).
+pub const POOL_SYNCS: &str = "feedmixer_pool_syncs_total";
+
 /// The names above.
 const OWN: &[&str] = &[
     HTTP_REQUESTS,
@@ -73,6 +77,7 @@ const OWN: &[&str] = &[
     VIEWER_AUTH,
     INTERACTIONS,
     SHED,
+    POOL_SYNCS,
 ];
 
 /// Every metric name this process exports, for checks of dashboards and

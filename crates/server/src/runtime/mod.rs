@@ -11,5 +11,6 @@ pub mod prune;
 pub mod refresh;
 pub mod reload;
 pub mod state;
+pub mod sync;
 
 pub use state::AppState;

@@ -10,6 +10,7 @@ pub mod skeleton;
 pub mod special;
 pub mod stats;
 pub mod status;
+pub mod sync;
 
 use axum::Json;
 use axum::http::{HeaderValue, header};

@@ -68,6 +68,38 @@ pub async fn status(State(state): State<Arc<AppState>>, KnownFeed(name): KnownFe
         ));
     }
 
+    let last_sync = match &feed.sync {
+        None => Value::Null,
+        Some(spec) => {
+            let last = tokio::time::timeout(
+                REQUEST_STORE_TIMEOUT,
+                crate::runtime::sync::record(state.store.as_ref(), &name),
+            )
+            .await;
+            match last {
+                Ok(Ok(last)) => {
+                    if last.ok == Some(false) {
+                        diagnosis.push(format!(
+                            "sync failing: the last sync of the pool from {} failed ({}); the                              pool keeps its posts; fix the source, then POST /v1/sync with                              {{\"feed\": \"{name}\", \"force\": true}}",
+                            spec.url,
+                            last.error.as_deref().unwrap_or("no reason kept")
+                        ));
+                    }
+                    json!({
+                        "url": spec.url,
+                        "at_us": last.last_attempt_us,
+                        "ok": last.ok,
+                        "error": last.error,
+                        "size": last.size,
+                        "last_success_us": last.last_success_us,
+                        "next_us": last.next_us(spec),
+                    })
+                }
+                _ => json!({"url": spec.url}),
+            }
+        }
+    };
+
     let ingest = ingest(&state, &mut diagnosis).await;
 
     let quality = flow.quality_factor();
@@ -126,8 +158,8 @@ pub async fn status(State(state): State<Arc<AppState>>, KnownFeed(name): KnownFe
             "size": pool_size,
             "reads_pool": reads_pool,
             "restricted_to_pool": restricted,
-            // Filled by candidate sync, once the feed has one.
-            "last_sync": Value::Null,
+            // Null without a candidate sync.
+            "last_sync": last_sync,
         },
         // Versioned shared lists, once they are published.
         "tranches": [],
