@@ -100,6 +100,13 @@ async fn drive_every_route(server: &Server, key: &TestKey) {
         .await;
     assert_eq!(status, 200, "special posts update: {body}");
 
+    let (status, body) = server
+        .admin_post("/v1/sync", &json!({"feed": "curated", "force": true}))
+        .await;
+    assert_eq!(status, 202, "sync request: {body}");
+    let (status, body) = server.admin_get("/v1/feeds/curated/status").await;
+    assert_eq!(status, 200, "status: {body}");
+
     let (status, _) = server.get("/internal/ready").await;
     assert_eq!(status, 200, "ready");
     let (status, _) = server.get("/no/such/route").await;
@@ -117,9 +124,22 @@ async fn metrics_exports_exactly_the_listed_names() {
         .collect();
     let stream = jetstream(events, 20).await;
     let data = tempfile::tempdir().unwrap();
+    // The shipped config, with a candidate sync for curated (its source
+    // refuses connections: the sync fails, and is counted).
+    let config = tempfile::tempdir().unwrap();
+    for file in ["feedmixer.toml", "feeds.toml", "presets.toml"] {
+        std::fs::copy(root().join("config").join(file), config.path().join(file)).unwrap();
+    }
+    let feeds = config.path().join("feeds.toml");
+    let text = std::fs::read_to_string(&feeds).unwrap()
+        + "\n[feeds.curated.sync]\nurl = \"http://127.0.0.1:9/candidates\"\ntimeout_secs = 1\n";
+    std::fs::write(&feeds, text).unwrap();
+    let config_file = config.path().join("feedmixer.toml");
     let server = Server::start(
         data.path(),
         &[
+            "--config",
+            config_file.to_str().unwrap(),
             "--demo",
             "--demo-size",
             "small",

@@ -116,6 +116,18 @@ pub async fn keep_pools_synced(state: Arc<AppState>, holder: String) {
             return;
         }
     };
+    // Every synced feed's series exist from the start, at zero.
+    for (feed, _) in state
+        .catalog
+        .load()
+        .feeds
+        .iter()
+        .filter(|(_, f)| f.sync.is_some())
+    {
+        for outcome in ["ok", "failed"] {
+            counter!(POOL_SYNCS, "feed" => feed.clone(), "outcome" => outcome).increment(0);
+        }
+    }
     loop {
         let catalog = state.catalog.load_full();
         for (feed, spec) in catalog
