@@ -155,6 +155,9 @@ pub struct IngestStatus {
     pub last_time_us: Option<u64>,
     /// Like events the store applied (a replayed event counts again).
     pub events_applied: u64,
+    /// Events applied per second over the last ten seconds of batches
+    /// (0 while disconnected).
+    pub events_per_sec: u64,
     /// What the store did with them.
     pub applied: ApplyStats,
     /// Batches applied with their cursor stored.

@@ -1,6 +1,7 @@
 //! The ingest loop: connect, read, batch, apply, store the cursor,
 //! reconnect.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +85,38 @@ pub(crate) struct Worker {
     first_seen: Option<u64>,
     connect_backoff: Backoff,
     store_backoff: Backoff,
+    rate: EventRate,
+}
+
+/// Events applied per second over a sliding window of batches.
+#[derive(Debug, Default)]
+struct EventRate {
+    /// (when, events applied in all) at each batch, oldest first.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl EventRate {
+    const WINDOW: Duration = Duration::from_secs(10);
+
+    /// Takes the total after a batch; the rate over the window.
+    fn record(&mut self, total: u64) -> u64 {
+        let now = Instant::now();
+        self.samples.push_back((now, total));
+        // Keep one sample at or past the window's start as the baseline.
+        while self.samples.len() > 2 && now - self.samples[1].0 >= Self::WINDOW {
+            self.samples.pop_front();
+        }
+        let (since, base) = self.samples[0];
+        let secs = (now - since).as_secs_f64();
+        if secs < 0.05 {
+            return 0;
+        }
+        ((total - base) as f64 / secs).round() as u64
+    }
+
+    fn reset(&mut self) {
+        self.samples.clear();
+    }
 }
 
 impl Worker {
@@ -113,6 +146,7 @@ impl Worker {
             first_seen: None,
             connect_backoff: backoff.clone(),
             store_backoff: backoff,
+            rate: EventRate::default(),
         }
     }
 
@@ -407,6 +441,7 @@ impl Worker {
             self.metrics.applied(&stats, took);
             self.view.applied.add(&stats);
             self.view.events_applied += self.batch.events.len() as u64;
+            self.view.events_per_sec = self.rate.record(self.view.events_applied);
             self.batch.applied = true;
         }
         let cursor = self.cursor.map_or(max_time_us, |c| c.max(max_time_us));
@@ -439,6 +474,8 @@ impl Worker {
     pub fn disconnected(&mut self) {
         self.metrics.connected.set(0.0);
         self.view.connected = false;
+        self.view.events_per_sec = 0;
+        self.rate.reset();
         self.publish();
     }
 
@@ -494,6 +531,24 @@ fn excerpt(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_event_rate_covers_the_last_ten_seconds() {
+        let mut rate = EventRate::default();
+        assert_eq!(rate.record(100), 0, "one batch is no rate");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(rate.record(300), 200);
+        let mut total = 300;
+        for _ in 0..30 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            total += 50;
+            rate.record(total);
+        }
+        // The early fast second left the window.
+        assert_eq!(rate.record(total), 50);
+        rate.reset();
+        assert_eq!(rate.record(total), 0);
+    }
 
     #[test]
     fn excerpts_cut_at_char_boundaries() {

@@ -22,6 +22,7 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
             "cursor_time_us": s.last_time_us,
             "lag_secs": s.last_time_us.map(|t| now_us.saturating_sub(t) as f64 / 1e6),
             "events_applied": s.events_applied,
+            "events_per_sec": s.events_per_sec,
             "created": s.applied.created,
             "deleted": s.applied.deleted,
             "duplicates": s.applied.duplicates,

@@ -177,11 +177,12 @@ pub async fn status(State(state): State<Arc<AppState>>, KnownFeed(name): KnownFe
 async fn ingest(state: &AppState, diagnosis: &mut Vec<String>) -> Value {
     let now = now_us();
     let lag_seconds = |time_us: Option<u64>| time_us.map(|t| now.saturating_sub(t) as f64 / 1e6);
-    let (connected, role, lag) = match state.ingest_status() {
+    let (connected, role, lag, rate) = match state.ingest_status() {
         Some((status, role)) => (
             Some(status.connected),
             role,
             lag_seconds(status.last_time_us),
+            Some(status.events_per_sec),
         ),
         None => {
             let cursor = tokio::time::timeout(
@@ -195,7 +196,7 @@ async fn ingest(state: &AppState, diagnosis: &mut Vec<String>) -> Value {
                     .and_then(|text| text.trim().parse::<u64>().ok()),
                 _ => None,
             };
-            (None, "elsewhere", lag_seconds(cursor_us))
+            (None, "elsewhere", lag_seconds(cursor_us), None)
         }
     };
     if connected == Some(false) {
@@ -215,5 +216,6 @@ async fn ingest(state: &AppState, diagnosis: &mut Vec<String>) -> Value {
         "connected": connected,
         "role": role,
         "lag_seconds": lag,
+        "events_per_sec": rate,
     })
 }
