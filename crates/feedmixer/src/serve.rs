@@ -88,6 +88,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics,
     )
     .context("building the hydrators")?;
+    let mut state = state;
+    state
+        .start_impression_log()
+        .context("starting the impression log")?;
     let state = Arc::new(state);
     let _watcher = watch_config(&state, &args.flows);
     let listener = listen(args.listen).await?;

@@ -135,6 +135,14 @@ async fn metrics_exports_exactly_the_listed_names() {
         + "\n[feeds.curated.sync]\nurl = \"http://127.0.0.1:9/candidates\"\ntimeout_secs = 1\n";
     std::fs::write(&feeds, text).unwrap();
     let config_file = config.path().join("feedmixer.toml");
+    // And an impression log.
+    let impressions = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&config_file).unwrap()
+        + &format!(
+            "\n[impressions]\ndir = {:?}\nsalt = \"a salt of sixteen+\"\n",
+            impressions.path().display().to_string()
+        );
+    std::fs::write(&config_file, text).unwrap();
     let server = Server::start(
         data.path(),
         &[
@@ -151,6 +159,31 @@ async fn metrics_exports_exactly_the_listed_names() {
     )
     .await;
     drive_every_route(&server, &key).await;
+    // The verified viewer's pages name a salted hash, never the DID.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let viewers: Vec<String> = loop {
+        let viewers: Vec<String> = std::fs::read_dir(impressions.path())
+            .unwrap()
+            .flat_map(|f| {
+                let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .filter_map(|v| v["viewer"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !viewers.is_empty() || Instant::now() > deadline {
+            break viewers;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!viewers.is_empty(), "a verified page was logged");
+    assert!(
+        viewers
+            .iter()
+            .all(|v| v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit())),
+        "{viewers:?}"
+    );
 
     // Background tasks (ingest, the refresher, the pruner) register their
     // series once they run: wait for the list, then compare both ways.

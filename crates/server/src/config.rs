@@ -77,6 +77,8 @@ pub struct ServiceConfig {
     pub ingest: IngestSettings,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub impressions: crate::impressions::ImpressionConfig,
 }
 
 /// What a client may hold of the server: bounds against slow or hostile
@@ -327,6 +329,9 @@ impl ServiceConfig {
             config.sessions.served_ttl_secs >= config.sessions.ttl_secs,
             "sessions.served_ttl_secs: must be at least sessions.ttl_secs",
         );
+        for problem in config.impressions.problems() {
+            errors.push(Diagnostic::new(path, 0, problem));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod explain;
 pub mod http;
+pub mod impressions;
 pub mod metrics;
 pub mod pager;
 pub mod runtime;

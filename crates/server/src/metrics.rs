@@ -56,6 +56,11 @@ pub const SHED: &str = "feedmixer_http_shed_total";
 /// `failed`).
 pub const POOL_SYNCS: &str = "feedmixer_pool_syncs_total";
 
+/// Pages written to the impression log, by `outcome` (`written`).
+pub const IMPRESSIONS: &str = "feedmixer_impressions_total";
+/// Pages the impression log dropped: its queue was full or a write failed.
+pub const IMPRESSIONS_DROPPED: &str = "feedmixer_impressions_dropped_total";
+
 /// The names above.
 const OWN: &[&str] = &[
     HTTP_REQUESTS,
@@ -78,6 +83,8 @@ const OWN: &[&str] = &[
     INTERACTIONS,
     SHED,
     POOL_SYNCS,
+    IMPRESSIONS,
+    IMPRESSIONS_DROPPED,
 ];
 
 /// Every metric name this process exports, for checks of dashboards and

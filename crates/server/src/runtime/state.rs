@@ -43,6 +43,9 @@ pub struct AppState {
     pub store_health: StoreHealth,
     /// Turns of the routes that rank.
     pub shedder: Shedder,
+    /// Where served pages are logged (`[impressions]`); off until
+    /// [`AppState::start_impression_log`].
+    pub impressions: crate::impressions::ImpressionLog,
 }
 
 /// Every registered hydrator, built from what the runtime provides: the
@@ -81,6 +84,7 @@ impl AppState {
         let hydrators = build_hydrators(&registry, &config, &store, &store_health)?;
         Ok(AppState {
             shedder: Shedder::new(&config.http),
+            impressions: crate::impressions::ImpressionLog::off(),
             sessions: Sessions::new(
                 &config.sessions,
                 cursor_keys,
@@ -185,6 +189,13 @@ impl AppState {
 
     /// The last ingester's progress and this replica's role, when it was
     /// given a Jetstream to ingest.
+    /// Starts the impression log when the config names a directory (on a
+    /// runtime: its writer is a blocking task).
+    pub fn start_impression_log(&mut self) -> std::io::Result<()> {
+        self.impressions = crate::impressions::ImpressionLog::start(&self.config.impressions)?;
+        Ok(())
+    }
+
     pub fn ingest_status(&self) -> Option<(IngestStatus, &'static str)> {
         let ingest = self.ingest.lock().expect("ingest status lock");
         ingest

@@ -54,7 +54,9 @@ pub async fn get_feed_skeleton(
         restart_on_foreign_cursor: viewer == Viewer::Unverifiable,
         accept_languages: accept_languages(&headers),
     };
-    page(&state, request).await
+    let served = page(&state, request).await?;
+    state.impressions.record(rkey, viewer.did(), &served);
+    Ok(served)
 }
 
 /// The rkey of a feed AT-URI published by our publisher; anything else is
