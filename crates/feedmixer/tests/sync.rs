@@ -148,12 +148,21 @@ async fn a_feed_pool_follows_its_source_on_schedule_and_on_request() {
     assert_eq!(reply["error"], "RateLimited");
     let left = reply["retry_after_secs"].as_u64().unwrap();
     assert!((250..=300).contains(&left), "{left}");
+    let report = status(&server).await;
+    assert!(
+        report["diagnosis"][0]
+            .as_str()
+            .is_some_and(|f| f.starts_with("sync rate-limited")),
+        "{report}"
+    );
     // Forced: runs at once (within the next tick).
     let (code, reply) = server
         .admin_post("/v1/sync", &json!({"feed": "curated", "force": true}))
         .await;
     assert_eq!(code, 202, "{reply}");
     pool_becomes(&server, &uris(10..15), Duration::from_secs(5)).await;
+    // The sync ran since the refusal: no finding left.
+    assert_eq!(status(&server).await["diagnosis"], json!([]));
 
     // On schedule: the source changes and the pool follows within the
     // interval, unasked.

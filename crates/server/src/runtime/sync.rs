@@ -64,6 +64,32 @@ fn request_key(feed: &str) -> String {
     format!("sync.request.{feed}")
 }
 
+fn refused_key(feed: &str) -> String {
+    format!("sync.refused.{feed}")
+}
+
+/// Notes that a sync of `feed` was asked for and refused as too soon (the
+/// status reports it until the next sync).
+pub async fn note_refused(
+    store: &dyn Store,
+    feed: &str,
+) -> Result<(), feedmixer_store::StoreError> {
+    store
+        .set_meta(&refused_key(feed), now_us().to_string().as_bytes())
+        .await
+}
+
+/// When a sync of `feed` was last refused as too soon, if ever.
+pub async fn last_refused_us(
+    store: &dyn Store,
+    feed: &str,
+) -> Result<Option<u64>, feedmixer_store::StoreError> {
+    Ok(store
+        .get_meta(&refused_key(feed))
+        .await?
+        .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse().ok()))
+}
+
 fn lease_name(feed: &str) -> String {
     format!("sync:{feed}")
 }

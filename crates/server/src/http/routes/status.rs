@@ -76,8 +76,34 @@ pub async fn status(State(state): State<Arc<AppState>>, KnownFeed(name): KnownFe
                 crate::runtime::sync::record(state.store.as_ref(), &name),
             )
             .await;
+            let refused = tokio::time::timeout(
+                REQUEST_STORE_TIMEOUT,
+                crate::runtime::sync::last_refused_us(state.store.as_ref(), &name),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
             match last {
                 Ok(Ok(last)) => {
+                    let now = now_us();
+                    if let Some(at) = refused.filter(|at| {
+                        last.last_attempt_us.is_none_or(|tried| *at > tried)
+                            && now.saturating_sub(*at) < RECENT_FAILURE.as_micros() as u64
+                    }) {
+                        let allowed = last
+                            .last_attempt_us
+                            .unwrap_or(0)
+                            .saturating_add(spec.min_interval.as_micros() as u64);
+                        diagnosis.push(format!(
+                            "sync rate-limited: a sync asked {} s ago was refused, the last one \
+                             being less than {} s before it; the next is allowed in {} s, or \
+                             POST /v1/sync with {{\"feed\": \"{name}\", \"force\": true}}",
+                            now.saturating_sub(at) / 1_000_000,
+                            spec.min_interval.as_secs(),
+                            allowed.saturating_sub(now).div_ceil(1_000_000)
+                        ));
+                    }
                     if last.ok == Some(false) {
                         diagnosis.push(format!(
                             "sync failing: the last sync of the pool from {} failed ({}); the                              pool keeps its posts; fix the source, then POST /v1/sync with                              {{\"feed\": \"{name}\", \"force\": true}}",

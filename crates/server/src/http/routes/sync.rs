@@ -49,6 +49,7 @@ pub async fn sync(
         let now = now_us();
         if now < next_allowed {
             let left_secs = (next_allowed - now).div_ceil(1_000_000);
+            sync::note_refused(state.store.as_ref(), &body.feed).await?;
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
                 Json(json!({
