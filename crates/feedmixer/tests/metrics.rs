@@ -132,7 +132,10 @@ async fn metrics_exports_exactly_the_listed_names() {
     }
     let feeds = config.path().join("feeds.toml");
     let text = std::fs::read_to_string(&feeds).unwrap()
-        + "\n[feeds.curated.sync]\nurl = \"http://127.0.0.1:9/candidates\"\ntimeout_secs = 1\n";
+        + "\n[feeds.curated.sync]\nurl = \"http://127.0.0.1:9/candidates\"\ntimeout_secs = 1\n"
+        + "\n[feeds.trending.experiment]\nname = \"m\"\n"
+        + "[[feeds.trending.experiment.arms]]\nname = \"a\"\npercent = 50\npreset = \"default\"\n"
+        + "[[feeds.trending.experiment.arms]]\nname = \"b\"\npercent = 50\nflow = \"discover\"\n";
     std::fs::write(&feeds, text).unwrap();
     let config_file = config.path().join("feedmixer.toml");
     // And an impression log.

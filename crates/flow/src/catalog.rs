@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use crate::diagnostic::{self, Diagnostic, line_of};
 use crate::executor::Flow;
+use crate::experiment::{self, Arm, Experiment, RawExperiment};
 use crate::id::is_valid_name;
 use crate::params::{Overrides, ParamError};
 use crate::registry::Registry;
@@ -38,6 +39,8 @@ pub struct Feed {
     pub rules: Option<PostRules>,
     /// Where the feed's pool is fetched from (`[feeds.NAME.sync]`).
     pub sync: Option<SyncSpec>,
+    /// The feed's viewers split into arms (`[feeds.NAME.experiment]`).
+    pub experiment: Option<Experiment>,
     pub def: Arc<FlowDef>,
     /// The feed's preset name.
     pub preset: String,
@@ -98,16 +101,43 @@ impl Feed {
         preset: Option<&str>,
         request: &Overrides,
     ) -> Result<Flow, String> {
-        if request.is_empty() && preset.is_none_or(|p| p == self.preset) {
-            return Ok(Flow::clone(&self.flow));
+        self.flow_in(None, registry, preset, request)
+    }
+
+    /// The arm viewer `viewer` is in, when the feed has an experiment
+    /// (anonymous viewers are in none).
+    pub fn arm_for(&self, viewer: Option<&str>) -> Option<&Arm> {
+        Some(self.experiment.as_ref()?.arm_for(viewer?))
+    }
+
+    /// The flow an arm's viewers get (the feed's own without an arm).
+    pub fn arm_flow<'a>(&'a self, arm: Option<&'a Arm>) -> &'a Arc<Flow> {
+        arm.map_or(&self.flow, |arm| &arm.flow)
+    }
+
+    /// [`Feed::flow_with`] for the viewers of `arm` (the feed's own flow,
+    /// preset and params without one).
+    pub fn flow_in(
+        &self,
+        arm: Option<&Arm>,
+        registry: &Registry,
+        preset: Option<&str>,
+        request: &Overrides,
+    ) -> Result<Flow, String> {
+        let (def, base_preset, params, flow) = match arm {
+            None => (&self.def, self.preset.as_str(), &self.params, &self.flow),
+            Some(arm) => (&arm.def, arm.preset.as_str(), &arm.params, &arm.flow),
+        };
+        if request.is_empty() && preset.is_none_or(|p| p == base_preset) {
+            return Ok(Flow::clone(flow));
         }
-        let name = preset.unwrap_or(&self.preset);
+        let name = preset.unwrap_or(base_preset);
         let preset = self
             .presets
             .get(name)
             .ok_or_else(|| unknown_preset(name, &self.presets))?;
-        let merged = resolve(&self.def, preset, &[&self.params, request]);
-        Flow::build(&self.def, registry, &merged).map_err(|errors| {
+        let merged = resolve(def, preset, &[params, request]);
+        Flow::build(def, registry, &merged).map_err(|errors| {
             errors
                 .iter()
                 .map(|(id, e)| format!("params.{id}: {e}"))
@@ -214,6 +244,8 @@ struct RawFeed {
     rules: Option<Spanned<RawRules>>,
     #[serde(default)]
     sync: Option<Spanned<RawSync>>,
+    #[serde(default)]
+    experiment: Option<Spanned<RawExperiment>>,
 }
 
 impl Catalog {
@@ -521,6 +553,31 @@ fn parse_feeds(
                 }
             },
         };
+        let experiment = match feed.experiment.map(|raw| {
+            let line = at(raw.span());
+            let cx = experiment::Context {
+                def,
+                preset: &preset_name,
+                params: &params,
+                flows,
+                presets,
+                registry,
+            };
+            (line, Experiment::build(raw.into_inner(), &cx))
+        }) {
+            None => None,
+            Some((_, Ok(experiment))) => Some(experiment),
+            Some((line, Err(problems))) => {
+                for problem in problems {
+                    errors.push(Diagnostic::new(
+                        file,
+                        line,
+                        format!("feed {rkey:?}: {problem}"),
+                    ));
+                }
+                continue;
+            }
+        };
         let resolved = resolve(def, preset, &[&params]);
         match Flow::build(def, registry, &resolved) {
             Ok(flow) => {
@@ -537,6 +594,7 @@ fn parse_feeds(
                         info,
                         rules,
                         sync,
+                        experiment,
                         def: def.clone(),
                         preset: preset_name,
                         params,

@@ -20,6 +20,7 @@ pub mod component;
 pub mod context;
 pub mod diagnostic;
 pub mod executor;
+pub mod experiment;
 pub mod feature;
 pub mod gate;
 pub mod hydrator;

@@ -77,7 +77,7 @@ pub struct Impression {
     pub req_id: String,
     /// Hex SHA-256 of the salt and the viewer's DID; `None` anonymous.
     pub viewer: Option<String>,
-    /// The experiment arm the viewer was in, once feeds have experiments.
+    /// The experiment arm the viewer was in, if the feed has one.
     pub arm: Option<String>,
     pub items: Vec<ImpressionItem>,
 }
@@ -126,8 +126,9 @@ impl ImpressionLog {
         })
     }
 
-    /// Queues `page` of `feed` served to `viewer`; never waits.
-    pub fn record(&self, feed: &str, viewer: Option<&str>, page: &Page) {
+    /// Queues `page` of `feed` served to `viewer` (in experiment arm
+    /// `arm`); never waits.
+    pub fn record(&self, feed: &str, viewer: Option<&str>, arm: Option<&str>, page: &Page) {
         let Some((tx, salt)) = &self.inner else {
             return;
         };
@@ -136,7 +137,7 @@ impl ImpressionLog {
             feed: feed.to_owned(),
             req_id: page.req_id.clone(),
             viewer: viewer.map(|did| viewer_hash(salt, did)),
-            arm: None,
+            arm: arm.map(str::to_owned),
             items: page
                 .posts
                 .iter()

@@ -61,6 +61,32 @@ pub const IMPRESSIONS: &str = "feedmixer_impressions_total";
 /// Pages the impression log dropped: its queue was full or a write failed.
 pub const IMPRESSIONS_DROPPED: &str = "feedmixer_impressions_dropped_total";
 
+/// Feed pages served to viewers in an experiment, by `feed` and `arm`.
+pub const EXPERIMENT_PAGES: &str = "feedmixer_experiment_pages_total";
+/// Interactions on posts served in an experiment's arm (from the
+/// feedContext clients echo), by `feed`, `arm` and `event`.
+pub const EXPERIMENT_INTERACTIONS: &str = "feedmixer_experiment_interactions_total";
+
+/// Every experiment arm's series at zero, so dashboards and rates see an
+/// arm before its first page.
+pub fn experiments_init(catalog: &feedmixer_flow::Catalog) {
+    for (feed, experiment) in catalog
+        .feeds
+        .iter()
+        .filter_map(|(name, feed)| Some((name, feed.experiment.as_ref()?)))
+    {
+        for arm in &experiment.arms {
+            let labels = [("feed", feed.clone()), ("arm", arm.name.clone())];
+            metrics::counter!(EXPERIMENT_PAGES, &labels).increment(0);
+            for event in feedmixer_atproto::INTERACTION_EVENTS {
+                let mut with_event = labels.to_vec();
+                with_event.push(("event", event.name().to_string()));
+                metrics::counter!(EXPERIMENT_INTERACTIONS, &with_event).increment(0);
+            }
+        }
+    }
+}
+
 /// The names above.
 const OWN: &[&str] = &[
     HTTP_REQUESTS,
@@ -85,6 +111,8 @@ const OWN: &[&str] = &[
     POOL_SYNCS,
     IMPRESSIONS,
     IMPRESSIONS_DROPPED,
+    EXPERIMENT_PAGES,
+    EXPERIMENT_INTERACTIONS,
 ];
 
 /// Every metric name this process exports, for checks of dashboards and

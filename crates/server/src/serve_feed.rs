@@ -56,6 +56,39 @@ pub struct Page {
     pub languages: Vec<String>,
 }
 
+/// What ends an item's feedContext when the viewer is in an experiment's
+/// arm: `;arm=FEED/ARM`, echoed back with interactions.
+pub const ARM_MARK: &str = ";arm=";
+
+/// Marks `page` of `feed` as served by the arm of the feed's experiment
+/// that `viewer` is in: each item's feedContext ends with the arm, and
+/// the arm's pages are counted. Returns the arm's name.
+pub fn mark_arm(
+    state: &AppState,
+    feed: &str,
+    viewer: Option<&str>,
+    page: &mut Page,
+) -> Option<String> {
+    let catalog = state.catalog.load();
+    let arm = catalog.feed(feed)?.arm_for(viewer)?;
+    for item in &mut page.posts {
+        item.context = format!("{}{ARM_MARK}{feed}/{}", item.context, arm.name);
+    }
+    metrics::counter!(
+        crate::metrics::EXPERIMENT_PAGES,
+        "feed" => feed.to_string(),
+        "arm" => arm.name.clone()
+    )
+    .increment(1);
+    Some(arm.name.clone())
+}
+
+/// The feed and arm a feedContext names, if it carries an arm mark.
+pub fn arm_of(context: &str) -> Option<(&str, &str)> {
+    let (_, mark) = context.rsplit_once(ARM_MARK)?;
+    mark.split_once('/')
+}
+
 /// Parses a `limit` query value: an integer in 1..=100.
 pub fn parse_limit(limit: Option<&str>) -> Result<usize, XrpcError> {
     let Some(text) = limit else {
@@ -78,13 +111,19 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
     if !state.is_ready() {
         return Err(XrpcError::not_ready());
     }
-    let preset = request.preset.unwrap_or(&feed.preset);
+    // A viewer in an experiment's arm gets the arm's flow, preset and
+    // params throughout.
+    let arm = feed.arm_for(request.viewer);
+    let own_flow = feed.arm_flow(arm);
+    let preset = request
+        .preset
+        .unwrap_or(arm.map_or(&feed.preset, |arm| &arm.preset));
     let build_flow = || {
-        feed.flow_with(&state.registry, request.preset, request.overrides)
+        feed.flow_in(arm, &state.registry, request.preset, request.overrides)
             .map_err(XrpcError::invalid_request)
     };
     // Overrides change params, never which kinds a flow has.
-    if feed.flow.is_chronological() {
+    if own_flow.is_chronological() {
         return chronological_page(state, &request, &build_flow()?, preset).await;
     }
     let scope = CursorScope {
@@ -129,7 +168,7 @@ pub async fn page(state: &AppState, request: PageRequest<'_>) -> Result<Page, Xr
         if request.explain {
             page.explain = Some(crate::explain::from_session());
         }
-        page.languages = feed.flow.languages().to_vec();
+        page.languages = own_flow.languages().to_vec();
         return Ok(page);
     }
 

@@ -128,6 +128,7 @@ fn apply(catalog: &ArcSwap<Catalog>, loaded: Result<Catalog, Vec<Diagnostic>>) -
                 feeds = new.feeds.len(),
                 "flows and feeds reloaded"
             );
+            crate::metrics::experiments_init(&new);
             catalog.store(Arc::new(new));
             crate::metrics::config_reload(true);
             true

@@ -80,6 +80,7 @@ impl AppState {
     ) -> Result<Self, BuildError> {
         crate::metrics::set_ready(false);
         crate::metrics::rare_counters_init();
+        crate::metrics::experiments_init(&catalog);
         let store_health = StoreHealth::new();
         let hydrators = build_hydrators(&registry, &config, &store, &store_health)?;
         Ok(AppState {

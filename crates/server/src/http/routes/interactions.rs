@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::http::error::XrpcError;
 use crate::http::viewer::{Viewer, authenticate};
-use crate::metrics::INTERACTIONS;
+use crate::metrics::{EXPERIMENT_INTERACTIONS, INTERACTIONS};
+use crate::serve_feed::arm_of;
 
 pub const METHOD: &str = "app.bsky.feed.sendInteractions";
 /// The most interactions one call may carry (the app sends a few dozen
@@ -43,7 +44,7 @@ pub struct InteractionItem {
     #[serde(default)]
     pub event: Option<String>,
     #[serde(default, rename = "feedContext")]
-    _feed_context: Option<String>,
+    feed_context: Option<String>,
     #[serde(default, rename = "reqId")]
     _req_id: Option<String>,
 }
@@ -78,7 +79,40 @@ pub async fn send_interactions(
         counter!(INTERACTIONS, "event" => item.event.name()).increment(1);
     }
     counter!(INTERACTIONS, "event" => "unknown").increment(unknown as u64);
+    count_arms(&state, &body);
     Ok(Json(json!({})))
+}
+
+/// Counts the interactions on posts an experiment's arm served, by the
+/// arm their feedContext names (one the running catalog has: the labels
+/// stay bounded).
+fn count_arms(state: &AppState, body: &SendInteractions) {
+    let catalog = state.catalog.load();
+    for interaction in &body.interactions {
+        let Some((feed, arm)) = interaction.feed_context.as_deref().and_then(arm_of) else {
+            continue;
+        };
+        let Some(event) = interaction
+            .event
+            .as_deref()
+            .and_then(InteractionEvent::from_token)
+        else {
+            continue;
+        };
+        let known = catalog
+            .feed(feed)
+            .and_then(|f| f.experiment.as_ref()?.arm(arm))
+            .is_some();
+        if known {
+            counter!(
+                EXPERIMENT_INTERACTIONS,
+                "feed" => feed.to_string(),
+                "arm" => arm.to_string(),
+                "event" => event.name()
+            )
+            .increment(1);
+        }
+    }
 }
 
 /// The interactions to keep and how many were skipped; any malformed part

@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::http::accept_language::accept_languages;
 use crate::http::error::XrpcError;
 use crate::serve_feed::Page;
-use crate::serve_feed::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest, page};
+use crate::serve_feed::{DEFAULT_LIMIT, MAX_LIMIT, PageRequest, mark_arm, page};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +61,9 @@ pub async fn personalize(
         restart_on_foreign_cursor: false,
         accept_languages: accept_languages(&headers),
     };
-    page(&state, request).await
+    let mut served = page(&state, request).await?;
+    mark_arm(&state, rkey, Some(&body.user_did), &mut served);
+    Ok(served)
 }
 
 impl PersonalizeBody {

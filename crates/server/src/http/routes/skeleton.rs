@@ -16,7 +16,7 @@ use crate::http::accept_language::accept_languages;
 use crate::http::error::XrpcError;
 use crate::http::viewer::{Viewer, authenticate};
 use crate::serve_feed::Page;
-use crate::serve_feed::{PageRequest, page, parse_limit};
+use crate::serve_feed::{PageRequest, mark_arm, page, parse_limit};
 
 pub const METHOD: &str = "app.bsky.feed.getFeedSkeleton";
 
@@ -54,8 +54,11 @@ pub async fn get_feed_skeleton(
         restart_on_foreign_cursor: viewer == Viewer::Unverifiable,
         accept_languages: accept_languages(&headers),
     };
-    let served = page(&state, request).await?;
-    state.impressions.record(rkey, viewer.did(), &served);
+    let mut served = page(&state, request).await?;
+    let arm = mark_arm(&state, rkey, viewer.did(), &mut served);
+    state
+        .impressions
+        .record(rkey, viewer.did(), arm.as_deref(), &served);
     Ok(served)
 }
 

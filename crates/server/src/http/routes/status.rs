@@ -191,6 +191,15 @@ pub async fn status(State(state): State<Arc<AppState>>, KnownFeed(name): KnownFe
         "tranches": [],
         "ingest": ingest,
         "store": { "up": store_up, "degraded": !store_up },
+        "experiment": feed.experiment.as_ref().map(|experiment| json!({
+            "name": experiment.name,
+            "arms": experiment.arms.iter().map(|arm| json!({
+                "name": arm.name,
+                "percent": arm.percent,
+                "flow": arm.def.name,
+                "preset": arm.preset,
+            })).collect::<Vec<_>>(),
+        })),
         "quality_factor": quality_factor,
         "quality_factor_floor": floor,
         "failures": failures,
