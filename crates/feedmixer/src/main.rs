@@ -1,9 +1,11 @@
 //! The `feedmixer` binary: serve feeds, check flow files, replay captures,
 //! evaluate feeds offline, publish the feeds' records.
 
+mod admin;
 mod check;
 mod demo;
 mod eval;
+mod experiments;
 mod ingest_lease;
 mod kinds;
 mod progress;
@@ -101,6 +103,9 @@ enum Command {
     /// A running server's feed status with its diagnosis (no feed: every
     /// feed).
     Status(status::StatusArgs),
+    /// A running server's feed experiments.
+    #[command(subcommand)]
+    Experiments(experiments::ExperimentsCommand),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +132,9 @@ fn main() -> ExitCode {
         Command::Publish(args) => runtime().and_then(|rt| rt.block_on(publish::publish(args))),
         Command::Unpublish(args) => runtime().and_then(|rt| rt.block_on(publish::unpublish(args))),
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::run(args))),
+        Command::Experiments(command) => {
+            runtime().and_then(|rt| rt.block_on(experiments::run(command)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

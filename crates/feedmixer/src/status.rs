@@ -2,53 +2,29 @@
 //! (`GET /v1/feeds/{feed}/status`) for a terminal; without a feed, every
 //! feed the server describes.
 
-use anyhow::{Context, bail};
 use serde_json::Value;
+
+use crate::admin::{Admin, AdminArgs};
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The feed (its record key); none: every feed the server serves.
     feed: Option<String>,
-    /// The server's admin listener.
-    #[arg(long, env = "FEEDMIXER_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// The server's admin token.
-    #[arg(long, env = "FEEDMIXER_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    #[command(flatten)]
+    server: AdminArgs,
     /// Print the answers as JSON, one line each.
     #[arg(long)]
     json: bool,
 }
 
-/// How long the server may take to answer.
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    feedmixer_identity::install_crypto_provider();
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .context("building the HTTP client")?;
-    let base = args.url.trim_end_matches('/');
+    let admin = Admin::new(&args.server)?;
     let feeds = match &args.feed {
         Some(feed) => vec![feed.clone()],
-        None => served_feeds(&client, base).await?,
+        None => served_feeds(&admin).await?,
     };
     for feed in feeds {
-        let mut request = client.get(format!("{base}/v1/feeds/{feed}/status"));
-        if let Some(token) = &args.admin_token {
-            request = request.bearer_auth(token);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("asking {base} for the status of {feed}"))?;
-        let code = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !code.is_success() {
-            let why = body["message"].as_str().unwrap_or("no message");
-            bail!("{base} answered {code} for the status of {feed}: {why}");
-        }
+        let body = admin.get(&format!("/v1/feeds/{feed}/status")).await?;
         if args.json {
             println!("{body}");
         } else {
@@ -59,15 +35,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
 }
 
 /// The record keys of the feeds the server describes (public route).
-async fn served_feeds(client: &reqwest::Client, base: &str) -> anyhow::Result<Vec<String>> {
-    let url = format!("{base}/xrpc/app.bsky.feed.describeFeedGenerator");
-    let body: Value = client
-        .get(&url)
-        .send()
-        .await
-        .with_context(|| format!("asking {url}"))?
-        .error_for_status()?
-        .json()
+async fn served_feeds(admin: &Admin) -> anyhow::Result<Vec<String>> {
+    let body = admin
+        .get("/xrpc/app.bsky.feed.describeFeedGenerator")
         .await?;
     Ok(body["feeds"]
         .as_array()

@@ -184,6 +184,40 @@ async fn viewers_split_into_stable_arms_and_interactions_count_per_arm() {
     };
     assert!(pages("holdout") >= holdout as f64);
     assert!(pages("control") >= (2_000 - holdout) as f64);
+
+    // The report adds up what every replica tallied in the store.
+    let (status, report) = server.admin_get("/v1/feeds/for-you/experiment").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["experiment"], "holdout-2026");
+    let arm_report = report["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == viewer_arm.as_str())
+        .unwrap();
+    assert_eq!(arm_report["counts"]["interactionLike"], 1, "{report}");
+    assert_eq!(arm_report["counts"]["interactionSeen"], 1);
+    assert_eq!(arm_report["rates"]["interactionLike"]["rate"], 1.0);
+    let (status, reply) = server.admin_get("/v1/feeds/trending/experiment").await;
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (400, Some("InvalidRequest"))
+    );
+    let out = support::feedmixer_ok(&[
+        "experiments",
+        "report",
+        "for-you",
+        "--url",
+        &server.base,
+        "--admin-token",
+        support::TOKEN,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("experiment holdout-2026"), "{text}");
+    assert!(
+        text.contains("holdout") && text.contains("control"),
+        "{text}"
+    );
 }
 
 /// Bad experiments are refused by `check` with their file and line.

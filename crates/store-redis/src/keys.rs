@@ -111,6 +111,11 @@ impl Keys {
         format!("{{{}:ix:{viewer}}}", self.prefix)
     }
 
+    /// `{P:counters:GROUP}`, a slot per counter group.
+    pub(crate) fn counters(&self, group: &str) -> String {
+        format!("{{{}:counters:{group}}}", self.prefix)
+    }
+
     /// `{P:lease:NAME}`, a slot per lease.
     pub(crate) fn lease(&self, name: &str) -> String {
         format!("{{{}:lease:{name}}}", self.prefix)

@@ -24,6 +24,7 @@ mod pool;
 mod prune;
 mod scan;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use feedmixer_atproto::clock;
@@ -316,6 +317,30 @@ impl Store for RedisStore {
 
     async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError> {
         changes::since(&mut self.conn(), &self.keys, after, max).await
+    }
+
+    async fn add_counts(&self, group: &str, counts: &[(String, u64)]) -> Result<(), StoreError> {
+        checks::counts(group, counts)?;
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.counters(group);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (field, by) in counts {
+            pipe.hincr(&key, field, *by).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn())
+            .await
+            .map_err(backend)
+    }
+
+    async fn counts_in(&self, group: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+        checks::counts(group, &[])?;
+        self.conn()
+            .hgetall(self.keys.counters(group))
+            .await
+            .map_err(backend)
     }
 
     async fn cache_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {

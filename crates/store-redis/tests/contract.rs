@@ -108,6 +108,7 @@ contract!(
     pruning_posts_is_bounded_and_says_when_more_remain,
     random_likes_and_posts_agree_across_batches_and_prunes,
     meta_values_round_trip_and_store_keys_are_refused,
+    counters_add_up_per_group_even_when_added_to_at_once,
     set_meta_if_absent_keeps_the_first_value_even_under_a_race,
     pool_adds_and_removes_are_counted,
     pool_updates_are_idempotent,
@@ -1889,6 +1890,45 @@ async fn meta_values_round_trip_and_store_keys_are_refused(store: &dyn Store, t:
     }
     assert_eq!(store.get_meta("store.").await.unwrap(), None);
     assert_eq!(store.get_meta("curso").await.unwrap(), None);
+}
+
+async fn counters_add_up_per_group_even_when_added_to_at_once(
+    store: &dyn Store,
+    t: &mut Transcript,
+) {
+    assert!(store.counts_in("exp:a").await.unwrap().is_empty());
+    let add = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+        pairs.iter().map(|(f, n)| (f.to_string(), *n)).collect()
+    };
+    store
+        .add_counts("exp:a", &add(&[("x:like", 2), ("y:seen", 1)]))
+        .await
+        .unwrap();
+    store.add_counts("exp:a", &[]).await.unwrap();
+    // Groups that share a prefix stay apart.
+    store
+        .add_counts("exp:ab", &add(&[("x:like", 7)]))
+        .await
+        .unwrap();
+    let one = add(&[("x:like", 1)]);
+    let adds = (0..20).map(|_| store.add_counts("exp:a", &one));
+    for added in futures::future::join_all(adds).await {
+        added.unwrap();
+    }
+    let counts = store.counts_in("exp:a").await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [("x:like".to_string(), 22), ("y:seen".to_string(), 1)]
+    );
+    assert_eq!(store.counts_in("exp:ab").await.unwrap()["x:like"], 7);
+    for (group, field) in [("", "f"), ("g{x}", "f"), ("g", "")] {
+        let err = store
+            .add_counts(group, &[(field.to_string(), 1)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCounter(_)), "{err}");
+        t.note("refused", err.to_string());
+    }
 }
 
 async fn set_meta_if_absent_keeps_the_first_value_even_under_a_race(

@@ -44,3 +44,15 @@ pub fn lease(name: &str, holder: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Counters: a group, and fields that are not empty (and a group or
+/// field without braces, which Redis keys use as hash tags).
+pub fn counts(group: &str, counts: &[(String, u64)]) -> Result<(), StoreError> {
+    if group.is_empty() || group.contains(['{', '}']) {
+        return Err(StoreError::InvalidCounter(format!("group {group:?}")));
+    }
+    if let Some((field, _)) = counts.iter().find(|(field, _)| field.is_empty()) {
+        return Err(StoreError::InvalidCounter(format!("field {field:?}")));
+    }
+    Ok(())
+}

@@ -63,6 +63,11 @@ pub enum StoreError {
     #[error("invalid lease: {0}")]
     InvalidLease(String),
 
+    /// A counter call named no group (or one with a brace) or an empty
+    /// field.
+    #[error("invalid counter: {0}")]
+    InvalidCounter(String),
+
     /// A capture being replayed could not be read (not: a line in it could
     /// not be decoded, which the replay counts and skips).
     #[error("cannot read the capture: {0}")]

@@ -102,6 +102,7 @@ mod special_posts;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -474,6 +475,15 @@ pub trait Store: Send + Sync + 'static {
     /// is older than that, the answer is [`Changes::Trimmed`] and the
     /// caller rebuilds from [`Store::scan_likes`].
     async fn changes_since(&self, after: u64, max: usize) -> Result<Changes, StoreError>;
+
+    /// Adds to the counters of `group`, each named by a field (a missing
+    /// one starts at 0), all in one atomic step: tallies every replica adds
+    /// to, such as the interactions of an experiment's arms. Durable like
+    /// meta.
+    async fn add_counts(&self, group: &str, counts: &[(String, u64)]) -> Result<(), StoreError>;
+
+    /// Every counter of `group`, by field; empty when none was added to.
+    async fn counts_in(&self, group: &str) -> Result<BTreeMap<String, u64>, StoreError>;
 
     /// Keeps `value` under `key` for `ttl`: derived state every replica
     /// must see, such as the ranked lists behind cursors. Not durable: a

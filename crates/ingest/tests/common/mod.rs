@@ -532,6 +532,17 @@ impl Store for FlakyStore {
         self.inner.cache_get(key).await
     }
 
+    async fn add_counts(&self, group: &str, counts: &[(String, u64)]) -> Result<(), StoreError> {
+        self.inner.add_counts(group, counts).await
+    }
+
+    async fn counts_in(
+        &self,
+        group: &str,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        self.inner.counts_in(group).await
+    }
+
     async fn prune(
         &self,
         before_us: u64,

@@ -16,7 +16,8 @@ use crate::AppState;
 use crate::http::error::XrpcError;
 use crate::http::listener;
 use crate::http::routes::{
-    describe, did, interactions, ops, personalize, pool, skeleton, special, stats, status, sync,
+    describe, did, experiment, interactions, ops, personalize, pool, skeleton, special, stats,
+    status, sync,
 };
 
 /// The AppView waits 10 s for a skeleton; answering later is useless.
@@ -83,6 +84,7 @@ fn admin_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
             get(pool::get_pool).post(pool::update_pool.layer(writable.clone())),
         )
         .route("/v1/feeds/{feed}/status", get(status::status))
+        .route("/v1/feeds/{feed}/experiment", get(experiment::report))
         .route("/v1/sync", post(sync::sync.layer(writable.clone())))
         .route(
             "/v1/feeds/{feed}/special-posts",

@@ -20,6 +20,7 @@ mod schema;
 
 pub use migrate::MigrationProgress;
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -479,6 +480,48 @@ impl Store for EmbeddedStore {
             let txn = db.begin_read()?;
             let meta = txn.open_table(META)?;
             schema::read_seq(meta.get(LIKES_VERSION_KEY)?.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn add_counts(&self, group: &str, counts: &[(String, u64)]) -> Result<(), StoreError> {
+        checks::counts(group, counts)?;
+        let (group, counts) = (group.to_owned(), counts.to_vec());
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(schema::COUNTERS)?;
+                for (field, by) in &counts {
+                    let key = (group.as_str(), field.as_str());
+                    let now = table.get(key)?.map_or(0, |v| v.value());
+                    table.insert(key, now.saturating_add(*by))?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn counts_in(&self, group: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+        let group = group.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = match txn.open_table(schema::COUNTERS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = BTreeMap::new();
+            for entry in table.range((group.as_str(), "")..)? {
+                let (key, count) = entry?;
+                let (g, field) = key.value();
+                if g != group {
+                    break;
+                }
+                out.insert(field.to_owned(), count.value());
+            }
+            Ok(out)
         })
         .await
     }

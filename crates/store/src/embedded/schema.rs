@@ -11,6 +11,7 @@
 //! | `deleted_accounts` | `did`                  | `time_us`      | deleted accounts, so late older creates are stale |
 //! | `account_ages`     | `(time_us, did)`       | `()`           | the account deletions by time, for `prune` |
 //! | `meta`             | `&str`                 | bytes          | service values and the store's own (`store.*`) |
+//! | `counters`         | `(group, field)`       | count          | `add_counts`' tallies (experiment arms' interactions) |
 //! | `pools`            | `(feed, post URI)`     | `time_us` added| the feeds' candidate pools; a feed's pool is the run of keys starting with it, in URI order |
 //! | `pool_sizes`       | `feed`                 | pool size      | only feeds with a non-empty pool: the size without a scan, and its keys are `pool_feeds` |
 //! | `interactions`     | viewer DID             | encoded history| a viewer's bounded interaction history, newest first (codec in `interactions.rs`) |
@@ -94,6 +95,8 @@ pub(super) const INTERACTION_AGES: TableDefinition<(u64, &str), ()> =
 /// Must keep this name and type in every schema version: it is read before
 /// anything else to learn which version the file has.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// `add_counts`' tallies: `(group, field)` → count.
+pub(super) const COUNTERS: TableDefinition<(&str, &str), u64> = TableDefinition::new("counters");
 
 /// Meta keys under this prefix belong to the store.
 pub(super) const RESERVED_META_PREFIX: &str = "store.";

@@ -5,6 +5,7 @@
 //! Only a verified viewer can write their own signals: no token or a bad
 //! one is 401, and a batch with anything malformed is refused whole.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -79,15 +80,18 @@ pub async fn send_interactions(
         counter!(INTERACTIONS, "event" => item.event.name()).increment(1);
     }
     counter!(INTERACTIONS, "event" => "unknown").increment(unknown as u64);
-    count_arms(&state, &body);
+    count_arms(&state, &body).await;
     Ok(Json(json!({})))
 }
 
 /// Counts the interactions on posts an experiment's arm served, by the
 /// arm their feedContext names (one the running catalog has: the labels
-/// stay bounded).
-fn count_arms(state: &AppState, body: &SendInteractions) {
+/// stay bounded), in metrics and in the store, where every replica's add
+/// up for `feedmixer experiments report`. Fail-open: the interactions are
+/// kept whether the tally is or not.
+async fn count_arms(state: &AppState, body: &SendInteractions) {
     let catalog = state.catalog.load();
+    let mut tallies: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for interaction in &body.interactions {
         let Some((feed, arm)) = interaction.feed_context.as_deref().and_then(arm_of) else {
             continue;
@@ -99,20 +103,38 @@ fn count_arms(state: &AppState, body: &SendInteractions) {
         else {
             continue;
         };
-        let known = catalog
+        let Some(experiment) = catalog
             .feed(feed)
-            .and_then(|f| f.experiment.as_ref()?.arm(arm))
-            .is_some();
-        if known {
-            counter!(
-                EXPERIMENT_INTERACTIONS,
-                "feed" => feed.to_string(),
-                "arm" => arm.to_string(),
-                "event" => event.name()
-            )
-            .increment(1);
+            .and_then(|f| f.experiment.as_ref())
+            .filter(|e| e.arm(arm).is_some())
+        else {
+            continue;
+        };
+        counter!(
+            EXPERIMENT_INTERACTIONS,
+            "feed" => feed.to_string(),
+            "arm" => arm.to_string(),
+            "event" => event.name()
+        )
+        .increment(1);
+        *tallies
+            .entry(experiment_group(feed, &experiment.name))
+            .or_default()
+            .entry(format!("{arm}:{}", event.name()))
+            .or_default() += 1;
+    }
+    for (group, counts) in tallies {
+        let counts: Vec<(String, u64)> = counts.into_iter().collect();
+        if let Err(e) = state.store.add_counts(&group, &counts).await {
+            tracing::warn!(error = %e, group, "cannot tally experiment interactions");
         }
     }
+}
+
+/// The store counter group of an experiment's interactions: fields are
+/// `ARM:EVENT`.
+pub fn experiment_group(feed: &str, experiment: &str) -> String {
+    format!("experiment:{feed}:{experiment}")
 }
 
 /// The interactions to keep and how many were skipped; any malformed part

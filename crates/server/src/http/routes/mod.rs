@@ -2,6 +2,7 @@
 
 pub mod describe;
 pub mod did;
+pub mod experiment;
 pub mod interactions;
 pub mod ops;
 pub mod personalize;
