@@ -440,6 +440,24 @@ fn load_feeds(
     }
 }
 
+/// An optional table of a feed (`match`, `sync`, `experiment`) checked
+/// by `check`: `Ok(None)` when absent, `Err` when `check` found problems,
+/// which go to `problems` with the table's line.
+fn checked_table<R, T>(
+    raw: Option<Spanned<R>>,
+    at: &impl Fn(std::ops::Range<usize>) -> usize,
+    check: impl FnOnce(R) -> Result<T, Vec<String>>,
+    problems: &mut impl FnMut(usize, Vec<String>),
+) -> Result<Option<T>, ()> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let line = at(raw.span());
+    check(raw.into_inner())
+        .map(Some)
+        .map_err(|found| problems(line, found))
+}
+
 fn parse_feeds(
     file: &Path,
     text: &str,
@@ -502,39 +520,22 @@ fn parse_feeds(
             ));
             continue;
         };
-        let rules = match feed
-            .rules
-            .map(|r| (at(r.span()), PostRules::from_raw(r.into_inner())))
-        {
-            None => None,
-            Some((_, Ok(rules))) => Some(rules),
-            Some((line, Err(problems))) => {
-                for problem in problems {
-                    errors.push(Diagnostic::new(
-                        file,
-                        line,
-                        format!("feed {rkey:?}: {problem}"),
-                    ));
-                }
-                continue;
+        let mut table_problems = |line: usize, problems: Vec<String>| {
+            for problem in problems {
+                errors.push(Diagnostic::new(
+                    file,
+                    line,
+                    format!("feed {rkey:?}: {problem}"),
+                ));
             }
         };
-        let sync = match feed
-            .sync
-            .map(|r| (at(r.span()), SyncSpec::from_raw(r.into_inner())))
-        {
-            None => None,
-            Some((_, Ok(sync))) => Some(sync),
-            Some((line, Err(problems))) => {
-                for problem in problems {
-                    errors.push(Diagnostic::new(
-                        file,
-                        line,
-                        format!("feed {rkey:?}: {problem}"),
-                    ));
-                }
-                continue;
-            }
+        let Ok(rules) = checked_table(feed.rules, &at, PostRules::from_raw, &mut table_problems)
+        else {
+            continue;
+        };
+        let Ok(sync) = checked_table(feed.sync, &at, SyncSpec::from_raw, &mut table_problems)
+        else {
+            continue;
         };
         let avatar = match &feed.avatar {
             None => None,
@@ -553,30 +554,21 @@ fn parse_feeds(
                 }
             },
         };
-        let experiment = match feed.experiment.map(|raw| {
-            let line = at(raw.span());
-            let cx = experiment::Context {
-                def,
-                preset: &preset_name,
-                params: &params,
-                flows,
-                presets,
-                registry,
-            };
-            (line, Experiment::build(raw.into_inner(), &cx))
-        }) {
-            None => None,
-            Some((_, Ok(experiment))) => Some(experiment),
-            Some((line, Err(problems))) => {
-                for problem in problems {
-                    errors.push(Diagnostic::new(
-                        file,
-                        line,
-                        format!("feed {rkey:?}: {problem}"),
-                    ));
-                }
-                continue;
-            }
+        let cx = experiment::Context {
+            def,
+            preset: &preset_name,
+            params: &params,
+            flows,
+            presets,
+            registry,
+        };
+        let Ok(experiment) = checked_table(
+            feed.experiment,
+            &at,
+            |raw| Experiment::build(raw, &cx),
+            &mut table_problems,
+        ) else {
+            continue;
         };
         let resolved = resolve(def, preset, &[&params]);
         match Flow::build(def, registry, &resolved) {
