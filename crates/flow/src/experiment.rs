@@ -16,6 +16,7 @@ use crate::id::is_valid_name;
 use crate::params::Overrides;
 use crate::registry::Registry;
 use crate::spec::FlowDef;
+use crate::stable_hash::{mixed, stable_hash};
 
 /// Arms an experiment may have.
 const MAX_ARMS: usize = 10;
@@ -175,22 +176,10 @@ impl Experiment {
     }
 }
 
-/// A viewer's bucket in 0..100: FNV-1a of the experiment's name, a zero
-/// byte and the DID, finished by MurmurHash3's 64-bit mix (FNV alone
-/// leaves DIDs that differ in their last digits in a few buckets), the
-/// same on every replica and every build.
+/// A viewer's bucket in 0..100: the stable hash of the experiment's name
+/// and the DID, mixed.
 pub fn bucket(experiment: &str, did: &str) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in experiment.bytes().chain([0]).chain(did.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    hash ^= hash >> 33;
-    (hash % 100) as u32
+    (mixed(stable_hash(&[experiment.as_bytes(), did.as_bytes()])) % 100) as u32
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub mod quality;
 pub mod registry;
 pub mod rules;
 pub mod spec;
+pub mod stable_hash;
 pub mod sync_spec;
 
 pub use candidate::{Candidate, RankedPost};

@@ -13,6 +13,7 @@ use feedmixer_flow::{
     Candidate, ComponentError, Kind, Params, Registration, RequestContext, Transform, params,
     register,
 };
+use feedmixer_flow::stable_hash::stable_hash;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -74,23 +75,15 @@ impl Transform for Sample {
     }
 }
 
-/// The draw's seed: FNV-1a of the viewer (or none), the feed and the day,
-/// the same on every replica and every build.
+/// The draw's seed: the stable hash of the viewer (or none), the feed
+/// and the day, the same on every replica and every build.
 fn seed(ctx: &RequestContext) -> u64 {
     let day = ctx.now_secs / 86_400;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let parts = [
+    stable_hash(&[
         ctx.viewer_did.as_deref().unwrap_or("").as_bytes(),
-        &[0],
         ctx.feed.as_deref().unwrap_or("").as_bytes(),
-        &[0],
         &day.to_le_bytes(),
-    ];
-    for byte in parts.into_iter().flatten() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    ])
 }
 
 #[cfg(test)]
