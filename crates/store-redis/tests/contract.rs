@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use feedmixer_atproto::{Embed, InteractionEvent, Media, Post, ReplyRefs};
 use feedmixer_store::{
-    ApplyStats, Change, Changes, Interaction, InteractionLimits, LikeChange, PoolStats, PostChange,
+    ApplyStats, Change, Interaction, InteractionLimits, LikeChange, PoolStats, PostChange,
     PostChangeKind, PruneStats, RepoEvent, SpecialPosts, Sponsored, Store, StoreCounts, StoreError,
 };
 
@@ -765,29 +765,6 @@ fn change(seq: u64, did: &str, subject: &str, time_us: u64, added: bool) -> Chan
         time_us,
         added,
     })
-}
-
-/// The changes after `after`, at most `max`; panics when trimmed.
-async fn changes(store: &dyn Store, after: u64, max: usize) -> Vec<Change> {
-    match store.changes_since(after, max).await.unwrap() {
-        Changes::Since(changes) => changes,
-        Changes::Trimmed => panic!("trimmed after {after}"),
-    }
-}
-
-/// Every change after `after`, read page by page.
-async fn all_changes(store: &dyn Store, mut after: u64) -> Vec<Change> {
-    let mut all = Vec::new();
-    loop {
-        let page = changes(store, after, 3_000).await;
-        let Some(last) = page.last() else {
-            return all;
-        };
-        assert_eq!(page[0].seq(), after + 1, "no gap");
-        assert!(page.windows(2).all(|w| w[1].seq() == w[0].seq() + 1));
-        after = last.seq();
-        all.extend(page);
-    }
 }
 
 async fn every_like_added_or_removed_is_a_numbered_change(store: &dyn Store, t: &mut Transcript) {

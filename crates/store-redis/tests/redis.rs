@@ -9,9 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use feedmixer_atproto::{InteractionEvent, clock};
-use feedmixer_store::testkit::{
-    account_deleted, create, delete, did, post, post_create, post_delete, post_record, scan,
-};
 use feedmixer_store::{Change, Changes, Interaction, InteractionLimits, Store, StoreError};
 use feedmixer_store_redis::{DEFAULT_PREFIX, RedisStore, RedisTarget};
 
@@ -713,23 +710,6 @@ async fn the_like_log_seals_chunks_and_prune_drops_old_ones(backend: Backend) {
     // Nothing is left to do before the same horizon.
     let again = store.prune(5_001, 100_000).await.unwrap();
     assert_eq!((again.likes, again.more), (0, false));
-}
-
-/// Every page of changes after `after`, until none is left.
-async fn all_changes(store: &dyn Store, mut after: u64) -> Vec<Change> {
-    let mut all = Vec::new();
-    loop {
-        let Changes::Since(page) = store.changes_since(after, 1_000).await.unwrap() else {
-            panic!("trimmed after {after}");
-        };
-        let Some(last) = page.last() else {
-            return all;
-        };
-        assert_eq!(page[0].seq(), after + 1, "no gap");
-        assert!(page.windows(2).all(|w| w[1].seq() == w[0].seq() + 1));
-        after = last.seq();
-        all.extend(page);
-    }
 }
 
 /// A store as schema 1 wrote it (the like log a sorted set of members,

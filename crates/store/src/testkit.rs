@@ -4,7 +4,7 @@
 
 use tempfile::TempDir;
 
-use crate::{EmbeddedStore, RepoEvent, Store, StoreCounts};
+use crate::{Change, Changes, EmbeddedStore, RepoEvent, Store, StoreCounts};
 
 /// A like as the tests compare them: (did, rkey, subject, time_us).
 pub type Like = (String, String, String, u64);
@@ -156,4 +156,27 @@ pub async fn scan_removed(store: &dyn Store) -> Vec<(String, String)> {
     assert_eq!(delivered, removed.len() as u64);
     removed.sort();
     removed
+}
+
+/// The changes after `after`, at most `max`; panics when trimmed.
+pub async fn changes(store: &dyn Store, after: u64, max: usize) -> Vec<Change> {
+    match store.changes_since(after, max).await.unwrap() {
+        Changes::Since(changes) => changes,
+        Changes::Trimmed => panic!("trimmed after {after}"),
+    }
+}
+
+/// Every change after `after`, read page by page; panics on a gap.
+pub async fn all_changes(store: &dyn Store, mut after: u64) -> Vec<Change> {
+    let mut all = Vec::new();
+    loop {
+        let page = changes(store, after, 3_000).await;
+        let Some(last) = page.last() else {
+            return all;
+        };
+        assert_eq!(page[0].seq(), after + 1, "no gap");
+        assert!(page.windows(2).all(|w| w[1].seq() == w[0].seq() + 1));
+        after = last.seq();
+        all.extend(page);
+    }
 }

@@ -119,8 +119,9 @@ fn clip(line: &str) -> &str {
 
 #[allow(unused_imports)] // each test binary uses its own subset
 pub use feedmixer_store::testkit::{
-    INACTIVE, Like, PostRow, account_deleted, account_status, create, delete, did, open_temp, post,
-    post_create, post_delete, post_record, scan, scan_posts, scan_removed, snapshot,
+    INACTIVE, Like, PostRow, account_deleted, account_status, all_changes, changes, create, delete,
+    did, open_temp, post, post_create, post_delete, post_record, scan, scan_posts, scan_removed,
+    snapshot,
 };
 
 /// A small deterministic generator (xorshift64*), so scenarios can draw
