@@ -9,18 +9,14 @@ use std::path::PathBuf;
 
 use feedmixer_identity::testkit::{Directory, TestKey, now};
 use serde_json::{Value, json};
-use support::{Server, VIEWER, feedmixer, metric, posts, root};
+use support::{Server, VIEWER, feedmixer, metric, posts, shipped_config_with};
 
 /// The shipped config, the for-you feed split 80/20 with a holdout on
 /// the non-personalized trending flow.
 fn config() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    for file in ["feedmixer.toml", "feeds.toml", "presets.toml"] {
-        std::fs::copy(root().join("config").join(file), dir.path().join(file)).unwrap();
-    }
-    let feeds = dir.path().join("feeds.toml");
-    let text = std::fs::read_to_string(&feeds).unwrap()
-        + r#"
+    shipped_config_with(
+        "",
+        r#"
 [feeds.for-you.experiment]
 name = "holdout-2026"
 [[feeds.for-you.experiment.arms]]
@@ -31,10 +27,8 @@ preset = "default"
 name = "holdout"
 percent = 20
 flow = "trending"
-"#;
-    std::fs::write(&feeds, text).unwrap();
-    let file = dir.path().join("feedmixer.toml");
-    (dir, file)
+"#,
+    )
 }
 
 /// The arm every item of `page` names in its feedContext.

@@ -7,22 +7,18 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, VIEWER, posts, root};
+use support::{Server, VIEWER, posts, shipped_config_with};
 
 #[tokio::test]
 async fn served_pages_are_logged_as_json_lines() {
     let log_dir = tempfile::tempdir().unwrap();
-    let config = tempfile::tempdir().unwrap();
-    for file in ["feedmixer.toml", "feeds.toml", "presets.toml"] {
-        std::fs::copy(root().join("config").join(file), config.path().join(file)).unwrap();
-    }
-    let config_file = config.path().join("feedmixer.toml");
-    let text = std::fs::read_to_string(&config_file).unwrap()
-        + &format!(
-            "\n[impressions]\ndir = {:?}\nsalt = \"a salt of sixteen+\"\n",
+    let (_config, config_file) = shipped_config_with(
+        &format!(
+            "[impressions]\ndir = {:?}\nsalt = \"a salt of sixteen+\"\n",
             log_dir.path().display().to_string()
-        );
-    std::fs::write(&config_file, text).unwrap();
+        ),
+        "",
+    );
 
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(

@@ -124,28 +124,22 @@ async fn metrics_exports_exactly_the_listed_names() {
         .collect();
     let stream = jetstream(events, 20).await;
     let data = tempfile::tempdir().unwrap();
-    // The shipped config, with a candidate sync for curated (its source
-    // refuses connections: the sync fails, and is counted).
-    let config = tempfile::tempdir().unwrap();
-    for file in ["feedmixer.toml", "feeds.toml", "presets.toml"] {
-        std::fs::copy(root().join("config").join(file), config.path().join(file)).unwrap();
-    }
-    let feeds = config.path().join("feeds.toml");
-    let text = std::fs::read_to_string(&feeds).unwrap()
-        + "\n[feeds.curated.sync]\nurl = \"http://127.0.0.1:9/candidates\"\ntimeout_secs = 1\n"
-        + "\n[feeds.trending.experiment]\nname = \"m\"\n"
-        + "[[feeds.trending.experiment.arms]]\nname = \"a\"\npercent = 50\npreset = \"default\"\n"
-        + "[[feeds.trending.experiment.arms]]\nname = \"b\"\npercent = 50\nflow = \"discover\"\n";
-    std::fs::write(&feeds, text).unwrap();
-    let config_file = config.path().join("feedmixer.toml");
-    // And an impression log.
+    // The shipped config with an impression log, a candidate sync for
+    // curated (its source refuses connections: the sync fails, and is
+    // counted) and an experiment on trending.
     let impressions = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(&config_file).unwrap()
-        + &format!(
-            "\n[impressions]\ndir = {:?}\nsalt = \"a salt of sixteen+\"\n",
+    let (_config, config_file) = shipped_config_with(
+        &format!(
+            "[impressions]\ndir = {:?}\nsalt = \"a salt of sixteen+\"\n",
             impressions.path().display().to_string()
-        );
-    std::fs::write(&config_file, text).unwrap();
+        ),
+        concat!(
+            "[feeds.curated.sync]\nurl = \"http://127.0.0.1:9/candidates\"\ntimeout_secs = 1\n",
+            "\n[feeds.trending.experiment]\nname = \"m\"\n",
+            "[[feeds.trending.experiment.arms]]\nname = \"a\"\npercent = 50\npreset = \"default\"\n",
+            "[[feeds.trending.experiment.arms]]\nname = \"b\"\npercent = 50\nflow = \"discover\"\n",
+        ),
+    );
     let server = Server::start(
         data.path(),
         &[

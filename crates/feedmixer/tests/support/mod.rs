@@ -54,6 +54,23 @@ pub fn config_with(extra: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// A copy of the shipped config in a temp dir, with `service` appended
+/// to feedmixer.toml and `feeds` to feeds.toml (tables, usually). Returns
+/// the dir and the path to pass as `--config`.
+pub fn shipped_config_with(service: &str, feeds: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, extra) in [
+        ("feedmixer.toml", service),
+        ("feeds.toml", feeds),
+        ("presets.toml", ""),
+    ] {
+        let shipped = std::fs::read_to_string(root().join("config").join(file)).unwrap();
+        std::fs::write(dir.path().join(file), format!("{shipped}\n{extra}")).unwrap();
+    }
+    let path = dir.path().join("feedmixer.toml");
+    (dir, path)
+}
+
 /// Runs `feedmixer ARGS` from the workspace root to completion.
 pub fn feedmixer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_feedmixer"))
